@@ -1,0 +1,56 @@
+# bench/common.sh - shell helpers shared by the bench/*/run.sh scripts (source it; bash only).
+#
+# Every process a benchmark starts is stopped by PID (or by process group for daemons that
+# setsid() and fork, such as postfwd2) from the caller's EXIT trap; nothing is ever stopped by name.
+# Loopback only: every listener is on 127.0.0.1, on a port from free_port.
+
+# free_port: print a TCP port on 127.0.0.1 that nobody listens on now (the kernel picks it).
+# Another process may take it before we bind, as with any port-0 search; the callers then fail
+# loudly in wait_port rather than measure the wrong server.
+free_port() {
+  /usr/bin/python3 -c 'import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# wait_port HOST PORT [TIMEOUT_S]: wait until a TCP listener accepts.
+wait_port() {
+  local h=$1 p=$2 t=${3:-20} i
+  for ((i = 0; i < t * 10; i++)); do
+    (exec 3<>"/dev/tcp/$h/$p") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "timeout waiting for $h:$p" >&2
+  return 1
+}
+
+# stop_pid PID: TERM, wait up to 10 s, then KILL. Only ever a PID we started.
+stop_pid() {
+  local p=$1 i
+  [ -n "$p" ] || return 0
+  kill -0 "$p" 2>/dev/null || return 0
+  kill "$p" 2>/dev/null || true
+  for ((i = 0; i < 100; i++)); do kill -0 "$p" 2>/dev/null || { wait "$p" 2>/dev/null || true; return 0; }; sleep 0.1; done
+  kill -9 "$p" 2>/dev/null || true
+  wait "$p" 2>/dev/null || true
+}
+
+# stop_pgid_file PIDFILE: for daemons that setsid() and fork helpers (postfwd2): TERM the process
+# group whose id is the PID in the file (the daemon we started), KILL leftovers after 10 s.
+stop_pgid_file() {
+  [ -f "$1" ] || return 0
+  local g i
+  g=$(tr -dc 0-9 < "$1"); rm -f "$1"; [ -n "$g" ] || return 0
+  kill -TERM -- "-$g" 2>/dev/null || true
+  for ((i = 0; i < 100; i++)); do pgrep -g "$g" >/dev/null || return 0; sleep 0.1; done
+  kill -KILL -- "-$g" 2>/dev/null || true
+}
+
+# cpu_ticks PID: user+system CPU time of PID so far, in clock ticks (100/s).
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
+# pgrp_cpu_ticks PGID: user+system CPU ticks of every live process in group PGID (postfwd2 and its children).
+pgrp_cpu_ticks() {
+  local t=0 p
+  for p in $(pgrep -g "$1" 2>/dev/null); do t=$((t + $(cpu_ticks "$p" | cut -d. -f1))); done
+  echo "$t"
+}

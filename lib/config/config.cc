@@ -1,0 +1,519 @@
+// config.cc - the YAML loader. yaml-cpp gives the tree and line numbers; every key is looked up
+// in the params table (params.h) for its type, default and bounds. Errors are collected, not
+// thrown, so one run of `sluicectl config check` shows them all.
+#include "config/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+
+#include "base/strings.h"
+#include "config/params.h"
+
+namespace sluice::config {
+namespace {
+
+class Loader;
+
+// Reads the keys of one YAML map whose params live under `prefix`.
+class MapReader {
+ public:
+  MapReader(Loader& loader, YAML::Node node, std::string prefix, int line);
+
+  std::string str(const char* key);
+  bool boolean(const char* key);
+  int64_t integer(const char* key);
+  int64_t duration(const char* key);
+  uint64_t size(const char* key);
+  std::string choice(const char* key);
+  Action action(const char* key);
+  std::string listen(const char* key);
+  std::vector<std::string> strList(const char* key);
+  std::vector<Cidr> cidrList(const char* key);
+  // The items of a list of maps, each with its own reader and line.
+  std::vector<MapReader> list(const char* key);
+  MapReader map(const char* key);
+  // Reports keys present in the YAML that no getter asked for.
+  void finish();
+  int line() const { return line_; }
+
+ private:
+  const ParamSpec& spec(const char* key, std::string* path) const;
+  // The scalar text for key (or its default) and the line it came from; false if absent+required.
+  bool scalar(const char* key, std::string* text, int* line, std::string* path);
+  std::vector<YAML::Node> sequence(const char* key, const std::string& path, int* line);
+
+  Loader& loader_;
+  YAML::Node node_;
+  std::string prefix_;
+  int line_;
+  std::set<std::string> used_;
+};
+
+class Loader {
+ public:
+  explicit Loader(std::string file) : file_(std::move(file)) {}
+  void error(int line, const std::string& path, const std::string& message) {
+    std::ostringstream s;
+    s << file_ << ':' << line << ": " << (path.empty() ? "" : path + ": ") << message;
+    errors_.push_back(s.str());
+  }
+  bool failed() const { return !errors_.empty(); }
+  std::string joined() const {
+    std::string out;
+    for (const auto& e : errors_) out += (out.empty() ? "" : "\n") + e;
+    return out;
+  }
+  const std::string& file() const { return file_; }
+
+ private:
+  std::string file_;
+  std::vector<std::string> errors_;
+};
+
+int lineOf(const YAML::Node& n, int fallback) {
+  return (n && n.Mark().line >= 0) ? n.Mark().line + 1 : fallback;
+}
+
+std::string joinPath(const std::string& prefix, const char* key) {
+  return prefix.empty() ? std::string(key) : prefix + "." + key;
+}
+
+MapReader::MapReader(Loader& loader, YAML::Node node, std::string prefix, int line)
+    : loader_(loader), node_(std::move(node)), prefix_(std::move(prefix)), line_(line) {
+  if (node_ && !node_.IsNull() && !node_.IsMap()) {
+    loader_.error(lineOf(node_, line_), prefix_, "expected a map of keys");
+    node_ = YAML::Node();
+  }
+}
+
+const ParamSpec& MapReader::spec(const char* key, std::string* path) const {
+  *path = joinPath(prefix_, key);
+  const ParamSpec* s = findParam(*path);
+  if (s == nullptr) throw std::logic_error("config key not in the params table: " + *path);
+  return *s;
+}
+
+bool MapReader::scalar(const char* key, std::string* text, int* line, std::string* path) {
+  const ParamSpec& s = spec(key, path);
+  used_.insert(key);
+  YAML::Node n = (node_ && node_.IsMap()) ? node_[key] : YAML::Node();
+  if (n && !n.IsNull()) {
+    *line = lineOf(n, line_);
+    if (!n.IsScalar()) {
+      loader_.error(*line, *path, "expected a single value");
+      *text = s.defaultValue ? s.defaultValue : "";
+      return false;
+    }
+    *text = n.Scalar();
+    return true;
+  }
+  *line = line_;
+  if (s.defaultValue == nullptr) {
+    loader_.error(line_, *path, "required key is missing");
+    *text = "";
+    return false;
+  }
+  *text = s.defaultValue;
+  return true;
+}
+
+std::string MapReader::str(const char* key) {
+  std::string text, path;
+  int line = 0;
+  scalar(key, &text, &line, &path);
+  return text;
+}
+
+bool MapReader::boolean(const char* key) {
+  std::string text, path;
+  int line = 0;
+  if (!scalar(key, &text, &line, &path)) return false;
+  std::string t = toLower(text);
+  if (t == "true" || t == "yes" || t == "on") return true;
+  if (t == "false" || t == "no" || t == "off") return false;
+  loader_.error(line, path, "expected true or false, got \"" + text + "\"");
+  return false;
+}
+
+int64_t MapReader::integer(const char* key) {
+  std::string text, path;
+  int line = 0;
+  const ParamSpec& s = spec(key, &path);
+  if (!scalar(key, &text, &line, &path)) return 0;
+  auto v = parseUint(trim(text));
+  if (!v || *v > static_cast<uint64_t>(s.max) || static_cast<int64_t>(*v) < s.min) {
+    loader_.error(line, path, "expected a whole number from " + std::to_string(s.min) + " to " +
+                                  std::to_string(s.max) + ", got \"" + text + "\"");
+    return s.min;
+  }
+  return static_cast<int64_t>(*v);
+}
+
+int64_t MapReader::duration(const char* key) {
+  std::string text, path;
+  int line = 0;
+  const ParamSpec& s = spec(key, &path);
+  if (!scalar(key, &text, &line, &path)) return s.min;
+  auto v = parseDurationMs(text);
+  if (!v) {
+    loader_.error(line, path, "expected a duration such as 10s, 5m or 1h, got \"" + text + "\"");
+    return s.min;
+  }
+  if (*v < s.min || *v > s.max) {
+    loader_.error(line, path, "must be from " + formatDurationMs(s.min) + " to " + formatDurationMs(s.max) +
+                                  ", got " + text);
+    return s.min;
+  }
+  return *v;
+}
+
+uint64_t MapReader::size(const char* key) {
+  std::string text, path;
+  int line = 0;
+  const ParamSpec& s = spec(key, &path);
+  if (!scalar(key, &text, &line, &path)) return static_cast<uint64_t>(s.min);
+  auto v = parseSize(text);
+  if (!v || *v < static_cast<uint64_t>(s.min) || *v > static_cast<uint64_t>(s.max)) {
+    loader_.error(line, path, "expected a size from " + std::to_string(s.min) + " to " + std::to_string(s.max) +
+                                  " bytes (k, M suffixes allowed), got \"" + text + "\"");
+    return static_cast<uint64_t>(s.min);
+  }
+  return *v;
+}
+
+std::string MapReader::choice(const char* key) {
+  std::string text, path;
+  int line = 0;
+  const ParamSpec& s = spec(key, &path);
+  if (!scalar(key, &text, &line, &path)) return "";
+  for (auto c : split(s.choices, '|')) {
+    if (c == text) return text;
+  }
+  std::string want(s.choices);
+  for (char& c : want) if (c == '|') c = ',';
+  loader_.error(line, path, "expected one of " + want + ", got \"" + text + "\"");
+  return "";
+}
+
+Action MapReader::action(const char* key) {
+  std::string text, path;
+  int line = 0;
+  if (!scalar(key, &text, &line, &path)) return Action{};
+  auto a = parseAction(text);
+  if (!a) {
+    loader_.error(line, path, a.message());
+    return Action{};
+  }
+  return a.value();
+}
+
+std::string MapReader::listen(const char* key) {
+  std::string text, path;
+  int line = 0;
+  if (!scalar(key, &text, &line, &path)) return "";
+  if (startsWith(text, "unix:")) {
+    if (text.size() < 7 || text[5] != '/') loader_.error(line, path, "unix: needs an absolute path");
+    return text;
+  }
+  size_t colon = text.rfind(':');
+  bool good = colon != std::string::npos;
+  if (good) {
+    std::string host = text.substr(0, colon);
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    uint64_t port = parseUint(text.substr(colon + 1)).value_or(0);
+    good = port > 0 && port <= 65535 && parseIp(host).has_value();
+  }
+  if (!good) {
+    loader_.error(line, path, "expected IP:PORT, [IPv6]:PORT or unix:/PATH, got \"" + text + "\"");
+  }
+  return text;
+}
+
+std::vector<YAML::Node> MapReader::sequence(const char* key, const std::string& path, int* line) {
+  used_.insert(key);
+  std::vector<YAML::Node> out;
+  YAML::Node n = (node_ && node_.IsMap()) ? node_[key] : YAML::Node();
+  *line = lineOf(n, line_);
+  if (!n || n.IsNull()) {
+    const ParamSpec* s = findParam(path);
+    if (s != nullptr && s->defaultValue == nullptr) loader_.error(line_, path, "required key is missing");
+    return out;
+  }
+  if (!n.IsSequence()) {
+    loader_.error(*line, path, "expected a list");
+    return out;
+  }
+  for (const auto& item : n) out.push_back(item);
+  return out;
+}
+
+std::vector<std::string> MapReader::strList(const char* key) {
+  std::string path;
+  spec(key, &path);
+  int line = 0;
+  std::vector<std::string> out;
+  for (const auto& item : sequence(key, path, &line)) {
+    if (!item.IsScalar()) {
+      loader_.error(lineOf(item, line), path, "expected a list of strings");
+      continue;
+    }
+    out.push_back(item.Scalar());
+  }
+  return out;
+}
+
+std::vector<Cidr> MapReader::cidrList(const char* key) {
+  std::string path;
+  spec(key, &path);
+  int line = 0;
+  std::vector<Cidr> out;
+  for (const auto& item : sequence(key, path, &line)) {
+    auto c = item.IsScalar() ? parseCidr(item.Scalar()) : std::nullopt;
+    if (!c) {
+      loader_.error(lineOf(item, line), path,
+                    "expected a network such as 192.0.2.0/24 or 2001:db8::/32, got \"" +
+                        (item.IsScalar() ? item.Scalar() : std::string("(not a string)")) + "\"");
+      continue;
+    }
+    out.push_back(*c);
+  }
+  return out;
+}
+
+std::vector<MapReader> MapReader::list(const char* key) {
+  std::string path;
+  spec(key, &path);
+  int line = 0;
+  std::vector<MapReader> out;
+  for (const auto& item : sequence(key, path, &line)) {
+    if (!item.IsMap()) {
+      loader_.error(lineOf(item, line), path, "expected each item to be a map of keys");
+      continue;
+    }
+    out.emplace_back(loader_, item, path + "[]", lineOf(item, line));
+  }
+  return out;
+}
+
+MapReader MapReader::map(const char* key) {
+  std::string path;
+  spec(key, &path);
+  used_.insert(key);
+  YAML::Node n = (node_ && node_.IsMap()) ? node_[key] : YAML::Node();
+  return MapReader(loader_, n, path, lineOf(n, line_));
+}
+
+void MapReader::finish() {
+  if (!node_ || !node_.IsMap()) return;
+  std::set<std::string> seen;
+  for (const auto& kv : node_) {
+    std::string k = kv.first.IsScalar() ? kv.first.Scalar() : std::string("?");
+    int line = lineOf(kv.first, line_);
+    if (!seen.insert(k).second) {
+      loader_.error(line, joinPath(prefix_, k.c_str()), "duplicate key");
+    } else if (used_.count(k) == 0) {
+      loader_.error(line, joinPath(prefix_, k.c_str()),
+                    "unknown key" + (prefix_.empty() ? std::string() : " in " + prefix_));
+    }
+  }
+}
+
+}  // namespace
+
+namespace {
+
+LimitKey limitKeyFrom(const std::string& s) {
+  if (s == "sender") return LimitKey::kSender;
+  if (s == "sender_domain") return LimitKey::kSenderDomain;
+  if (s == "client_address") return LimitKey::kClientAddress;
+  if (s == "client_network") return LimitKey::kClientNetwork;
+  if (s == "recipient_domain") return LimitKey::kRecipientDomain;
+  return LimitKey::kSaslUsername;
+}
+
+LimitCount limitCountFrom(const std::string& s) {
+  if (s == "recipients") return LimitCount::kRecipients;
+  if (s == "bytes") return LimitCount::kBytes;
+  return LimitCount::kMessages;
+}
+
+// A sender pattern: "domain", "@domain", "*.domain", or "local@domain" with '*' in local.
+bool validSenderPattern(const std::string& p) {
+  if (p.empty() || p.size() > 320) return false;
+  for (char c : p) {
+    if (static_cast<unsigned char>(c) <= 0x20 || c == '<' || c == '>' || c == ',') return false;
+  }
+  size_t at = p.rfind('@');
+  std::string domain = at == std::string::npos ? p : p.substr(at + 1);
+  if (startsWith(domain, "*.")) domain = domain.substr(2);
+  return !domain.empty() && domain.find('*') == std::string::npos && domain.find('@') == std::string::npos &&
+         domain.front() != '.' && domain.back() != '.';
+}
+
+void readIdentities(Loader& loader, MapReader& root, Config& cfg) {
+  std::set<std::string> names;
+  for (auto& item : root.list("identities")) {
+    IdentityConfig id;
+    id.line = item.line();
+    id.name = item.str("name");
+    id.saslUsernames = item.strList("sasl_usernames");
+    id.clientNetworks = item.cidrList("client_networks");
+    id.senders = item.strList("senders");
+    item.finish();
+    if (!id.name.empty() && !names.insert(id.name).second) {
+      loader.error(id.line, "identities[].name", "duplicate identity name \"" + id.name + "\"");
+    }
+    if (id.saslUsernames.empty() && id.clientNetworks.empty()) {
+      loader.error(id.line, "identities[]", "identity \"" + id.name + "\" needs sasl_usernames or client_networks");
+    }
+    for (auto& s : id.senders) {
+      if (!validSenderPattern(s)) {
+        loader.error(id.line, "identities[].senders", "bad sender pattern \"" + s + "\"");
+      }
+      toLowerInPlace(s);
+    }
+    cfg.identities.push_back(std::move(id));
+  }
+}
+
+void readRateLimits(Loader& loader, MapReader& root, Config& cfg) {
+  std::set<std::string> names;
+  for (auto& item : root.list("rate_limits")) {
+    RateRuleConfig r;
+    r.line = item.line();
+    r.name = item.str("name");
+    r.key = limitKeyFrom(item.choice("key"));
+    r.count = limitCountFrom(item.choice("count"));
+    for (auto& w : item.list("windows")) {
+      RateWindow win;
+      win.limit = static_cast<uint64_t>(w.integer("limit"));
+      win.perMs = w.duration("per");
+      win.burst = static_cast<uint64_t>(w.integer("burst"));
+      if (win.burst == 0) win.burst = win.limit;
+      w.finish();
+      r.windows.push_back(win);
+    }
+    r.action = item.action("action");
+    r.monitor = item.choice("mode") == "monitor";
+    r.networks = item.cidrList("networks");
+    item.finish();
+    if (!r.name.empty() && !names.insert(r.name).second) {
+      loader.error(r.line, "rate_limits[].name", "duplicate rule name \"" + r.name + "\"");
+    }
+    if (r.key == LimitKey::kClientNetwork && r.networks.empty()) {
+      loader.error(r.line, "rate_limits[].networks", "key client_network needs a list of networks");
+    }
+    cfg.rateLimits.push_back(std::move(r));
+  }
+}
+
+void readSections(Loader& loader, MapReader& root, Config& cfg) {
+  cfg.stateDir = root.str("state_dir");
+  MapReader log = root.map("log");
+  cfg.log.target = log.choice("target");
+  cfg.log.level = log.choice("level");
+  cfg.log.syslogFacility = log.choice("syslog_facility");
+  log.finish();
+
+  MapReader store = root.map("store");
+  cfg.store.backend = store.choice("backend");
+  cfg.store.sqlitePath = store.str("sqlite_path");
+  cfg.store.busyTimeoutMs = store.duration("busy_timeout");
+  store.finish();
+  if (cfg.store.sqlitePath.empty()) cfg.store.sqlitePath = cfg.stateDir + "/sluice.db";
+
+  MapReader p = root.map("policyd");
+  cfg.policyd.listen = p.listen("listen");
+  cfg.policyd.maxRequestSize = p.size("max_request_size");
+  cfg.policyd.maxConnections = p.integer("max_connections");
+  cfg.policyd.idleTimeoutMs = p.duration("idle_timeout");
+  cfg.policyd.requestTimeoutMs = p.duration("request_timeout");
+  cfg.policyd.checkpointIntervalMs = p.duration("checkpoint_interval");
+  cfg.policyd.suppressionPollMs = p.duration("suppression_poll_interval");
+  cfg.policyd.reservationTtlMs = p.duration("reservation_ttl");
+  cfg.policyd.storeErrorAction = p.action("store_error_action");
+  cfg.policyd.adminSocket = cfg.stateDir + "/policyd.sock";
+  p.finish();
+
+  MapReader sl = root.map("sender_login");
+  cfg.senderLogin.enabled = sl.boolean("enabled");
+  cfg.senderLogin.rejectAction = sl.action("reject_action");
+  cfg.senderLogin.unauthenticatedAction = sl.action("unauthenticated_action");
+  cfg.senderLogin.allowUnknownUsers = sl.boolean("allow_unknown_users");
+  sl.finish();
+
+  MapReader sup = root.map("suppression");
+  cfg.suppression.enabled = sup.boolean("enabled");
+  cfg.suppression.rejectAction = sup.action("reject_action");
+  sup.finish();
+
+  readIdentities(loader, root, cfg);
+  readRateLimits(loader, root, cfg);
+  root.finish();
+  if (cfg.stateDir.empty() || cfg.stateDir[0] != '/') {
+    loader.error(1, "state_dir", "must be an absolute path, got \"" + cfg.stateDir + "\"");
+  }
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const Config>> loadConfigString(const std::string& yaml, const std::string& name) {
+  Loader loader(name);
+  YAML::Node doc;
+  try {
+    doc = YAML::Load(yaml);
+  } catch (const YAML::Exception& e) {
+    return makeError(name + ":" + std::to_string(e.mark.line + 1) + ": YAML syntax error: " + e.msg);
+  }
+  auto cfg = std::make_shared<Config>();
+  cfg->file = name;
+  try {
+    if (doc && !doc.IsNull() && !doc.IsMap()) {
+      return makeError(name + ":1: the file must be a map of keys (state_dir, policyd, ...)");
+    }
+    MapReader root(loader, doc, "", 1);
+    readSections(loader, root, *cfg);
+  } catch (const YAML::Exception& e) {
+    loader.error(e.mark.line + 1, "", e.msg);
+  }
+  if (loader.failed()) return makeError(loader.joined());
+  return std::shared_ptr<const Config>(std::move(cfg));
+}
+
+Result<std::shared_ptr<const Config>> loadConfigFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return makeError(path + ": cannot open: " + std::strerror(errno));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (ss.str().size() > 16 * 1024 * 1024) return makeError(path + ": file is larger than 16 MiB");
+  return loadConfigString(ss.str(), path);
+}
+
+const char* limitKeyName(LimitKey key) {
+  switch (key) {
+    case LimitKey::kSaslUsername: return "sasl_username";
+    case LimitKey::kSender: return "sender";
+    case LimitKey::kSenderDomain: return "sender_domain";
+    case LimitKey::kClientAddress: return "client_address";
+    case LimitKey::kClientNetwork: return "client_network";
+    case LimitKey::kRecipientDomain: return "recipient_domain";
+  }
+  return "?";
+}
+
+const char* limitCountName(LimitCount count) {
+  switch (count) {
+    case LimitCount::kMessages: return "messages";
+    case LimitCount::kRecipients: return "recipients";
+    case LimitCount::kBytes: return "bytes";
+  }
+  return "?";
+}
+
+}  // namespace sluice::config

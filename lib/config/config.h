@@ -1,0 +1,107 @@
+// config.h - sluice.yaml parsed into typed structs.
+//
+// loadConfigFile() reads and validates the whole file and reports every problem at once as
+// "FILE:LINE: key: message" lines in the Error. Unknown keys, wrong types, out-of-range values,
+// bad actions, bad networks and duplicate names are errors. Defaults come from the params table
+// (params.h), so a key missing from the file has exactly the documented default.
+// A Config is immutable once loaded; reload builds a new one and swaps it in only if it is valid.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/net_addr.h"
+#include "base/result.h"
+#include "config/action.h"
+
+namespace sluice::config {
+
+struct LogConfig {
+  std::string target;
+  std::string level;
+  std::string syslogFacility;
+};
+
+struct StoreConfig {
+  std::string backend;
+  std::string sqlitePath;  // resolved: never empty after loading
+  int64_t busyTimeoutMs = 0;
+};
+
+struct PolicydConfig {
+  std::string listen;
+  uint64_t maxRequestSize = 0;
+  int64_t maxConnections = 0;
+  int64_t idleTimeoutMs = 0;
+  int64_t requestTimeoutMs = 0;
+  int64_t checkpointIntervalMs = 0;
+  int64_t suppressionPollMs = 0;
+  int64_t reservationTtlMs = 0;
+  Action storeErrorAction;
+  std::string adminSocket;  // derived: STATE_DIR/policyd.sock
+};
+
+struct SenderLoginConfig {
+  bool enabled = true;
+  Action rejectAction;
+  Action unauthenticatedAction;
+  bool allowUnknownUsers = false;
+};
+
+struct SuppressionConfig {
+  bool enabled = true;
+  Action rejectAction;
+};
+
+struct IdentityConfig {
+  std::string name;
+  std::vector<std::string> saslUsernames;
+  std::vector<Cidr> clientNetworks;
+  std::vector<std::string> senders;
+  int line = 0;
+};
+
+enum class LimitKey { kSaslUsername, kSender, kSenderDomain, kClientAddress, kClientNetwork, kRecipientDomain };
+enum class LimitCount { kMessages, kRecipients, kBytes };
+
+struct RateWindow {
+  uint64_t limit = 0;
+  int64_t perMs = 0;
+  uint64_t burst = 0;  // resolved: never 0 after loading
+};
+
+struct RateRuleConfig {
+  std::string name;
+  LimitKey key = LimitKey::kSaslUsername;
+  LimitCount count = LimitCount::kMessages;
+  std::vector<RateWindow> windows;
+  Action action;
+  bool monitor = false;
+  std::vector<Cidr> networks;
+  int line = 0;
+};
+
+struct Config {
+  std::string file;
+  std::string stateDir;
+  LogConfig log;
+  StoreConfig store;
+  PolicydConfig policyd;
+  SenderLoginConfig senderLogin;
+  SuppressionConfig suppression;
+  std::vector<IdentityConfig> identities;
+  std::vector<RateRuleConfig> rateLimits;
+};
+
+inline constexpr const char* kDefaultConfigFile = "/etc/sluice/sluice.yaml";
+
+Result<std::shared_ptr<const Config>> loadConfigFile(const std::string& path);
+// `name` is used in error messages in place of a file name.
+Result<std::shared_ptr<const Config>> loadConfigString(const std::string& yaml, const std::string& name);
+
+const char* limitKeyName(LimitKey key);
+const char* limitCountName(LimitCount count);
+
+}  // namespace sluice::config

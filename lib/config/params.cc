@@ -1,0 +1,141 @@
+// params.cc - the table itself. Keep it sorted by section, in the order of contrib/sluice.yaml.
+#include "config/params.h"
+
+#include <limits>
+#include <string>
+#include <unordered_map>
+
+namespace sluice::config {
+namespace {
+
+constexpr int64_t kMs = 1;
+constexpr int64_t kSec = 1000 * kMs;
+constexpr int64_t kMin = 60 * kSec;
+constexpr int64_t kHour = 60 * kMin;
+constexpr int64_t kDay = 24 * kHour;
+constexpr int64_t kKiB = 1024;
+constexpr int64_t kMiB = 1024 * kKiB;
+constexpr int64_t kNoMax = std::numeric_limits<int64_t>::max();
+
+using T = ParamType;
+
+const std::vector<ParamSpec> kParams = {
+    {"state_dir", T::kString, "/var/lib/sluice", 0, 0, nullptr,
+     "Directory for SQLite files, admin sockets and the relay spool."},
+    {"log", T::kMap, "", 0, 0, nullptr, "Logging."},
+    {"log.target", T::kEnum, "stderr", 0, 0, "stderr|syslog", "Where log lines go."},
+    {"log.level", T::kEnum, "info", 0, 0, "debug|info|warning|error", "Lowest level logged."},
+    {"log.syslog_facility", T::kEnum, "mail", 0, 0,
+     "mail|daemon|user|local0|local1|local2|local3|local4|local5|local6|local7",
+     "Syslog facility when log.target is syslog."},
+
+    {"store", T::kMap, "", 0, 0, nullptr, "Where shared state is kept."},
+    {"store.backend", T::kEnum, "sqlite", 0, 0, "sqlite", "State backend."},
+    {"store.sqlite_path", T::kString, "", 0, 0, nullptr,
+     "SQLite database file; empty means STATE_DIR/sluice.db."},
+    {"store.busy_timeout", T::kDuration, "5s", 0, 10 * kMin, nullptr,
+     "How long a writer waits for another process's write lock."},
+
+    {"policyd", T::kMap, "", 0, 0, nullptr, "sluice-policyd, the Postfix policy server."},
+    {"policyd.listen", T::kListen, "127.0.0.1:10045", 0, 0, nullptr,
+     "Listening address: HOST:PORT, [IPv6]:PORT or unix:/PATH."},
+    {"policyd.max_request_size", T::kSize, "64k", 1 * kKiB, 1 * kMiB, nullptr,
+     "Largest policy request accepted; larger ones close the connection."},
+    {"policyd.max_connections", T::kInt, "10000", 1, 1000000, nullptr,
+     "Concurrent client connections; further ones are closed at once."},
+    {"policyd.idle_timeout", T::kDuration, "1h", 1 * kSec, 7 * kDay, nullptr,
+     "A connection idle this long is closed."},
+    {"policyd.request_timeout", T::kDuration, "10s", 100 * kMs, 10 * kMin, nullptr,
+     "A request must be complete this long after its first byte."},
+    {"policyd.checkpoint_interval", T::kDuration, "1s", 100 * kMs, 1 * kMin, nullptr,
+     "How often counters and reservations are written to the store."},
+    {"policyd.suppression_poll_interval", T::kDuration, "250ms", 50 * kMs, 1 * kSec, nullptr,
+     "How often the suppression list is checked for changes by other processes."},
+    {"policyd.reservation_ttl", T::kDuration, "10m", 1 * kSec, 1 * kDay, nullptr,
+     "A reservation whose transaction never reaches END-OF-MESSAGE is freed after this."},
+    {"policyd.store_error_action", T::kAction,
+     "DEFER_IF_PERMIT 4.3.0 Temporary policy service failure, try again later", 0, 0, nullptr,
+     "Action answered when the store fails."},
+
+    {"sender_login", T::kMap, "", 0, 0, nullptr, "Sender ownership checks."},
+    {"sender_login.enabled", T::kBool, "true", 0, 0, nullptr,
+     "Check that the envelope sender belongs to the authenticated user or client network."},
+    {"sender_login.reject_action", T::kAction,
+     "553 5.7.1 Sender address <{sender}> is not owned by user {user}", 0, 0, nullptr,
+     "Action for a sender the authenticated identity does not own."},
+    {"sender_login.unauthenticated_action", T::kAction,
+     "553 5.7.1 Sender domain {domain} requires authentication", 0, 0, nullptr,
+     "Action for an unauthenticated client using a protected domain."},
+    {"sender_login.allow_unknown_users", T::kBool, "false", 0, 0, nullptr,
+     "Whether an authenticated user without an identity may use unprotected senders."},
+
+    {"suppression", T::kMap, "", 0, 0, nullptr, "Suppression list checks."},
+    {"suppression.enabled", T::kBool, "true", 0, 0, nullptr, "Reject suppressed recipients at RCPT."},
+    {"suppression.reject_action", T::kAction,
+     "550 5.1.1 Recipient address <{recipient}> is suppressed ({reason})", 0, 0, nullptr,
+     "Action for a suppressed recipient."},
+
+    {"identities", T::kList, "[]", 0, 0, nullptr, "Who may send as what."},
+    {"identities[].name", T::kString, nullptr, 0, 0, nullptr, "Name of the identity, for logs."},
+    {"identities[].sasl_usernames", T::kStringList, "[]", 0, 0, nullptr,
+     "SASL login names that have this identity."},
+    {"identities[].client_networks", T::kCidrList, "[]", 0, 0, nullptr,
+     "Client networks (CIDR) that have this identity without authenticating."},
+    {"identities[].senders", T::kStringList, nullptr, 0, 0, nullptr,
+     "Sender patterns: domain, @domain, *.domain, or an address with * in the local part."},
+
+    {"rate_limits", T::kList, "[]", 0, 0, nullptr, "Rate-limit rules."},
+    {"rate_limits[].name", T::kString, nullptr, 0, 0, nullptr, "Rule name, in logs and replies."},
+    {"rate_limits[].key", T::kEnum, nullptr, 0, 0,
+     "sasl_username|sender|sender_domain|client_address|client_network|recipient_domain",
+     "What is counted separately."},
+    {"rate_limits[].count", T::kEnum, "messages", 0, 0, "messages|recipients|bytes", "What is counted."},
+    {"rate_limits[].windows", T::kList, nullptr, 0, 0, nullptr, "Limits that must all hold."},
+    {"rate_limits[].windows[].limit", T::kInt, nullptr, 1, 1'000'000'000'000, nullptr,
+     "Units allowed per period."},
+    {"rate_limits[].windows[].per", T::kDuration, nullptr, 1 * kSec, 366 * kDay, nullptr,
+     "The period."},
+    {"rate_limits[].windows[].burst", T::kInt, "0", 0, 1'000'000'000'000, nullptr,
+     "Units allowed at once; 0 means the limit."},
+    {"rate_limits[].action", T::kAction,
+     "DEFER_IF_PERMIT 4.7.1 Rate limit {rule} reached for {key}, try again later", 0, 0, nullptr,
+     "Action when a window is full."},
+    {"rate_limits[].mode", T::kEnum, "enforce", 0, 0, "enforce|monitor",
+     "monitor only logs what would happen."},
+    {"rate_limits[].networks", T::kCidrList, "[]", 0, 0, nullptr,
+     "CIDR groups for key client_network; each is counted as one key."},
+};
+
+}  // namespace
+
+const std::vector<ParamSpec>& allParams() { return kParams; }
+
+const ParamSpec* findParam(std::string_view path) {
+  static const std::unordered_map<std::string, const ParamSpec*> index = [] {
+    std::unordered_map<std::string, const ParamSpec*> m;
+    for (const auto& p : kParams) m.emplace(p.path, &p);
+    return m;
+  }();
+  auto it = index.find(std::string(path));
+  return it == index.end() ? nullptr : it->second;
+}
+
+const char* paramTypeName(ParamType type) {
+  switch (type) {
+    case T::kString: return "string";
+    case T::kBool: return "boolean";
+    case T::kInt: return "integer";
+    case T::kDuration: return "duration";
+    case T::kSize: return "size";
+    case T::kEnum: return "choice";
+    case T::kAction: return "action";
+    case T::kListen: return "address";
+    case T::kStringList: return "list of strings";
+    case T::kCidrList: return "list of networks";
+    case T::kList: return "list";
+    case T::kMap: return "map";
+  }
+  return "?";
+}
+
+}  // namespace sluice::config

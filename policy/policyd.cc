@@ -1,0 +1,228 @@
+// policyd.cc - see policyd.h.
+#include "policyd.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+
+#include "base/log.h"
+#include "base/strings.h"
+
+namespace sluice::policyd {
+
+Policyd::Policyd(std::string configPath, std::shared_ptr<const config::Config> cfg)
+    : configPath_(std::move(configPath)),
+      cfg_(std::move(cfg)),
+      checkpointTimer_(io_),
+      pollTimer_(io_),
+      signals_(io_, SIGHUP, SIGTERM, SIGINT) {}
+
+Policyd::~Policyd() = default;
+
+ServerLimits Policyd::serverLimits() const {
+  ServerLimits l;
+  l.maxRequestSize = cfg_->policyd.maxRequestSize;
+  l.maxConnections = static_cast<size_t>(cfg_->policyd.maxConnections);
+  l.idleTimeoutMs = cfg_->policyd.idleTimeoutMs;
+  l.requestTimeoutMs = cfg_->policyd.requestTimeoutMs;
+  return l;
+}
+
+Status Policyd::start() {
+  if (::mkdir(cfg_->stateDir.c_str(), 0750) != 0 && errno != EEXIST) {
+    return makeError("state_dir " + cfg_->stateDir + ": " + std::strerror(errno));
+  }
+  store::SqliteOptions so;
+  so.path = cfg_->store.sqlitePath;
+  so.busyTimeoutMs = cfg_->store.busyTimeoutMs;
+  auto st = store::SqliteStore::open(so);
+  if (!st) return st.error();
+  store_ = std::move(st.value());
+
+  limiter_ = std::make_unique<ratelimit::RateLimiter>(cfg_->rateLimits);
+  auto buckets = store_->loadBuckets();
+  if (!buckets) return makeError("loading counters from " + so.path + ": " + buckets.message());
+  limiter_->load(buckets.value());
+  if (auto s = suppression_.load(*store_); !s) return makeError("loading the suppression list: " + s.message());
+  engine_ = std::make_unique<decision::DecisionEngine>(cfg_, limiter_.get(), &suppression_, &clock_);
+
+  server_ = std::make_unique<PolicyServer>(
+      io_, [this](const decision::PolicyRequest& r, uint64_t id) { return onRequest(r, id); },
+      [this](uint64_t id) { engine_->connectionClosed(id); });
+  server_->setLimits(serverLimits());
+  if (auto s = server_->listen(cfg_->policyd.listen); !s) return makeError("listen on " + s.message());
+  admin_ = std::make_unique<admin::AdminServer>(io_, cfg_->policyd.adminSocket,
+                                                [this](const nlohmann::json& r) { return handleAdmin(r); });
+  if (auto s = admin_->start(); !s) return makeError("admin socket: " + s.message());
+
+  logInfo("starting: listening on " + cfg_->policyd.listen + ", " + std::to_string(cfg_->rateLimits.size()) +
+          " rate rules, " + std::to_string(cfg_->identities.size()) + " identities, " +
+          std::to_string(suppression_.size()) + " suppressed addresses, " + std::to_string(limiter_->bucketCount()) +
+          " counters restored");
+  scheduleCheckpoint();
+  schedulePoll();
+  waitSignals();
+  return okStatus();
+}
+
+int Policyd::run() {
+  io_.run();
+  return 0;
+}
+
+std::string Policyd::onRequest(const decision::PolicyRequest& req, uint64_t connId) {
+  // The one catch-all of the request path: nothing may escape into the event loop.
+  try {
+    return engine_->decide(req, connId).action;
+  } catch (const std::exception& e) {
+    logError(std::string("decision failed: ") + e.what());
+    return cfg_->policyd.storeErrorAction.text;
+  }
+}
+
+void Policyd::scheduleCheckpoint() {
+  checkpointTimer_.expires_after(std::chrono::milliseconds(cfg_->policyd.checkpointIntervalMs));
+  checkpointTimer_.async_wait([this](const asio::error_code& ec) {
+    if (ec || stopping_) return;
+    checkpoint();
+    scheduleCheckpoint();
+  });
+}
+
+void Policyd::checkpoint() {
+  int64_t nowMs = clock_.nowMs();
+  double nowUs = static_cast<double>(nowMs) * 1000.0;
+  engine_->expireReservations();
+  if (nowMs - lastSweepMs_ >= 60'000) {
+    limiter_->sweepIdle(nowUs);
+    lastSweepMs_ = nowMs;
+  }
+  limiter_->takeCheckpoint(nowUs, &pendingChanged_, &pendingRemoved_);
+  if (pendingChanged_.empty() && pendingRemoved_.empty()) return;
+  if (auto s = store_->saveBuckets(pendingChanged_, pendingRemoved_); !s) {
+    // Kept and retried with the next checkpoint; decisions go on from memory.
+    logWarning("checkpoint of " + std::to_string(pendingChanged_.size()) + " counters failed: " + s.message());
+    return;
+  }
+  pendingChanged_.clear();
+  pendingRemoved_.clear();
+}
+
+void Policyd::schedulePoll() {
+  pollTimer_.expires_after(std::chrono::milliseconds(cfg_->policyd.suppressionPollMs));
+  pollTimer_.async_wait([this](const asio::error_code& ec) {
+    if (ec || stopping_) return;
+    pollSuppression();
+    schedulePoll();
+  });
+}
+
+void Policyd::pollSuppression() {
+  auto r = suppression_.refresh(*store_);
+  if (!r) {
+    if (storeHealthy_) {
+      logError("store unreadable, answering \"" + cfg_->policyd.storeErrorAction.text +
+               "\" until it recovers: " + r.message());
+    }
+    storeHealthy_ = false;
+  } else {
+    if (!storeHealthy_) logInfo("store readable again: normal decisions resumed");
+    storeHealthy_ = true;
+    if (r.value() > 0) logDebug("suppression list: " + std::to_string(r.value()) + " changes applied");
+  }
+  engine_->setStoreHealthy(storeHealthy_);
+}
+
+void Policyd::waitSignals() {
+  signals_.async_wait([this](const asio::error_code& ec, int sig) {
+    if (ec) return;
+    if (sig == SIGHUP) {
+      reload();
+      waitSignals();
+      return;
+    }
+    logInfo(std::string("stopping on ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT"));
+    stop();
+  });
+}
+
+void Policyd::stop() {
+  if (stopping_) return;
+  stopping_ = true;
+  server_->stop();
+  admin_->stop();
+  checkpointTimer_.cancel();
+  pollTimer_.cancel();
+  signals_.cancel();
+  checkpoint();
+  logInfo("stopped: " + std::to_string(server_->stats().requests) + " requests served");
+}
+
+void Policyd::reload() {
+  auto next = config::loadConfigFile(configPath_);
+  if (!next) {
+    logError("reload refused, keeping the running configuration:");
+    for (auto line : split(next.message(), '\n')) logError(std::string(line));
+    return;
+  }
+  auto cfg = next.value();
+  if (cfg->policyd.listen != cfg_->policyd.listen || cfg->store.sqlitePath != cfg_->store.sqlitePath ||
+      cfg->stateDir != cfg_->stateDir) {
+    logWarning("reload: policyd.listen, state_dir and store.sqlite_path take effect only after a restart");
+  }
+  LogLevel level;
+  if (parseLogLevel(cfg->log.level, &level)) setLogLevel(level);
+  limiter_->reconfigure(cfg->rateLimits);
+  engine_->reconfigure(cfg);
+  cfg_ = cfg;
+  server_->setLimits(serverLimits());
+  logInfo("reloaded " + configPath_ + ": " + std::to_string(cfg_->rateLimits.size()) + " rate rules, " +
+          std::to_string(cfg_->identities.size()) + " identities");
+}
+
+nlohmann::json Policyd::handleAdmin(const nlohmann::json& req) {
+  std::string cmd = req.value("cmd", "");
+  double nowUs = static_cast<double>(clock_.nowMs()) * 1000.0;
+  if (cmd == "status") {
+    const auto& s = server_->stats();
+    const auto& e = engine_->stats();
+    return admin::okReply({{"listen", cfg_->policyd.listen},
+                           {"connections", s.open},
+                           {"requests", s.requests},
+                           {"refused", e.refused},
+                           {"monitor_hits", e.monitorHits},
+                           {"protocol_errors", s.protocolErrors},
+                           {"open_transactions", engine_->openTransactions()},
+                           {"counters", limiter_->bucketCount()},
+                           {"suppressed", suppression_.size()},
+                           {"store_healthy", storeHealthy_}});
+  }
+  if (cmd == "limits.show") {
+    std::string key = req.value("key", "");
+    size_t max = req.value("max", static_cast<size_t>(10000));
+    nlohmann::json rows = nlohmann::json::array();
+    for (const auto& v : limiter_->show(key, nowUs, max)) {
+      rows.push_back({{"rule", v.rule},       {"window", v.window},     {"key", v.key},
+                      {"limit", v.limit},     {"per_ms", v.perMs},      {"burst", v.burst},
+                      {"used", v.used},       {"reserved", v.reserved}, {"retry_after_ms", v.retryUs / 1000.0}});
+    }
+    return admin::okReply({{"buckets", rows}});
+  }
+  if (cmd == "limits.reset") {
+    std::string key = req.value("key", "");
+    if (key.empty()) return admin::errorReply("limits.reset needs a key");
+    size_t n = limiter_->reset(key);
+    checkpoint();
+    logInfo("limits reset for key " + key + ": " + std::to_string(n) + " counters cleared (admin)");
+    return admin::okReply({{"reset", n}});
+  }
+  if (cmd == "reload") {
+    reload();
+    return admin::okReply();
+  }
+  return admin::errorReply("unknown command \"" + cmd + "\" (status, limits.show, limits.reset, reload)");
+}
+
+}  // namespace sluice::policyd

@@ -1,0 +1,88 @@
+#!/bin/bash
+# demo-run.sh BUILD_DIR - the main job, shown: an isolated Postfix on loopback (its own
+# `postfix -c DIR`, never /etc/postfix) with sluice-policyd in check_policy_service, SMTP AUTH
+# over STARTTLS from an instance-private sasldb, and smtp-sink as the relayhost. It sends:
+#   1. app1 as news@example.com (owned)               -> accepted and relayed
+#   2. two more from app1 (limit: 2 per hour)         -> the 2nd accepted, the 3rd deferred 450 4.7.1
+#   3. app1 as ceo@bank.example (not owned)           -> rejected 553 5.7.1
+#   4. app2 to a suppressed recipient                 -> rejected 550 5.1.1 before DATA
+# and shows, for each, swaks's final reply and the Postfix log line that proves it, then the live
+# counters (sluicectl limits show). Uses the e2e harness (tests/e2e/lib.sh) for the set-up.
+source "$(dirname "$0")/../tests/e2e/lib.sh" "$@"
+
+declare -A PW=([app1]=secret-app1 [app2]=secret-app2)
+CFG=$T/sluice.yaml
+say() { printf '\n\033[1m%s\033[0m\n' "$*"; }
+show_send() {  # OUT USER FROM TO
+  local out=$1 user=$2 from=$3 to=$4
+  swaks_run "$out" --tls --auth PLAIN --auth-user "$user" --auth-password "${PW[$user]}" \
+    --from "$from" --to "$to" --header "Subject: demo $out"
+  echo "  swaks:   $(swaks_reply "$T/$out")"
+}
+log_line() {  # REGEX: wait for and print the Postfix log line
+  local l
+  for _ in $(seq 50); do l=$(grep -E -- "$1" "$(pf_log)" | tail -1); [ -n "$l" ] && break; sleep 0.1; done
+  echo "  maillog: ${l#*]: }"
+  [ -n "$l" ]
+}
+
+smtp_sink_start
+PPORT=$(free_port) || die "no free port"
+mkdir -p "$T/state"
+cat > "$CFG" <<YAML
+state_dir: $T/state
+log: { target: stderr, level: info }
+policyd: { listen: 127.0.0.1:$PPORT }
+identities:
+  - { name: app1, sasl_usernames: [app1], senders: [example.com] }
+  - { name: app2, sasl_usernames: [app2], senders: [shop.example] }
+rate_limits:
+  - name: per-user
+    key: sasl_username
+    count: messages
+    windows: [ { limit: 2, per: 1h } ]
+    action: DEFER_IF_PERMIT 4.7.1 Rate limit {rule} reached for {key}, try again later
+YAML
+for u in app1 app2; do pf_sasl_user pf "$u" "${PW[$u]}"; done
+sluice_policyd_start "$CFG" || die "sluice-policyd did not start"
+POLICY="check_policy_service { inet:127.0.0.1:$PPORT, timeout=10s, default_action=DEFER_IF_PERMIT }"
+pf_instance pf "$(free_port)" "$SINK_PORT" "
+smtpd_relay_restrictions = permit_sasl_authenticated, reject_unauth_destination
+smtpd_recipient_restrictions = $POLICY, permit_sasl_authenticated, reject
+smtpd_end_of_data_restrictions = $POLICY
+"
+say "Postfix $(postconf -h mail_version) on 127.0.0.1:$PF_PORT -> relayhost smtp-sink 127.0.0.1:$SINK_PORT; sluice-policyd on 127.0.0.1:$PPORT"
+echo "  smtpd_recipient_restrictions = $POLICY, permit_sasl_authenticated, reject"
+
+say "1. app1 (AUTH PLAIN over STARTTLS) sends as news@example.com, which it owns"
+show_send m1 app1 news@example.com alice@dest.example
+grep -qE '^<~  250 2\.0\.0 Ok: queued as' "$T/m1" && pass "accepted" || fail "message 1 not accepted"
+log_line 'to=<alice@dest.example>.*status=sent' && pass "relayed to the sink" || fail "message 1 not relayed"
+
+say "2. app1 sends two more; its limit is 2 messages per hour"
+show_send m2 app1 news@example.com bob@dest.example
+show_send m3 app1 news@example.com carol@dest.example
+grep -qE '^<~\* 450 4\.7\.1 .*Rate limit per-user reached for app1' "$T/m3" && pass "3rd message deferred 450 4.7.1" || fail "3rd message not deferred"
+log_line 'NOQUEUE: reject: RCPT .*450 4\.7\.1 <carol@dest\.example>' || fail "no Postfix reject line for the deferral"
+echo "  policyd: $(grep -E 'rule=per-user' "$POLICYD_ERR" | tail -1 | sed 's/^[^:]*: //')"
+
+say "3. app1 tries to send as ceo@bank.example, which it does not own"
+show_send m4 app1 ceo@bank.example dave@dest.example
+grep -qE '^<~\* 553 5\.7\.1 ' "$T/m4" && pass "rejected 553 5.7.1" || fail "foreign sender not rejected"
+log_line 'NOQUEUE: reject: RCPT .*553 5\.7\.1 .*from=<ceo@bank\.example>' || fail "no Postfix reject line for the sender"
+
+say "4. erin@dest.example hard-bounced earlier: sluicectl suppress add, then app2 writes to her"
+"$BUILD/sluicectl/sluicectl" --config "$CFG" suppress add erin@dest.example --reason hard-bounce
+sleep 1.1   # policyd picks up changes by other processes within a second
+show_send m5 app2 orders@shop.example erin@dest.example
+grep -qE '^<~\* 550 5\.1\.1 ' "$T/m5" && pass "suppressed recipient rejected 550 5.1.1" || fail "suppressed recipient not rejected"
+grep -qE '^ ~> DATA' "$T/m5" && fail "DATA was sent to a suppressed recipient" || pass "before DATA: no body was sent"
+log_line 'NOQUEUE: reject: RCPT .*550 5\.1\.1 <erin@dest\.example>' || fail "no Postfix reject line for the suppression"
+
+say "Live counters (sluicectl limits show) and the sink"
+sleep 1.2
+"$BUILD/sluicectl/sluicectl" --config "$CFG" limits show
+pf_wait_queue_empty
+echo "  smtp-sink received $(sink_count) message(s) for: $(sink_rcpts)"
+[ "$(sink_count)" = 2 ] && pass "exactly the 2 accepted messages were relayed" || fail "sink holds $(sink_count) messages, want 2"
+finish

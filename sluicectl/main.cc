@@ -1,0 +1,74 @@
+// main.cc - sluicectl: global options, then dispatch to the <topic>_cmd.cc handlers.
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "config_cmd.h"
+#include "limits_cmd.h"
+#include "suppress_cmd.h"
+
+namespace {
+
+const char* kUsage =
+    "Usage: sluicectl [--config FILE] COMMAND [ARGS]\n"
+    "\n"
+    "The admin tool of Sluice. Commands:\n"
+    "  config check [FILE]            validate the configuration (FILE:LINE errors)\n"
+    "  config params                  every configuration key, its default and meaning\n"
+    "  suppress add|remove|list|import|export ...\n"
+    "                                 the suppression list (STATE_DIR/sluice.db)\n"
+    "  limits show [KEY] | reset KEY  live rate-limit counters of the running sluice-policyd\n"
+    "  status [--json]                sluice-policyd's connections, requests and state\n"
+    "\n"
+    "  -c, --config FILE   configuration file (default /etc/sluice/sluice.yaml)\n"
+    "  -h, --help          this text; COMMAND --help for a command's own\n"
+    "  -V, --version       print the version\n"
+    "\n"
+    "Exit status: 0 success, 1 failure (the reason on stderr), 2 usage error.\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string configPath = sluice::config::kDefaultConfigFile;
+  std::vector<std::string> args;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (args.empty() && (a == "-c" || a == "--config") && i + 1 < argc) {
+      configPath = argv[++i];
+    } else if (args.empty() && a.rfind("--config=", 0) == 0) {
+      configPath = a.substr(9);
+    } else if (args.empty() && (a == "-h" || a == "--help")) {
+      std::cout << kUsage;
+      return 0;
+    } else if (args.empty() && (a == "-V" || a == "--version")) {
+      std::cout << "sluicectl " << SLUICE_VERSION << "\n";
+      return 0;
+    } else {
+      args.push_back(a);
+    }
+  }
+  if (args.empty()) {
+    std::cerr << kUsage;
+    return 2;
+  }
+  std::string cmd = args[0];
+  std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (cmd == "config") return sluice::ctl::runConfigCommand(rest, configPath, std::cout, std::cerr);
+  if (cmd == "help") {
+    std::cout << kUsage;
+    return 0;
+  }
+  // The other commands need the configuration for state_dir and the sockets.
+  auto cfg = sluice::config::loadConfigFile(configPath);
+  if (!cfg) {
+    std::cerr << cfg.message() << "\nsluicectl: fix the configuration first (sluicectl config check)\n";
+    return 1;
+  }
+  const auto& c = *cfg.value();
+  if (cmd == "suppress") return sluice::runSuppressCommand(rest, c.store.sqlitePath, std::cout, std::cerr);
+  if (cmd == "limits") return sluice::ctl::runLimitsCommand(rest, c.policyd.adminSocket, std::cout, std::cerr);
+  if (cmd == "status") return sluice::ctl::runStatusCommand(rest, c.policyd.adminSocket, std::cout, std::cerr);
+  std::cerr << "sluicectl: unknown command \"" << cmd << "\"\n\n" << kUsage;
+  return 2;
+}

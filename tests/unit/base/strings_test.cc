@@ -1,0 +1,58 @@
+// strings_test.cc - tests for lib/base/strings.h: unit parsers and glob matching.
+#include "base/strings.h"
+
+#include <gtest/gtest.h>
+
+namespace sluice {
+namespace {
+
+TEST(ParseDurationMs, Table) {
+  struct Case { const char* in; std::optional<int64_t> want; };
+  const Case cases[] = {
+      {"10s", 10'000}, {"250ms", 250}, {"5m", 300'000}, {"1h", 3'600'000}, {"2d", 172'800'000},
+      {"1w", 604'800'000}, {"7", 7'000}, {" 3s ", 3'000}, {"3 s", 3'000}, {"", std::nullopt},
+      {"s", std::nullopt}, {"-1s", std::nullopt}, {"1.5s", std::nullopt}, {"10x", std::nullopt},
+      {"99999999999999999999h", std::nullopt},
+  };
+  for (const auto& c : cases) {
+    EXPECT_EQ(parseDurationMs(c.in), c.want) << "parseDurationMs(\"" << c.in << "\")";
+  }
+}
+
+TEST(ParseSize, Table) {
+  struct Case { const char* in; std::optional<uint64_t> want; };
+  const Case cases[] = {{"512", 512}, {"64k", 65536}, {"10M", 10 << 20}, {"1G", 1ULL << 30},
+                        {"2kb", 2048}, {"k", std::nullopt}, {"1T", std::nullopt}, {"", std::nullopt}};
+  for (const auto& c : cases) EXPECT_EQ(parseSize(c.in), c.want) << "parseSize(\"" << c.in << "\")";
+}
+
+TEST(FormatDurationMs, RoundTrips) {
+  for (int64_t ms : {0LL, 250LL, 1000LL, 60'000LL, 3'600'000LL, 86'400'000LL, 90'000LL}) {
+    auto back = parseDurationMs(formatDurationMs(ms));
+    ASSERT_TRUE(back) << formatDurationMs(ms);
+    EXPECT_EQ(*back, ms) << "format " << formatDurationMs(ms);
+  }
+}
+
+TEST(GlobMatch, Table) {
+  struct Case { const char* pat; const char* text; bool want; };
+  const Case cases[] = {
+      {"*", "", true},        {"*", "abc", true},          {"app-*", "app-1", true},
+      {"app-*", "app", false}, {"a*c", "abbbc", true},      {"a*c", "abbbd", false},
+      {"ABC", "abc", true},    {"*x*y*", "aaxbbyc", true},  {"*x*y*", "aaybbxc", false},
+      {"", "", true},          {"", "a", false},
+  };
+  for (const auto& c : cases) {
+    EXPECT_EQ(globMatch(c.pat, c.text), c.want) << "globMatch(\"" << c.pat << "\", \"" << c.text << "\")";
+  }
+}
+
+TEST(Split, KeepsEmptyFields) {
+  auto parts = split("a,,b,", ',');
+  ASSERT_EQ(parts.size(), 4u);
+  EXPECT_EQ(parts[1], "");
+  EXPECT_EQ(parts[2], "b");
+}
+
+}  // namespace
+}  // namespace sluice
