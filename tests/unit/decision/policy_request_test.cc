@@ -6,6 +6,8 @@
 namespace sluice::decision {
 namespace {
 
+using namespace std::string_literals;
+
 TEST(PolicyRequest, ParsesPostfixRequest) {
   std::string block =
       "request=smtpd_access_policy\nprotocol_state=RCPT\nprotocol_name=ESMTP\nclient_address=192.0.2.1\n"
@@ -35,7 +37,7 @@ TEST(PolicyRequest, BadInputTable) {
       {"request=smtpd_access_policy\ngarbage line\n", "malformed line"},
       {"request=smtpd_access_policy\n=value\n", "bad attribute name"},
       {"request=smtpd_access_policy\nna me=v\n", "bad attribute name"},
-      {std::string("request=smtpd_access_policy\nsender=a\0b\n", 40), "NUL byte"},
+      {"request=smtpd_access_policy\nsender=a\0b\n"s, "NUL byte"},
       {"protocol_state=RCPT\n", "request attribute missing"},
       {"request=junk\n", "unsupported request"},
       {many, "more than 256 attributes"},

@@ -18,6 +18,8 @@
 namespace sluice::policyd {
 namespace {
 
+using namespace std::string_literals;
+
 class ServerTest : public ::testing::Test {
  protected:
   void start(ServerLimits limits = {}) {
@@ -125,7 +127,7 @@ TEST_F(ServerTest, BadInputClosesOnlyThatConnection) {
   struct Case { std::string input; const char* wantLog; };
   const Case cases[] = {
       {"this is not a policy request\n\n", "bad request: malformed line"},
-      {std::string("request=smtpd_access_policy\nsender=a\0b\n\n", 42), "NUL byte"},
+      {"request=smtpd_access_policy\nsender=a\0b\n\n"s, "NUL byte"},
       {"request=smtpd_access_policy\nsender=" + std::string(5000, 'x') + "\n\n", "request exceeds 4096 bytes"},
       {"request=smtpd_access_policy\nsender=" + std::string(8000, 'y'), "request exceeds 4096 bytes"},
       {"protocol_state=RCPT\n\n", "request attribute missing"},
