@@ -14,6 +14,7 @@
 #include <array>
 #include <cerrno>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -160,12 +161,12 @@ DESCRIPTION
 
 bool isAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
 
-// Shows text to a terminal safely: control characters and bytes >= 0x80 as \xNN.
+// Shows text to a terminal safely: control characters as \xNN (UTF-8 is left alone).
 std::string printable(std::string_view s) {
   std::string o;
   for (char c : s) {
     auto u = static_cast<unsigned char>(c);
-    if (u >= 0x20 && u < 0x7f) { o += c; continue; }
+    if (u >= 0x20 && u != 0x7f) { o += c; continue; }
     char buf[8];
     std::snprintf(buf, sizeof buf, "\\x%02x", u);
     o += buf;
@@ -345,13 +346,16 @@ class Progress {
   uint64_t total_;
   std::chrono::steady_clock::time_point start_;
   uint64_t shownTenth_ = 0;
+  uint64_t shownRows_ = UINT64_MAX;
 };
 
 void Progress::update(uint64_t rows, uint64_t bytes, bool last) {
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   uint64_t tenth = total_ == 0 ? 0 : std::min<uint64_t>(10, bytes * 10 / total_);
   if (!tty_ && !last && total_ != 0 && tenth <= shownTenth_) return;
+  if (!tty_ && last && rows == shownRows_) return;  // the final state was just shown
   shownTenth_ = tenth;
+  shownRows_ = rows;
   std::string line = "import: " + std::to_string(rows) + " rows, " +
                      std::to_string(static_cast<uint64_t>(secs > 0 ? rows / secs : 0)) + " rows/s";
   if (total_ != 0) {
@@ -441,7 +445,7 @@ class SuppressCmd {
   int add(const Parsed& p);
   int remove(const Parsed& p);
   int list(const Parsed& p);
-  int import(const Parsed& p);
+  int importCsv(const Parsed& p);
   int exportCsv(const Parsed& p);
 
  private:
@@ -468,7 +472,7 @@ const std::vector<Subcommand>& subcommands() {
       {"remove", kRemoveHelp, {{"--scope", true}}, 1, 1, &SuppressCmd::remove, "ADDRESS"},
       {"list", kListHelp, {{"--scope", true}, {"--reason", true}, {"--limit", true}, {"--json", false}}, 0, 0,
        &SuppressCmd::list, ""},
-      {"import", kImportHelp, {{"--scope", true}, {"--reason", true}}, 1, 1, &SuppressCmd::import, "FILE"},
+      {"import", kImportHelp, {{"--scope", true}, {"--reason", true}}, 1, 1, &SuppressCmd::importCsv, "FILE"},
       {"export", kExportHelp, {}, 0, 1, &SuppressCmd::exportCsv, ""},
   };
   return kSubs;
@@ -531,7 +535,7 @@ int SuppressCmd::add(const Parsed& p) {
   if (!scope) return usage(scope.message());
   e.scope = *scope;
   e.reason = p.get("--reason") ? *p.get("--reason") : "manual";
-  if (e.reason.empty() || printable(e.reason) != e.reason) return usage("--reason must be non-empty printable ASCII");
+  if (e.reason.empty() || printable(e.reason) != e.reason) return usage("--reason must be non-empty, without control characters");
   e.source = "sluicectl";
   e.createdMs = clock_->nowMs();
   if (const std::string* x = p.get("--expires")) {
@@ -735,7 +739,7 @@ Status SuppressCmd::importRows(CsvReader& reader, store::SqliteStore& db, Progre
   return st.batch.empty() ? okStatus() : flush();
 }
 
-int SuppressCmd::import(const Parsed& p) {
+int SuppressCmd::importCsv(const Parsed& p) {
   ImportState st;
   std::string file = p.positional[0];
   auto scope = parseScope(p.get("--scope") ? *p.get("--scope") : "");

@@ -15,7 +15,6 @@ constexpr int64_t kHour = 60 * kMin;
 constexpr int64_t kDay = 24 * kHour;
 constexpr int64_t kKiB = 1024;
 constexpr int64_t kMiB = 1024 * kKiB;
-constexpr int64_t kNoMax = std::numeric_limits<int64_t>::max();
 
 using T = ParamType;
 

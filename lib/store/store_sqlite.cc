@@ -4,6 +4,8 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <filesystem>
 #include <system_error>
 #include <utility>
@@ -16,7 +18,9 @@ namespace {
 
 // Schema migrations: kMigrations[i] takes user_version i to i + 1.
 constexpr const char* kMigrations[] = {
-    // 1: suppression list with tombstones, seq counter, rate-limit checkpoints.
+    // 1: suppression list with tombstones, seq counter, rate-limit checkpoints. suppression is a
+    // rowid table: rows are appended in seq order, so changesSince() and full loads read mostly
+    // sequentially through the seq index.
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
     "INSERT INTO meta (key, value) VALUES ('seq', 0), ('purged_seq', 0);"
     "CREATE TABLE suppression ("
@@ -24,7 +28,7 @@ constexpr const char* kMigrations[] = {
     "  reason TEXT NOT NULL DEFAULT '', source TEXT NOT NULL DEFAULT '',"
     "  created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL DEFAULT 0,"
     "  seq INTEGER NOT NULL, deleted INTEGER NOT NULL DEFAULT 0,"
-    "  PRIMARY KEY (address, scope)) WITHOUT ROWID;"
+    "  PRIMARY KEY (address, scope));"
     "CREATE UNIQUE INDEX suppression_seq ON suppression (seq);"
     "CREATE INDEX suppression_tombstones ON suppression (created_ms) WHERE deleted = 1;"
     "CREATE TABLE buckets (rule TEXT NOT NULL, \"window\" INTEGER NOT NULL, key TEXT NOT NULL,"
@@ -153,7 +157,7 @@ Status SqliteStore::exec(const char* sql, std::string_view what) {
 }
 
 Status SqliteStore::configure() {
-  sqlite3_busy_timeout(db_, static_cast<int>(options_.busyTimeoutMs));
+  sqlite3_busy_timeout(db_, static_cast<int>(std::clamp<int64_t>(options_.busyTimeoutMs, 0, INT32_MAX)));
   if (!options_.readOnly) {
     // journal_mode answers with the mode in effect; anything but "wal" means it did not stick.
     sqlite3_stmt* st = nullptr;
@@ -407,6 +411,7 @@ Result<std::vector<SuppressionChange>> SqliteStore::changesSince(int64_t afterSe
   sqlite3_bind_int64(*st, 1, afterSeq);
   sqlite3_bind_int64(*st, 2, limitOf(max));
   std::vector<SuppressionChange> out;
+  out.reserve(max == 0 ? 64 : std::min<size_t>(max, 16'384));
   int rc;
   while ((rc = sqlite3_step(*st)) == SQLITE_ROW) {
     SuppressionChange c;

@@ -18,7 +18,7 @@ constexpr size_t kStackAddress = 512;       // longer recipients are lower-cased
 constexpr size_t kNpos = static_cast<size_t>(-1);
 constexpr int kLoadAttempts = 3;
 
-size_t hashOf(std::string_view s) { return std::hash<std::string_view>{}(s); }
+uint32_t hashOf(std::string_view s) { return static_cast<uint32_t>(std::hash<std::string_view>{}(s)); }
 
 size_t slotsFor(size_t entries) {
   size_t n = 16;
@@ -131,10 +131,10 @@ const store::SuppressionEntry* SuppressionList::find(std::string_view recipient,
     heap = toLower(recipient);
     key = heap;
   }
-  size_t slot = findSlot(key);
+  size_t slot = findSlot(key, hashOf(key));
   if (slot == kNpos) return nullptr;
   const store::SuppressionEntry* scoped = nullptr;
-  for (uint32_t i = slots_[slot]; i != kNone; i = next_[i]) {
+  for (uint32_t i = slots_[slot].head; i != kNone; i = next_[i]) {
     const auto& e = at(i);
     if (e.expiresMs != 0 && e.expiresMs <= nowMs) continue;
     if (e.scope.empty()) return &e;
@@ -144,16 +144,17 @@ const store::SuppressionEntry* SuppressionList::find(std::string_view recipient,
 }
 
 void SuppressionList::upsert(store::SuppressionEntry&& entry) {
-  size_t slot = findSlot(entry.address);
+  uint32_t hash = hashOf(entry.address);
+  size_t slot = findSlot(entry.address, hash);
   if (slot == kNpos) {
     uint32_t i = allocEntry();
     at(i) = std::move(entry);
     next_[i] = kNone;
-    insertSlot(i);
+    insertSlot(i, hash);
     ++size_;
     return;
   }
-  uint32_t head = slots_[slot];
+  uint32_t head = slots_[slot].head;
   for (uint32_t i = head; i != kNone; i = next_[i]) {
     if (at(i).scope == entry.scope) {
       at(i) = std::move(entry);
@@ -168,16 +169,16 @@ void SuppressionList::upsert(store::SuppressionEntry&& entry) {
 }
 
 void SuppressionList::erase(std::string_view address, std::string_view scope) {
-  size_t slot = findSlot(address);
+  size_t slot = findSlot(address, hashOf(address));
   if (slot == kNpos) return;
   uint32_t prev = kNone;
-  for (uint32_t i = slots_[slot]; i != kNone; prev = i, i = next_[i]) {
+  for (uint32_t i = slots_[slot].head; i != kNone; prev = i, i = next_[i]) {
     if (at(i).scope != scope) continue;
     uint32_t after = next_[i];
     if (prev != kNone) {
       next_[prev] = after;
     } else if (after != kNone) {
-      slots_[slot] = after;  // same address, so the same slot
+      slots_[slot].head = after;  // same address, so the same slot
     } else {
       eraseSlot(slot);
     }
@@ -193,22 +194,22 @@ void SuppressionList::reserve(size_t entries) {
   if (slotsFor(entries) > slots_.size()) rehash(slotsFor(entries));
 }
 
-size_t SuppressionList::findSlot(std::string_view address) const {
+size_t SuppressionList::findSlot(std::string_view address, uint32_t hash) const {
   if (slots_.empty()) return kNpos;
   size_t mask = slots_.size() - 1;
-  for (size_t i = hashOf(address) & mask;; i = (i + 1) & mask) {
-    uint32_t head = slots_[i];
-    if (head == kNone) return kNpos;
-    if (at(head).address == address) return i;
+  for (size_t i = hash & mask;; i = (i + 1) & mask) {
+    const Slot& s = slots_[i];
+    if (s.head == kNone) return kNpos;
+    if (s.hash == hash && at(s.head).address == address) return i;
   }
 }
 
-void SuppressionList::insertSlot(uint32_t head) {
+void SuppressionList::insertSlot(uint32_t head, uint32_t hash) {
   if ((heads_ + 1) * 2 > slots_.size()) rehash(std::max<size_t>(16, slots_.size() * 2));
   size_t mask = slots_.size() - 1;
-  size_t i = hashOf(at(head).address) & mask;
-  while (slots_[i] != kNone) i = (i + 1) & mask;
-  slots_[i] = head;
+  size_t i = hash & mask;
+  while (slots_[i].head != kNone) i = (i + 1) & mask;
+  slots_[i] = Slot{head, hash};
   ++heads_;
 }
 
@@ -217,26 +218,26 @@ void SuppressionList::insertSlot(uint32_t head) {
 void SuppressionList::eraseSlot(size_t slot) {
   size_t mask = slots_.size() - 1;
   size_t hole = slot;
-  for (size_t j = (hole + 1) & mask; slots_[j] != kNone; j = (j + 1) & mask) {
-    size_t home = hashOf(at(slots_[j]).address) & mask;
+  for (size_t j = (hole + 1) & mask; slots_[j].head != kNone; j = (j + 1) & mask) {
+    size_t home = slots_[j].hash & mask;
     bool stays = hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
     if (stays) continue;
     slots_[hole] = slots_[j];
     hole = j;
   }
-  slots_[hole] = kNone;
+  slots_[hole] = Slot{};
   --heads_;
 }
 
 void SuppressionList::rehash(size_t slotCount) {
-  std::vector<uint32_t> old = std::move(slots_);
-  slots_.assign(slotCount, kNone);
+  std::vector<Slot> old = std::move(slots_);
+  slots_.assign(slotCount, Slot{});
   size_t mask = slotCount - 1;
-  for (uint32_t head : old) {
-    if (head == kNone) continue;
-    size_t i = hashOf(at(head).address) & mask;
-    while (slots_[i] != kNone) i = (i + 1) & mask;
-    slots_[i] = head;
+  for (const Slot& s : old) {
+    if (s.head == kNone) continue;
+    size_t i = s.hash & mask;
+    while (slots_[i].head != kNone) i = (i + 1) & mask;
+    slots_[i] = s;
   }
 }
 

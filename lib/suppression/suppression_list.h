@@ -10,9 +10,9 @@
 //  - A failed load or refresh leaves the list as it was (a full load builds a new copy and swaps
 //    it in), so a broken store never empties the list policyd enforces.
 //  - Addresses and scopes are kept lower-cased; lookups are case-insensitive.
-//  - Storage: entries live in fixed chunks (never moved); an open-addressing table of 32-bit
-//    indices maps each address to a chain of its entries (one per scope). About 200 bytes per
-//    entry for typical addresses.
+//  - Storage: entries live in fixed chunks (never moved); an open-addressing table of (entry
+//    index, 32-bit hash) pairs maps each address to a chain of its entries (one per scope).
+//    About 200 bytes per entry for typical addresses.
 //  - A pointer returned by find() stays valid until the next load() or refresh().
 // Single-threaded: owned by policyd's event loop.
 #pragma once
@@ -65,8 +65,13 @@ class SuppressionList {
   void upsert(store::SuppressionEntry&& entry);
   void erase(std::string_view address, std::string_view scope);
   void reserve(size_t entries);
-  size_t findSlot(std::string_view address) const;  // slot holding the address's chain, or npos
-  void insertSlot(uint32_t head);
+  struct Slot {
+    uint32_t head = kNone;  // first entry of the address's chain; kNone = empty slot
+    uint32_t hash = 0;      // low 32 bits of the address's hash: home slot and fingerprint
+  };
+  // The slot holding the address's chain, or npos. hash is hashOf(address).
+  size_t findSlot(std::string_view address, uint32_t hash) const;
+  void insertSlot(uint32_t head, uint32_t hash);
   void eraseSlot(size_t slot);
   void rehash(size_t slotCount);
   uint32_t allocEntry();
@@ -76,7 +81,7 @@ class SuppressionList {
   std::vector<uint32_t> next_;   // next entry with the same address, kNone at the chain's end
   std::vector<uint32_t> free_;   // freed entry indices, reused first
   uint32_t used_ = 0;            // entry indices handed out so far (high-water mark)
-  std::vector<uint32_t> slots_;  // power-of-two open-addressing table of chain heads, kNone = empty
+  std::vector<Slot> slots_;      // power-of-two open-addressing table, linear probing
   size_t heads_ = 0;             // occupied slots (distinct addresses)
   size_t size_ = 0;              // entries
   int64_t lastSeq_ = 0;
