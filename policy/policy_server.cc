@@ -83,6 +83,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void process();
+  void answered(std::string action);
   void write();
 
   PolicyServer& server_;
@@ -97,12 +98,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
   uint64_t requests_ = 0;
   int64_t lastActivityMs_ = 0;
   int64_t requestStartMs_ = 0;
+  size_t pendingEnd_ = 0;
+  bool pending_ = false;    // a request is with the handler
+  bool inHandler_ = false;  // the handler is running (a synchronous answer must not re-enter)
   bool closed_ = false;
 };
 
 void Connection::process() {
   const ServerLimits& lim = server_.limits_;
-  while (!closed_) {
+  while (!closed_ && !pending_) {
     std::string_view view(buf_.data() + consumed_, buf_.size() - consumed_);
     size_t blockEnd = 0;
     size_t end = decision::findRequestEnd(view, &scan_, &blockEnd);
@@ -126,11 +130,13 @@ void Connection::process() {
     }
     ++requests_;
     ++server_.stats_.requests;
-    std::string action = server_.onRequest_(req_, id_);
-    out_ += "action=";
-    out_ += action;
-    out_ += "\n\n";
-    consumed_ += end;
+    pending_ = true;
+    pendingEnd_ = end;
+    inHandler_ = true;
+    auto self = shared_from_this();
+    server_.onRequest_(req_, id_, [self](std::string action) { self->answered(std::move(action)); });
+    inHandler_ = false;
+    if (pending_) return;  // answered later: answered() resumes
   }
   if (closed_) return;
   // Keep only the unconsumed tail (usually nothing).
@@ -149,7 +155,32 @@ void Connection::process() {
   }
 }
 
+void Connection::answered(std::string action) {
+  if (!pending_) return;  // a handler must answer once; a second answer is ignored
+  pending_ = false;
+  if (closed_) return;
+  out_ += "action=";
+  out_ += action;
+  out_ += "\n\n";
+  consumed_ += pendingEnd_;
+  if (!inHandler_) process();  // an asynchronous answer: continue with what is buffered
+}
+
 void Connection::write() {
+  // Replies are small: one non-blocking send nearly always takes all of it, which saves the
+  // deferred completion of async_write. Whatever is left goes the asynchronous way.
+  asio::error_code werr;
+  size_t n = sock_.write_some(asio::buffer(out_), werr);
+  if (!werr && n == out_.size()) {
+    out_.clear();
+    read();
+    return;
+  }
+  if (werr && werr != asio::error::would_block && werr != asio::error::try_again) {
+    close("write error: " + werr.message(), true);
+    return;
+  }
+  if (!werr) out_.erase(0, n);
   auto self = shared_from_this();
   asio::async_write(sock_, asio::buffer(out_), [self](const asio::error_code& ec, size_t) {
     self->out_.clear();
@@ -195,6 +226,8 @@ void PolicyServer::accept() {
     } else {
       ++stats_.accepted;
       net::setNoDelay(s);
+      asio::error_code nb;
+      s.non_blocking(true, nb);
       uint64_t id = nextId_++;
       auto c = std::make_shared<Connection>(*this, std::move(s), id);
       conns_.emplace(id, c);

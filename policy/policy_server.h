@@ -7,8 +7,9 @@
 // within request_timeout, or more than max_connections connections: the connection is closed
 // with one log line saying why, and every other client is served as before. A connection idle
 // for idle_timeout is closed (Postfix reconnects on demand).
-// Each decoded request is handed to the RequestHandler; its answer is written back as
-// "action=...\n\n". Connection ids let the handler track per-connection transaction state.
+// Each decoded request is handed to the RequestHandler; its answer (possibly asynchronous) is
+// written back as "action=...\n\n", in order. Connection ids let the handler track
+// per-connection transaction state.
 #pragma once
 
 #include <asio.hpp>
@@ -44,8 +45,11 @@ class Connection;
 
 class PolicyServer {
  public:
-  // Returns the action text ("DUNNO", "450 4.7.1 ...").
-  using RequestHandler = std::function<std::string(const decision::PolicyRequest&, uint64_t connId)>;
+  // The handler answers each request exactly once through the Responder, with the action text
+  // ("DUNNO", "450 4.7.1 ..."), either before it returns or later. Until then the connection
+  // reads nothing more, so the request (views into the connection's buffer) stays valid.
+  using Responder = std::function<void(std::string action)>;
+  using RequestHandler = std::function<void(const decision::PolicyRequest&, uint64_t connId, Responder)>;
   using CloseHandler = std::function<void(uint64_t connId)>;
 
   PolicyServer(asio::io_context& io, RequestHandler onRequest, CloseHandler onClose);

@@ -46,10 +46,14 @@ Status Policyd::start() {
   if (!buckets) return makeError("loading counters from " + so.path + ": " + buckets.message());
   limiter_->load(buckets.value());
   if (auto s = suppression_.load(*store_); !s) return makeError("loading the suppression list: " + s.message());
-  engine_ = std::make_unique<decision::DecisionEngine>(cfg_, limiter_.get(), &suppression_, &clock_);
+  backend_ = std::make_unique<ratelimit::MemoryLimitBackend>(limiter_.get(), &suppression_);
+  engine_ = std::make_unique<decision::DecisionEngine>(cfg_, backend_.get(), &clock_);
 
   server_ = std::make_unique<PolicyServer>(
-      io_, [this](const decision::PolicyRequest& r, uint64_t id) { return onRequest(r, id); },
+      io_,
+      [this](const decision::PolicyRequest& r, uint64_t id, PolicyServer::Responder respond) {
+        onRequest(r, id, std::move(respond));
+      },
       [this](uint64_t id) { engine_->connectionClosed(id); });
   server_->setLimits(serverLimits());
   if (auto s = server_->listen(cfg_->policyd.listen); !s) return makeError("listen on " + s.message());
@@ -72,13 +76,16 @@ int Policyd::run() {
   return 0;
 }
 
-std::string Policyd::onRequest(const decision::PolicyRequest& req, uint64_t connId) {
-  // The one catch-all of the request path: nothing may escape into the event loop.
+void Policyd::onRequest(const decision::PolicyRequest& req, uint64_t connId, PolicyServer::Responder respond) {
+  // The one catch-all of the request path: nothing may escape into the event loop. A failure
+  // before the engine answered is answered with store_error_action (the responder ignores a
+  // second answer).
+  auto answer = std::make_shared<PolicyServer::Responder>(std::move(respond));
   try {
-    return engine_->decide(req, connId).action;
+    engine_->decide(req, connId, [answer](decision::Decision d) { (*answer)(std::move(d.action)); });
   } catch (const std::exception& e) {
     logError(std::string("decision failed: ") + e.what());
-    return cfg_->policyd.storeErrorAction.text;
+    (*answer)(cfg_->policyd.storeErrorAction.text);
   }
 }
 

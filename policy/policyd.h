@@ -18,6 +18,7 @@
 #include "config/config.h"
 #include "decision/decision_engine.h"
 #include "policy_server.h"
+#include "ratelimit/memory_backend.h"
 #include "ratelimit/rate_limiter.h"
 #include "store/store_sqlite.h"
 #include "suppression/suppression_list.h"
@@ -39,7 +40,7 @@ class Policyd {
   nlohmann::json handleAdmin(const nlohmann::json& req);
 
  private:
-  std::string onRequest(const decision::PolicyRequest& req, uint64_t connId);
+  void onRequest(const decision::PolicyRequest& req, uint64_t connId, PolicyServer::Responder respond);
   void scheduleCheckpoint();
   void checkpoint();
   void schedulePoll();
@@ -55,6 +56,7 @@ class Policyd {
   std::unique_ptr<store::SqliteStore> store_;
   std::unique_ptr<ratelimit::RateLimiter> limiter_;
   SuppressionList suppression_;
+  std::unique_ptr<ratelimit::LimitBackend> backend_;
   std::unique_ptr<decision::DecisionEngine> engine_;
   std::unique_ptr<PolicyServer> server_;
   std::unique_ptr<admin::AdminServer> admin_;

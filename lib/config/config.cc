@@ -401,6 +401,9 @@ void readRateLimits(Loader& loader, MapReader& root, Config& cfg) {
     }
     r.action = item.action("action");
     r.monitor = item.choice("mode") == "monitor";
+    std::string fm = item.choice("failure_mode");
+    r.failureMode = fm == "open" ? FailureMode::kOpen : fm == "closed" ? FailureMode::kClosed : FailureMode::kLocal;
+    r.localPercent = item.integer("local_percent");
     r.networks = item.cidrList("networks");
     item.finish();
     if (!r.name.empty() && !names.insert(r.name).second) {
@@ -425,6 +428,15 @@ void readSections(Loader& loader, MapReader& root, Config& cfg) {
   cfg.store.backend = store.choice("backend");
   cfg.store.sqlitePath = store.str("sqlite_path");
   cfg.store.busyTimeoutMs = store.duration("busy_timeout");
+  MapReader redis = store.map("redis");
+  cfg.store.redis.address = redis.listen("address");
+  cfg.store.redis.password = redis.str("password");
+  cfg.store.redis.database = redis.integer("database");
+  cfg.store.redis.keyPrefix = redis.str("key_prefix");
+  cfg.store.redis.timeoutMs = redis.duration("timeout");
+  cfg.store.redis.connections = redis.integer("connections");
+  cfg.store.redis.reconnectMs = redis.duration("reconnect_interval");
+  redis.finish();
   store.finish();
   if (cfg.store.sqlitePath.empty()) cfg.store.sqlitePath = cfg.stateDir + "/sluice.db";
 
@@ -450,6 +462,7 @@ void readSections(Loader& loader, MapReader& root, Config& cfg) {
 
   MapReader sup = root.map("suppression");
   cfg.suppression.enabled = sup.boolean("enabled");
+  cfg.suppression.failureMode = sup.choice("failure_mode") == "closed" ? FailureMode::kClosed : FailureMode::kOpen;
   cfg.suppression.rejectAction = sup.action("reject_action");
   sup.finish();
 

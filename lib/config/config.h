@@ -24,10 +24,22 @@ struct LogConfig {
   std::string syslogFacility;
 };
 
+struct RedisConfig {
+  std::string address;
+  std::string password;
+  int64_t database = 0;
+  std::string keyPrefix;
+  int64_t timeoutMs = 0;
+  int64_t connections = 0;
+  int64_t reconnectMs = 0;
+};
+
 struct StoreConfig {
-  std::string backend;
+  std::string backend;     // "sqlite" or "redis"
   std::string sqlitePath;  // resolved: never empty after loading
   int64_t busyTimeoutMs = 0;
+  RedisConfig redis;
+  bool useRedis() const { return backend == "redis"; }
 };
 
 struct PolicydConfig {
@@ -50,8 +62,11 @@ struct SenderLoginConfig {
   bool allowUnknownUsers = false;
 };
 
+enum class FailureMode { kOpen, kClosed, kLocal };
+
 struct SuppressionConfig {
   bool enabled = true;
+  FailureMode failureMode = FailureMode::kOpen;
   Action rejectAction;
 };
 
@@ -79,6 +94,8 @@ struct RateRuleConfig {
   std::vector<RateWindow> windows;
   Action action;
   bool monitor = false;
+  FailureMode failureMode = FailureMode::kLocal;
+  int64_t localPercent = 100;
   std::vector<Cidr> networks;
   int line = 0;
 };

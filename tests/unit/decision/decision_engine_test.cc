@@ -31,7 +31,8 @@ class EngineTest : public ::testing::Test {
     ASSERT_TRUE(c) << c.message();
     cfg_ = c.value();
     limiter_ = std::make_unique<ratelimit::RateLimiter>(cfg_->rateLimits);
-    engine_ = std::make_unique<DecisionEngine>(cfg_, limiter_.get(), nullptr, &clock_);
+    backend_ = std::make_unique<ratelimit::MemoryLimitBackend>(limiter_.get(), nullptr);
+    engine_ = std::make_unique<DecisionEngine>(cfg_, backend_.get(), &clock_);
   }
 
   Decision ask(const std::string& state, Attrs attrs, uint64_t conn = 1) {
@@ -40,7 +41,14 @@ class EngineTest : public ::testing::Test {
     for (const auto& [k, v] : attrs) block += k + "=" + v + "\n";
     PolicyRequest req;
     EXPECT_TRUE(parsePolicyRequest(block, &req));
-    return engine_->decide(req, conn);
+    Decision got;
+    int answers = 0;
+    engine_->decide(req, conn, [&](Decision d) {
+      got = std::move(d);
+      ++answers;
+    });
+    EXPECT_EQ(answers, 1) << "the memory backend answers once, before decide() returns";
+    return got;
   }
 
   // One whole message: RCPT for each recipient, then END-OF-MESSAGE. Returns the first refusal.
@@ -60,6 +68,7 @@ class EngineTest : public ::testing::Test {
   ManualClock clock_;
   std::shared_ptr<const config::Config> cfg_;
   std::unique_ptr<ratelimit::RateLimiter> limiter_;
+  std::unique_ptr<ratelimit::MemoryLimitBackend> backend_;
   std::unique_ptr<DecisionEngine> engine_;
   int instance_ = 0;
 };

@@ -30,9 +30,16 @@ class ServerTest : public ::testing::Test {
     }, this);
     server_ = std::make_unique<PolicyServer>(
         io_,
-        [this](const decision::PolicyRequest& r, uint64_t) {
+        [this](const decision::PolicyRequest& r, uint64_t, PolicyServer::Responder respond) {
           ++requests_;
-          return r.get(decision::Attr::kSender) == "bad@example.com" ? std::string("REJECT no") : std::string("DUNNO");
+          std::string action =
+              r.get(decision::Attr::kSender) == "bad@example.com" ? std::string("REJECT no") : std::string("DUNNO");
+          if (r.get(decision::Attr::kProtocolState) == "LATER") {
+            // Answer asynchronously, as the Redis backend does.
+            asio::post(io_, [respond, action] { respond(action); });
+          } else {
+            respond(action);
+          }
         },
         [this](uint64_t) { ++closed_; });
     server_->setLimits(limits);
@@ -108,6 +115,16 @@ TEST_F(ServerTest, AnswersInOrderIncludingPipelined) {
   sendAll(fd, kBad + kReq + kBad);
   EXPECT_EQ(readReplies(fd, 3, &eof), "action=REJECT no\n\naction=DUNNO\n\naction=REJECT no\n\n");
   EXPECT_FALSE(eof);
+  ::close(fd);
+}
+
+TEST_F(ServerTest, AsynchronousAnswersKeepTheOrder) {
+  start();
+  int fd = connectFd();
+  const std::string later = "request=smtpd_access_policy\nprotocol_state=LATER\nsender=bad@example.com\n\n";
+  sendAll(fd, later + kReq + later);
+  bool eof = false;
+  EXPECT_EQ(readReplies(fd, 3, &eof), "action=REJECT no\n\naction=DUNNO\n\naction=REJECT no\n\n");
   ::close(fd);
 }
 
