@@ -48,9 +48,12 @@ stop_pgid_file() {
 # cpu_ticks PID: user+system CPU time of PID so far, in clock ticks (100/s).
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
-# pgrp_cpu_ticks PGID: user+system CPU ticks of every live process in group PGID (postfwd2 and its children).
+# pgrp_cpu_ticks PGID: CPU ticks of process group PGID (postfwd2 and its children): each live
+# process's own time plus that of the children it has reaped (postfwd2 replaces its children).
 pgrp_cpu_ticks() {
   local t=0 p
-  for p in $(pgrep -g "$1" 2>/dev/null); do t=$((t + $(cpu_ticks "$p" | cut -d. -f1))); done
+  for p in $(pgrep -g "$1" 2>/dev/null); do
+    t=$((t + $(awk '{print $14 + $15 + $16 + $17}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+  done
   echo "$t"
 }

@@ -2,6 +2,7 @@
 #include "policyd.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <csignal>
@@ -19,7 +20,14 @@ Policyd::Policyd(std::string configPath, std::shared_ptr<const config::Config> c
       pollTimer_(io_),
       signals_(io_, SIGHUP, SIGTERM, SIGINT) {}
 
-Policyd::~Policyd() = default;
+Policyd::~Policyd() {
+  // Outstanding Redis calls complete (with errors) into the engine and the connections: stop
+  // them while both still exist.
+  if (server_) server_->stop();
+  if (redis_) redis_->stop();
+  admin_.reset();
+  server_.reset();
+}
 
 ServerLimits Policyd::serverLimits() const {
   ServerLimits l;
@@ -34,20 +42,11 @@ Status Policyd::start() {
   if (::mkdir(cfg_->stateDir.c_str(), 0750) != 0 && errno != EEXIST) {
     return makeError("state_dir " + cfg_->stateDir + ": " + std::strerror(errno));
   }
-  store::SqliteOptions so;
-  so.path = cfg_->store.sqlitePath;
-  so.busyTimeoutMs = cfg_->store.busyTimeoutMs;
-  auto st = store::SqliteStore::open(so);
-  if (!st) return st.error();
-  store_ = std::move(st.value());
-
-  limiter_ = std::make_unique<ratelimit::RateLimiter>(cfg_->rateLimits);
-  auto buckets = store_->loadBuckets();
-  if (!buckets) return makeError("loading counters from " + so.path + ": " + buckets.message());
-  limiter_->load(buckets.value());
-  if (auto s = suppression_.load(*store_); !s) return makeError("loading the suppression list: " + s.message());
-  backend_ = std::make_unique<ratelimit::MemoryLimitBackend>(limiter_.get(), &suppression_);
-  engine_ = std::make_unique<decision::DecisionEngine>(cfg_, backend_.get(), &clock_);
+  if (cfg_->store.useRedis()) {
+    startRedis();
+  } else if (auto s = startSqlite(); !s) {
+    return s;
+  }
 
   server_ = std::make_unique<PolicyServer>(
       io_,
@@ -61,14 +60,50 @@ Status Policyd::start() {
                                                 [this](const nlohmann::json& r) { return handleAdmin(r); });
   if (auto s = admin_->start(); !s) return makeError("admin socket: " + s.message());
 
-  logInfo("starting: listening on " + cfg_->policyd.listen + ", " + std::to_string(cfg_->rateLimits.size()) +
-          " rate rules, " + std::to_string(cfg_->identities.size()) + " identities, " +
-          std::to_string(suppression_.size()) + " suppressed addresses, " + std::to_string(limiter_->bucketCount()) +
-          " counters restored");
+  if (redis_) {
+    logInfo("starting: listening on " + cfg_->policyd.listen + ", " + std::to_string(cfg_->rateLimits.size()) +
+            " rate rules, " + std::to_string(cfg_->identities.size()) + " identities, counters and suppression list in Redis at " +
+            cfg_->store.redis.address + " (host id " + hostId_ + ")");
+  } else {
+    logInfo("starting: listening on " + cfg_->policyd.listen + ", " + std::to_string(cfg_->rateLimits.size()) +
+            " rate rules, " + std::to_string(cfg_->identities.size()) + " identities, " +
+            std::to_string(suppression_.size()) + " suppressed addresses, " + std::to_string(limiter_->bucketCount()) +
+            " counters restored");
+    schedulePoll();
+  }
   scheduleCheckpoint();
-  schedulePoll();
   waitSignals();
   return okStatus();
+}
+
+Status Policyd::startSqlite() {
+  store::SqliteOptions so;
+  so.path = cfg_->store.sqlitePath;
+  so.busyTimeoutMs = cfg_->store.busyTimeoutMs;
+  auto st = store::SqliteStore::open(so);
+  if (!st) return st.error();
+  store_ = std::move(st.value());
+  limiter_ = std::make_unique<ratelimit::RateLimiter>(cfg_->rateLimits);
+  auto buckets = store_->loadBuckets();
+  if (!buckets) return makeError("loading counters from " + so.path + ": " + buckets.message());
+  limiter_->load(buckets.value());
+  if (auto s = suppression_.load(*store_); !s) return makeError("loading the suppression list: " + s.message());
+  backend_ = std::make_unique<ratelimit::MemoryLimitBackend>(limiter_.get(), &suppression_);
+  engine_ = std::make_unique<decision::DecisionEngine>(cfg_, backend_.get(), &clock_);
+  return okStatus();
+}
+
+void Policyd::startRedis() {
+  // Transaction ids must differ between the hosts (and instances) sharing the Redis.
+  char host[256] = {0};
+  ::gethostname(host, sizeof host - 1);
+  hostId_ = std::string(host) + ":" + std::to_string(::getpid());
+  redis_ = std::make_unique<store::RedisClient>(io_, cfg_->store.redis);
+  redis_->start();
+  auto backend = std::make_unique<ratelimit::RedisLimitBackend>(redis_.get(), cfg_->store.redis.keyPrefix, cfg_->rateLimits);
+  redisBackend_ = backend.get();
+  backend_ = std::move(backend);
+  engine_ = std::make_unique<decision::DecisionEngine>(cfg_, backend_.get(), &clock_, hostId_);
 }
 
 int Policyd::run() {
@@ -102,6 +137,13 @@ void Policyd::checkpoint() {
   int64_t nowMs = clock_.nowMs();
   double nowUs = static_cast<double>(nowMs) * 1000.0;
   engine_->expireReservations();
+  if (auto* local = engine_->localLimiter(); local != nullptr && nowMs - lastSweepMs_ >= 60'000) {
+    local->sweepIdle(nowUs);  // the per-host fallback counters of the Redis mode
+  }
+  if (!limiter_) {
+    lastSweepMs_ = nowMs - lastSweepMs_ >= 60'000 ? nowMs : lastSweepMs_;
+    return;  // Redis keeps the counters
+  }
   if (nowMs - lastSweepMs_ >= 60'000) {
     limiter_->sweepIdle(nowUs);
     lastSweepMs_ = nowMs;
@@ -160,6 +202,7 @@ void Policyd::stop() {
   stopping_ = true;
   server_->stop();
   admin_->stop();
+  if (redis_) redis_->stop();
   checkpointTimer_.cancel();
   pollTimer_.cancel();
   signals_.cancel();
@@ -176,12 +219,14 @@ void Policyd::reload() {
   }
   auto cfg = next.value();
   if (cfg->policyd.listen != cfg_->policyd.listen || cfg->store.sqlitePath != cfg_->store.sqlitePath ||
-      cfg->stateDir != cfg_->stateDir) {
-    logWarning("reload: policyd.listen, state_dir and store.sqlite_path take effect only after a restart");
+      cfg->stateDir != cfg_->stateDir || cfg->store.backend != cfg_->store.backend ||
+      cfg->store.redis.address != cfg_->store.redis.address) {
+    logWarning("reload: policyd.listen, state_dir and the store settings take effect only after a restart");
   }
   LogLevel level;
   if (parseLogLevel(cfg->log.level, &level)) setLogLevel(level);
-  limiter_->reconfigure(cfg->rateLimits);
+  if (limiter_) limiter_->reconfigure(cfg->rateLimits);
+  if (redisBackend_) redisBackend_->setRules(cfg->rateLimits);
   engine_->reconfigure(cfg);
   cfg_ = cfg;
   server_->setLimits(serverLimits());
@@ -202,9 +247,16 @@ nlohmann::json Policyd::handleAdmin(const nlohmann::json& req) {
                            {"monitor_hits", e.monitorHits},
                            {"protocol_errors", s.protocolErrors},
                            {"open_transactions", engine_->openTransactions()},
-                           {"counters", limiter_->bucketCount()},
+                           {"counters", limiter_ ? limiter_->bucketCount() : 0},
                            {"suppressed", suppression_.size()},
+                           {"store", cfg_->store.backend},
+                           {"store_failures", e.backendFailures},
+                           {"redis_connected", redis_ ? redis_->connected() : false},
+                           {"redis_timeouts", redis_ ? redis_->stats().timeouts : 0},
                            {"store_healthy", storeHealthy_}});
+  }
+  if ((cmd == "limits.show" || cmd == "limits.reset") && !limiter_) {
+    return admin::errorReply("the counters are in Redis (store.backend: redis): sluicectl reads them there");
   }
   if (cmd == "limits.show") {
     std::string key = req.value("key", "");

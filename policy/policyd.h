@@ -20,6 +20,8 @@
 #include "policy_server.h"
 #include "ratelimit/memory_backend.h"
 #include "ratelimit/rate_limiter.h"
+#include "ratelimit/redis_backend.h"
+#include "store/redis_client.h"
 #include "store/store_sqlite.h"
 #include "suppression/suppression_list.h"
 
@@ -28,7 +30,7 @@ namespace sluice::policyd {
 class Policyd {
  public:
   Policyd(std::string configPath, std::shared_ptr<const config::Config> cfg);
-  ~Policyd();
+  ~Policyd();  // tears down in dependency order: listeners, Redis, engine
   // Opens the store and the sockets; an Error says what failed (for a one-line exit message).
   Status start();
   // Runs the event loop until SIGTERM/SIGINT or stop(); returns the exit code.
@@ -47,6 +49,8 @@ class Policyd {
   void pollSuppression();
   void waitSignals();
   void reload();
+  Status startSqlite();
+  void startRedis();
   ServerLimits serverLimits() const;
 
   std::string configPath_;
@@ -56,7 +60,10 @@ class Policyd {
   std::unique_ptr<store::SqliteStore> store_;
   std::unique_ptr<ratelimit::RateLimiter> limiter_;
   SuppressionList suppression_;
+  std::unique_ptr<store::RedisClient> redis_;
+  ratelimit::RedisLimitBackend* redisBackend_ = nullptr;
   std::unique_ptr<ratelimit::LimitBackend> backend_;
+  std::string hostId_ = "local";
   std::unique_ptr<decision::DecisionEngine> engine_;
   std::unique_ptr<PolicyServer> server_;
   std::unique_ptr<admin::AdminServer> admin_;

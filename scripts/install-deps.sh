@@ -24,8 +24,8 @@ echo "postfix postfix/mailname string sluice.invalid" | debconf-set-selections
 BUILD=(build-essential cmake ninja-build ccache pkg-config git
        clang-14 libclang-rt-14-dev llvm-14
        libyaml-cpp-dev libsqlite3-dev sqlite3 libgtest-dev libgmock-dev libasio-dev libssl-dev
-       nlohmann-json3-dev)
-RUNTIME_TEST=(postfix sasl2-bin libsasl2-modules swaks postfwd policyd-rate-limit
+       nlohmann-json3-dev libhiredis-dev)
+RUNTIME_TEST=(postfix sasl2-bin libsasl2-modules swaks postfwd policyd-rate-limit redis-server
               procps iproute2 psmisc openssl python3 bc)
 
 need=()
@@ -41,7 +41,7 @@ if [ "${#need[@]}" -gt 0 ]; then
 fi
 
 # Belt and braces for machines where a service started anyway (no policy-rc.d honoured).
-for svc in postfix postfwd policyd-rate-limit; do
+for svc in postfix postfwd policyd-rate-limit redis-server; do
   if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
     systemctl disable --now "$svc" >/dev/null 2>&1 || true
   fi
@@ -49,4 +49,6 @@ done
 pkill -x -f '/usr/lib/postfix/sbin/master' 2>/dev/null || true
 [ -f /var/spool/postfix/pid/master.pid ] && postfix stop >/dev/null 2>&1 || true
 pkill -f 'postfwd2|postfwd3|policyd-rate-limit' 2>/dev/null || true
+# Debian's redis-server listens on 6379; the tests start their own on free ports.
+[ -f /run/redis/redis-server.pid ] && kill "$(cat /run/redis/redis-server.pid)" 2>/dev/null || true
 echo "install-deps: all packages present"

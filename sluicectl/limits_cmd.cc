@@ -1,4 +1,5 @@
-// limits_cmd.cc - see limits_cmd.h.
+// limits_cmd.cc - see limits_cmd.h. One table printer for both modes: a LimitsSource yields the
+// rows as policyd's limits.show answers them, and the Redis rows are converted to that form.
 #include "limits_cmd.h"
 
 #include <cstdio>
@@ -6,6 +7,7 @@
 
 #include "admin/admin_client.h"
 #include "base/strings.h"
+#include "ratelimit/redis_limits_view.h"
 
 namespace sluice::ctl {
 
@@ -13,35 +15,85 @@ static const char* kLimitsUsage =
     "Usage: sluicectl limits show [KEY] [--json]\n"
     "       sluicectl limits reset KEY\n"
     "\n"
-    "show   the live rate-limit counters of the running sluice-policyd: for every rule and window\n"
-    "       the key (e.g. the SASL user), units used, units reserved by transactions in progress,\n"
-    "       the limit, and how long until one more unit fits. KEY restricts it to one key.\n"
-    "reset  forget every counter of KEY in every rule, at once (and in the store).\n";
+    "show   the live rate-limit counters: for every rule and window the key (e.g. the SASL\n"
+    "       user), units used, units reserved by transactions in progress, the limit, and how\n"
+    "       long until one more unit fits. KEY restricts it to one key.\n"
+    "reset  forget every counter of KEY in every rule, at once (and in the store).\n"
+    "\n"
+    "With store.backend: sqlite the counters are those of the running sluice-policyd (asked\n"
+    "through its admin socket); with store.backend: redis those in Redis, shared by every host.\n";
 
-static Result<nlohmann::json> call(const std::string& sock, const nlohmann::json& req, std::ostream& err) {
+constexpr size_t kMaxRows = 10000;  // as policyd's limits.show
+
+// Where the counters are: the running policyd (admin socket) or Redis.
+class LimitsSource {
+ public:
+  virtual ~LimitsSource() = default;
+  // Rows as in limits_cmd.h; errors are complete sentences for "sluicectl: ...".
+  virtual Result<nlohmann::json> show(const std::string& key) = 0;
+  virtual Result<size_t> reset(const std::string& key) = 0;
+};
+
+static Result<nlohmann::json> adminRequest(const std::string& sock, const nlohmann::json& req) {
   auto r = admin::adminCall(sock, req);
-  if (!r) {
-    err << "sluicectl: " << r.message() << "\n";
-    return r;
-  }
-  if (!r.value().value("ok", false)) {
-    err << "sluicectl: policyd: " << r.value().value("error", std::string("failed")) << "\n";
-    return makeError("refused");
-  }
+  if (!r) return r.error();
+  if (!r.value().value("ok", false)) return makeError("policyd: " + r.value().value("error", std::string("failed")));
   return r;
 }
 
-static int show(const std::string& key, bool json, const std::string& sock, std::ostream& out, std::ostream& err) {
-  auto r = call(sock, {{"cmd", "limits.show"}, {"key", key}}, err);
-  if (!r) return 1;
-  const auto& rows = r.value()["buckets"];
+class AdminSource final : public LimitsSource {
+ public:
+  explicit AdminSource(const std::string& sock) : sock_(sock) {}
+  Result<nlohmann::json> show(const std::string& key) override {
+    auto r = adminRequest(sock_, {{"cmd", "limits.show"}, {"key", key}});
+    if (!r) return r.error();
+    return r.value()["buckets"];
+  }
+  Result<size_t> reset(const std::string& key) override {
+    auto r = adminRequest(sock_, {{"cmd", "limits.reset"}, {"key", key}});
+    if (!r) return r.error();
+    return r.value()["reset"].get<size_t>();
+  }
+
+ private:
+  const std::string& sock_;
+};
+
+class RedisSource final : public LimitsSource {
+ public:
+  RedisSource(const config::Config& cfg, const Clock& clock) : cfg_(cfg), clock_(clock) {}
+  Result<nlohmann::json> show(const std::string& key) override {
+    auto view = store::RedisLimitsView::open(cfg_.store.redis, cfg_.rateLimits);
+    if (!view) return view.error();
+    auto rows = (*view)->show(key, clock_.nowMs() * 1000, kMaxRows);
+    if (!rows) return rows.error();
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& v : *rows) {
+      out.push_back({{"rule", v.rule},       {"window", v.window},     {"key", v.key},
+                     {"limit", v.limit},     {"per_ms", v.perMs},      {"burst", v.burst},
+                     {"used", v.used},       {"reserved", v.reserved}, {"retry_after_ms", v.retryUs / 1000.0}});
+    }
+    return out;
+  }
+  Result<size_t> reset(const std::string& key) override {
+    auto view = store::RedisLimitsView::open(cfg_.store.redis, cfg_.rateLimits);
+    if (!view) return view.error();
+    return (*view)->reset(key);
+  }
+
+ private:
+  const config::Config& cfg_;
+  const Clock& clock_;
+};
+
+static void printRows(const nlohmann::json& rows, const std::string& key, bool json, std::ostream& out) {
   if (json) {
     for (const auto& row : rows) out << row.dump() << "\n";
-    return 0;
+    return;
   }
   if (rows.empty()) {
     out << (key.empty() ? "no counters in use\n" : "no counters for " + key + "\n");
-    return 0;
+    return;
   }
   char line[512];
   std::snprintf(line, sizeof line, "%-20s %-30s %6s %10s %10s %14s %10s\n", "RULE", "KEY", "WINDOW", "USED",
@@ -57,10 +109,9 @@ static int show(const std::string& key, bool json, const std::string& sock, std:
                   static_cast<unsigned long long>(row["reserved"].get<uint64_t>()), limit.c_str(), retryText.c_str());
     out << line;
   }
-  return 0;
 }
 
-int runLimitsCommand(const std::vector<std::string>& args, const std::string& sock, std::ostream& out,
+static int runLimits(const std::vector<std::string>& args, LimitsSource& source, std::ostream& out,
                      std::ostream& err) {
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     (args.empty() ? err : out) << kLimitsUsage;
@@ -75,22 +126,51 @@ int runLimitsCommand(const std::vector<std::string>& args, const std::string& so
       words.push_back(args[i]);
     }
   }
-  if (args[0] == "show" && words.size() <= 1) return show(words.empty() ? "" : words[0], json, sock, out, err);
+  if (args[0] == "show" && words.size() <= 1) {
+    std::string key = words.empty() ? "" : words[0];
+    auto rows = source.show(key);
+    if (!rows) {
+      err << "sluicectl: " << rows.message() << "\n";
+      return 1;
+    }
+    printRows(*rows, key, json, out);
+    return 0;
+  }
   if (args[0] == "reset" && words.size() == 1) {
-    auto r = call(sock, {{"cmd", "limits.reset"}, {"key", words[0]}}, err);
-    if (!r) return 1;
-    out << "reset " << r.value()["reset"].get<size_t>() << " counter(s) of " << words[0] << "\n";
+    auto n = source.reset(words[0]);
+    if (!n) {
+      err << "sluicectl: " << n.message() << "\n";
+      return 1;
+    }
+    out << "reset " << *n << " counter(s) of " << words[0] << "\n";
     return 0;
   }
   err << "sluicectl limits: bad arguments\n\n" << kLimitsUsage;
   return 2;
 }
 
+int runLimitsCommand(const std::vector<std::string>& args, const std::string& sock, std::ostream& out,
+                     std::ostream& err) {
+  AdminSource source(sock);
+  return runLimits(args, source, out, err);
+}
+
+int runLimitsCommand(const std::vector<std::string>& args, const config::Config& cfg, std::ostream& out,
+                     std::ostream& err, const Clock* clock) {
+  if (!cfg.store.useRedis()) return runLimitsCommand(args, cfg.policyd.adminSocket, out, err);
+  SystemClock systemClock;
+  RedisSource source(cfg, clock != nullptr ? *clock : systemClock);
+  return runLimits(args, source, out, err);
+}
+
 int runStatusCommand(const std::vector<std::string>& args, const std::string& sock, std::ostream& out,
                      std::ostream& err) {
   bool json = !args.empty() && args[0] == "--json";
-  auto r = call(sock, {{"cmd", "status"}}, err);
-  if (!r) return 1;
+  auto r = adminRequest(sock, {{"cmd", "status"}});
+  if (!r) {
+    err << "sluicectl: " << r.message() << "\n";
+    return 1;
+  }
   nlohmann::json v = r.value();
   v.erase("ok");
   if (json) {

@@ -17,8 +17,8 @@ const char* kUsage =
     "  config check [FILE]            validate the configuration (FILE:LINE errors)\n"
     "  config params                  every configuration key, its default and meaning\n"
     "  suppress add|remove|list|import|export ...\n"
-    "                                 the suppression list (STATE_DIR/sluice.db)\n"
-    "  limits show [KEY] | reset KEY  live rate-limit counters of the running sluice-policyd\n"
+    "                                 the suppression list (STATE_DIR/sluice.db, or Redis)\n"
+    "  limits show [KEY] | reset KEY  live rate-limit counters (sluice-policyd's, or Redis's)\n"
     "  status [--json]                sluice-policyd's connections, requests and state\n"
     "\n"
     "  -c, --config FILE   configuration file (default /etc/sluice/sluice.yaml)\n"
@@ -59,15 +59,15 @@ int main(int argc, char** argv) {
     std::cout << kUsage;
     return 0;
   }
-  // The other commands need the configuration for state_dir and the sockets.
+  // The other commands need the configuration for state_dir, the sockets and the store.
   auto cfg = sluice::config::loadConfigFile(configPath);
   if (!cfg) {
     std::cerr << cfg.message() << "\nsluicectl: fix the configuration first (sluicectl config check)\n";
     return 1;
   }
   const auto& c = *cfg.value();
-  if (cmd == "suppress") return sluice::runSuppressCommand(rest, c.store.sqlitePath, std::cout, std::cerr);
-  if (cmd == "limits") return sluice::ctl::runLimitsCommand(rest, c.policyd.adminSocket, std::cout, std::cerr);
+  if (cmd == "suppress") return sluice::runSuppressCommand(rest, c.store, std::cout, std::cerr);
+  if (cmd == "limits") return sluice::ctl::runLimitsCommand(rest, c, std::cout, std::cerr);
   if (cmd == "status") return sluice::ctl::runStatusCommand(rest, c.policyd.adminSocket, std::cout, std::cerr);
   std::cerr << "sluicectl: unknown command \"" << cmd << "\"\n\n" << kUsage;
   return 2;

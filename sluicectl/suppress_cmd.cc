@@ -26,7 +26,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/strings.h"
-#include "store/store_sqlite.h"
+#include "suppress_store.h"
 
 namespace sluice {
 
@@ -53,7 +53,8 @@ SYNOPSIS
 DESCRIPTION
     The suppression list holds recipients Sluice will not send to: everywhere (global scope) or
     only for mail from one sending domain. sluice-policyd refuses them at RCPT TO with
-    suppression.reject_action and sees every change within suppression_poll_interval;
+    suppression.reject_action and sees every change within suppression_poll_interval (at
+    once with store.backend: redis, where the list is shared by every host);
     sluice-relayd adds hard bounces and complaints by itself. Addresses are case-insensitive.
     Run `sluicectl suppress COMMAND --help` for the details of one command.
 
@@ -132,9 +133,10 @@ DESCRIPTION
         fields allowed). Empty scope = global, empty expires = never, times in ISO-8601 UTC.
       - one address per line, without a header.
     Existing entries with the same address and scope are replaced. Rows are written in
-    transactions of 50,000; progress (rows done, rows/s) goes to standard error. Invalid rows
-    are reported as FILE:LINE: reason and skipped; the exit status is then 1. The source of
-    the new entries is the file's source column, else "import:<file name>".
+    batches of 50,000 (one SQLite transaction each; pipelined writes with Redis); progress
+    (rows done, rows/s) goes to standard error. Invalid rows are reported as FILE:LINE:
+    reason and skipped; the exit status is then 1. The source of the new entries is the
+    file's source column, else "import:<file name>".
 
 OPTIONS
     --scope DOMAIN|global   scope of rows without a scope column (default: global)
@@ -438,8 +440,8 @@ struct ImportState {
 
 class SuppressCmd {
  public:
-  SuppressCmd(const std::string& dbPath, std::ostream& out, std::ostream& err, const SuppressCommandEnv& env)
-      : dbPath_(dbPath), out_(out), err_(err), env_(env),
+  SuppressCmd(const config::StoreConfig& storeCfg, std::ostream& out, std::ostream& err, const SuppressCommandEnv& env)
+      : storeCfg_(storeCfg), out_(out), err_(err), env_(env),
         clock_(env.clock != nullptr ? env.clock : &systemClock_) {}
   int run(const std::vector<std::string>& args);
   int add(const Parsed& p);
@@ -451,13 +453,13 @@ class SuppressCmd {
  private:
   int usage(const std::string& msg);
   int fail(const std::string& msg);
-  Result<std::unique_ptr<store::SqliteStore>> openStore(bool readOnly);
+  Result<std::unique_ptr<ctl::SuppressStore>> openStore(bool readOnly);
   bool readHeader(const std::vector<std::string>& fields, ImportState* st, std::string* error);
   Status parseRow(const std::vector<std::string>& fields, const ImportState& st, store::SuppressionEntry* e);
-  Status importRows(CsvReader& reader, store::SqliteStore& db, Progress& progress, ImportState& st);
+  Status importRows(CsvReader& reader, ctl::SuppressStore& db, Progress& progress, ImportState& st);
   void printTable(const std::vector<store::SuppressionEntry>& rows);
 
-  const std::string& dbPath_;
+  const config::StoreConfig& storeCfg_;
   std::ostream& out_;
   std::ostream& err_;
   const SuppressCommandEnv& env_;
@@ -513,11 +515,8 @@ int SuppressCmd::run(const std::vector<std::string>& args) {
   return (this->*(sub->run))(p);
 }
 
-Result<std::unique_ptr<store::SqliteStore>> SuppressCmd::openStore(bool readOnly) {
-  store::SqliteOptions opts;
-  opts.path = dbPath_;
-  opts.readOnly = readOnly;
-  return store::SqliteStore::open(opts, clock_);
+Result<std::unique_ptr<ctl::SuppressStore>> SuppressCmd::openStore(bool readOnly) {
+  return ctl::openSuppressStore(storeCfg_, readOnly, clock_);
 }
 
 std::string describe(const store::SuppressionEntry& e) {
@@ -705,7 +704,7 @@ Status SuppressCmd::parseRow(const std::vector<std::string>& fields, const Impor
 
 // Reads every record into batches of env_.batchRows written in one transaction each. Bad rows
 // are reported and counted; the error returned is fatal (bad header, database failure).
-Status SuppressCmd::importRows(CsvReader& reader, store::SqliteStore& db, Progress& progress,
+Status SuppressCmd::importRows(CsvReader& reader, ctl::SuppressStore& db, Progress& progress,
                                ImportState& st) {
   size_t batchRows = std::max<size_t>(1, env_.batchRows);
   auto flush = [&]() -> Status {
@@ -803,17 +802,34 @@ Status validateSuppressAddress(std::string_view a) {
   return validateDomain(a.substr(at + 1));
 }
 
-int runSuppressCommand(const std::vector<std::string>& args, const std::string& dbPath,
+int runSuppressCommand(const std::vector<std::string>& args, const config::StoreConfig& storeCfg,
                        std::ostream& out, std::ostream& err, const SuppressCommandEnv& env) {
-  return SuppressCmd(dbPath, out, err, env).run(args);
+  return SuppressCmd(storeCfg, out, err, env).run(args);
 }
 
-int runSuppressCommand(const std::vector<std::string>& args, const std::string& dbPath,
+int runSuppressCommand(const std::vector<std::string>& args, const config::StoreConfig& storeCfg,
                        std::ostream& out, std::ostream& err) {
   SuppressCommandEnv env;
   env.in = &std::cin;
   env.errIsTty = &err == &std::cerr && isatty(STDERR_FILENO) == 1;
-  return runSuppressCommand(args, dbPath, out, err, env);
+  return runSuppressCommand(args, storeCfg, out, err, env);
+}
+
+static config::StoreConfig sqliteAt(const std::string& dbPath) {
+  config::StoreConfig cfg;
+  cfg.backend = "sqlite";
+  cfg.sqlitePath = dbPath;
+  return cfg;
+}
+
+int runSuppressCommand(const std::vector<std::string>& args, const std::string& dbPath,
+                       std::ostream& out, std::ostream& err, const SuppressCommandEnv& env) {
+  return runSuppressCommand(args, sqliteAt(dbPath), out, err, env);
+}
+
+int runSuppressCommand(const std::vector<std::string>& args, const std::string& dbPath,
+                       std::ostream& out, std::ostream& err) {
+  return runSuppressCommand(args, sqliteAt(dbPath), out, err);
 }
 
 }  // namespace sluice

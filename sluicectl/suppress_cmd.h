@@ -1,6 +1,8 @@
 // suppress_cmd.h - `sluicectl suppress ...`: add, remove, list, import and export entries of the
-// suppression list. It works on the SQLite store directly (the file is shared by several
-// processes in WAL mode); sluice-policyd picks changes up within suppression_poll_interval.
+// suppression list. It works on the store directly (suppress_store.h): the SQLite file (shared
+// by several processes in WAL mode; sluice-policyd picks changes up within
+// suppression_poll_interval) or, with store.backend: redis, the Redis hashes every policyd
+// consults at each RCPT (changes apply at once).
 //
 // Exit codes: 0 ok, 1 error in the data (invalid address, bad import rows, database error),
 // 2 usage error. Listings and exports go to `out`; diagnostics and progress go to `err`.
@@ -14,6 +16,7 @@
 
 #include "base/clock.h"
 #include "base/result.h"
+#include "config/config.h"
 
 namespace sluice {
 
@@ -25,8 +28,14 @@ struct SuppressCommandEnv {
   size_t batchRows = 50'000;      // rows per import transaction
 };
 
-// args are the words after "sluicectl suppress"; dbPath is the suppression database. Progress is
-// redrawn in place when err is std::cerr and stderr is a terminal.
+// args are the words after "sluicectl suppress"; storeCfg chooses the backend (store.backend)
+// and holds its settings. Progress is redrawn in place when err is std::cerr and stderr is a
+// terminal.
+int runSuppressCommand(const std::vector<std::string>& args, const config::StoreConfig& storeCfg,
+                       std::ostream& out, std::ostream& err);
+int runSuppressCommand(const std::vector<std::string>& args, const config::StoreConfig& storeCfg,
+                       std::ostream& out, std::ostream& err, const SuppressCommandEnv& env);
+// The same on the SQLite database at dbPath.
 int runSuppressCommand(const std::vector<std::string>& args, const std::string& dbPath,
                        std::ostream& out, std::ostream& err);
 int runSuppressCommand(const std::vector<std::string>& args, const std::string& dbPath,

@@ -9,12 +9,20 @@
 // recipient was accepted, one END-OF-MESSAGE request for the same instance (as Postfix does: a
 // transaction whose recipients were all refused never reaches DATA).
 //
-// The deferral share is arranged, not left to chance (see bench/README.md): users 1..H of the
-// --users are "heavy", the rest "light". A prime phase sends heavy-user transactions until the
-// server has refused each heavy user once (the rule's limit, --limit, is reached); afterwards
-// heavy users get the share of transactions that makes --defer-share of all requests refused,
-// and light users, served round robin, stay far below --limit for the whole run. Then a warm-up,
-// then the measured window. Only replies that arrive inside the window count.
+// The deferral share is arranged, not left to chance (see bench/README.md): --heavy-users H users
+// (user<heavy-base+1>..) are "heavy", the other --users minus H (user<user-base+H+1>..) "light".
+// Phases:
+//   prime    heavy-user transactions only, until the server has refused each heavy user once
+//            (the rule's limit, --limit, is reached); instant when an earlier run already did it;
+//   warm-up  normal load for --warmup seconds and until every connection has had a reply to a
+//            transaction started after the prime phase (at most 10 s more: a server that leaves
+//            connections unserved, e.g. with fewer processes than K, shows as starved=N);
+//   measure  at least --duration seconds and --min-requests replies (at most --max-duration);
+//            only replies arriving now count: req/s, latency, reply classes;
+//   drain    no new requests; wait (up to 2 s) for the in-flight replies, then close cleanly.
+// Heavy users get the share of transactions that makes --defer-share of all requests refused;
+// light users, served round robin, stay far below --limit for the whole run (checked: a warning
+// says when one came near).
 //
 // Output: one line on stdout,
 //   K=32 req/s=N p50=Xms p99=Xms deferred=X% rejected=X% <more key=value diagnostics>
@@ -56,10 +64,13 @@ struct Options {
   std::uint32_t userBase = 0;     // users are user<base+1> .. user<base+users>
   std::uint32_t rcpts = 1;
   std::uint32_t heavyUsers = 1;
+  std::int64_t heavyBase = -1;    // heavy users are user<heavyBase+1>..; -1: the same as userBase
   std::uint32_t limit = 0;        // the rule's limit per user; 0: no rule, no prime phase
   double deferShare = 0.10;
   std::uint32_t messageSize = 4413;
   double primeTimeout = 120;
+  std::uint64_t minRequests = 0;
+  double maxDuration = 0;         // 0: 6 x duration
 };
 
 [[noreturn]] void die(const char* what) {
@@ -104,11 +115,15 @@ struct Connection {
   std::size_t sent = 0;        // bytes of the current request written so far
   std::uint64_t sentAt = 0;
   bool wantWrite = false;
+  bool warm = false;           // had a reply to a transaction started after the prime phase
+  bool idle = false;           // drain phase: its last reply came, nothing more is sent
+  std::uint64_t measuredReplies = 0;
+  std::uint64_t generation = 0;
   char in[4096];
   std::size_t inLen = 0;
 };
 
-enum class Phase { kPrime, kWarmup, kMeasure, kDone };
+enum class Phase { kPrime, kWarmup, kMeasure, kDrain, kDone };
 
 class LoadClient {
  public:
@@ -127,13 +142,18 @@ class LoadClient {
   void reconnect(Connection& c);
   void advancePhase(std::uint64_t now);
   void endPrime(std::uint64_t now);
+  std::uint32_t heavyBase() const {
+    return o_.heavyBase < 0 ? o_.userBase : static_cast<std::uint32_t>(o_.heavyBase);
+  }
 
   Options o_;
   int epoll_ = -1;
   sockaddr_in addr_{};
   std::vector<std::unique_ptr<Connection>> conns_;
   Phase phase_ = Phase::kPrime;
-  std::uint64_t phaseStart_ = 0, measureStart_ = 0, measureEnd_ = 0;
+  std::uint64_t phaseStart_ = 0, warmEnd_ = 0, measureStart_ = 0, measureEnd_ = 0, hardEnd_ = 0;
+  std::uint64_t generation_ = 0;
+  std::uint32_t warmConns_ = 0, idleConns_ = 0;
   std::uint64_t nextTxnId_ = 1;
   double heavyShare_ = 0, heavyAcc_ = 0;
   std::uint32_t nextHeavy_ = 0, nextLight_ = 0;
@@ -143,7 +163,7 @@ class LoadClient {
   std::vector<std::uint32_t> lightTxns_;
   LatencyHistogram hist_;
   std::uint64_t byClass_[3] = {0, 0, 0};
-  std::uint64_t measuredTxns_ = 0, reconnects_ = 0;
+  std::uint64_t measuredTxns_ = 0, reconnects_ = 0, allReplies_ = 0;
 };
 
 LoadClient::LoadClient(const Options& o) : o_(o) {
@@ -199,7 +219,7 @@ std::uint32_t LoadClient::pickUser(bool& heavy) {
     if (phase_ == Phase::kPrime) {
       for (std::uint32_t i = 0; i < o_.heavyUsers && primed_[h]; ++i) h = nextHeavy_++ % o_.heavyUsers;
     }
-    return o_.userBase + 1 + h;
+    return heavyBase() + 1 + h;
   }
   std::uint32_t l = o_.heavyUsers + nextLight_++ % lightUsers;
   ++lightTxns_[l];
@@ -215,6 +235,7 @@ void LoadClient::startTransaction(Connection& c, std::uint64_t now) {
   c.rcptIndex = 0;
   c.accepted = 0;
   c.atEndOfMessage = false;
+  c.generation = generation_;
   if (phase_ == Phase::kPrime) ++primeTxns_;
   if (phase_ == Phase::kMeasure) ++measuredTxns_;
   c.writer.writeRcpt(c.txn, 0);
@@ -290,9 +311,18 @@ void LoadClient::onReadable(Connection& c, std::uint64_t now) {
 }
 
 void LoadClient::onReply(Connection& c, ReplyClass cls, std::uint64_t now) {
-  if (phase_ == Phase::kMeasure && now < measureEnd_) {
+  ++allReplies_;
+  if (phase_ == Phase::kMeasure) {
     hist_.record(now - c.sentAt);
     ++byClass_[static_cast<int>(cls)];
+    ++c.measuredReplies;
+  } else if (phase_ == Phase::kWarmup && !c.warm && c.generation == generation_) {
+    c.warm = true;
+    ++warmConns_;
+  } else if (phase_ == Phase::kDrain) {
+    c.idle = true;
+    ++idleConns_;
+    return;
   }
   if (c.atEndOfMessage) {
     startTransaction(c, now);
@@ -302,7 +332,7 @@ void LoadClient::onReply(Connection& c, ReplyClass cls, std::uint64_t now) {
     ++c.accepted;
     c.onlyRcpt = c.rcptIndex;
   } else if (c.heavy && phase_ == Phase::kPrime) {
-    std::uint32_t h = c.txn.user - o_.userBase - 1;
+    std::uint32_t h = c.txn.user - heavyBase() - 1;
     if (!primed_[h]) {
       primed_[h] = true;
       if (++primedCount_ == o_.heavyUsers) endPrime(now);
@@ -328,8 +358,8 @@ void LoadClient::endPrime(std::uint64_t now) {
   }
   phase_ = Phase::kWarmup;
   phaseStart_ = now;
-  measureStart_ = now + static_cast<std::uint64_t>(o_.warmup * 1e9);
-  measureEnd_ = measureStart_ + static_cast<std::uint64_t>(o_.duration * 1e9);
+  ++generation_;
+  warmEnd_ = now + static_cast<std::uint64_t>(o_.warmup * 1e9);
 }
 
 void LoadClient::advancePhase(std::uint64_t now) {
@@ -337,8 +367,19 @@ void LoadClient::advancePhase(std::uint64_t now) {
     std::uint64_t cap = 4ull * (o_.limit + o_.conns) * o_.heavyUsers + 1000;
     if (primeTxns_ > cap || now - phaseStart_ > static_cast<std::uint64_t>(o_.primeTimeout * 1e9)) endPrime(now);
   }
-  if (phase_ == Phase::kWarmup && now >= measureStart_) phase_ = Phase::kMeasure;
-  if (phase_ == Phase::kMeasure && now >= measureEnd_) phase_ = Phase::kDone;
+  if (phase_ == Phase::kWarmup && now >= warmEnd_ && (warmConns_ == o_.conns || now >= warmEnd_ + 10000000000ull)) {
+    phase_ = Phase::kMeasure;
+    measureStart_ = now;
+    measureEnd_ = now + static_cast<std::uint64_t>(o_.duration * 1e9);
+    double cap = o_.maxDuration > 0 ? o_.maxDuration : 6 * o_.duration;
+    hardEnd_ = now + static_cast<std::uint64_t>(cap * 1e9);
+  }
+  if (phase_ == Phase::kMeasure && ((now >= measureEnd_ && hist_.total() >= o_.minRequests) || now >= hardEnd_)) {
+    phase_ = Phase::kDrain;
+    measureEnd_ = now;
+    phaseStart_ = now;
+  }
+  if (phase_ == Phase::kDrain && (idleConns_ == o_.conns || now - phaseStart_ > 2000000000ull)) phase_ = Phase::kDone;
 }
 
 void LoadClient::run() {
@@ -366,16 +407,22 @@ void LoadClient::report() const {
   std::uint64_t total = hist_.total();
   auto pct = [&](std::uint64_t v) { return total ? 100.0 * static_cast<double>(v) / static_cast<double>(total) : 0.0; };
   auto ms = [&](double q) { return static_cast<double>(hist_.quantileNs(q)) / 1e6; };
-  std::uint32_t lightMax = 0;
+  std::uint32_t lightMax = 0, starved = 0;
+  for (const auto& c : conns_) starved += c->measuredReplies == 0;
   for (std::uint32_t i = o_.heavyUsers; i < o_.users; ++i) lightMax = std::max(lightMax, lightTxns_[i]);
   std::printf("K=%u req/s=%.0f p50=%.3fms p99=%.3fms deferred=%.1f%% rejected=%.1f%% requests=%llu "
               "txn/s=%.0f p90=%.3fms p99.9=%.3fms max=%.3fms reconnects=%llu prime_txns=%llu "
-              "light_max_txns=%u limit=%u\n",
+              "light_max_txns=%u limit=%u starved=%u all_replies=%llu\n",
               o_.conns, static_cast<double>(total) / secs, ms(0.50), ms(0.99),
               pct(byClass_[static_cast<int>(ReplyClass::kDefer)]), pct(byClass_[static_cast<int>(ReplyClass::kReject)]),
               static_cast<unsigned long long>(total), static_cast<double>(measuredTxns_) / secs, ms(0.90), ms(0.999),
               static_cast<double>(hist_.maxNs()) / 1e6, static_cast<unsigned long long>(reconnects_),
-              static_cast<unsigned long long>(primeTxns_), lightMax, o_.limit);
+              static_cast<unsigned long long>(primeTxns_), lightMax, o_.limit, starved,
+              static_cast<unsigned long long>(allReplies_));
+  if (starved != 0) {
+    std::fprintf(stderr, "policy_load: WARNING: %u of %u connections got no reply while measuring "
+                 "(the server serves fewer connections than K)\n", starved, o_.conns);
+  }
   if (o_.limit != 0 && lightMax >= o_.limit * 9 / 10) {
     std::fprintf(stderr, "policy_load: WARNING: a light user sent %u transactions, near the limit %u: "
                  "raise the limit or shorten the run\n", lightMax, o_.limit);
@@ -385,8 +432,9 @@ void LoadClient::report() const {
 void usage() {
   std::fprintf(stderr,
       "usage: policy_load --port P [--host 127.0.0.1] [--conns K] [--duration S] [--warmup S]\n"
-      "         [--users N] [--user-base B] [--rcpts R] [--limit L] [--heavy-users H]\n"
-      "         [--defer-share F] [--size BYTES] [--prime-timeout S]\n");
+      "         [--min-requests N] [--max-duration S] [--users N] [--user-base B] [--rcpts R]\n"
+      "         [--limit L] [--heavy-users H] [--heavy-base B] [--defer-share F] [--size BYTES]\n"
+      "         [--prime-timeout S]\n");
   std::exit(2);
 }
 
@@ -407,6 +455,9 @@ Options parseOptions(int argc, char** argv) {
     else if (k == "--rcpts") o.rcpts = u32();
     else if (k == "--limit") o.limit = u32();
     else if (k == "--heavy-users") o.heavyUsers = u32();
+    else if (k == "--heavy-base") o.heavyBase = std::atoll(v);
+    else if (k == "--min-requests") o.minRequests = std::strtoull(v, nullptr, 10);
+    else if (k == "--max-duration") o.maxDuration = std::atof(v);
     else if (k == "--defer-share") o.deferShare = std::atof(v);
     else if (k == "--size") o.messageSize = u32();
     else if (k == "--prime-timeout") o.primeTimeout = std::atof(v);

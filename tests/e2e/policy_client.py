@@ -7,6 +7,8 @@ usage: policy_client.py PORT COMMAND
                                         closed the connection without an answer, else what it said
   flood N                               opens and drops N connections (every other one mid-request),
                                         keeping at most 200 open at once; prints "done N"
+  message USER SENDER RCPT INSTANCE     RCPT then, if admitted, END-OF-MESSAGE on one connection
+                                        (as one smtpd does); prints "RCPT-ACTION / EOM-ACTION"
   idle N                                opens N idle connections, asks one request on a fresh one
                                         while they are open, prints its action, then closes them all
 """
@@ -82,6 +84,17 @@ def flood(port, n):
     return f"done {n}"
 
 
+def message(port, user, sender, rcpt, instance):
+    common = {"sasl_username": user, "sender": sender, "instance": instance, "client_address": "127.0.0.1"}
+    with connect(port) as s:
+        s.sendall(request({"protocol_state": "RCPT", "recipient": rcpt, **common}))
+        first = answer(s)
+        if first.startswith(("DEFER", "REJECT", "4", "5")):
+            return first
+        s.sendall(request({"protocol_state": "END-OF-MESSAGE", "recipient_count": "1", **common}))
+        return f"{first} / {answer(s)}"
+
+
 def idle(port, n):
     socks = [connect(port) for _ in range(n)]
     try:
@@ -99,6 +112,8 @@ def main():
         print(bad(port, cmd))
     elif cmd == "flood":
         print(flood(port, int(args[0])))
+    elif cmd == "message":
+        print(message(port, *args))
     elif cmd == "idle":
         print(idle(port, int(args[0])))
     else:
