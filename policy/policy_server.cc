@@ -3,6 +3,7 @@
 
 #include <netinet/in.h>
 
+#include <array>
 #include <chrono>
 
 #include "base/log.h"
@@ -56,11 +57,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
  private:
   void read() {
-    size_t old = buf_.size();
-    buf_.resize(old + kReadChunk);
     auto self = shared_from_this();
-    sock_.async_read_some(asio::buffer(buf_.data() + old, kReadChunk), [self, old](const asio::error_code& ec, size_t n) {
-      self->buf_.resize(old + n);
+    sock_.async_read_some(asio::buffer(chunk_), [self](const asio::error_code& ec, size_t n) {
+      self->buf_.append(self->chunk_.data(), n);  // one small copy; no zero-filling of a grown string
       if (ec) {
         self->onReadError(ec);
         return;
@@ -90,6 +89,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   net::Socket sock_;
   uint64_t id_;
   std::string peer_;
+  std::array<char, kReadChunk> chunk_;
   std::string buf_;
   size_t consumed_ = 0;
   size_t scan_ = 0;

@@ -7,7 +7,7 @@ namespace sluice::decision {
 namespace {
 
 struct NameEntry {
-  const char* name;
+  std::string_view name;
   Attr attr;
 };
 
@@ -46,9 +46,9 @@ constexpr NameEntry kNames[] = {
 };
 
 bool lookupName(std::string_view name, Attr* out) {
-  // Linear over 31 short names, first character compared first: cheaper than hashing here.
+  // Linear over 31 short names, length and first character compared first: cheaper than hashing.
   for (const auto& e : kNames) {
-    if (e.name[0] == name[0] && name == e.name) {
+    if (e.name.size() == name.size() && e.name[0] == name[0] && e.name == name) {
       *out = e.attr;
       return true;
     }
@@ -70,7 +70,7 @@ bool validName(std::string_view name) {
 
 const char* attrName(Attr a) {
   for (const auto& e : kNames) {
-    if (e.attr == a) return e.name;
+    if (e.attr == a) return e.name.data();  // the literals are NUL-terminated
   }
   return "?";
 }
