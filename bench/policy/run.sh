@@ -29,7 +29,7 @@ LIMIT=${LIMIT:-1000}     # messages per user per hour, every daemon
 USERS=${USERS:-1000}
 DEFER=${DEFER:-0.10}     # share of requests the load is arranged to have refused
 RCPTS=${RCPTS:-1}
-ONLY=${ONLY:-"null sluice postfwd2 policyd-rate-limit"}
+ONLY=${ONLY:-"null sluice sluice-redis postfwd2 policyd-rate-limit"}
 
 for b in policy_load policy_null; do
   if [ ! -x "$BENCH_BIN/$b" ]; then
@@ -41,9 +41,10 @@ done
 R=$(mktemp -d /tmp/sluice-bench-policy.XXXXXX)
 chmod 755 "$R"
 RES="$R/results.txt"; : > "$RES"
-PID=; PGID_FILE=
+PID=; PGID_FILE=; REDIS_PID=
 cleanup() {
   stop_pid "$PID"
+  stop_pid "$REDIS_PID"
   [ -n "$PGID_FILE" ] && stop_pgid_file "$PGID_FILE"
   if [ "${KEEP:-0}" = 1 ]; then echo "scratch kept in $R"; else rm -rf "$R"; fi
 }
@@ -56,11 +57,20 @@ start_null() {
 }
 
 start_sluice() {
-  local d="$R/sluice"
+  local d="$R/sluice${1:+-$1}" store=""
   mkdir -p "$d/state"
+  if [ "${1:-}" = redis ]; then
+    # The Redis column: the same daemon and rule, counters in a redis-server of this run.
+    local rport; rport=$(free_port)
+    redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --dir "$d" >"$d/redis.log" 2>&1 &
+    REDIS_PID=$!
+    wait_port 127.0.0.1 "$rport" 20 || { echo "redis-server did not start" >&2; exit 1; }
+    store="store: { backend: redis, redis: { address: 127.0.0.1:$rport, timeout: 50ms } }"
+  fi
   cat > "$d/sluice.yaml" <<YAML
 state_dir: $d/state
 log: { target: stderr, level: warning }
+$store
 policyd:
   listen: 127.0.0.1:$PORT
 # Only the one rate-limit rule the peers have: no sender ownership, no suppression lookups.
@@ -78,6 +88,8 @@ YAML
   "$SLUICE" --config "$d/sluice.yaml" 2>"$d/stderr.log" &
   PID=$!
 }
+
+start_sluice_redis() { start_sluice redis; }
 
 # postfwd2 (see /work/shared/recipes/README.md): absolute rules path, private cache socket, never -L.
 # Default mode (no --fast_limit_evaluation): the rate() rule counts the requests it matches, here
@@ -136,6 +148,7 @@ daemon_ticks() {
 
 stop_daemon() {
   stop_pid "$PID"; PID=
+  stop_pid "$REDIS_PID"; REDIS_PID=
   if [ -n "$PGID_FILE" ]; then stop_pgid_file "$PGID_FILE"; PGID_FILE=; fi
 }
 
@@ -180,6 +193,9 @@ for d in $ONLY; do
     sluice)
       if [ -x "$SLUICE" ]; then run_daemon sluice-policyd start_sluice
       else echo "daemon=sluice-policyd skipped: no binary at $SLUICE" >&2; fi ;;
+    sluice-redis)
+      if [ -x "$SLUICE" ] && command -v redis-server >/dev/null; then run_daemon sluice-policyd-redis start_sluice_redis
+      else echo "daemon=sluice-policyd-redis skipped: no binary or no redis-server" >&2; fi ;;
     postfwd2) run_daemon postfwd2 start_postfwd2 per-k ;;
     policyd-rate-limit) run_daemon policyd-rate-limit start_policyd_rate_limit ;;
     *) echo "unknown daemon $d" >&2; exit 2 ;;
@@ -215,6 +231,11 @@ for K in sorted({r["K"] for r in rows}):
     if n and n["rps"] > 0:
         parts.append(f"{100 * s['rps'] / n['rps']:.0f}% of the ceiling (policy_null)")
     print(f"{me} at K={K}: " + ", ".join(parts))
+for K in sorted({r["K"] for r in rows}):
+    s, rd = by.get((me, K)), by.get(("sluice-policyd-redis", K))
+    if s and rd and s["rps"] > 0:
+        print(f"sluice-policyd with Redis at K={K}: {rd['rps']:.0f} req/s, {100 * rd['rps'] / s['rps']:.0f}% of SQLite mode"
+              + (" (target at K=32: >= 50%)" if K == 32 else ""))
 s, p = by.get((me, 32)), by.get(("postfwd2", 32))
 if s and p and p["rps"] > 0:
     ok = s["rps"] >= 20 * p["rps"] and s["p99"] < 1.0
