@@ -27,22 +27,14 @@
 
 #include "base/result.h"
 #include "config/config.h"
+#include "ratelimit/rate_limiter.h"
 
 namespace sluice::store {
 
 class RedisSync;
 
-struct LimitRow {
-  std::string rule;
-  uint32_t window = 0;
-  std::string key;
-  uint64_t limit = 0;
-  int64_t perMs = 0;
-  uint64_t burst = 0;
-  uint64_t used = 0;
-  uint64_t reserved = 0;
-  double retryUs = 0;  // until one more unit fits
-};
+// One row of `sluicectl limits show`: the same view policyd's own counters give.
+using LimitRow = ratelimit::BucketView;
 
 class RedisLimitsView {
  public:

@@ -10,6 +10,7 @@
 
 #include "base/log.h"
 #include "base/strings.h"
+#include "store/redis_keys.h"
 
 namespace sluice::store {
 namespace {
@@ -219,16 +220,9 @@ void RedisClient::Link::releaseDescriptor() {
 }
 
 void RedisClient::Link::send(const std::vector<std::string>& argv, Callback cb) {
-  std::vector<const char*> args;
-  std::vector<size_t> lens;
-  args.reserve(argv.size());
-  lens.reserve(argv.size());
-  for (const auto& a : argv) {
-    args.push_back(a.data());
-    lens.push_back(a.size());
-  }
+  redis_keys::ArgvArrays a(argv);
   auto* p = new Pending{std::move(cb), SteadyClock::now() + std::chrono::milliseconds(owner_.cfg_.timeoutMs), false, {}};
-  if (redisAsyncCommandArgv(ctx_, onReply, p, static_cast<int>(args.size()), args.data(), lens.data()) != REDIS_OK) {
+  if (redisAsyncCommandArgv(ctx_, onReply, p, a.count(), a.ptrs.data(), a.lens.data()) != REDIS_OK) {
     Callback failed = std::move(p->cb);
     delete p;
     ++owner_.stats_.failures;

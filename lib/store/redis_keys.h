@@ -16,6 +16,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace sluice::store::redis_keys {
 
@@ -41,5 +42,21 @@ std::string encodeSuppression(std::string_view reason, std::string_view source, 
 // false when the value is not four tab-separated fields with numeric times.
 bool decodeSuppression(std::string_view value, std::string* reason, std::string* source, int64_t* createdMs,
                        int64_t* expiresMs);
+
+// A command's words as the pointer and length arrays hiredis's *Argv functions take; valid while
+// the strings it was made from are.
+struct ArgvArrays {
+  explicit ArgvArrays(const std::vector<std::string>& argv) {
+    ptrs.reserve(argv.size());
+    lens.reserve(argv.size());
+    for (const auto& a : argv) {
+      ptrs.push_back(a.data());
+      lens.push_back(a.size());
+    }
+  }
+  int count() const { return static_cast<int>(ptrs.size()); }
+  std::vector<const char*> ptrs;
+  std::vector<size_t> lens;
+};
 
 }  // namespace sluice::store::redis_keys

@@ -1,6 +1,8 @@
 // redis_sync.cc - see redis_sync.h.
 #include "store/redis_sync.h"
 
+#include "store/redis_keys.h"
+
 #include <sys/time.h>
 
 #include <algorithm>
@@ -86,15 +88,8 @@ Status RedisSync::setup(const config::RedisConfig& cfg) {
 RedisSync::~RedisSync() { redisFree(ctx_); }
 
 void RedisSync::append(const std::vector<std::string>& argv) {
-  std::vector<const char*> args;
-  std::vector<size_t> lens;
-  args.reserve(argv.size());
-  lens.reserve(argv.size());
-  for (const auto& a : argv) {
-    args.push_back(a.data());
-    lens.push_back(a.size());
-  }
-  redisAppendCommandArgv(ctx_, static_cast<int>(args.size()), args.data(), lens.data());
+  redis_keys::ArgvArrays a(argv);
+  redisAppendCommandArgv(ctx_, a.count(), a.ptrs.data(), a.lens.data());
 }
 
 Result<RedisReplyPtr> RedisSync::read() {
