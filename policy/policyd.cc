@@ -59,6 +59,14 @@ Status Policyd::start() {
   admin_ = std::make_unique<admin::AdminServer>(io_, cfg_->policyd.adminSocket,
                                                 [this](const nlohmann::json& r) { return handleAdmin(r); });
   if (auto s = admin_->start(); !s) return makeError("admin socket: " + s.message());
+  if (!cfg_->policyd.metricsListen.empty()) {
+    metrics_ = std::make_unique<net::MetricsServer>(io_, [this] { return renderMetrics(); });
+    if (auto s = metrics_->listen(cfg_->policyd.metricsListen); !s) {
+      // Metrics are not worth refusing mail over: run without them, and say so.
+      logWarning("metrics listener " + s.message() + "; running without metrics (policyd.metrics_listen)");
+      metrics_.reset();
+    }
+  }
 
   if (redis_) {
     logInfo("starting: listening on " + cfg_->policyd.listen + ", " + std::to_string(cfg_->rateLimits.size()) +
@@ -202,6 +210,7 @@ void Policyd::stop() {
   stopping_ = true;
   server_->stop();
   admin_->stop();
+  if (metrics_) metrics_->stop();
   if (redis_) redis_->stop();
   checkpointTimer_.cancel();
   pollTimer_.cancel();
@@ -232,6 +241,39 @@ void Policyd::reload() {
   server_->setLimits(serverLimits());
   logInfo("reloaded " + configPath_ + ": " + std::to_string(cfg_->rateLimits.size()) + " rate rules, " +
           std::to_string(cfg_->identities.size()) + " identities");
+}
+
+std::string Policyd::renderMetrics() const {
+  const auto& s = server_->stats();
+  const auto& e = engine_->stats();
+  std::string out;
+  using net::appendMetric;
+  appendMetric(&out, "sluice_policyd_requests_total", "counter", "Policy requests answered.", double(s.requests));
+  appendMetric(&out, "sluice_policyd_refused_total", "counter", "Requests refused (defer or reject).", double(e.refused));
+  appendMetric(&out, "sluice_policyd_monitor_hits_total", "counter", "Monitor-mode rules that would have acted.",
+               double(e.monitorHits));
+  appendMetric(&out, "sluice_policyd_protocol_errors_total", "counter", "Connections closed for bad input.",
+               double(s.protocolErrors));
+  appendMetric(&out, "sluice_policyd_connections", "gauge", "Open client connections.", double(s.open));
+  appendMetric(&out, "sluice_policyd_open_transactions", "gauge", "Transactions holding reservations.",
+               double(engine_->openTransactions()));
+  appendMetric(&out, "sluice_policyd_store_failures_total", "counter",
+               "Store calls that failed; each rule's failure_mode applied.", double(e.backendFailures));
+  appendMetric(&out, "sluice_policyd_store_error_answers_total", "counter", "Requests answered store_error_action.",
+               double(e.storeErrors));
+  if (redis_) {
+    const auto& r = redis_->stats();
+    appendMetric(&out, "sluice_policyd_redis_up", "gauge", "1 while a Redis connection is up.", redis_->connected() ? 1 : 0);
+    appendMetric(&out, "sluice_policyd_redis_timeouts_total", "counter", "Redis calls past store.redis.timeout.",
+                 double(r.timeouts));
+    appendMetric(&out, "sluice_policyd_redis_disconnects_total", "counter", "Redis connections lost or dropped.",
+                 double(r.disconnects));
+  } else {
+    appendMetric(&out, "sluice_policyd_counters", "gauge", "Rate-limit buckets in memory.", double(limiter_->bucketCount()));
+    appendMetric(&out, "sluice_policyd_suppressed_entries", "gauge", "Entries in the suppression list copy.",
+                 double(suppression_.size()));
+  }
+  return out;
 }
 
 nlohmann::json Policyd::handleAdmin(const nlohmann::json& req) {

@@ -15,6 +15,7 @@
 
 #include "admin/admin_server.h"
 #include "base/clock.h"
+#include "net/metrics_server.h"
 #include "config/config.h"
 #include "decision/decision_engine.h"
 #include "policy_server.h"
@@ -52,6 +53,7 @@ class Policyd {
   Status startSqlite();
   void startRedis();
   ServerLimits serverLimits() const;
+  std::string renderMetrics() const;
 
   std::string configPath_;
   std::shared_ptr<const config::Config> cfg_;
@@ -67,6 +69,7 @@ class Policyd {
   std::unique_ptr<decision::DecisionEngine> engine_;
   std::unique_ptr<PolicyServer> server_;
   std::unique_ptr<admin::AdminServer> admin_;
+  std::unique_ptr<net::MetricsServer> metrics_;
   asio::steady_timer checkpointTimer_;
   asio::steady_timer pollTimer_;
   asio::signal_set signals_;

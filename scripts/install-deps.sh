@@ -26,6 +26,7 @@ BUILD=(build-essential cmake ninja-build ccache pkg-config git
        libyaml-cpp-dev libsqlite3-dev sqlite3 libgtest-dev libgmock-dev libasio-dev libssl-dev
        nlohmann-json3-dev libhiredis-dev)
 RUNTIME_TEST=(postfix sasl2-bin libsasl2-modules swaks postfwd policyd-rate-limit redis-server
+              python3-dkim libmail-dkim-perl libnet-dns-perl
               procps iproute2 psmisc openssl python3 bc)
 
 need=()

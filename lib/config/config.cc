@@ -217,6 +217,7 @@ std::string MapReader::listen(const char* key) {
   std::string text, path;
   int line = 0;
   if (!scalar(key, &text, &line, &path)) return "";
+  if (text.empty() && path.find("metrics") != std::string::npos) return text;  // switched off
   if (startsWith(text, "unix:")) {
     if (text.size() < 7 || text[5] != '/') loader_.error(line, path, "unix: needs an absolute path");
     return text;
@@ -442,6 +443,7 @@ void readSections(Loader& loader, MapReader& root, Config& cfg) {
 
   MapReader p = root.map("policyd");
   cfg.policyd.listen = p.listen("listen");
+  cfg.policyd.metricsListen = p.listen("metrics_listen");
   cfg.policyd.maxRequestSize = p.size("max_request_size");
   cfg.policyd.maxConnections = p.integer("max_connections");
   cfg.policyd.idleTimeoutMs = p.duration("idle_timeout");

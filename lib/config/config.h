@@ -44,6 +44,7 @@ struct StoreConfig {
 
 struct PolicydConfig {
   std::string listen;
+  std::string metricsListen;  // "" = off
   uint64_t maxRequestSize = 0;
   int64_t maxConnections = 0;
   int64_t idleTimeoutMs = 0;

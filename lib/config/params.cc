@@ -52,6 +52,8 @@ const std::vector<ParamSpec> kParams = {
     {"policyd", T::kMap, "", 0, 0, nullptr, "sluice-policyd, the Postfix policy server."},
     {"policyd.listen", T::kListen, "127.0.0.1:10045", 0, 0, nullptr,
      "Listening address: HOST:PORT, [IPv6]:PORT or unix:/PATH."},
+    {"policyd.metrics_listen", T::kListen, "127.0.0.1:10049", 0, 0, nullptr,
+     "Prometheus metrics (GET /metrics): HOST:PORT; empty to switch it off."},
     {"policyd.max_request_size", T::kSize, "64k", 1 * kKiB, 1 * kMiB, nullptr,
      "Largest policy request accepted; larger ones close the connection."},
     {"policyd.max_connections", T::kInt, "10000", 1, 1000000, nullptr,
