@@ -14,7 +14,6 @@ source "$(dirname "$0")/lib.sh" "$@"
 
 PY=/usr/bin/python3
 TOOL=${DKIM_SIGN_TOOL:-$BUILD/tests/unit/dkim_sign_tool}
-SRC=$(cd "$E2E_SRC/../.." && pwd)
 
 # --- set-up: tool, verifiers, keys -----------------------------------------------------------------
 [ -x "$TOOL" ] || die "$TOOL is not built (target dkim_sign_tool)"
