@@ -20,14 +20,15 @@ start_redis() {
 rcli() { redis-cli -p "$RPORT" "$@"; }
 start_redis
 
-declare -A PORT PID ERR
+declare -A PORT PID ERR MPORT
 for h in A B C; do
   case $h in A) fm="failure_mode: local, local_percent: 50";; B) fm="failure_mode: open";; C) fm="failure_mode: closed";; esac
   PORT[$h]=$(free_port) || die "no port"
+  MPORT[$h]=$(free_port) || die "no port"
   mkdir -p "$T/$h"
   cat > "$T/$h.yaml" <<YAML
 state_dir: $T/$h
-policyd: { listen: 127.0.0.1:${PORT[$h]} }
+policyd: { listen: 127.0.0.1:${PORT[$h]}, metrics_listen: 127.0.0.1:${MPORT[$h]} }
 store: { backend: redis, redis: { address: 127.0.0.1:$RPORT, timeout: 50ms, reconnect_interval: 200ms } }
 identities:
   - { name: apps, sasl_usernames: [app1, app2, app3, app4], senders: [example.com] }
@@ -57,8 +58,10 @@ expect_eq "exactly 6 admitted across both hosts (limit 6, not 12)" "6" "$(admitt
 expect_eq "8 deferred" "8" "$(grep -c '^DEFER_IF_PERMIT 4.7.1 Rate limit per-user' "$T/concurrent.out")"
 expect_match "the bucket is in Redis" '^[0-9]{16}$' "$(to_file rcli hget sluice:t:per-user:app1 0)"
 
-note "2. a suppression written to Redis rejects on every host within a second"
-rcli hset sluice:s:bounced@dest.example '*' "$(printf 'hard-bounce\trelayd\t1700000000000\t0')" > /dev/null
+note "2. a suppression added through host A (sluicectl) rejects on every host within a second"
+sluicectl_run sup-add.out --config "$T/A.yaml" suppress add bounced@dest.example --reason hard-bounce
+expect_eq "sluicectl suppress add (Redis mode) exits 0" "0" "$SLUICECTL_RC"
+expect_match "the entry is in Redis" '^hard-bounce' "$(to_file rcli hget sluice:s:bounced@dest.example '*')"
 sleep 1
 for h in A B; do
   expect_match "host $h: suppressed recipient -> 550 5.1.1" '^550 5\.1\.1 Recipient address <bounced@dest\.example> is suppressed \(hard-bounce\)' \
@@ -84,6 +87,10 @@ sleep 1
 expect_match "A admits app4 again through Redis" '^DUNNO / DUNNO' "$(to_file msg A app4 "back1")"
 expect_match "app4's bucket is in the restarted Redis" '^[0-9]{16}$' "$(to_file rcli hget sluice:t:per-user:app4 0)"
 expect_match "A logs the recovery" 'reachable again' "${ERR[A]}" 3
+sluicectl_run limits.out --config "$T/A.yaml" limits show app4
+expect_match "sluicectl limits show reads the shared counter from Redis" '^per-user +app4 +0 +1 ' "$T/limits.out"
+expect_match "metrics count the outage" '^sluice_policyd_store_failures_total [1-9]' \
+  "$(to_file /usr/bin/python3 -c 'import sys,urllib.request;print(urllib.request.urlopen(sys.argv[1]).read().decode())' "http://127.0.0.1:${MPORT[A]}/metrics")"
 
 note "5. a slow Redis (DEBUG SLEEP 1): the 50 ms timeout path"
 (rcli debug sleep 1 > /dev/null &)
