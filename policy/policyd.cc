@@ -145,17 +145,14 @@ void Policyd::checkpoint() {
   int64_t nowMs = clock_.nowMs();
   double nowUs = static_cast<double>(nowMs) * 1000.0;
   engine_->expireReservations();
-  if (auto* local = engine_->localLimiter(); local != nullptr && nowMs - lastSweepMs_ >= 60'000) {
-    local->sweepIdle(nowUs);  // the per-host fallback counters of the Redis mode
-  }
-  if (!limiter_) {
-    lastSweepMs_ = nowMs - lastSweepMs_ >= 60'000 ? nowMs : lastSweepMs_;
-    return;  // Redis keeps the counters
-  }
+  // Once a minute, forget buckets that hold nothing: policyd's own counters (SQLite mode) or the
+  // per-host fallback counters (Redis mode).
   if (nowMs - lastSweepMs_ >= 60'000) {
-    limiter_->sweepIdle(nowUs);
     lastSweepMs_ = nowMs;
+    if (limiter_) limiter_->sweepIdle(nowUs);
+    if (auto* local = engine_->localLimiter()) local->sweepIdle(nowUs);
   }
+  if (!limiter_) return;  // Redis keeps the counters
   limiter_->takeCheckpoint(nowUs, &pendingChanged_, &pendingRemoved_);
   if (pendingChanged_.empty() && pendingRemoved_.empty()) return;
   if (auto s = store_->saveBuckets(pendingChanged_, pendingRemoved_); !s) {
