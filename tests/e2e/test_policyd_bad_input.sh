@@ -17,6 +17,8 @@ state_dir: $T/state
 policyd: { listen: 127.0.0.1:$PPORT, max_request_size: 64k, request_timeout: 2s }
 identities:
   - { name: app1, sasl_usernames: [app1], senders: [example.com] }
+rate_limits:
+  - { name: per-user, key: sasl_username, windows: [ { limit: 3, per: 1h } ] }
 YAML
 sluice_policyd_start "$T/policyd.yaml" || die "sluice-policyd did not start"
 ok_request() { $PC "$PPORT" ask RCPT app1 a@example.com "r$1@dest.example" "inst-$1"; }
@@ -52,6 +54,14 @@ sqlite3 "$T/state/sluice.db" 'ALTER TABLE meta_moved RENAME TO meta;'
 sleep 1
 expect_eq "store back -> normal answers" "DUNNO" "$(ok_request 4)"
 expect_match "recovery logged" 'store readable again' "$POLICYD_ERR" 3
+note "kill -9 loses at most the last second of counts (checkpoints every second)"
+for i in 1 2 3; do $PC "$PPORT" message app1 a@example.com "k$i@dest.example" "kill-$i"; done > "$T/kill-before.out"
+expect_eq "3 messages of app1 admitted and committed" "3" "$(grep -c '^DUNNO / DUNNO' "$T/kill-before.out")"
+sleep 1.5
+sluice_policyd_stop KILL
+sluice_policyd_start "$T/policyd.yaml" || die "sluice-policyd did not restart after kill -9"
+expect_match "after kill -9 and a restart, app1's 4th message is deferred" '^DEFER_IF_PERMIT 4\.7\.1 Rate limit per-user' \
+  "$(f=$T/kill-after.out; $PC "$PPORT" message app1 a@example.com k4@dest.example kill-4 > "$f"; echo "$f")"
 sluice_policyd_stop; rc=$?
 expect_eq "policyd exits 0 on SIGTERM" "0" "$rc"
 finish
