@@ -417,6 +417,64 @@ void readRateLimits(Loader& loader, MapReader& root, Config& cfg) {
   }
 }
 
+// libmilter's socket syntax: unix:/PATH (or local:/PATH), inet:PORT@HOST, inet6:PORT@HOST.
+bool validMilterListen(const std::string& s) {
+  if (startsWith(s, "unix:/") || startsWith(s, "local:/")) return s.find('/', 5) != std::string::npos;
+  bool v6 = startsWith(s, "inet6:");
+  if (!v6 && !startsWith(s, "inet:")) return false;
+  std::string rest = s.substr(v6 ? 6 : 5);
+  size_t at = rest.find('@');
+  uint64_t port = parseUint(rest.substr(0, at)).value_or(0);
+  if (port == 0 || port > 65535) return false;
+  return at == std::string::npos || parseIp(rest.substr(at + 1)).has_value();
+}
+
+void readMilter(Loader& loader, MapReader& root, Config& cfg) {
+  MapReader m = root.map("milter");
+  cfg.milter.listen = m.str("listen");
+  if (!validMilterListen(cfg.milter.listen)) {
+    loader.error(m.line(), "milter.listen",
+                 "expected unix:/PATH or inet:PORT@IP, got \"" + cfg.milter.listen + "\"");
+  }
+  m.finish();
+}
+
+DkimSignatureConfig readDkimSignature(Loader& loader, MapReader& item) {
+  DkimSignatureConfig sig;
+  sig.line = item.line();
+  sig.domain = toLower(item.str("domain"));
+  sig.selector = item.str("selector");
+  sig.keyFile = item.str("key_file");
+  sig.headerCanonicalization = item.choice("header_canonicalization");
+  sig.bodyCanonicalization = item.choice("body_canonicalization");
+  sig.expirationMs = item.duration("expiration");
+  item.finish();
+  if (!sig.keyFile.empty() && sig.keyFile[0] != '/') {
+    loader.error(sig.line, "dkim.signing_table[].signatures[].key_file",
+                 "must be an absolute path, got \"" + sig.keyFile + "\"");
+  }
+  return sig;
+}
+
+void readDkim(Loader& loader, MapReader& root, Config& cfg) {
+  MapReader d = root.map("dkim");
+  cfg.dkim.keyErrorTempfail = d.choice("key_error_action") != "accept";
+  cfg.dkim.signUnauthenticated = d.boolean("sign_unauthenticated");
+  for (auto& item : d.list("signing_table")) {
+    DkimRuleConfig rule;
+    rule.line = item.line();
+    rule.domain = toLower(item.str("domain"));
+    rule.saslUsername = item.str("sasl_username");
+    for (auto& s : item.list("signatures")) rule.signatures.push_back(readDkimSignature(loader, s));
+    item.finish();
+    if (rule.signatures.empty()) {
+      loader.error(rule.line, "dkim.signing_table[].signatures", "needs at least one signature");
+    }
+    cfg.dkim.signingTable.push_back(std::move(rule));
+  }
+  d.finish();
+}
+
 void readSections(Loader& loader, MapReader& root, Config& cfg) {
   cfg.stateDir = root.str("state_dir");
   MapReader log = root.map("log");
@@ -454,6 +512,9 @@ void readSections(Loader& loader, MapReader& root, Config& cfg) {
   cfg.policyd.storeErrorAction = p.action("store_error_action");
   cfg.policyd.adminSocket = cfg.stateDir + "/policyd.sock";
   p.finish();
+
+  readMilter(loader, root, cfg);
+  readDkim(loader, root, cfg);
 
   MapReader sl = root.map("sender_login");
   cfg.senderLogin.enabled = sl.boolean("enabled");

@@ -56,6 +56,33 @@ struct PolicydConfig {
   std::string adminSocket;  // derived: STATE_DIR/policyd.sock
 };
 
+struct MilterConfig {
+  std::string listen;  // "unix:/PATH" or "inet:PORT@HOST" (libmilter's syntax)
+};
+
+struct DkimSignatureConfig {
+  std::string domain;  // "%" = the From: domain
+  std::string selector;
+  std::string keyFile;
+  std::string headerCanonicalization;  // "relaxed" | "simple"
+  std::string bodyCanonicalization;
+  int64_t expirationMs = 0;  // 0 = no x=
+  int line = 0;
+};
+
+struct DkimRuleConfig {
+  std::string domain;
+  std::string saslUsername;
+  std::vector<DkimSignatureConfig> signatures;
+  int line = 0;
+};
+
+struct DkimConfig {
+  bool keyErrorTempfail = true;  // key_error_action: tempfail (true) or accept
+  bool signUnauthenticated = false;
+  std::vector<DkimRuleConfig> signingTable;
+};
+
 struct SenderLoginConfig {
   bool enabled = true;
   Action rejectAction;
@@ -107,6 +134,8 @@ struct Config {
   LogConfig log;
   StoreConfig store;
   PolicydConfig policyd;
+  MilterConfig milter;
+  DkimConfig dkim;
   SenderLoginConfig senderLogin;
   SuppressionConfig suppression;
   std::vector<IdentityConfig> identities;

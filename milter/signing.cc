@@ -1,0 +1,116 @@
+// signing.cc - the signing table of sluice-milter: config entries -> DKIM specs and keys.
+#include "signing.h"
+
+#include <sys/stat.h>
+
+#include "base/log.h"
+#include "base/strings.h"
+
+namespace sluice::milter {
+
+bool domainPatternMatches(std::string_view pattern, std::string_view domain) {
+  if (pattern == "*") return true;
+  if (startsWith(pattern, "*.")) {
+    std::string_view suffix = pattern.substr(1);  // ".example.com"
+    return domain.size() > suffix.size() && endsWith(domain, suffix);
+  }
+  return pattern == domain;
+}
+
+Result<dkim::SignatureSpec> specFromConfig(const config::DkimSignatureConfig& sc) {
+  dkim::SignatureSpec spec;
+  spec.domain = sc.domain.empty() ? std::string("%") : sc.domain;
+  spec.selector = sc.selector;
+  auto hc = dkim::parseHeaderCanon(sc.headerCanonicalization);
+  auto bc = dkim::parseBodyCanon(sc.bodyCanonicalization);
+  if (!hc || !bc) {
+    return makeError("signature s=" + sc.selector + ": bad canonicalization \"" +
+                     sc.headerCanonicalization + "/" + sc.bodyCanonicalization + "\"");
+  }
+  spec.headerCanon = *hc;
+  spec.bodyCanon = *bc;
+  if (sc.expirationMs > 0) spec.expiration = std::max<int64_t>(1, sc.expirationMs / 1000);
+  return spec;
+}
+
+// The key of `path`, loaded on first use; nullptr (and the path in *broken) when it is missing or
+// unusable. A key readable by group or others is an error: the daemon must not start with it.
+Result<const dkim::DkimKey*> Signing::key(const std::string& path, const dkim::KeyLoadOptions& options,
+                                          std::vector<std::string>* broken) {
+  for (size_t i = 0; i < keyPaths_.size(); ++i) {
+    if (keyPaths_[i] != path) continue;
+    if (!keys_[i]) broken->push_back(path);
+    return static_cast<const dkim::DkimKey*>(keys_[i].get());
+  }
+  auto loaded = dkim::loadKey(path, options);
+  keyPaths_.push_back(path);
+  if (loaded) {
+    keys_.push_back(std::make_unique<dkim::DkimKey>(std::move(loaded.value())));
+    return static_cast<const dkim::DkimKey*>(keys_.back().get());
+  }
+  struct stat st {};
+  if (options.checkPermissions && ::stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
+    return makeError(loaded.message());
+  }
+  logWarning("dkim: " + loaded.message() + " (messages needing it: dkim.key_error_action)");
+  keys_.push_back(nullptr);
+  broken->push_back(path);
+  return static_cast<const dkim::DkimKey*>(nullptr);
+}
+
+Status Signing::addRule(const config::DkimRuleConfig& rc, const dkim::KeyLoadOptions& options) {
+  Rule rule;
+  rule.domain = toLower(rc.domain);
+  rule.saslUser = rc.saslUsername;
+  dkim::SigningRule good{rule.domain, rule.saslUser, {}};
+  for (const auto& sc : rc.signatures) {
+    auto spec = specFromConfig(sc);
+    if (!spec) return makeError(spec.message());
+    auto k = key(sc.keyFile, options, &rule.brokenKeys);
+    if (!k) return makeError(k.message());
+    if (k.value() == nullptr) continue;
+    spec->key = k.value();
+    good.signatures.push_back(std::move(spec.value()));
+  }
+  if (!good.signatures.empty()) {
+    rule.table.emplace();
+    if (Status st = rule.table->add(std::move(good)); !st) return st;
+  } else if (rule.domain != "*" && !rule.domain.empty()) {
+    std::string_view bare = rule.domain;
+    if (startsWith(bare, "*.")) bare.remove_prefix(2);
+    if (bare.empty() || bare.find('*') != std::string_view::npos) {
+      return makeError("signing rule \"" + rule.domain + "\": bad domain pattern");
+    }
+  }
+  rules_.push_back(std::move(rule));
+  return okStatus();
+}
+
+Result<std::unique_ptr<Signing>> Signing::build(const config::DkimConfig& cfg,
+                                               const dkim::KeyLoadOptions& options) {
+  std::unique_ptr<Signing> s(new Signing());
+  s->keyErrorTempfail_ = cfg.keyErrorTempfail;
+  s->signUnauthenticated_ = cfg.signUnauthenticated;
+  for (const auto& rc : cfg.signingTable) {
+    if (Status st = s->addRule(rc, options); !st) {
+      return makeError("dkim.signing_table (line " + std::to_string(rc.line) + "): " + st.message());
+    }
+  }
+  return s;
+}
+
+SigningPlan Signing::lookup(std::string_view fromDomain, std::string_view saslUser) const {
+  std::string dom = toLower(fromDomain);
+  while (!dom.empty() && dom.back() == '.') dom.pop_back();
+  for (const auto& rule : rules_) {
+    if (!rule.saslUser.empty() && rule.saslUser != saslUser) continue;
+    if (!rule.domain.empty() && !domainPatternMatches(rule.domain, dom)) continue;
+    SigningPlan plan;
+    if (rule.table) plan.specs = rule.table->lookup(dom, saslUser);
+    plan.brokenKeys = rule.brokenKeys;
+    return plan;
+  }
+  return {};
+}
+
+}  // namespace sluice::milter
