@@ -1,8 +1,10 @@
 #!/bin/bash
 # demo-run.sh BUILD_DIR - the main job, shown: an isolated Postfix on loopback (its own
-# `postfix -c DIR`, never /etc/postfix) with sluice-policyd in check_policy_service, SMTP AUTH
-# over STARTTLS from an instance-private sasldb, and smtp-sink as the relayhost. It sends:
-#   1. app1 as news@example.com (owned)               -> accepted and relayed
+# `postfix -c DIR`, never /etc/postfix) with sluice-policyd in check_policy_service and
+# sluice-milter in smtpd_milters (DKIM signing), SMTP AUTH over STARTTLS from an instance-private
+# sasldb, and smtp-sink as the relayhost. It sends:
+#   1. app1 as news@example.com (owned)               -> accepted, relayed, DKIM-signed (RSA-2048 +
+#                                                        Ed25519), both signatures verified by dkimpy
 #   2. two more from app1 (limit: 2 per hour)         -> the 2nd accepted, the 3rd deferred 450 4.7.1
 #   3. app1 as ceo@bank.example (not owned)           -> rejected 553 5.7.1
 #   4. app2 to a suppressed recipient                 -> rejected 550 5.1.1 before DATA
@@ -43,21 +45,51 @@ rate_limits:
     windows: [ { limit: 2, per: 1h } ]
     action: DEFER_IF_PERMIT 4.7.1 Rate limit {rule} reached for {key}, try again later
 YAML
+# DKIM keys for example.com (selectors rsa1 and ed1): the DNS records a sysadmin would publish.
+mkdir -p "$T/keys" && chmod 700 "$T/keys"
+TOOL=$BUILD/tests/unit/dkim_sign_tool
+"$TOOL" keygen rsa "$T/keys/rsa.pem" 2048 > "$T/rsa.txt" && "$TOOL" keygen ed25519 "$T/keys/ed.pem" > "$T/ed.txt" ||
+  die "DKIM key generation failed"
+{ echo "rsa1 $(cat "$T/rsa.txt")"; echo "ed1 $(cat "$T/ed.txt")"; } > "$T/records.txt"
+cat >> "$CFG" <<YAML
+milter: { listen: "unix:$T/milter.sock" }
+dkim:
+  signing_table:
+    - domain: example.com
+      signatures:
+        - { domain: "%", selector: rsa1, key_file: $T/keys/rsa.pem }
+        - { domain: "%", selector: ed1, key_file: $T/keys/ed.pem }
+YAML
 for u in app1 app2; do pf_sasl_user pf "$u" "${PW[$u]}"; done
 sluice_policyd_start "$CFG" || die "sluice-policyd did not start"
+start_bg milter "$BUILD/milter/sluice-milter" --config "$CFG"
+for _ in $(seq 100); do [ -S "$T/milter.sock" ] && break; sleep 0.1; done
+[ -S "$T/milter.sock" ] || { show_tail "$T/milter.err"; die "sluice-milter did not start"; }
 POLICY="check_policy_service { inet:127.0.0.1:$PPORT, timeout=10s, default_action=DEFER_IF_PERMIT }"
 pf_instance pf "$(free_port)" "$SINK_PORT" "
 smtpd_relay_restrictions = permit_sasl_authenticated, reject_unauth_destination
 smtpd_recipient_restrictions = $POLICY, permit_sasl_authenticated, reject
 smtpd_end_of_data_restrictions = $POLICY
+smtpd_milters = unix:$T/milter.sock
+milter_default_action = tempfail
+milter_mail_macros = i {auth_type} {auth_authen} {auth_author} {mail_addr}
 "
-say "Postfix $(postconf -h mail_version) on 127.0.0.1:$PF_PORT -> relayhost smtp-sink 127.0.0.1:$SINK_PORT; sluice-policyd on 127.0.0.1:$PPORT"
+say "Postfix $(postconf -h mail_version) on 127.0.0.1:$PF_PORT -> relayhost smtp-sink 127.0.0.1:$SINK_PORT; sluice-policyd on 127.0.0.1:$PPORT; sluice-milter on $T/milter.sock"
 echo "  smtpd_recipient_restrictions = $POLICY, permit_sasl_authenticated, reject"
 
 say "1. app1 (AUTH PLAIN over STARTTLS) sends as news@example.com, which it owns"
 show_send m1 app1 news@example.com alice@dest.example
 grep -qE '^<~  250 2\.0\.0 Ok: queued as' "$T/m1" && pass "accepted" || fail "message 1 not accepted"
 log_line 'to=<alice@dest.example>.*status=sent' && pass "relayed to the sink" || fail "message 1 not relayed"
+sink_wait 1 5
+f=$(sink_find '^Subject: demo m1$')
+sed '1,/^X-Rcpt-Args:/d' "${f:-/dev/null}" > "$T/m1.eml"
+grep -A1 '^DKIM-Signature:' "$T/m1.eml" | sed 's/^/  /' | cut -c1-110
+if /usr/bin/python3 "$E2E_SRC/dkim_verify.py" "$T/records.txt" "$T/m1.eml" 2 > "$T/m1.dkimpy" 2>&1; then
+  pass "both DKIM signatures (rsa-sha256, ed25519-sha256) verify with dkimpy"
+else
+  fail "DKIM verification of the relayed message"; show_tail "$T/m1.dkimpy"
+fi
 
 say "2. app1 sends two more; its limit is 2 messages per hour"
 show_send m2 app1 news@example.com bob@dest.example
