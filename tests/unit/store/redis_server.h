@@ -19,6 +19,8 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
+#include <fcntl.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -126,6 +128,15 @@ class RedisServer {
     argv.push_back(nullptr);
     pid_ = ::fork();
     if (pid_ == 0) {
+      // The server must not outlive a test that crashes, nor hold its stdout/stderr: ctest
+      // waits for those pipes to close.
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      int devnull = ::open("/dev/null", O_RDWR);
+      if (devnull >= 0) {
+        ::dup2(devnull, 0);
+        ::dup2(devnull, 1);
+        ::dup2(devnull, 2);
+      }
       ::execv(program.c_str(), argv.data());
       ::_exit(127);
     }
