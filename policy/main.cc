@@ -7,6 +7,7 @@
 
 #include "base/log.h"
 #include "config/config.h"
+#include "config/daemon_args.h"
 #include "policyd.h"
 
 namespace {
@@ -30,26 +31,9 @@ const char* kUsage =
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string configPath = sluice::config::kDefaultConfigFile;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if ((a == "-c" || a == "--config") && i + 1 < argc) {
-      configPath = argv[++i];
-    } else if (a.rfind("--config=", 0) == 0) {
-      configPath = a.substr(9);
-    } else if (a == "-f" || a == "--foreground") {
-      continue;
-    } else if (a == "-h" || a == "--help") {
-      std::cout << kUsage;
-      return 0;
-    } else if (a == "-V" || a == "--version") {
-      std::cout << "sluice-policyd " << SLUICE_VERSION << "\n";
-      return 0;
-    } else {
-      std::cerr << "sluice-policyd: unknown argument \"" << a << "\"\n\n" << kUsage;
-      return 2;
-    }
-  }
+  auto args = sluice::config::parseDaemonArgs(argc, argv, "sluice-policyd", kUsage);
+  if (args.exitCode >= 0) return args.exitCode;
+  const std::string& configPath = args.configPath;
   std::signal(SIGPIPE, SIG_IGN);
   sluice::setupLogging("sluice-policyd", sluice::LogTarget::kStderr, sluice::LogLevel::kInfo);
   auto cfg = sluice::config::loadConfigFile(configPath);
