@@ -1,13 +1,20 @@
 // main.cc - sluice-milter: command line, logging set-up, keys and identities loaded once, then
 // libmilter's smfi_main(). Any problem before serving is one line on stderr and exit 1.
+#include <pthread.h>
+
+#include <asio.hpp>
 #include <csignal>
+#include <cstdlib>
 #include <iostream>
+#include <memory>
 #include <string>
+#include <thread>
 
 #include "base/log.h"
 #include "config/config.h"
 #include "config/daemon_args.h"
 #include "milter_callbacks.h"
+#include "net/metrics_server.h"
 
 namespace {
 
@@ -24,7 +31,9 @@ const char* kUsage =
     "\n"
     "Listens on milter.listen (default unix:/var/spool/postfix/sluice/milter.sock, which a\n"
     "chrooted Postfix smtpd names unix:/sluice/milter.sock). DKIM keys are read once at start;\n"
-    "a key readable by group or others stops the start. SIGTERM stops it.\n"
+    "a key readable by group or others stops the start. SIGHUP reloads the configuration and\n"
+    "the keys (a broken new one is refused and the old one kept); SIGTERM stops it.\n"
+    "With milter.policy_service set (Sendmail), the envelope is checked by sluice-policyd.\n"
     "See sluice-milter(8) and sluice.yaml(5).\n";
 
 int fatal(const std::string& message) {
@@ -32,13 +41,69 @@ int fatal(const std::string& message) {
   return 1;
 }
 
+void applyLogging(const sluice::config::Config& c) {
+  sluice::LogLevel level = sluice::LogLevel::kInfo;
+  sluice::parseLogLevel(c.log.level, &level);
+  sluice::setupLogging("sluice-milter",
+                       c.log.target == "syslog" ? sluice::LogTarget::kSyslog : sluice::LogTarget::kStderr, level,
+                       c.log.syslogFacility);
+}
+
+// SIGHUP: re-read the configuration and the keys; a broken one is refused and the old one kept.
+void reload(const std::string& configPath) {
+  auto& stats = sluice::milter::stats();
+  auto cfg = sluice::config::loadConfigFile(configPath);
+  auto old = sluice::milter::currentState();
+  if (!cfg) {
+    ++stats.reloadFailures;
+    sluice::logError("reload refused, keeping the running configuration: " + cfg.message());
+    return;
+  }
+  auto st = sluice::milter::buildState(cfg.value(), old.get());
+  if (!st) {
+    ++stats.reloadFailures;
+    sluice::logError("reload refused, keeping the running configuration: " + st.message());
+    return;
+  }
+  if (old && old->config->milter.listen != cfg.value()->milter.listen) {
+    sluice::logWarning("milter.listen changed to " + cfg.value()->milter.listen + "; it takes effect at restart");
+  }
+  if (old && old->config->milter.metricsListen != cfg.value()->milter.metricsListen) {
+    sluice::logWarning("milter.metrics_listen changed; it takes effect at restart");
+  }
+  applyLogging(*cfg.value());
+  sluice::milter::installState(std::move(st.value()));
+  ++stats.reloads;
+  sluice::logInfo("reloaded " + configPath + ": " +
+                  std::to_string(sluice::milter::currentState()->signing->keyCount()) + " DKIM keys");
+}
+
 }  // namespace
+
+// libmilter's signal thread sigwait()s for SIGHUP, SIGTERM and SIGINT and stops the milter on
+// SIGHUP. sluice-milter links libmilter statically with -Wl,--wrap=sigwait so that this wrapper
+// takes SIGHUP out of libmilter's set; the reload thread below waits for it instead.
+extern "C" int __real_sigwait(const sigset_t* set, int* sig);
+extern "C" int __wrap_sigwait(const sigset_t* set, int* sig) {
+  sigset_t mine = *set;
+  sigdelset(&mine, SIGHUP);
+  return __real_sigwait(&mine, sig);
+}
 
 int main(int argc, char** argv) {
   auto args = sluice::config::parseDaemonArgs(argc, argv, "sluice-milter", kUsage);
   if (args.exitCode >= 0) return args.exitCode;
   const std::string& configPath = args.configPath;
   std::signal(SIGPIPE, SIG_IGN);
+  // HUP, TERM and INT are blocked in every thread (they inherit this mask): SIGHUP is taken by
+  // the reload thread, TERM and INT by libmilter's signal thread, which stops the milter.
+  sigset_t hup, all;
+  sigemptyset(&hup);
+  sigaddset(&hup, SIGHUP);
+  all = hup;
+  sigaddset(&all, SIGTERM);
+  sigaddset(&all, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &all, nullptr);
   sluice::setupLogging("sluice-milter", sluice::LogTarget::kStderr, sluice::LogLevel::kInfo);
   auto cfg = sluice::config::loadConfigFile(configPath);
   if (!cfg) {
@@ -46,20 +111,33 @@ int main(int argc, char** argv) {
     return fatal("configuration has errors, not starting");
   }
   const auto& c = *cfg.value();
-  sluice::LogLevel level = sluice::LogLevel::kInfo;
-  sluice::parseLogLevel(c.log.level, &level);
-  sluice::setupLogging("sluice-milter", c.log.target == "syslog" ? sluice::LogTarget::kSyslog : sluice::LogTarget::kStderr,
-                       level, c.log.syslogFacility);
+  applyLogging(c);
   try {
-    sluice::milter::MilterRuntime rt;
-    rt.config = cfg.value();
-    auto signing = sluice::milter::Signing::build(c.dkim);
-    if (!signing) return fatal(signing.message() + "; not starting");
-    rt.signing = std::move(signing.value());
-    rt.identities = std::make_unique<sluice::IdentityMap>(c.identities);
-    if (auto st = sluice::milter::runMilter(rt); !st) return fatal(st.message());
+    auto st = sluice::milter::buildState(cfg.value(), nullptr);
+    if (!st) return fatal(st.message() + "; not starting");
+    sluice::milter::installState(std::move(st.value()));
+    std::thread([configPath, hup] {
+      while (true) {
+        if (sigwaitinfo(&hup, nullptr) == SIGHUP) reload(configPath);
+      }
+    }).detach();
+    asio::io_context io;
+    std::unique_ptr<sluice::net::MetricsServer> metrics;
+    if (!c.milter.metricsListen.empty()) {
+      metrics = std::make_unique<sluice::net::MetricsServer>(io, [] { return sluice::milter::renderMetrics(); });
+      if (auto s = metrics->listen(c.milter.metricsListen); !s) {
+        sluice::logWarning("metrics listener " + s.message() + "; running without metrics (milter.metrics_listen)");
+        metrics.reset();
+      } else {
+        std::thread([&io] {
+          auto guard = asio::make_work_guard(io);
+          io.run();
+        }).detach();
+      }
+    }
+    if (auto s = sluice::milter::runMilter(c.milter.listen); !s) return fatal(s.message());
     sluice::logInfo("stopped");
-    return 0;
+    std::_Exit(0);  // the detached threads hold no state that needs flushing
   } catch (const std::exception& e) {
     return fatal(e.what());
   }

@@ -75,13 +75,16 @@ std::string milterHeaderValue(std::string_view field, bool leadingSpace) {
   return out;
 }
 
-Verdict MessageContext::beginMessage(std::string authUser, std::string envelopeFrom) {
+Verdict MessageContext::beginMessage(std::string authUser, std::string envelopeFrom, bool trustedClient,
+                                     bool mustSeeAll) {
   authUser_ = std::move(authUser);
   envelopeFrom_ = std::move(envelopeFrom);
+  trusted_ = trustedClient;
+  mustSeeAll_ = mustSeeAll;
   headers_ = dkim::MessageHeaders();
   headerError_.clear();
   signer_.reset();
-  if (authUser_.empty() && !signing_.signUnauthenticated()) return Verdict::accept();
+  if (authUser_.empty() && !trusted_ && !signing_->signUnauthenticated()) return pass();
   return Verdict::next();
 }
 
@@ -99,7 +102,7 @@ Verdict MessageContext::checkOwnership() const {
                                      : "Message has " + std::to_string(from) +
                                            " From: header fields (RFC 5322 requires exactly one)");
   }
-  auto ids = identities_.forSaslUser(authUser_);
+  auto ids = identities_->forSaslUser(authUser_);
   for (const char* name : {"from", "sender"}) {
     for (const auto* f : headers_.findAll(name)) {
       for (const auto& addr : headerAddresses(f->value())) {
@@ -116,7 +119,7 @@ Verdict MessageContext::checkOwnership() const {
 }
 
 Verdict MessageContext::keyError(const std::string& why) const {
-  if (signing_.keyErrorTempfail()) {
+  if (signing_->keyErrorTempfail()) {
     logWarning("dkim: " + why + "; message from <" + envelopeFrom_ + "> tempfailed");
     return Verdict::tempfail("DKIM signing is temporarily unavailable, try again later");
   }
@@ -131,26 +134,30 @@ Verdict MessageContext::prepareSigner() {
     auto addrs = headerAddresses(from[0]->value());
     if (!addrs.empty()) fromDomain = domainOf(addrs.front());
   }
-  SigningPlan plan = signing_.lookup(fromDomain, authUser_);
+  SigningPlan plan = signing_->lookup(fromDomain, authUser_);
   if (!plan.brokenKeys.empty()) {
     Verdict v = keyError("key " + plan.brokenKeys.front() + " is unavailable");
     if (v.kind != Verdict::Kind::kContinue) return v;
   }
-  if (plan.specs.empty()) return Verdict::accept();  // nothing to sign: skip the body
+  if (plan.specs.empty()) return pass();  // nothing to sign: skip the body
   signer_.emplace(std::move(plan.specs));
   signer_->headers(headers_);
   return Verdict::next();
 }
 
 Verdict MessageContext::endOfHeaders() {
+  if (authUser_.empty() && !trusted_ && !signing_->signUnauthenticated()) {
+    return pass();  // unauthenticated, not trusted: passed unsigned, not ours to judge
+  }
   if (!headerError_.empty()) {
     logWarning("message from <" + envelopeFrom_ + ">: " + headerError_);
+    if (authUser_.empty()) return pass();  // trusted client: sent unsigned
     return Verdict::reject("550", "5.6.0", "Malformed message header: " + headerError_);
   }
   if (!authUser_.empty()) {
     if (Verdict v = checkOwnership(); v.kind != Verdict::Kind::kContinue) return v;
   } else if (headers_.fromCount() != 1) {
-    return Verdict::accept();  // unauthenticated: not ours to judge, and not signable
+    return pass();  // not signable (RFC 6376 5.4 needs exactly one From:)
   }
   return prepareSigner();
 }

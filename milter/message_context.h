@@ -5,7 +5,8 @@
 // Per message: beginMessage() at MAIL FROM (with {auth_authen}), header() per field, endOfHeaders()
 // (From:/Sender: ownership, then the Signer is made from the signing table), body() per chunk,
 // endOfMessage() (the DKIM-Signature fields to insert). Rules:
-//   - unauthenticated mail is passed unsigned unless dkim.sign_unauthenticated;
+//   - unauthenticated mail is passed unsigned unless it comes from dkim.trusted_networks or
+//     dkim.sign_unauthenticated is on (then signed, without the ownership check);
 //   - authenticated mail must have exactly one From: (else 550 5.6.0), and every address in
 //     From: and Sender: must be owned by the user's identity (else 550 5.7.1);
 //   - a broken key or a signing failure gives dkim.key_error_action (451 4.7.0 or unsigned).
@@ -25,7 +26,7 @@
 namespace sluice::milter {
 
 struct Verdict {
-  enum class Kind { kContinue, kAccept, kReject, kTempfail };
+  enum class Kind { kContinue, kAccept, kReject, kTempfail, kDiscard };
   Kind kind = Kind::kContinue;
   std::string rcode;  // "550"; empty: the MTA's default reply
   std::string xcode;  // "5.7.1"
@@ -37,14 +38,26 @@ struct Verdict {
     return {Kind::kReject, std::move(r), std::move(x), std::move(t)};
   }
   static Verdict tempfail(std::string t) { return {Kind::kTempfail, "451", "4.7.0", std::move(t)}; }
+  static Verdict tempfail(std::string r, std::string x, std::string t) {
+    return {Kind::kTempfail, std::move(r), std::move(x), std::move(t)};
+  }
+  static Verdict discard() { return {Kind::kDiscard, "", "", ""}; }
 };
 
 class MessageContext {
  public:
   MessageContext(const Signing& signing, const IdentityMap& identities)
-      : signing_(signing), identities_(identities) {}
+      : signing_(&signing), identities_(&identities) {}
+  // A reloaded configuration, taken at the start of the next message (never within one).
+  void rebind(const Signing& signing, const IdentityMap& identities) {
+    signing_ = &signing;
+    identities_ = &identities;
+  }
 
-  Verdict beginMessage(std::string authUser, std::string envelopeFrom);
+  // `trustedClient`: the client is in dkim.trusted_networks. `mustSeeAll`: the caller needs every
+  // event up to end of message (envelope checks through policyd), so never answer kAccept early.
+  Verdict beginMessage(std::string authUser, std::string envelopeFrom, bool trustedClient = false,
+                       bool mustSeeAll = false);
   Verdict header(std::string_view name, std::string_view value);
   Verdict endOfHeaders();
   void body(std::string_view chunk);
@@ -60,8 +73,12 @@ class MessageContext {
   Verdict prepareSigner();
   Verdict keyError(const std::string& why) const;
 
-  const Signing& signing_;
-  const IdentityMap& identities_;
+  Verdict pass() const { return mustSeeAll_ ? Verdict::next() : Verdict::accept(); }
+
+  const Signing* signing_;
+  const IdentityMap* identities_;
+  bool trusted_ = false;
+  bool mustSeeAll_ = false;
   std::string authUser_;
   std::string envelopeFrom_;
   dkim::MessageHeaders headers_;

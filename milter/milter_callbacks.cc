@@ -1,39 +1,76 @@
-// milter_callbacks.cc - libmilter callbacks: each turns the event into a MessageContext call and
-// its Verdict into an SMFIS_* code. libmilter gives callbacks no user pointer, so the runtime is
-// one file-local pointer, set once before smfi_main() and read-only afterwards.
+// milter_callbacks.cc - libmilter callbacks: each turns the event into a MessageContext /
+// EnvelopeChecks call and its Verdict into an SMFIS_* code. libmilter gives callbacks no user
+// pointer, so the current MilterState is one file-local shared_ptr behind a mutex; each
+// connection holds its own reference and refreshes it at MAIL FROM.
 #include "milter_callbacks.h"
 
+#include <arpa/inet.h>
 #include <libmilter/mfapi.h>
+#include <netinet/in.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <exception>
+#include <mutex>
+#include <optional>
 #include <vector>
 
 #include "base/log.h"
 #include "base/strings.h"
+#include "envelope_policy.h"
 #include "message_context.h"
+#include "net/metrics_server.h"
 
 namespace sluice::milter {
 namespace {
 
-const MilterRuntime* gRuntime = nullptr;
+std::mutex gStateMu;
+std::shared_ptr<const MilterState> gState;  // guarded by gStateMu
+MilterStats gStats;
 
 struct Connection {
-  explicit Connection(const MilterRuntime& rt) : message(*rt.signing, *rt.identities) {}
+  explicit Connection(std::shared_ptr<const MilterState> st)
+      : state(std::move(st)), message(*state->signing, *state->identities) {}
+  std::shared_ptr<const MilterState> state;
   MessageContext message;
+  EnvelopeChecks envelope;
+  std::shared_ptr<PolicyClient> policyClient;     // the client `policy` belongs to
+  std::unique_ptr<PolicyClient::Session> policy;  // one policyd connection per SMTP session
+  std::optional<IpAddr> client;
   bool leadingSpace = false;  // SMFIP_HDR_LEADSPC negotiated: header values keep their first byte
+  bool canQuarantine = false;
+  uint64_t bytes = 0;         // header + body bytes of the current message
+
+  // The newest configuration, at the start of a message.
+  void refresh() {
+    auto now = currentState();
+    if (now != state) {
+      state = std::move(now);
+      message.rebind(*state->signing, *state->identities);
+    }
+    if (state->policy != policyClient) {
+      policy.reset();
+      policyClient = state->policy;
+      if (policyClient) policy = std::make_unique<PolicyClient::Session>(*policyClient);
+    }
+  }
 };
 
 Connection* connection(SMFICTX* ctx) {
   auto* c = static_cast<Connection*>(smfi_getpriv(ctx));
   if (c == nullptr) {
-    c = new Connection(*gRuntime);
+    c = new Connection(currentState());
     smfi_setpriv(ctx, c);
+    ++gStats.connections;
   }
   return c;
+}
+
+std::string macro(SMFICTX* ctx, const char* name) {
+  const char* v = smfi_getsymval(ctx, const_cast<char*>(name));
+  return v ? v : "";
 }
 
 std::string escapePercent(const std::string& s) {
@@ -46,8 +83,12 @@ sfsistat answer(SMFICTX* ctx, const Verdict& v) {
   switch (v.kind) {
     case Verdict::Kind::kContinue: return SMFIS_CONTINUE;
     case Verdict::Kind::kAccept: return SMFIS_ACCEPT;
+    case Verdict::Kind::kDiscard: return SMFIS_DISCARD;
     case Verdict::Kind::kReject:
-    case Verdict::Kind::kTempfail: break;
+      if (v.xcode == "5.7.1") ++gStats.rejectedOwnership;
+      if (v.xcode == "5.6.0") ++gStats.rejectedMalformed;
+      break;
+    case Verdict::Kind::kTempfail: ++gStats.tempfailed; break;
   }
   if (!v.rcode.empty()) {
     std::string text = escapePercent(v.text);
@@ -73,25 +114,79 @@ sfsistat onNegotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned 
                      unsigned long* pf0, unsigned long* pf1, unsigned long* pf2, unsigned long* pf3) {
   return guarded("negotiate", [&] {
     if ((f0 & SMFIF_ADDHDRS) == 0) return SMFIS_REJECT;  // cannot sign without adding headers
-    *pf0 = SMFIF_ADDHDRS | (f0 & SMFIF_SETSYMLIST);
-    unsigned long want = SMFIP_NOCONNECT | SMFIP_NOHELO | SMFIP_NORCPT | SMFIP_NODATA | SMFIP_NOUNKNOWN |
-                         SMFIP_HDR_LEADSPC;
+    Connection* c = connection(ctx);
+    bool policy = c->state->policy != nullptr;
+    *pf0 = SMFIF_ADDHDRS | (f0 & SMFIF_SETSYMLIST) | (f0 & SMFIF_QUARANTINE);
+    unsigned long want = SMFIP_NODATA | SMFIP_NOUNKNOWN | SMFIP_HDR_LEADSPC;
+    if (!policy) want |= SMFIP_NOHELO | SMFIP_NORCPT;
     *pf1 = f1 & want;
     *pf2 = 0;
     *pf3 = 0;
-    Connection* c = connection(ctx);
     c->leadingSpace = (*pf1 & SMFIP_HDR_LEADSPC) != 0;
-    if (f0 & SMFIF_SETSYMLIST) smfi_setsymlist(ctx, SMFIM_ENVFROM, const_cast<char*>("{auth_authen}"));
+    c->canQuarantine = (f0 & SMFIF_QUARANTINE) != 0;
+    if (f0 & SMFIF_SETSYMLIST) {
+      smfi_setsymlist(ctx, SMFIM_ENVFROM, const_cast<char*>("i {auth_authen} {auth_type}"));
+    }
+    return SMFIS_CONTINUE;
+  });
+}
+
+sfsistat onConnect(SMFICTX* ctx, char* hostname, _SOCK_ADDR* addr) {
+  return guarded("connect", [&] {
+    Connection* c = connection(ctx);
+    std::string text;
+    if (addr != nullptr && (addr->sa_family == AF_INET || addr->sa_family == AF_INET6)) {
+      char buf[INET6_ADDRSTRLEN] = {};
+      const void* raw = addr->sa_family == AF_INET
+                            ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(addr)->sin_addr)
+                            : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(addr)->sin6_addr);
+      if (::inet_ntop(addr->sa_family, raw, buf, sizeof buf) != nullptr) text = buf;
+      c->client = parseIp(text);
+    }
+    std::string name = hostname ? hostname : "";
+    if (!name.empty() && name.front() == '[') name.clear();  // Sendmail's "[1.2.3.4]": no name
+    c->envelope.connect(text, name);
+    return SMFIS_CONTINUE;
+  });
+}
+
+sfsistat onHelo(SMFICTX* ctx, char* helo) {
+  return guarded("HELO", [&] {
+    connection(ctx)->envelope.helo(helo ? helo : "");
     return SMFIS_CONTINUE;
   });
 }
 
 sfsistat onEnvFrom(SMFICTX* ctx, char** argv) {
   return guarded("MAIL FROM", [&] {
-    const char* user = smfi_getsymval(ctx, const_cast<char*>("{auth_authen}"));
+    Connection* c = connection(ctx);
+    c->refresh();
+    ++gStats.messages;
+    std::string user = macro(ctx, "{auth_authen}");
     std::string from = argv && argv[0] ? argv[0] : "";
     if (from.size() >= 2 && from.front() == '<' && from.back() == '>') from = from.substr(1, from.size() - 2);
-    return answer(ctx, connection(ctx)->message.beginMessage(user ? user : "", from));
+    std::vector<std::string> args;
+    for (int i = 1; argv && argv[0] && argv[i]; ++i) args.emplace_back(argv[i]);
+    c->bytes = 0;
+    bool policy = c->policy != nullptr;
+    if (policy) c->envelope.mail(from, user, macro(ctx, "{auth_type}"), macro(ctx, "i"), args);
+    bool trusted = c->state->signing->trustedClient(c->client);
+    return answer(ctx, c->message.beginMessage(user, from, trusted, policy));
+  });
+}
+
+sfsistat onEnvRcpt(SMFICTX* ctx, char** argv) {
+  return guarded("RCPT TO", [&] {
+    Connection* c = connection(ctx);
+    if (!c->policy) return SMFIS_CONTINUE;
+    std::string rcpt = argv && argv[0] ? argv[0] : "";
+    if (rcpt.size() >= 2 && rcpt.front() == '<' && rcpt.back() == '>') rcpt = rcpt.substr(1, rcpt.size() - 2);
+    ++gStats.policyQueries;
+    MilterAction a = c->envelope.rcpt(*c->policy, rcpt);
+    if (a.verdict.kind == Verdict::Kind::kReject || a.verdict.kind == Verdict::Kind::kTempfail) {
+      ++gStats.policyRefusals;
+    }
+    return answer(ctx, a.verdict);
   });
 }
 
@@ -100,7 +195,9 @@ sfsistat onHeader(SMFICTX* ctx, char* name, char* value) {
     Connection* c = connection(ctx);
     std::string v = value ? value : "";
     if (!c->leadingSpace) v.insert(0, " ");  // the MTA dropped the usual space after the colon
-    return answer(ctx, c->message.header(name ? name : "", v));
+    std::string n = name ? name : "";
+    c->bytes += n.size() + v.size() + 3;
+    return answer(ctx, c->message.header(n, v));
   });
 }
 
@@ -110,14 +207,54 @@ sfsistat onEndOfHeaders(SMFICTX* ctx) {
 
 sfsistat onBody(SMFICTX* ctx, unsigned char* data, size_t len) {
   return guarded("body", [&] {
-    connection(ctx)->message.body(std::string_view(reinterpret_cast<const char*>(data), len));
+    Connection* c = connection(ctx);
+    c->bytes += len;
+    c->message.body(std::string_view(reinterpret_cast<const char*>(data), len));
     return SMFIS_CONTINUE;
   });
+}
+
+// Adds policyd's PREPEND fields (LF-separated) on top and quarantines on HOLD.
+sfsistat applyPolicyExtras(SMFICTX* ctx, Connection* c, const MilterAction& a) {
+  for (auto field : split(a.prepend, '\n')) {
+    if (field.empty()) continue;
+    size_t colon = field.find(':');
+    std::string name(trim(field.substr(0, colon)));
+    std::string value = milterHeaderValue(field, c->leadingSpace);
+    if (smfi_insheader(ctx, 0, name.data(), value.data()) != MI_SUCCESS) {
+      logError("smfi_insheader failed for a PREPEND field; answering tempfail");
+      return SMFIS_TEMPFAIL;
+    }
+  }
+  if (a.hold) {
+    ++gStats.held;
+    if (!c->canQuarantine) {
+      logWarning("policy answered HOLD but the MTA does not offer quarantine; message tempfailed");
+      return SMFIS_TEMPFAIL;
+    }
+    std::string reason = a.reason.empty() ? std::string("held by policy") : a.reason;
+    if (smfi_quarantine(ctx, reason.data()) != MI_SUCCESS) {
+      logError("smfi_quarantine failed; answering tempfail");
+      return SMFIS_TEMPFAIL;
+    }
+    logInfo("held (quarantined) message from <" + c->message.envelopeFrom() + ">: " + reason);
+  }
+  return SMFIS_CONTINUE;
 }
 
 sfsistat onEndOfMessage(SMFICTX* ctx) {
   return guarded("end of message", [&] {
     Connection* c = connection(ctx);
+    MilterAction policy;
+    if (c->policy) {
+      ++gStats.policyQueries;
+      policy = c->envelope.endOfMessage(*c->policy, c->bytes);
+      if (policy.verdict.kind != Verdict::Kind::kContinue) {
+        if (policy.verdict.kind != Verdict::Kind::kDiscard) ++gStats.policyRefusals;
+        c->message.beginMessage("", "");
+        return answer(ctx, policy.verdict);
+      }
+    }
     std::vector<std::string> fields;
     Verdict v = c->message.endOfMessage(&fields);
     if (v.kind != Verdict::Kind::kContinue) return answer(ctx, v);
@@ -128,7 +265,10 @@ sfsistat onEndOfMessage(SMFICTX* ctx) {
         return SMFIS_TEMPFAIL;
       }
     }
+    if (sfsistat r = applyPolicyExtras(ctx, c, policy); r != SMFIS_CONTINUE) return r;
     if (!fields.empty()) {
+      ++gStats.signedMessages;
+      gStats.signatures += fields.size();
       logInfo("signed message from <" + c->message.envelopeFrom() + "> user=" + c->message.authUser() +
               " signatures=" + std::to_string(fields.size()));
     }
@@ -138,7 +278,9 @@ sfsistat onEndOfMessage(SMFICTX* ctx) {
 
 sfsistat onAbort(SMFICTX* ctx) {
   return guarded("abort", [&] {
-    connection(ctx)->message.beginMessage("", "");
+    Connection* c = connection(ctx);
+    c->message.beginMessage("", "");
+    c->envelope.abort();
     return SMFIS_CONTINUE;
   });
 }
@@ -177,13 +319,79 @@ Status prepareSocket(const std::string& listen) {
   return okStatus();
 }
 
-Status runMilter(const MilterRuntime& rt) {
-  gRuntime = &rt;
+Result<std::shared_ptr<const MilterState>> buildState(std::shared_ptr<const config::Config> cfg,
+                                                      const MilterState* previous) {
+  auto st = std::make_shared<MilterState>();
+  auto signing = Signing::build(cfg->dkim);
+  if (!signing) return signing.error();
+  st->signing = std::move(signing.value());
+  st->identities = std::make_unique<IdentityMap>(cfg->identities);
+  const auto& m = cfg->milter;
+  if (!m.policyService.empty()) {
+    const config::MilterConfig* old = previous && previous->config ? &previous->config->milter : nullptr;
+    if (old && previous->policy && old->policyService == m.policyService && old->policyTimeoutMs == m.policyTimeoutMs &&
+        old->policyDefaultAction.text == m.policyDefaultAction.text) {
+      st->policy = previous->policy;
+    } else {
+      PolicyClient::Options o;
+      o.address = m.policyService;
+      o.timeoutMs = static_cast<int>(m.policyTimeoutMs);
+      o.defaultAction = m.policyDefaultAction.text;
+      o.maxIdle = 256;
+      st->policy = std::make_shared<PolicyClient>(o);
+    }
+  }
+  st->config = std::move(cfg);
+  return std::shared_ptr<const MilterState>(std::move(st));
+}
+
+void installState(std::shared_ptr<const MilterState> state) {
+  std::lock_guard<std::mutex> lock(gStateMu);
+  gState = std::move(state);
+}
+
+std::shared_ptr<const MilterState> currentState() {
+  std::lock_guard<std::mutex> lock(gStateMu);
+  return gState;
+}
+
+MilterStats& stats() { return gStats; }
+
+std::string renderMetrics() {
+  std::string out;
+  auto m = [&](const char* name, const char* type, const char* help, const std::atomic<uint64_t>& v) {
+    net::appendMetric(&out, name, type, help, static_cast<double>(v.load()));
+  };
+  m("sluice_milter_connections_total", "counter", "Milter connections (SMTP sessions) seen.", gStats.connections);
+  m("sluice_milter_messages_total", "counter", "Messages started (MAIL FROM).", gStats.messages);
+  m("sluice_milter_signed_messages_total", "counter", "Messages signed.", gStats.signedMessages);
+  m("sluice_milter_signatures_total", "counter", "DKIM-Signature fields added.", gStats.signatures);
+  m("sluice_milter_rejected_ownership_total", "counter", "Messages or recipients refused with 5.7.1.",
+    gStats.rejectedOwnership);
+  m("sluice_milter_rejected_malformed_total", "counter", "Messages refused with 5.6.0 (From: count, header).",
+    gStats.rejectedMalformed);
+  m("sluice_milter_tempfailed_total", "counter", "Temporary failures answered.", gStats.tempfailed);
+  m("sluice_milter_policy_queries_total", "counter", "Questions asked of sluice-policyd.", gStats.policyQueries);
+  m("sluice_milter_policy_refusals_total", "counter", "Refusals answered by sluice-policyd.", gStats.policyRefusals);
+  m("sluice_milter_held_total", "counter", "Messages quarantined on HOLD.", gStats.held);
+  m("sluice_milter_reloads_total", "counter", "Configurations reloaded (SIGHUP).", gStats.reloads);
+  m("sluice_milter_reload_failures_total", "counter", "Reloads refused (the old configuration kept).",
+    gStats.reloadFailures);
+  auto st = currentState();
+  net::appendMetric(&out, "sluice_milter_dkim_keys", "gauge", "DKIM keys loaded.",
+                    st && st->signing ? static_cast<double>(st->signing->keyCount()) : 0.0);
+  return out;
+}
+
+Status runMilter(const std::string& listen) {
   static struct smfiDesc desc = {};
   desc.xxfi_name = const_cast<char*>("sluice-milter");
   desc.xxfi_version = SMFI_VERSION;
-  desc.xxfi_flags = SMFIF_ADDHDRS;
+  desc.xxfi_flags = SMFIF_ADDHDRS | SMFIF_QUARANTINE;
+  desc.xxfi_connect = onConnect;
+  desc.xxfi_helo = onHelo;
   desc.xxfi_envfrom = onEnvFrom;
+  desc.xxfi_envrcpt = onEnvRcpt;
   desc.xxfi_header = onHeader;
   desc.xxfi_eoh = onEndOfHeaders;
   desc.xxfi_body = onBody;
@@ -191,7 +399,7 @@ Status runMilter(const MilterRuntime& rt) {
   desc.xxfi_abort = onAbort;
   desc.xxfi_close = onClose;
   desc.xxfi_negotiate = onNegotiate;
-  const std::string& listen = rt.config->milter.listen;
+  if (!currentState()) return makeError("runMilter: no state installed");
   if (Status st = prepareSocket(listen); !st) return st;
   if (smfi_setconn(const_cast<char*>(listen.c_str())) != MI_SUCCESS) {
     return makeError("milter.listen: libmilter refused \"" + listen + "\"");
@@ -201,7 +409,9 @@ Status runMilter(const MilterRuntime& rt) {
   int rc = smfi_opensocket(1);
   ::umask(old);
   if (rc != MI_SUCCESS) return makeError("cannot open milter socket " + listen);
-  logInfo("listening on " + listen + ", " + std::to_string(rt.signing->keyCount()) + " DKIM keys");
+  auto st = currentState();
+  logInfo("listening on " + listen + ", " + std::to_string(st->signing->keyCount()) + " DKIM keys" +
+          (st->policy ? ", envelope checks by sluice-policyd at " + st->config->milter.policyService : ""));
   if (smfi_main() != MI_SUCCESS) return makeError("smfi_main failed");
   return okStatus();
 }

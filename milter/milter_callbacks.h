@@ -1,31 +1,55 @@
 // milter_callbacks.h - the libmilter glue of sluice-milter: registers the callbacks, opens the
-// socket and runs smfi_main(). Only the events needed are negotiated: MAIL FROM (with the
-// {auth_authen} macro, asked for with smfi_setsymlist), headers, end of headers, body, end of
-// message; no CONNECT/HELO/RCPT/DATA/unknown events, and the only action is SMFIF_ADDHDRS.
-// Invariant: no exception leaves a callback - each has one catch-all that logs and answers
+// socket and runs smfi_main(). Only the events needed are negotiated: CONNECT (client address, for
+// dkim.trusted_networks), MAIL FROM (with the {auth_authen} macro, asked for with smfi_setsymlist),
+// headers, end of headers, body, end of message; HELO and RCPT only when milter.policy_service is
+// set (Sendmail: envelope checks asked of sluice-policyd). Actions: SMFIF_ADDHDRS, and
+// SMFIF_QUARANTINE for policyd's HOLD.
+// Invariants: no exception leaves a callback - each has one catch-all that logs and answers
 // SMFIS_TEMPFAIL, so a bug never lets a message through unsigned (Postfix then tempfails too).
+// The configuration is one immutable MilterState; a reload (SIGHUP) installs a new one, which each
+// connection picks up at its next MAIL FROM, never in the middle of a message.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <string>
 
 #include "base/result.h"
 #include "config/config.h"
 #include "identity/identity_map.h"
+#include "policy_client/policy_client.h"
 #include "signing.h"
 
 namespace sluice::milter {
 
-// Everything the callbacks read; immutable while the milter runs.
-struct MilterRuntime {
+// One generation of the configuration and everything built from it.
+struct MilterState {
   std::shared_ptr<const config::Config> config;
   std::unique_ptr<Signing> signing;
   std::unique_ptr<IdentityMap> identities;
+  std::shared_ptr<PolicyClient> policy;  // null when milter.policy_service is empty
 };
+
+// Loads keys and builds the state from a checked config. `previous` (may be null) lends its
+// policyd connection pool when the policy settings did not change.
+Result<std::shared_ptr<const MilterState>> buildState(std::shared_ptr<const config::Config> cfg,
+                                                      const MilterState* previous);
+void installState(std::shared_ptr<const MilterState> state);
+std::shared_ptr<const MilterState> currentState();
+
+// Counters for the metrics endpoint (monotonic since start).
+struct MilterStats {
+  std::atomic<uint64_t> connections{0}, messages{0}, signedMessages{0}, signatures{0};
+  std::atomic<uint64_t> rejectedOwnership{0}, rejectedMalformed{0}, tempfailed{0};
+  std::atomic<uint64_t> policyQueries{0}, policyRefusals{0}, held{0}, reloads{0}, reloadFailures{0};
+};
+MilterStats& stats();
+std::string renderMetrics();
 
 // Creates the directory of a unix: socket if missing and removes a stale socket.
 Status prepareSocket(const std::string& listen);
-// Registers with libmilter, opens the socket and serves until SIGTERM/SIGINT. `rt` must outlive it.
-Status runMilter(const MilterRuntime& rt);
+// Registers with libmilter, opens the socket and serves until SIGTERM/SIGINT. installState() first.
+Status runMilter(const std::string& listen);
 
 }  // namespace sluice::milter

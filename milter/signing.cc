@@ -17,6 +17,17 @@ bool domainPatternMatches(std::string_view pattern, std::string_view domain) {
   return pattern == domain;
 }
 
+dkim::HeaderPolicy headerPolicyFromConfig(const config::DkimConfig& cfg) {
+  dkim::HeaderPolicy p = dkim::defaultHeaderPolicy();
+  if (!cfg.signedHeaders.empty()) p.sign = cfg.signedHeaders;
+  if (cfg.oversignedHeaders.size() == 1 && cfg.oversignedHeaders[0] == "none") {
+    p.oversign.clear();
+  } else if (!cfg.oversignedHeaders.empty()) {
+    p.oversign = cfg.oversignedHeaders;
+  }
+  return p;
+}
+
 Result<dkim::SignatureSpec> specFromConfig(const config::DkimSignatureConfig& sc) {
   dkim::SignatureSpec spec;
   spec.domain = sc.domain.empty() ? std::string("%") : sc.domain;
@@ -70,6 +81,7 @@ Status Signing::addRule(const config::DkimRuleConfig& rc, const dkim::KeyLoadOpt
     if (!k) return makeError(k.message());
     if (k.value() == nullptr) continue;
     spec->key = k.value();
+    spec->policy = headerPolicy_;
     good.signatures.push_back(std::move(spec.value()));
   }
   if (!good.signatures.empty()) {
@@ -91,12 +103,22 @@ Result<std::unique_ptr<Signing>> Signing::build(const config::DkimConfig& cfg,
   std::unique_ptr<Signing> s(new Signing());
   s->keyErrorTempfail_ = cfg.keyErrorTempfail;
   s->signUnauthenticated_ = cfg.signUnauthenticated;
+  s->trustedNetworks_ = cfg.trustedNetworks;
+  s->headerPolicy_ = headerPolicyFromConfig(cfg);
   for (const auto& rc : cfg.signingTable) {
     if (Status st = s->addRule(rc, options); !st) {
       return makeError("dkim.signing_table (line " + std::to_string(rc.line) + "): " + st.message());
     }
   }
   return s;
+}
+
+bool Signing::trustedClient(const std::optional<IpAddr>& client) const {
+  if (!client) return false;
+  for (const auto& net : trustedNetworks_) {
+    if (net.contains(*client)) return true;
+  }
+  return false;
 }
 
 SigningPlan Signing::lookup(std::string_view fromDomain, std::string_view saslUser) const {

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/net_addr.h"
 #include "base/result.h"
 #include "config/config.h"
 #include "dkim/dkim_key.h"
@@ -37,6 +38,8 @@ class Signing {
   SigningPlan lookup(std::string_view fromDomain, std::string_view saslUser) const;
   bool keyErrorTempfail() const { return keyErrorTempfail_; }
   bool signUnauthenticated() const { return signUnauthenticated_; }
+  // Whether the client is in dkim.trusted_networks (its mail is signed without SASL).
+  bool trustedClient(const std::optional<IpAddr>& client) const;
   size_t keyCount() const { return keys_.size(); }
   bool empty() const { return rules_.empty(); }
 
@@ -57,8 +60,12 @@ class Signing {
   std::vector<Rule> rules_;
   bool keyErrorTempfail_ = true;
   bool signUnauthenticated_ = false;
+  std::vector<Cidr> trustedNetworks_;
+  dkim::HeaderPolicy headerPolicy_ = dkim::defaultHeaderPolicy();
 };
 
+// dkim.signed_headers / dkim.oversigned_headers over the DKIM module's defaults.
+dkim::HeaderPolicy headerPolicyFromConfig(const config::DkimConfig& cfg);
 // The spec a signature entry of the config describes (key left unset).
 Result<dkim::SignatureSpec> specFromConfig(const config::DkimSignatureConfig& sc);
 // "example.com", "*.example.com", "*" against a From: domain (lowercase).

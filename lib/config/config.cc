@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <algorithm>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -217,7 +218,9 @@ std::string MapReader::listen(const char* key) {
   std::string text, path;
   int line = 0;
   if (!scalar(key, &text, &line, &path)) return "";
-  if (text.empty() && path.find("metrics") != std::string::npos) return text;  // switched off
+  if (text.empty() && (path.find("metrics") != std::string::npos || path == "milter.policy_service")) {
+    return text;  // switched off
+  }
   if (startsWith(text, "unix:")) {
     if (text.size() < 7 || text[5] != '/') loader_.error(line, path, "unix: needs an absolute path");
     return text;
@@ -436,6 +439,10 @@ void readMilter(Loader& loader, MapReader& root, Config& cfg) {
     loader.error(m.line(), "milter.listen",
                  "expected unix:/PATH or inet:PORT@IP, got \"" + cfg.milter.listen + "\"");
   }
+  cfg.milter.policyService = m.listen("policy_service");
+  cfg.milter.policyTimeoutMs = m.duration("policy_timeout");
+  cfg.milter.policyDefaultAction = m.action("policy_default_action");
+  cfg.milter.metricsListen = m.listen("metrics_listen");
   m.finish();
 }
 
@@ -460,6 +467,21 @@ void readDkim(Loader& loader, MapReader& root, Config& cfg) {
   MapReader d = root.map("dkim");
   cfg.dkim.keyErrorTempfail = d.choice("key_error_action") != "accept";
   cfg.dkim.signUnauthenticated = d.boolean("sign_unauthenticated");
+  cfg.dkim.trustedNetworks = d.cidrList("trusted_networks");
+  cfg.dkim.signedHeaders = d.strList("signed_headers");
+  cfg.dkim.oversignedHeaders = d.strList("oversigned_headers");
+  for (auto* list : {&cfg.dkim.signedHeaders, &cfg.dkim.oversignedHeaders}) {
+    for (auto& h : *list) {
+      toLowerInPlace(h);
+      bool ok = !h.empty();
+      for (char c : h) ok = ok && c > 32 && c < 127 && c != ':';
+      if (!ok) loader.error(d.line(), "dkim.signed_headers", "bad header field name \"" + h + "\"");
+    }
+  }
+  if (!cfg.dkim.signedHeaders.empty() &&
+      std::find(cfg.dkim.signedHeaders.begin(), cfg.dkim.signedHeaders.end(), "from") == cfg.dkim.signedHeaders.end()) {
+    loader.error(d.line(), "dkim.signed_headers", "must include from (RFC 6376 5.4)");
+  }
   for (auto& item : d.list("signing_table")) {
     DkimRuleConfig rule;
     rule.line = item.line();

@@ -58,6 +58,10 @@ struct PolicydConfig {
 
 struct MilterConfig {
   std::string listen;  // "unix:/PATH" or "inet:PORT@HOST" (libmilter's syntax)
+  std::string policyService;  // "" = off; else HOST:PORT or unix:/PATH of sluice-policyd
+  int64_t policyTimeoutMs = 10000;
+  Action policyDefaultAction;
+  std::string metricsListen;  // "" = off
 };
 
 struct DkimSignatureConfig {
@@ -80,6 +84,9 @@ struct DkimRuleConfig {
 struct DkimConfig {
   bool keyErrorTempfail = true;  // key_error_action: tempfail (true) or accept
   bool signUnauthenticated = false;
+  std::vector<Cidr> trustedNetworks;
+  std::vector<std::string> signedHeaders;     // empty: the DKIM module's default list
+  std::vector<std::string> oversignedHeaders; // empty: the default list; ["none"]: no oversigning
   std::vector<DkimRuleConfig> signingTable;
 };
 

@@ -76,12 +76,35 @@ const std::vector<ParamSpec> kParams = {
     {"milter.listen", T::kString, "unix:/var/spool/postfix/sluice/milter.sock", 0, 0, nullptr,
      "Milter socket: unix:/PATH (directory created if missing, stale socket removed; the default is "
      "reachable from Postfix's chrooted smtpd as unix:/sluice/milter.sock) or inet:PORT@127.0.0.1."},
+    {"milter.policy_service", T::kListen, "", 0, 0, nullptr,
+     "Ask sluice-policyd the envelope questions at RCPT and end of message (HOST:PORT or "
+     "unix:/PATH): for Sendmail, which has no policy protocol. Empty (the default) for Postfix, which "
+     "asks sluice-policyd itself through check_policy_service; never set both, or mail is counted twice."},
+    {"milter.policy_timeout", T::kDuration, "10s", 100 * kMs, 5 * kMin, nullptr,
+     "How long a question to sluice-policyd may take before milter.policy_default_action applies."},
+    {"milter.policy_default_action", T::kAction,
+     "DEFER_IF_PERMIT 4.3.0 Policy service unavailable, try again later", 0, 0, nullptr,
+     "Action when sluice-policyd cannot be asked (the default tempfails, so nothing passes unchecked)."},
+    {"milter.metrics_listen", T::kListen, "127.0.0.1:10050", 0, 0, nullptr,
+     "Prometheus metrics (GET /metrics): HOST:PORT; empty to switch it off."},
 
     {"dkim", T::kMap, "", 0, 0, nullptr, "DKIM signing by sluice-milter."},
     {"dkim.key_error_action", T::kEnum, "tempfail", 0, 0, "tempfail|accept",
      "A message whose signing key is missing or broken: tempfail (451 4.7.0) or accept it unsigned."},
     {"dkim.sign_unauthenticated", T::kBool, "false", 0, 0, nullptr,
      "Sign mail from clients that did not authenticate (SASL) too."},
+    {"dkim.trusted_networks", T::kCidrList, "[]", 0, 0, nullptr,
+     "Clients whose mail is signed without SASL authentication (like opendkim's InternalHosts), "
+     "e.g. [127.0.0.1/32, 192.0.2.0/24]. Mail merely passing through is never signed."},
+    {"dkim.signed_headers", T::kStringList, "[]", 0, 0, nullptr,
+     "Header fields signed (every present instance), in h= order; empty: from, reply-to, subject, "
+     "date, to, cc, resent-date, resent-from, resent-to, resent-cc, in-reply-to, references, "
+     "message-id, mime-version, content-type, content-transfer-encoding, list-id, list-unsubscribe, "
+     "list-unsubscribe-post."},
+    {"dkim.oversigned_headers", T::kStringList, "[]", 0, 0, nullptr,
+     "Header fields listed once more than present, so that none can be added later; empty: from, "
+     "to, cc, subject, date, reply-to, message-id, mime-version, content-type, "
+     "content-transfer-encoding. [none] switches oversigning off."},
     {"dkim.signing_table", T::kList, "[]", 0, 0, nullptr,
      "Rules choosing the signatures by From: domain and SASL user; the first match wins."},
     {"dkim.signing_table[].domain", T::kString, nullptr, 0, 0, nullptr,

@@ -129,31 +129,60 @@ void PolicyClient::giveBack(int fd) {
   }
 }
 
-Result<std::string> PolicyClient::query(const Attributes& attrs) {
+Result<std::string> PolicyClient::encode(const Attributes& attrs) {
   std::string req = "request=smtpd_access_policy\n";
   for (const auto& [k, v] : attrs) {
     if (auto st = decision::appendAttribute(&req, k, v); !st) return st.error();
   }
   req += "\n";
-  // A pooled connection may have been closed by policyd (idle timeout, restart): one retry on a
+  return req;
+}
+
+Result<std::string> PolicyClient::queryOn(int* fd, const std::string& req) {
+  // A kept connection may have been closed by policyd (idle timeout, restart): one retry on a
   // fresh connection covers that without hiding a real outage.
   for (int attempt = 0; attempt < 2; ++attempt) {
-    int fd = takeIdle();
-    bool pooled = fd >= 0;
-    if (!pooled) {
+    bool reused = *fd >= 0;
+    if (!reused) *fd = takeIdle();
+    reused = *fd >= 0;
+    if (!reused) {
       auto c = connectFd();
-      if (!c) return c.error();
-      fd = c.value();
+      if (!c) return makeError("policy service " + options_.address + ": " + c.message());
+      *fd = c.value();
     }
-    auto r = exchange(fd, req);
-    if (r) {
-      giveBack(fd);
-      return r;
-    }
-    ::close(fd);
-    if (!pooled) return makeError("policy service " + options_.address + ": " + r.message());
+    auto r = exchange(*fd, req);
+    if (r) return r;
+    ::close(*fd);
+    *fd = -1;
+    if (!reused) return makeError("policy service " + options_.address + ": " + r.message());
   }
   return makeError("policy service " + options_.address + ": no answer");
+}
+
+Result<std::string> PolicyClient::query(const Attributes& attrs) {
+  auto req = encode(attrs);
+  if (!req) return req.error();
+  int fd = -1;
+  auto r = queryOn(&fd, req.value());
+  if (fd >= 0) giveBack(fd);
+  return r;
+}
+
+PolicyClient::Session::~Session() {
+  if (fd_ >= 0) client_.giveBack(fd_);
+}
+
+Result<std::string> PolicyClient::Session::query(const Attributes& attrs) {
+  auto req = encode(attrs);
+  if (!req) return req.error();
+  return client_.queryOn(&fd_, req.value());
+}
+
+std::string PolicyClient::Session::ask(const Attributes& attrs) {
+  auto r = query(attrs);
+  if (r) return r.value();
+  logWarning(r.message() + "; answering \"" + client_.options_.defaultAction + "\"");
+  return client_.options_.defaultAction;
 }
 
 std::string PolicyClient::ask(const Attributes& attrs) {

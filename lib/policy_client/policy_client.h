@@ -36,8 +36,32 @@ class PolicyClient {
   Result<std::string> query(const Attributes& attrs);
   // query(), or the default action when that fails (the failure is logged).
   std::string ask(const Attributes& attrs);
+  const std::string& defaultAction() const { return options_.defaultAction; }
+
+  // One policyd connection held for a whole SMTP session, as Postfix's smtpd holds its own:
+  // policyd ties a transaction's reservations to the connection it was asked on, so the RCPT and
+  // END-OF-MESSAGE questions of one message must travel on one connection. The connection goes
+  // back to the pool when the Session ends. Not thread-safe (one SMTP session, one thread).
+  class Session {
+   public:
+    explicit Session(PolicyClient& client) : client_(client) {}
+    ~Session();
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
+    Result<std::string> query(const Attributes& attrs);
+    std::string ask(const Attributes& attrs);
+    const PolicyClient& client() const { return client_; }
+
+   private:
+    PolicyClient& client_;
+    int fd_ = -1;
+  };
 
  private:
+  static Result<std::string> encode(const Attributes& attrs);
+  // Sends on *fd (taking a pooled or new connection when it is -1); retries once on a fresh one
+  // when a reused connection fails. On error *fd is closed and -1.
+  Result<std::string> queryOn(int* fd, const std::string& request);
   Result<int> connectFd() const;
   Result<std::string> exchange(int fd, const std::string& request) const;
   int takeIdle();

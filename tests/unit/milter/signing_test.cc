@@ -167,6 +167,52 @@ TEST(MilterMessage, Verdicts) {
   }
   MessageContext unauth(*s.value(), ids);
   EXPECT_EQ(unauth.beginMessage("", "x@example.com").kind, K::kAccept) << "unauthenticated: passed unsigned";
+  EXPECT_EQ(unauth.beginMessage("", "x@example.com", false, true).kind, K::kContinue)
+      << "envelope checks need every event: no early accept";
+  EXPECT_EQ(unauth.endOfHeaders().kind, K::kContinue);
+
+  // A trusted network's mail is signed without SASL, and without the ownership check.
+  MessageContext trusted(*s.value(), ids);
+  EXPECT_EQ(trusted.beginMessage("", "x@example.com", true).kind, K::kContinue);
+  trusted.header("From", " someone@example.com");
+  EXPECT_EQ(trusted.endOfHeaders().kind, K::kContinue);
+  trusted.body("Hi\r\n");
+  std::vector<std::string> fields;
+  EXPECT_EQ(trusted.endOfMessage(&fields).kind, K::kContinue);
+  EXPECT_EQ(fields.size(), 2u);
+}
+
+TEST(MilterSigning, TrustedNetworksAndHeaderLists) {
+  auto rsa = tempKey("rsa5", dkim::KeyType::kRsa, 0600);
+  auto ed = tempKey("ed5", dkim::KeyType::kEd25519, 0600);
+  auto cfg = load(table(rsa, ed, "  trusted_networks: [192.0.2.0/24, '2001:db8::/32']\n"
+                                 "  signed_headers: [From, Subject, X-Custom]\n"
+                                 "  oversigned_headers: [none]\n"));
+  ASSERT_TRUE(cfg);
+  auto s = Signing::build(cfg->dkim);
+  ASSERT_TRUE(s) << s.message();
+  EXPECT_TRUE(s.value()->trustedClient(parseIp("192.0.2.9")));
+  EXPECT_TRUE(s.value()->trustedClient(parseIp("2001:db8::1")));
+  EXPECT_FALSE(s.value()->trustedClient(parseIp("198.51.100.1")));
+  EXPECT_FALSE(s.value()->trustedClient(std::nullopt));
+  auto plan = s.value()->lookup("example.com", "app1");
+  ASSERT_EQ(plan.specs.size(), 2u);
+  EXPECT_EQ(plan.specs[0].policy.sign, (std::vector<std::string>{"from", "subject", "x-custom"}));
+  EXPECT_TRUE(plan.specs[0].policy.oversign.empty());
+  auto def = load(table(rsa, ed));
+  auto s2 = Signing::build(def->dkim);
+  ASSERT_TRUE(s2);
+  EXPECT_EQ(s2.value()->lookup("example.com", "app1").specs[0].policy.oversign.size(),
+            dkim::kDefaultOversignedHeaders.size());
+  EXPECT_FALSE(config::loadConfigString("dkim: { signed_headers: [subject] }\n", "t.yaml"))
+      << "a signed header list without from is refused";
+  EXPECT_FALSE(config::loadConfigString("dkim: { trusted_networks: [nonsense] }\n", "t.yaml"));
+  EXPECT_FALSE(config::loadConfigString("milter: { policy_service: 'localhost:10045' }\n", "t.yaml"));
+  auto pol = config::loadConfigString("milter: { policy_service: '127.0.0.1:10045', policy_timeout: 2s }\n", "t.yaml");
+  ASSERT_TRUE(pol) << pol.message();
+  EXPECT_EQ(pol.value()->milter.policyService, "127.0.0.1:10045");
+  EXPECT_EQ(pol.value()->milter.policyTimeoutMs, 2000);
+  EXPECT_TRUE(pol.value()->milter.policyDefaultAction.temporary());
 }
 
 }  // namespace
