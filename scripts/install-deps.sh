@@ -24,10 +24,12 @@ echo "postfix postfix/mailname string sluice.invalid" | debconf-set-selections
 BUILD=(build-essential cmake ninja-build ccache pkg-config git
        clang-14 libclang-rt-14-dev llvm-14
        libyaml-cpp-dev libsqlite3-dev sqlite3 libgtest-dev libgmock-dev libasio-dev libssl-dev
-       nlohmann-json3-dev libhiredis-dev libmilter-dev)
+       nlohmann-json3-dev libhiredis-dev libmilter-dev libunbound-dev)
 RUNTIME_TEST=(postfix sasl2-bin libsasl2-modules swaks postfwd policyd-rate-limit redis-server
               python3-dkim libmail-dkim-perl libnet-dns-perl
-              procps iproute2 psmisc openssl python3 bc)
+              procps iproute2 psmisc openssl python3 bc curl
+              unbound opendkim opendkim-tools
+              libwrap0 libdb5.3 libldap-2.5-0 libnsl2 m4)  # the last five: the private Sendmail's
 
 need=()
 for p in "${BUILD[@]}" "${RUNTIME_TEST[@]}"; do
@@ -41,8 +43,18 @@ if [ "${#need[@]}" -gt 0 ]; then
   apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "${need[@]}"
 fi
 
+# Sendmail conflicts with postfix as a package, so the tests run a private copy: the .debs are
+# downloaded and unpacked (dpkg -x) under SENDMAIL_ROOT, never installed (tests/e2e/lib.sh:
+# sm_instance). Nothing of it is on the PATH or in /etc.
+SENDMAIL_ROOT=${SENDMAIL_ROOT:-/opt/sluice-test/sendmail}
+if [ ! -x "$SENDMAIL_ROOT/root/usr/libexec/sendmail/sendmail" ]; then
+  mkdir -p "$SENDMAIL_ROOT" && (cd "$SENDMAIL_ROOT" && rm -f ./*.deb &&
+    apt-get -o DPkg::Lock::Timeout=600 download sendmail-bin sendmail-base sendmail-cf &&
+    mkdir -p root && for d in sendmail-*.deb; do dpkg -x "$d" root; done)
+fi
+
 # Belt and braces for machines where a service started anyway (no policy-rc.d honoured).
-for svc in postfix postfwd policyd-rate-limit redis-server; do
+for svc in postfix postfwd policyd-rate-limit redis-server unbound opendkim; do
   if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
     systemctl disable --now "$svc" >/dev/null 2>&1 || true
   fi

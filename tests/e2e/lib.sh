@@ -386,6 +386,83 @@ swaks_run() {
 swaks_reply() { grep -E '^<(-|~|\*\*|~\*) ' "$1" | grep -vE '^<[-~*]+ +221 ' | tail -1; }
 
 # ---------------------------------------------------------------------------------------------
+# a private Sendmail (Debian's sendmail packages conflict with postfix: scripts/install-deps.sh
+# unpacks them with dpkg -x under $SENDMAIL_ROOT, never installs them)
+SENDMAIL_ROOT=${SENDMAIL_ROOT:-/opt/sluice-test/sendmail}
+# sm_instance DIR SMTPD_PORT SMART_PORT [MC_LINES]: Sendmail 8.17 as a foreground daemon (-bD) on
+# 127.0.0.1:SMTPD_PORT, SMART_HOST [127.0.0.1]:SMART_PORT, with MC_LINES (e.g. INPUT_MAIL_FILTER)
+# added to its .mc. It runs in its own mount+UTS namespace (unshare -m -u) with the hostname
+# smrelay.test.example, a private hosts file and a loopback resolv.conf, so it never asks the
+# machine's resolver; with SM_SASL_USER/SM_SASL_PASS set, it offers AUTH PLAIN LOGIN after STARTTLS
+# only, from a private sasldb bind-mounted over libsasl2's plugin dir inside the namespace.
+# Sendmail relays for 127.0.0.1 without AUTH ("originated locally"): clients that must
+# authenticate connect from 127.0.0.2 (swaks --local-interface 127.0.0.2). Sets SM_DIR, SM_PORT,
+# SM_PID. Sendmail logs to syslog only; a test's evidence is the SMTP transcript and the sink.
+sm_instance() {
+  local d=$T/$1 port=$2 sport=$3 extra=${4:-} sm cf e sasllib=/usr/lib/x86_64-linux-gnu/sasl2
+  sm=$SENDMAIL_ROOT/root/usr/libexec/sendmail/sendmail; cf=$SENDMAIL_ROOT/root/usr/share/sendmail/cf
+  [ -x "$sm" ] || die "sm_instance: no private Sendmail in $SENDMAIL_ROOT (run scripts/install-deps.sh)"
+  e=$d/etc; mkdir -p "$e/sasl2" "$e/tls" "$d/mqueue"
+  printf 'hosts files\naliases files\n' > "$e/service.switch"
+  : > "$e/aliases"; : > "$e/local-host-names"; : > "$e/relay-domains"
+  printf '127.0.0.1 smrelay.test.example localhost\n127.0.0.2 client.test.example\n::1 smrelay.test.example localhost\n' > "$e/hosts"
+  echo 'nameserver 127.0.0.1' > "$e/resolv.conf"
+  local auth="" mounts=""
+  if [ -n "${SM_SASL_USER:-}" ]; then
+    printf 'pwcheck_method: auxprop\nauxprop_plugin: sasldb\nsasldb_path: %s\nmech_list: PLAIN LOGIN\n' "$e/sasldb2" > "$e/sasl2/Sendmail.conf"
+    cp -L "$sasllib/libplain.so" "$sasllib/liblogin.so" "$sasllib/libsasldb.so" "$e/sasl2/" || die "sm_instance: libsasl2-modules missing"
+    printf '%s' "$SM_SASL_PASS" | saslpasswd2 -p -c -f "$e/sasldb2" -u smrelay.test.example "$SM_SASL_USER" || die "sm_instance: saslpasswd2"
+    chmod 600 "$e/sasldb2"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=smrelay.test.example \
+      -keyout "$e/tls/key.pem" -out "$e/tls/cert.pem" 2>"$d/openssl.err" || die "sm_instance: openssl"
+    chmod 600 "$e/tls/key.pem"
+    auth="define(\`confAUTH_MECHANISMS', \`PLAIN LOGIN')dnl
+TRUST_AUTH_MECH(\`PLAIN LOGIN')dnl
+define(\`confAUTH_OPTIONS', \`A,p')dnl
+define(\`confCACERT_PATH', \`$e/tls')dnl
+define(\`confCACERT', \`$e/tls/cert.pem')dnl
+define(\`confSERVER_CERT', \`$e/tls/cert.pem')dnl
+define(\`confSERVER_KEY', \`$e/tls/key.pem')dnl"
+    mounts=" && mount --bind '$e/sasl2' '$sasllib'"
+  fi
+  cat > "$d/sendmail.mc" <<MC
+divert(0)dnl
+VERSIONID(\`sluice e2e')dnl
+OSTYPE(\`linux')dnl
+define(\`confDOMAIN_NAME', \`smrelay.test.example')dnl
+define(\`QUEUE_DIR', \`$d/mqueue')dnl
+define(\`confPID_FILE', \`$d/sendmail.pid')dnl
+define(\`STATUS_FILE', \`$d/statistics')dnl
+define(\`confHOST_STATUS_DIRECTORY', \`')dnl
+define(\`confDONT_PROBE_INTERFACES', \`True')dnl
+define(\`confDONT_BLAME_SENDMAIL', \`TrustStickyBit,GroupWritableDirPathSafe')dnl
+define(\`confBIND_OPTS', \`-DNSRCH -DEFNAMES')dnl
+define(\`confLOG_LEVEL', \`9')dnl
+define(\`confDELIVERY_MODE', \`background')dnl
+define(\`confMAX_DAEMON_CHILDREN', \`64')dnl
+define(\`confQUEUE_LA', \`100')dnl
+define(\`confREFUSE_LA', \`200')dnl
+define(\`SMART_HOST', \`esmtp:[127.0.0.1]')dnl
+define(\`ESMTP_MAILER_ARGS', \`TCP \$h $sport')dnl
+define(\`confMILTER_MACROS_ENVFROM', \`i, {auth_type}, {auth_authen}, {auth_ssf}, {auth_author}, {mail_mailer}, {mail_host}, {mail_addr}')dnl
+$auth
+$extra
+DAEMON_OPTIONS(\`Port=$port, Addr=127.0.0.1, Name=MTA')dnl
+FEATURE(\`no_default_msa')dnl
+FEATURE(\`nocanonify')dnl
+FEATURE(\`accept_unresolvable_domains')dnl
+MAILER(\`local')dnl
+MAILER(\`smtp')dnl
+MC
+  m4 -D_CF_DIR_="$cf/" -DMAIL_SETTINGS_DIR="$e/" "$cf/m4/cf.m4" "$d/sendmail.mc" > "$d/sendmail.cf" 2> "$d/m4.err" || { show_tail "$d/m4.err"; die "sm_instance: m4"; }
+  chmod 700 "$d/mqueue"
+  start_bg sendmail unshare -m -u sh -c "hostname smrelay.test.example && mount --bind '$e/hosts' /etc/hosts && \
+    mount --bind '$e/resolv.conf' /etc/resolv.conf$mounts && exec '$sm' -C '$d/sendmail.cf' -bD -q1m"
+  SM_PID=$LAST_PID SM_DIR=$d SM_PORT=$port
+  wait_port 127.0.0.1 "$port" 30 "$SM_PID" || { show_tail "$T/sendmail.err"; die "Sendmail not listening on 127.0.0.1:$port"; }
+}
+
+# ---------------------------------------------------------------------------------------------
 # our daemons
 # sluice_policyd_start CONFIG: start $BUILD/policy/sluice-policyd --config CONFIG (stderr appended
 # to $T/policyd.err) and wait for the policyd.listen port (127.0.0.1:PORT, read from CONFIG).
