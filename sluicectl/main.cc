@@ -5,6 +5,7 @@
 
 #include "config/config.h"
 #include "config_cmd.h"
+#include "dkim_cmd.h"
 #include "limits_cmd.h"
 #include "suppress_cmd.h"
 
@@ -19,6 +20,7 @@ const char* kUsage =
     "  suppress add|remove|list|import|export ...\n"
     "                                 the suppression list (STATE_DIR/sluice.db, or Redis)\n"
     "  limits show [KEY] | reset KEY  live rate-limit counters (sluice-policyd's, or Redis's)\n"
+    "  dkim keygen|check ...          a new DKIM key and its DNS record; check the published one\n"
     "  status [--json]                sluice-policyd's connections, requests and state\n"
     "\n"
     "  -c, --config FILE   configuration file (default /etc/sluice/sluice.yaml)\n"
@@ -58,6 +60,15 @@ int main(int argc, char** argv) {
   if (cmd == "help") {
     std::cout << kUsage;
     return 0;
+  }
+  if (cmd == "dkim") {
+    // keygen needs no configuration; check uses it (dns.servers, the signing table) if readable.
+    auto dc = sluice::config::loadConfigFile(configPath);
+    bool needsConfig = !rest.empty() && rest[0] == "check";
+    if (!dc && needsConfig) {
+      std::cerr << "sluicectl: " << dc.message() << " (using /etc/resolv.conf; give --key FILE)\n";
+    }
+    return sluice::ctl::runDkimCommand(rest, dc ? dc.value().get() : nullptr, std::cout, std::cerr);
   }
   // The other commands need the configuration for state_dir, the sockets and the store.
   auto cfg = sluice::config::loadConfigFile(configPath);

@@ -536,6 +536,17 @@ void readSections(Loader& loader, MapReader& root, Config& cfg) {
   p.finish();
 
   readMilter(loader, root, cfg);
+  MapReader dns = root.map("dns");
+  cfg.dns.servers = dns.strList("servers");
+  cfg.dns.timeoutMs = dns.duration("timeout");
+  for (const auto& server : cfg.dns.servers) {
+    std::string ip = server.substr(0, server.find('@'));
+    uint64_t port = server.find('@') == std::string::npos ? 53 : parseUint(server.substr(server.find('@') + 1)).value_or(0);
+    if (!parseIp(ip) || port == 0 || port > 65535) {
+      loader.error(dns.line(), "dns.servers", "expected IP or IP@PORT, got \"" + server + "\"");
+    }
+  }
+  dns.finish();
   readDkim(loader, root, cfg);
 
   MapReader sl = root.map("sender_login");

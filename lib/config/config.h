@@ -56,6 +56,11 @@ struct PolicydConfig {
   std::string adminSocket;  // derived: STATE_DIR/policyd.sock
 };
 
+struct DnsConfig {
+  std::vector<std::string> servers;  // "IP" or "IP@PORT"; empty: /etc/resolv.conf
+  int64_t timeoutMs = 5000;
+};
+
 struct MilterConfig {
   std::string listen;  // "unix:/PATH" or "inet:PORT@HOST" (libmilter's syntax)
   std::string policyService;  // "" = off; else HOST:PORT or unix:/PATH of sluice-policyd
@@ -142,6 +147,7 @@ struct Config {
   StoreConfig store;
   PolicydConfig policyd;
   MilterConfig milter;
+  DnsConfig dns;
   DkimConfig dkim;
   SenderLoginConfig senderLogin;
   SuppressionConfig suppression;

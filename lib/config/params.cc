@@ -146,6 +146,12 @@ const std::vector<ParamSpec> kParams = {
      "550 5.1.1 Recipient address <{recipient}> is suppressed ({reason})", 0, 0, nullptr,
      "Action for a suppressed recipient."},
 
+    {"dns", T::kMap, "", 0, 0, nullptr, "How Sluice resolves names (libunbound)."},
+    {"dns.servers", T::kStringList, "[]", 0, 0, nullptr,
+     "Upstream resolvers, IP or IP@PORT (e.g. [127.0.0.1, '::1@5353']); empty: those of "
+     "/etc/resolv.conf."},
+    {"dns.timeout", T::kDuration, "5s", 100 * kMs, 1 * kMin, nullptr, "How long one lookup may take."},
+
     {"identities", T::kList, "[]", 0, 0, nullptr, "Who may send as what."},
     {"identities[].name", T::kString, nullptr, 0, 0, nullptr, "Name of the identity, for logs."},
     {"identities[].sasl_usernames", T::kStringList, "[]", 0, 0, nullptr,

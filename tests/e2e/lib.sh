@@ -463,6 +463,40 @@ MC
 }
 
 # ---------------------------------------------------------------------------------------------
+# a local DNS server
+# unbound_start ZONE_LINES: unbound on 127.0.0.1:<free port> answering only from ZONE_LINES
+# (unbound.conf "local-zone:" / "local-data:" lines); everything else is REFUSED, so nothing is
+# ever asked of the internet or of the machine's resolver. Sets DNS_PORT, DNS_PID.
+unbound_start() {
+  DNS_PORT=$(free_port)
+  mkdir -p "$T/unbound"
+  cat > "$T/unbound/unbound.conf" <<CF
+server:
+  interface: 127.0.0.1@$DNS_PORT
+  port: $DNS_PORT
+  do-ip6: no
+  chroot: ""
+  username: ""
+  directory: "$T/unbound"
+  pidfile: ""
+  use-syslog: no
+  logfile: ""
+  verbosity: 1
+  module-config: "iterator"
+  access-control: 127.0.0.0/8 allow
+  local-zone: "." refuse
+$1
+remote-control:
+  control-enable: no
+CF
+  unbound-checkconf "$T/unbound/unbound.conf" > "$T/unbound/check.out" 2>&1 || { show_tail "$T/unbound/check.out"; die "unbound-checkconf"; }
+  start_bg unbound unbound -d -c "$T/unbound/unbound.conf"; DNS_PID=$LAST_PID
+  local i
+  for ((i = 0; i < 50; i++)); do ss -Hlun "sport = :$DNS_PORT" 2>/dev/null | grep -q . && return 0; sleep 0.1; done
+  show_tail "$T/unbound.err"; die "unbound did not listen on 127.0.0.1:$DNS_PORT"
+}
+
+# ---------------------------------------------------------------------------------------------
 # our daemons
 # sluice_policyd_start CONFIG: start $BUILD/policy/sluice-policyd --config CONFIG (stderr appended
 # to $T/policyd.err) and wait for the policyd.listen port (127.0.0.1:PORT, read from CONFIG).
