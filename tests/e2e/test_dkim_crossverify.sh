@@ -11,6 +11,8 @@
 # fed 1 byte at a time; tampering is detected; refusals (key mode 0644, RSA-1024, no/two From:).
 # Runs in a few seconds; needs no root and no network.
 source "$(dirname "$0")/lib.sh" "$@"
+ODKIM=$BUILD/tests/unit/opendkim_verify
+[ -x "$ODKIM" ] || die "$ODKIM is not built (target opendkim_verify)"
 
 PY=/usr/bin/python3
 TOOL=${DKIM_SIGN_TOOL:-$BUILD/tests/unit/dkim_sign_tool}
@@ -53,9 +55,13 @@ make_msg() {
   } > "$f"
 }
 
-# verify_both NAME FILE NSIGS NRSA: dkimpy must pass all NSIGS signatures, Mail::DKIM the NRSA RSA ones.
+# verify_both NAME FILE NSIGS NRSA: dkimpy and libopendkim must pass all NSIGS signatures,
+# Mail::DKIM the NRSA RSA ones (Debian's Mail::DKIM has no ed25519).
 verify_both() {
   local name=$1 f=$2 n=$3 nrsa=$4
+  if "$ODKIM" "$T/records.txt" "$f" "$n" > "$f.opendkim" 2>&1; then
+    pass "$name: libopendkim verifies all $n signatures"; evidence "$f.opendkim" 'PASS' 8
+  else fail "$name: libopendkim"; show_tail "$f.opendkim"; fi
   if "$PY" "$E2E_SRC/dkim_verify.py" "$T/records.txt" "$f" "$n" > "$f.dkimpy" 2>&1; then
     pass "$name: dkimpy verifies all $n signatures"; evidence "$f.dkimpy" 'PASS' 8
   else fail "$name: dkimpy"; show_tail "$f.dkimpy"; show_tail "$f" 60; fi
@@ -112,6 +118,10 @@ else expect_eq "(4) dkimpy: every signature fails on a changed body" "$(grep -c 
 if perl "$E2E_SRC/dkim_verify.pl" "$T/records.txt" "$T/tampered.eml" 3 > "$T/tampered.maildkim" 2>&1; then
   fail "(4) Mail::DKIM accepted a changed body"; show_tail "$T/tampered.maildkim"
 else expect_eq "(4) Mail::DKIM: every RSA signature fails" "$(grep -c FAIL "$T/tampered.maildkim")" 3; fi
+
+if "$ODKIM" "$T/records.txt" "$T/tampered.eml" 6 > "$T/tampered.opendkim" 2>&1; then
+  fail "(4) libopendkim accepted a changed body"; show_tail "$T/tampered.opendkim"
+else expect_eq "(4) libopendkim: every signature fails" "$(grep -c ': FAIL' "$T/tampered.opendkim")" 6; fi
 
 # --- (5) refusals: clear errors, no output, no crash -------------------------------------------------
 cp "$T/rsa.pem" "$T/rsa644.pem"; chmod 644 "$T/rsa644.pem"

@@ -78,6 +78,9 @@ if [ -n "$f" ] && sed '1,/^X-Rcpt-Args:/d' "$f" > "$T/a.eml" && "$PY" "$E2E_SRC/
   pass "(a) dkimpy verifies both signatures"; evidence "$T/a.dkimpy" PASS 2
 else fail "(a) dkimpy verification"; show_tail "$T/a.dkimpy"; show_tail "${f:-$T/none}" 40; fi
 expect_match "(a) one rsa-sha256 and one ed25519-sha256" 'a=ed25519-sha256' "$T/a.dkimpy"
+if [ -n "$f" ] && "$BUILD/tests/unit/opendkim_verify" "$T/records.txt" "$T/a.eml" 2 > "$T/a.opendkim" 2>&1; then
+  pass "(a) libopendkim verifies both signatures"; evidence "$T/a.opendkim" PASS 2
+else fail "(a) libopendkim verification"; show_tail "$T/a.opendkim"; fi
 expect_match "(a) milter logs the signing" 'sluice-milter\[[0-9]+\]: .*signed message from <alice@example\.com> user=app1 signatures=2' "$T/milter.err" 3
 
 # --- (b) From: not owned ------------------------------------------------------------------------------

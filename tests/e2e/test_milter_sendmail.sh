@@ -4,7 +4,7 @@
 # policy protocol, so the milter asks a real sluice-policyd the envelope questions
 # (milter.policy_service) and signs with RSA-2048 + Ed25519 keys made fresh by dkim_sign_tool.
 #   (a) app1 authenticated, From example.com -> 250, delivered with rsa + ed25519 signatures that
-#       dkimpy verifies (both) and Mail::DKIM verifies (rsa; Debian's has no ed25519)
+#       dkimpy and libopendkim verify (both) and Mail::DKIM verifies (rsa; Debian's has no ed25519)
 #   (b) app1 with From: ceo@other.example -> 550 5.7.1 at end of data, nothing delivered
 #   (c) app1 with MAIL FROM <bob@other.example> -> 553 5.7.1 from policyd at RCPT
 #   (d) app1 to a suppressed recipient -> 550 5.1.1 from policyd at RCPT
@@ -94,6 +94,9 @@ verify_both() {  # verify_both NAME FILE WANT_SIGS
   if "$PY" "$E2E_SRC/dkim_verify.py" "$T/records.txt" "$T/$name.eml" "$want" > "$T/$name.dkimpy" 2>&1; then
     pass "($name) dkimpy verifies all $want signatures"; evidence "$T/$name.dkimpy" PASS 2
   else fail "($name) dkimpy verification"; show_tail "$T/$name.dkimpy"; fi
+  if "$BUILD/tests/unit/opendkim_verify" "$T/records.txt" "$T/$name.eml" "$want" > "$T/$name.opendkim" 2>&1; then
+    pass "($name) libopendkim verifies all $want signatures"; evidence "$T/$name.opendkim" PASS 2
+  else fail "($name) libopendkim verification"; show_tail "$T/$name.opendkim"; fi
   if perl "$E2E_SRC/dkim_verify.pl" "$T/records.txt" "$T/$name.eml" > "$T/$name.maildkim" 2>&1; then
     pass "($name) Mail::DKIM verifies the rsa-sha256 signature"; evidence "$T/$name.maildkim" pass 1
   else fail "($name) Mail::DKIM verification"; show_tail "$T/$name.maildkim"; fi
