@@ -496,6 +496,23 @@ CF
   show_tail "$T/unbound.err"; die "unbound did not listen on 127.0.0.1:$DNS_PORT"
 }
 
+# test_mx_start NAME ADDR [OPTIONS...]: the programmable receiver (test_mx.py, behaviour by
+# recipient local part) on ADDR:<free port> (ADDR a 127.0.0.x address), messages and events.jsonl
+# in $T/NAME. Sets MX_PORT, MX_PID, MX_DIR.
+test_mx_start() {
+  local name=$1 addr=$2; shift 2
+  MX_PORT=$(free_port) MX_DIR=$T/$name
+  start_bg "$name" /usr/bin/python3 "$E2E_SRC/test_mx.py" --listen "$addr:$MX_PORT" --dir "$MX_DIR" "$@"
+  MX_PID=$LAST_PID
+  wait_port "$addr" "$MX_PORT" 10 "$MX_PID" || { show_tail "$T/$name.err"; die "test MX $name did not start"; }
+}
+# test_cert DIR NAME: a self-signed certificate for NAME in DIR/NAME.crt, DIR/NAME.key
+test_cert() {
+  mkdir -p "$1"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=$2" -addext "subjectAltName=DNS:$2" \
+    -keyout "$1/$2.key" -out "$1/$2.crt" 2>"$1/$2.openssl.err" || { show_tail "$1/$2.openssl.err"; die "test_cert $2"; }
+}
+
 # ---------------------------------------------------------------------------------------------
 # our daemons
 # sluice_policyd_start CONFIG: start $BUILD/policy/sluice-policyd --config CONFIG (stderr appended
