@@ -53,6 +53,7 @@ nlohmann::json toJson(const std::string& file, size_t msgIndex, size_t rcptIndex
   j["replycode"] = r->replyCode;
   j["action"] = r->action;
   j["remote_mta"] = r->remoteMta;
+  j["smtp_command"] = r->smtpCommand;
   j["rule"] = r->rule;
   j["feedback_type"] = r->feedbackType;
   j["diagnostic"] = r->diagnostic;

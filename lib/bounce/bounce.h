@@ -43,6 +43,7 @@ struct Recipient {
   std::string diagnostic;         // diagnostic text, whitespace collapsed
   std::string remoteMta;          // Remote-MTA or the host named in the text
   std::string reportingMta;
+  std::string smtpCommand;        // the SMTP command that failed, when the text says (RCPT, DATA...)
   std::string reason;             // Sisimai 4.25 reason name
   std::string reason5;            // Sisimai 5.x reason name
   int hard = -1;                  // 1 hard bounce, 0 soft, -1 not applicable

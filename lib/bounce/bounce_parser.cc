@@ -75,14 +75,26 @@ bool preciseCode(std::string_view c) {
 }
 
 // The best reason among the rule hits: a decisive rule first, else by priority, then file order.
-const Rule* bestRule(const RuleSet& rs, const std::vector<int>& hits) {
-  const Rule* best = nullptr;
+// A hit's reason may be demoted (rules "demote") by the failed command and the status reason.
+struct Pick {
+  const Rule* rule = nullptr;
+  std::string reason;
+};
+
+Pick bestRule(const RuleSet& rs, const std::vector<int>& hits, std::string_view command,
+              std::string_view statusReason) {
+  Pick best;
   for (int i : hits) {
     const Rule& r = rs.reasonRules()[static_cast<size_t>(i)];
-    if (!best) { best = &r; continue; }
-    if (r.decisive != best->decisive) { if (r.decisive) best = &r; continue; }
-    int pr = rs.priority(r.reason), pb = rs.priority(best->reason);
-    if (pr < pb || (pr == pb && r.line < best->line)) best = &r;
+    std::string reason = rs.demoted(r.reason, command, statusReason);
+    bool take = !best.rule;
+    if (!take && r.decisive != best.rule->decisive) {
+      take = r.decisive;
+    } else if (!take) {
+      int pr = rs.priority(reason), pb = rs.priority(best.reason);
+      take = pr < pb || (pr == pb && r.line < best.rule->line);
+    }
+    if (take) best = Pick{&r, reason};
   }
   return best;
 }
@@ -103,6 +115,8 @@ void BounceParser::classify(Recipient& r, std::string_view context) const {
     if (!found.empty()) r.status = found;
   }
   if (r.replyCode.empty()) r.replyCode = findReplyCode(lower);
+  if (r.smtpCommand.empty()) r.smtpCommand = rs.smtpCommand(lower);
+  if (r.smtpCommand.empty() && !context.empty()) r.smtpCommand = rs.smtpCommand(toLower(collapseSpace(context, 8 * kMaxDiagnostic)));
   std::string hint = r.rule;
   r.rule.clear();
   if (r.reason.empty() && startsWith(r.status, "2.")) {
@@ -111,25 +125,27 @@ void BounceParser::classify(Recipient& r, std::string_view context) const {
   }
   if (r.reason.empty()) {
     std::string sReason = rs.statusReason(r.status);
-    const Rule* best = bestRule(rs, rs.matchReasons(lower));
-    bool useStatus = !sReason.empty() && !(best && rs.isWeak(sReason));
-    if (useStatus && best) {
-      useStatus = !best->decisive && !rs.yields(sReason, best->reason) &&
-                  rs.priority(sReason) <= rs.priority(best->reason);
+    Pick best = bestRule(rs, rs.matchReasons(lower), r.smtpCommand, sReason);
+    bool useStatus = !sReason.empty() && !(best.rule && rs.isWeak(sReason));
+    if (useStatus && best.rule) {
+      useStatus = rs.prefers(sReason, best.reason) ||
+                  (!best.rule->decisive && !rs.yields(sReason, best.reason) &&
+                   rs.priority(sReason) <= rs.priority(best.reason));
     }
     if (useStatus) {
       r.reason = sReason;
       r.rule = "status:" + r.status;
-    } else if (best) {
-      r.reason = best->reason;
-      r.rule = best->name;
+    } else if (best.rule) {
+      r.reason = best.reason;
+      r.rule = best.rule->name;
     }
   }
   if (r.reason.empty() && !context.empty()) {
     std::string ctx = toLower(collapseSpace(context, 8 * kMaxDiagnostic));
-    if (const Rule* best = bestRule(rs, rs.matchReasons(ctx))) {
-      r.reason = best->reason;
-      r.rule = "context:" + best->name;
+    Pick best = bestRule(rs, rs.matchReasons(ctx), r.smtpCommand, "");
+    if (best.rule) {
+      r.reason = best.reason;
+      r.rule = "context:" + best.rule->name;
     }
   }
   if (r.reason.empty()) {
@@ -199,7 +215,7 @@ Report BounceParser::parse(std::string_view raw) const {
   detail::Envelope env = detail::inspect(*msg, *rules_);
   rep.subject = env.subject;
   rep.from = env.from;
-  bool ok = detail::readArf(env, rep) || detail::readDsn(env, *rules_, rep) ||
+  bool ok = detail::readArf(env, *rules_, rep) || detail::readDsn(env, *rules_, rep) ||
             (detail::looksLikeBounce(env, *rules_) && detail::readText(env, *rules_, rep)) ||
             detail::readAutoReply(env, *rules_, rep);
   if (!ok) {

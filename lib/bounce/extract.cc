@@ -137,7 +137,6 @@ Envelope inspect(const mime::Message& msg, const RuleSet& rules) {
     if (!a.empty()) env.notRecipients.insert(toLower(a));
   }
   if (!env.from.empty()) env.notRecipients.insert(toLower(env.from));
-  if (!env.to.empty()) env.notRecipients.insert(toLower(env.to));
   return env;
 }
 
@@ -166,8 +165,22 @@ std::string blockFor(std::string_view text, std::string_view addr, const std::ve
   return std::string(text.substr(start, end - start));
 }
 
-bool readArf(const Envelope& env, Report& out) {
-  if (!env.feedback) return false;
+bool readArf(const Envelope& env, const RuleSet& rules, Report& out) {
+  if (!env.feedback) {
+    // A complaint without the ARF part (Microsoft JMRP): the reported message is attached.
+    if (env.original.empty() || !rules.matchComplaint(env.subject)) return false;
+    std::string a = firstAddress(env.original.get("x-hmxmroriginalrecipient"));
+    if (a.empty()) a = firstAddress(env.original.get("to"));
+    if (a.empty()) return false;
+    out.kind = Kind::kComplaint;
+    out.format = "complaint";
+    Recipient r;
+    r.recipient = a;
+    r.feedbackType = "abuse";
+    r.diagnostic = collapseSpace(env.text);
+    out.recipients.push_back(std::move(r));
+    return true;
+  }
   auto groups = mime::parseFieldGroups(env.feedback->body);
   mime::Fields all;
   for (const auto& g : groups)
@@ -292,19 +305,22 @@ bool readText(const Envelope& env, const RuleSet& rules, Report& out) {
       if (!a.empty()) add(a, lower.find(a));
     }
   }
-  if (rcpts.empty()) {
+  // The report's own To: is the original sender, unless it is the only address named.
+  std::string reportTo = toLower(env.to);
+  for (int pass = 0; pass < 2 && rcpts.empty(); ++pass) {
     size_t pos = 0, at = 0, end = 0;
     while (rcpts.size() < kMaxRecipients) {
       std::string a = addressAt(lower, pos, &at, &end);
       if (a.empty()) break;
       pos = end;
       if (env.notRecipients.count(a) || rules.skipAddress(a) || senderContext(lower, at)) continue;
+      if (pass == 0 && a == reportTo) continue;
       add(a, at);
     }
   }
   if (rcpts.empty()) {
     std::string a = toLower(firstAddress(env.original.get("to")));
-    if (a.empty() || env.notRecipients.count(a)) return false;
+    if (a.empty() || env.notRecipients.count(a) || a == reportTo) return false;
     add(a, std::string::npos);
   }
   out.kind = Kind::kBounce;

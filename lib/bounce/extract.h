@@ -31,7 +31,7 @@ struct Envelope {
 Envelope inspect(const mime::Message& msg, const RuleSet& rules);
 bool looksLikeBounce(const Envelope& env, const RuleSet& rules);
 
-bool readArf(const Envelope& env, Report& out);
+bool readArf(const Envelope& env, const RuleSet& rules, Report& out);
 bool readDsn(const Envelope& env, const RuleSet& rules, Report& out);
 bool readText(const Envelope& env, const RuleSet& rules, Report& out);
 bool readAutoReply(const Envelope& env, const RuleSet& rules, Report& out);

@@ -18,7 +18,7 @@ namespace sluice::bounce {
 using ReSet = re2::RE2::Set;
 
 struct RuleSet::Compiled {
-  std::unique_ptr<ReSet> reason, reason5, sender, subject, autoReply, skip;
+  std::unique_ptr<ReSet> reason, reason5, sender, subject, autoReply, skip, complaint, command;
   std::unique_ptr<re2::RE2> cut;
 };
 
@@ -94,13 +94,13 @@ Result<std::unique_ptr<RuleSet>> RuleSet::parse(std::string_view text, const std
         if (dir == "hard") rs->hard_.insert(r);
         if (dir == "none") rs->none_.insert(r);
       }
-    } else if (dir == "yield") {
+    } else if (dir == "yield" || dir == "prefer") {
       std::string r(nextWord(rest));
       if (!needReason(r)) return err("unknown reason \"" + r + "\"");
       while (!rest.empty()) {
         std::string o(nextWord(rest));
         if (!needReason(o)) return err("unknown reason \"" + o + "\"");
-        rs->yield_[r].insert(o);
+        (dir == "yield" ? rs->yield_ : rs->prefer_)[r].insert(o);
       }
     } else if (dir == "status") {
       std::string code(nextWord(rest)), r(nextWord(rest));
@@ -124,14 +124,29 @@ Result<std::unique_ptr<RuleSet>> RuleSet::parse(std::string_view text, const std
       rule.line = lineNo;
       if (rule.name.empty() || rule.pattern.empty()) return err(dir + " needs REASON NAME PATTERN");
       (dir == "rule" ? rs->reasonRules_ : rs->reason5Rules_).push_back(std::move(rule));
-    } else if (dir == "sender" || dir == "subject" || dir == "autoreply" || dir == "cut" || dir == "skip") {
+    } else if (dir == "command") {
+      Rule rule;
+      rule.reason = std::string(nextWord(rest));  // the command
+      rule.name = std::string(nextWord(rest));
+      rule.pattern = std::string(rest);
+      rule.line = lineNo;
+      if (rule.name.empty() || rule.pattern.empty()) return err("command needs CMD NAME PATTERN");
+      rs->commandRules_.push_back(std::move(rule));
+    } else if (dir == "demote") {
+      std::string r(nextWord(rest)), to(nextWord(rest));
+      if (!needReason(r) || !needReason(to)) return err("demote needs REASON OTHER CMD...");
+      Demotion d{to, {}};
+      while (!rest.empty()) d.commands.insert(std::string(nextWord(rest)));
+      rs->demote_[r] = d;
+    } else if (dir == "sender" || dir == "complaint" || dir == "subject" || dir == "autoreply" || dir == "cut" || dir == "skip") {
       Rule rule;
       rule.name = std::string(nextWord(rest));
       rule.pattern = std::string(rest);
       rule.line = lineNo;
       if (rule.name.empty() || rule.pattern.empty()) return err(dir + " needs NAME PATTERN");
       auto& v = dir == "sender" ? rs->senderRules_ : dir == "subject" ? rs->subjectRules_
-              : dir == "autoreply" ? rs->autoReplyRules_ : dir == "cut" ? rs->cutRules_ : rs->skipRules_;
+              : dir == "autoreply" ? rs->autoReplyRules_ : dir == "cut" ? rs->cutRules_
+              : dir == "complaint" ? rs->complaintRules_ : rs->skipRules_;
       v.push_back(std::move(rule));
     } else {
       return err("unknown directive \"" + dir + "\"");
@@ -150,7 +165,8 @@ Status RuleSet::compile(const std::string& source) {
   re_ = std::make_unique<Compiled>();
   for (Job j : {Job{&reasonRules_, &re_->reason}, Job{&reason5Rules_, &re_->reason5},
                 Job{&senderRules_, &re_->sender}, Job{&subjectRules_, &re_->subject},
-                Job{&autoReplyRules_, &re_->autoReply}, Job{&skipRules_, &re_->skip}}) {
+                Job{&autoReplyRules_, &re_->autoReply}, Job{&skipRules_, &re_->skip},
+                Job{&complaintRules_, &re_->complaint}, Job{&commandRules_, &re_->command}}) {
     auto s = buildSet(*j.rules, source);
     if (!s) return s.error();
     *j.out = std::move(s.value());
@@ -179,6 +195,26 @@ bool RuleSet::matchSubject(std::string_view s) const { return !runSet(re_->subje
 bool RuleSet::matchAutoReply(std::string_view s) const { return !runSet(re_->autoReply.get(), autoReplyRules_.size(), s).empty(); }
 bool RuleSet::skipAddress(std::string_view s) const { return !runSet(re_->skip.get(), skipRules_.size(), s).empty(); }
 
+bool RuleSet::matchComplaint(std::string_view s) const {
+  return !runSet(re_->complaint.get(), complaintRules_.size(), s).empty();
+}
+
+std::string RuleSet::smtpCommand(std::string_view text) const {
+  const Rule* best = nullptr;
+  for (int i : runSet(re_->command.get(), commandRules_.size(), text)) {
+    const Rule& r = commandRules_[static_cast<size_t>(i)];
+    if (!best || r.line < best->line) best = &r;
+  }
+  return best ? best->reason : std::string();
+}
+
+std::string RuleSet::demoted(const std::string& reason, std::string_view command, std::string_view statusReason) const {
+  auto it = demote_.find(reason);
+  if (it == demote_.end() || statusReason == reason || command.empty()) return reason;
+  if (it->second.commands.count(std::string(command))) return reason;
+  return it->second.to;
+}
+
 size_t RuleSet::findCut(std::string_view text) const {
   if (!re_->cut) return std::string_view::npos;
   re2::StringPiece m;
@@ -203,6 +239,11 @@ bool RuleSet::yields(std::string_view statusReason, std::string_view textReason)
   return it != yield_.end() && it->second.count(std::string(textReason)) != 0;
 }
 
+bool RuleSet::prefers(std::string_view statusReason, std::string_view textReason) const {
+  auto it = prefer_.find(std::string(statusReason));
+  return it != prefer_.end() && it->second.count(std::string(textReason)) != 0;
+}
+
 std::string RuleSet::pseudoStatus(std::string_view reason, bool temporary) const {
   auto it = pseudo_.find(std::string(reason));
   if (it == pseudo_.end()) return temporary ? "4.0.0" : "5.0.0";
@@ -211,7 +252,8 @@ std::string RuleSet::pseudoStatus(std::string_view reason, bool temporary) const
 
 size_t RuleSet::patternCount() const {
   return reasonRules_.size() + reason5Rules_.size() + senderRules_.size() + subjectRules_.size() +
-         autoReplyRules_.size() + cutRules_.size() + skipRules_.size();
+         autoReplyRules_.size() + cutRules_.size() + skipRules_.size() +
+         complaintRules_.size() + commandRules_.size();
 }
 
 }  // namespace sluice::bounce

@@ -7,6 +7,7 @@
 //   order    REASON...             priority when several reasons match, highest first
 //   weak     REASON...             a reason taken from the status code only loses to any text match
 //   yield    REASON OTHER...       a status-derived REASON loses to a text match of an OTHER
+//   prefer   REASON OTHER...       a status-derived REASON beats a text match of an OTHER
 //   hard     REASON...             hard bounces; notaccept is hard unless the code is 4xx
 //   none     REASON...             neither hard nor soft (feedback, vacation, delivered)
 //   status   X.Y.Z REASON          the reason an enhanced status code means by itself
@@ -18,6 +19,10 @@
 //   autoreply NAME PATTERN         a Subject: of auto-replies (RFC 3834 messages lacking headers)
 //   cut      NAME PATTERN          a line where the returned original message begins
 //   skip     NAME PATTERN          an address that is never a failed recipient (mailer-daemon@)
+//   complaint NAME PATTERN         a Subject: of complaints sent without an ARF part (JMRP)
+//   command  CMD NAME PATTERN      wording that shows which SMTP command failed (RCPT, DATA...)
+//   demote   REASON OTHER CMD...   a text match of REASON counts as OTHER when the failed command
+//                                  is known and not one of CMD, unless the status code says REASON
 // Rules are read in file order; among several text matches for one reason the first names it.
 #pragma once
 
@@ -52,6 +57,11 @@ class RuleSet {
   bool matchSubject(std::string_view subject) const;
   bool matchAutoReply(std::string_view subject) const;
   bool skipAddress(std::string_view addr) const;
+  bool matchComplaint(std::string_view subject) const;
+  // The SMTP command the text says failed ("" when unknown).
+  std::string smtpCommand(std::string_view text) const;
+  // The reason a text match of `reason` counts as, given the failed command and status reason.
+  std::string demoted(const std::string& reason, std::string_view command, std::string_view statusReason) const;
   // Offset of the first line matching a cut rule, or npos.
   size_t findCut(std::string_view text) const;
 
@@ -61,6 +71,7 @@ class RuleSet {
   int priority(std::string_view reason) const;  // lower is stronger; unknown = large
   bool isWeak(std::string_view reason) const { return weak_.count(std::string(reason)) != 0; }
   bool yields(std::string_view statusReason, std::string_view textReason) const;
+  bool prefers(std::string_view statusReason, std::string_view textReason) const;
   bool isHard(std::string_view reason) const { return hard_.count(std::string(reason)) != 0; }
   bool isNone(std::string_view reason) const { return none_.count(std::string(reason)) != 0; }
   std::string pseudoStatus(std::string_view reason, bool temporary) const;
@@ -71,10 +82,15 @@ class RuleSet {
   Status compile(const std::string& source);
 
   std::vector<Rule> reasonRules_, reason5Rules_, senderRules_, subjectRules_, autoReplyRules_,
-      cutRules_, skipRules_;
+      cutRules_, skipRules_, complaintRules_, commandRules_;
+  struct Demotion {
+    std::string to;
+    std::set<std::string> commands;
+  };
+  std::map<std::string, Demotion> demote_;
   std::set<std::string> reasons_, weak_, hard_, none_;
   std::map<std::string, int> order_;
-  std::map<std::string, std::set<std::string>> yield_;
+  std::map<std::string, std::set<std::string>> yield_, prefer_;
   std::map<std::string, std::string> status_;
   std::map<std::string, std::pair<std::string, std::string>> pseudo_;
   struct Compiled;  // the RE2 sets (rules.cc)
