@@ -216,6 +216,7 @@ Report BounceParser::parse(std::string_view raw) const {
   rep.subject = env.subject;
   rep.from = env.from;
   bool ok = detail::readArf(env, *rules_, rep) || detail::readDsn(env, *rules_, rep) ||
+            detail::readSesJson(env, rep) ||
             (detail::looksLikeBounce(env, *rules_) && detail::readText(env, *rules_, rep)) ||
             detail::readAutoReply(env, *rules_, rep);
   if (!ok) {

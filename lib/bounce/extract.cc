@@ -10,6 +10,8 @@
 
 #include <algorithm>
 
+#include <nlohmann/json.hpp>
+
 #include "base/strings.h"
 
 namespace sluice::bounce::detail {
@@ -331,6 +333,83 @@ bool readText(const Envelope& env, const RuleSet& rules, Report& out) {
     std::string b = where[i] == std::string::npos ? std::string() : blockFor(env.text, rcpts[i], rcpts);
     r.diagnostic = collapseSpace(b.empty() ? std::string_view(env.text) : std::string_view(b));
     out.recipients.push_back(std::move(r));
+  }
+  return true;
+}
+
+bool readSesJson(const Envelope& env, Report& out) {
+  size_t open = env.text.find("{\"notificationType\"");
+  if (open == std::string::npos) return false;
+  // SNS wraps long lines; the wrap shows as "!\n " in some relays. Undo both.
+  std::string js;
+  std::string_view t = std::string_view(env.text).substr(open);
+  for (size_t i = 0; i < t.size(); ++i) {
+    if (t[i] == '!' && i + 1 < t.size() && t[i + 1] == '\n') { i += (i + 2 < t.size() && t[i + 2] == ' ') ? 2 : 1; continue; }
+    if (t[i] == '\n') continue;
+    js.push_back(t[i]);
+  }
+  // Cut after the brace that closes the object (a footer follows it).
+  int depth = 0;
+  bool inStr = false;
+  for (size_t i = 0; i < js.size(); ++i) {
+    char c = js[i];
+    if (inStr) {
+      if (c == '\\') ++i;
+      else if (c == '"') inStr = false;
+    } else if (c == '"') {
+      inStr = true;
+    } else if (c == '{') {
+      ++depth;
+    } else if (c == '}' && --depth == 0) {
+      js.resize(i + 1);
+      break;
+    }
+  }
+  auto j = nlohmann::json::parse(js, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return false;
+  std::string type = j.value("notificationType", "");
+  auto str = [](const nlohmann::json& o, const char* k) {
+    auto it = o.find(k);
+    return it != o.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  if (type == "Bounce" && j.contains("bounce") && j["bounce"].contains("bouncedRecipients")) {
+    out.kind = Kind::kBounce;
+    for (const auto& b : j["bounce"]["bouncedRecipients"]) {
+      if (!b.is_object()) continue;
+      Recipient r;
+      r.recipient = firstAddress(str(b, "emailAddress"));
+      r.action = str(b, "action");
+      r.status = findStatusCode(str(b, "status"));
+      r.diagnostic = collapseSpace(stripType(str(b, "diagnosticCode")));
+      r.reportingMta = stripType(str(j["bounce"], "reportingMTA"));
+      if (!r.recipient.empty()) out.recipients.push_back(std::move(r));
+    }
+  } else if (type == "Complaint" && j.contains("complaint") && j["complaint"].contains("complainedRecipients")) {
+    out.kind = Kind::kComplaint;
+    for (const auto& b : j["complaint"]["complainedRecipients"]) {
+      if (!b.is_object()) continue;
+      Recipient r;
+      r.recipient = firstAddress(str(b, "emailAddress"));
+      r.feedbackType = str(j["complaint"], "complaintFeedbackType");
+      if (r.feedbackType.empty()) r.feedbackType = "abuse";
+      if (!r.recipient.empty()) out.recipients.push_back(std::move(r));
+    }
+  } else if (type == "Delivery" && j.contains("delivery") && j["delivery"].contains("recipients")) {
+    out.kind = Kind::kBounce;  // a delivery notice: recipients carry reason "delivered"
+    for (const auto& b : j["delivery"]["recipients"]) {
+      if (!b.is_string()) continue;
+      Recipient r;
+      r.recipient = firstAddress(b.get<std::string>());
+      r.status = "2.6.0";
+      r.diagnostic = collapseSpace(str(j["delivery"], "smtpResponse"));
+      if (!r.recipient.empty()) out.recipients.push_back(std::move(r));
+    }
+  }
+  if (out.recipients.empty()) return false;
+  out.format = "ses-json";
+  if (j.contains("mail") && j["mail"].is_object()) {
+    out.originalReturnPath = str(j["mail"], "source");
+    out.originalMessageId = str(j["mail"], "messageId");
   }
   return true;
 }

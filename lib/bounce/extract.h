@@ -33,6 +33,8 @@ bool looksLikeBounce(const Envelope& env, const RuleSet& rules);
 
 bool readArf(const Envelope& env, const RuleSet& rules, Report& out);
 bool readDsn(const Envelope& env, const RuleSet& rules, Report& out);
+// Amazon SES notifications sent by e-mail (SNS): JSON with bounce/complaint/delivery records.
+bool readSesJson(const Envelope& env, Report& out);
 bool readText(const Envelope& env, const RuleSet& rules, Report& out);
 bool readAutoReply(const Envelope& env, const RuleSet& rules, Report& out);
 
