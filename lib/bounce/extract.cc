@@ -127,6 +127,7 @@ Envelope inspect(const mime::Message& msg, const RuleSet& rules) {
   findText(msg.root(), plain, html, 0);
   std::string text = !plain.empty() ? plain : html;
   if (text.empty() && !msg.root().isMultipart() && !msg.root().isMessage()) text.assign(msg.root().body);
+  env.fullText = text.substr(0, 64 * 1024);
   size_t cut = rules.findCut(text);
   if (cut != std::string::npos) {
     if (env.original.empty()) inlineOriginal(std::string_view(text).substr(cut), env.original);
@@ -253,14 +254,14 @@ bool readDsn(const Envelope& env, const RuleSet& rules, Report& out) {
     groups = mime::parseFieldGroups(env.deliveryStatus->body);
   } else {
     // DSN fields written in the text part (some gateways flatten the report).
-    std::string lower = toLower(env.text);
+    std::string lower = toLower(env.fullText);
     size_t f = lower.find("\nfinal-recipient:");
     if (f == std::string::npos) f = lower.find("\noriginal-recipient:");
     if (f == std::string::npos) return false;
     size_t from = lineStart(lower, f);
     size_t rep = lower.rfind("\nreporting-mta:", f);
     if (rep != std::string::npos) from = rep + 1;
-    groups = mime::parseFieldGroups(std::string_view(env.text).substr(from));
+    groups = mime::parseFieldGroups(std::string_view(env.fullText).substr(from));
   }
   mime::Fields perMessage;
   std::vector<Recipient> rs;

@@ -25,6 +25,7 @@ struct Envelope {
   const mime::Part* feedback = nullptr;        // message/feedback-report part
   mime::Fields original;        // headers of the returned original message (may be empty)
   std::string text;             // human-readable text, cut before the returned message
+  std::string fullText;         // the same, not cut (first 64 KiB)
   std::set<std::string> notRecipients;  // the original sender, the report's own addresses
 };
 
