@@ -86,6 +86,7 @@ class BounceParser {
 
  private:
   explicit BounceParser(std::unique_ptr<RuleSet> rules);
+  Report parseDepth(std::string_view raw, int depth) const;
   std::unique_ptr<RuleSet> rules_;
 };
 

@@ -111,7 +111,10 @@ void BounceParser::classify(Recipient& r, std::string_view context) const {
   const RuleSet& rs = *rules_;
   std::string lower = toLower(collapseSpace(r.diagnostic));
   std::string found = findStatusCode(lower);
-  if (r.status.empty() || (preciseCode(found) && found != r.status && !preciseCode(r.status))) {
+  bool vague = r.status.size() >= 5 && r.status[2] == '0' && r.status[4] == '0' && r.status.size() == 5;
+  bool better = !found.empty() && found != r.status && (preciseCode(found) || (vague && found[2] != '0'));
+  // As Sisimai does: a precise code in the diagnostic wins over the Status field.
+  if (r.status.empty() || (better && (preciseCode(found) || !preciseCode(r.status)))) {
     if (!found.empty()) r.status = found;
   }
   if (r.replyCode.empty()) r.replyCode = findReplyCode(lower);
@@ -196,9 +199,20 @@ std::string messageId(std::string_view v) {
   return s.substr(0, s.find(' '));
 }
 
+const mime::Part* attachedMessage(const mime::Part& p, size_t depth) {
+  if (depth > 8) return nullptr;
+  if (p.type == "message/rfc822") return &p;
+  for (const auto& c : p.children) {
+    if (const mime::Part* m = attachedMessage(c, depth + 1)) return m;
+  }
+  return nullptr;
+}
+
 }  // namespace
 
-Report BounceParser::parse(std::string_view raw) const {
+Report BounceParser::parse(std::string_view raw) const { return parseDepth(raw, 0); }
+
+Report BounceParser::parseDepth(std::string_view raw, int depth) const {
   Report rep;
   if (binaryJunk(raw)) {
     rep.kind = Kind::kUnparseable;
@@ -219,6 +233,14 @@ Report BounceParser::parse(std::string_view raw) const {
             detail::readSesJson(env, rep) ||
             (detail::looksLikeBounce(env, *rules_) && detail::readText(env, *rules_, rep)) ||
             detail::readAutoReply(env, *rules_, rep);
+  if (!ok && depth < 2) {
+    // A forwarded bounce: the report is the attached message.
+    const mime::Part* inner = attachedMessage(msg->root(), 0);
+    if (inner) {
+      Report in = parseDepth(std::string_view(inner->body), depth + 1);
+      if (in.kind == Kind::kBounce || in.kind == Kind::kComplaint) return in;
+    }
+  }
   if (!ok) {
     rep.kind = Kind::kNotBounce;
     rep.problem = "no delivery report, complaint or bounce wording found";

@@ -138,7 +138,7 @@ Result<std::unique_ptr<RuleSet>> RuleSet::parse(std::string_view text, const std
       Demotion d{to, {}};
       while (!rest.empty()) d.commands.insert(std::string(nextWord(rest)));
       rs->demote_[r] = d;
-    } else if (dir == "sender" || dir == "complaint" || dir == "subject" || dir == "autoreply" || dir == "cut" || dir == "skip") {
+    } else if (dir == "sender" || dir == "complaint" || dir == "cut0" || dir == "subject" || dir == "autoreply" || dir == "cut" || dir == "skip") {
       Rule rule;
       rule.name = std::string(nextWord(rest));
       rule.pattern = std::string(rest);
@@ -146,7 +146,7 @@ Result<std::unique_ptr<RuleSet>> RuleSet::parse(std::string_view text, const std
       if (rule.name.empty() || rule.pattern.empty()) return err(dir + " needs NAME PATTERN");
       auto& v = dir == "sender" ? rs->senderRules_ : dir == "subject" ? rs->subjectRules_
               : dir == "autoreply" ? rs->autoReplyRules_ : dir == "cut" ? rs->cutRules_
-              : dir == "complaint" ? rs->complaintRules_ : rs->skipRules_;
+              : dir == "complaint" ? rs->complaintRules_ : dir == "cut0" ? rs->cut0Rules_ : rs->skipRules_;
       v.push_back(std::move(rule));
     } else {
       return err("unknown directive \"" + dir + "\"");
@@ -171,13 +171,13 @@ Status RuleSet::compile(const std::string& source) {
     if (!s) return s.error();
     *j.out = std::move(s.value());
   }
-  if (!cutRules_.empty()) {
-    std::string all = "(?m)^[ \\t>]*(?:";
-    for (size_t i = 0; i < cutRules_.size(); ++i) {
-      if (i) all += "|";
-      all += "(?:" + cutRules_[i].pattern + ")";
-    }
-    all += ")";
+  if (!cutRules_.empty() || !cut0Rules_.empty()) {
+    auto alt = [](const std::vector<Rule>& v) {
+      std::string a;
+      for (size_t i = 0; i < v.size(); ++i) a += (i ? "|(?:" : "(?:") + v[i].pattern + ")";
+      return a.empty() ? std::string("[^\\s\\S]") : a;  // an empty class never matches
+    };
+    std::string all = "(?m)^(?:[ \\t>]*(?:" + alt(cutRules_) + ")|(?:" + alt(cut0Rules_) + "))";
     re_->cut = std::make_unique<re2::RE2>(all, reOptions());
     if (!re_->cut->ok()) return makeError(source + ": bad cut pattern: " + re_->cut->error());
   }
@@ -252,7 +252,7 @@ std::string RuleSet::pseudoStatus(std::string_view reason, bool temporary) const
 
 size_t RuleSet::patternCount() const {
   return reasonRules_.size() + reason5Rules_.size() + senderRules_.size() + subjectRules_.size() +
-         autoReplyRules_.size() + cutRules_.size() + skipRules_.size() +
+         autoReplyRules_.size() + cutRules_.size() + cut0Rules_.size() + skipRules_.size() +
          complaintRules_.size() + commandRules_.size();
 }
 

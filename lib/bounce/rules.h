@@ -18,6 +18,7 @@
 //   subject  NAME PATTERN          a Subject: of bounces
 //   autoreply NAME PATTERN         a Subject: of auto-replies (RFC 3834 messages lacking headers)
 //   cut      NAME PATTERN          a line where the returned original message begins
+//   cut0     NAME PATTERN          the same, but only at column 0 (not indented or '>'-quoted)
 //   skip     NAME PATTERN          an address that is never a failed recipient (mailer-daemon@)
 //   complaint NAME PATTERN         a Subject: of complaints sent without an ARF part (JMRP)
 //   command  CMD NAME PATTERN      wording that shows which SMTP command failed (RCPT, DATA...)
@@ -82,7 +83,7 @@ class RuleSet {
   Status compile(const std::string& source);
 
   std::vector<Rule> reasonRules_, reason5Rules_, senderRules_, subjectRules_, autoReplyRules_,
-      cutRules_, skipRules_, complaintRules_, commandRules_;
+      cutRules_, cut0Rules_, skipRules_, complaintRules_, commandRules_;
   struct Demotion {
     std::string to;
     std::set<std::string> commands;

@@ -2,7 +2,10 @@
 // transfer decodings, RFC 2047 words, mbox splitting).
 #include "mime/mime.h"
 
+#include <iconv.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdint>
 
 #include "base/strings.h"
@@ -42,6 +45,36 @@ int hexVal(char c) {
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
+}
+
+constexpr size_t kMaxConvertBytes = 1u << 20;
+
+bool needsConversion(const std::string& cs) {
+  return !cs.empty() && cs != "utf-8" && cs != "utf8" && cs != "us-ascii" && cs != "ascii";
+}
+
+// iconv from charset to UTF-8; "" when the charset is unknown or the text does not convert.
+std::string toUtf8(std::string_view in, const std::string& charset) {
+  iconv_t cd = iconv_open("UTF-8//IGNORE", charset.c_str());
+  if (cd == reinterpret_cast<iconv_t>(-1)) return "";
+  std::string out(in.size() * 3 + 16, '\0');
+  char* src = const_cast<char*>(in.data());
+  size_t srcLeft = in.size();
+  char* dst = out.data();
+  size_t dstLeft = out.size();
+  while (srcLeft > 0) {
+    size_t r = iconv(cd, &src, &srcLeft, &dst, &dstLeft);
+    if (r != static_cast<size_t>(-1)) break;
+    if (errno == EILSEQ && srcLeft > 0) {  // skip one bad byte
+      ++src;
+      --srcLeft;
+      continue;
+    }
+    break;  // EINVAL (truncated sequence) or E2BIG: keep what converted
+  }
+  iconv_close(cd);
+  out.resize(out.size() - dstLeft);
+  return out;
 }
 
 void appendLatin1AsUtf8(std::string& out, std::string_view s) {
@@ -262,8 +295,11 @@ std::string decodeWords(std::string_view s) {
       std::replace(t.begin(), t.end(), '_', ' ');
       raw = decodeQuotedPrintable(t);
     }
-    if (charset == "iso-8859-1" || charset == "latin1" || charset == "windows-1252") {
+    if (charset == "iso-8859-1" || charset == "latin1") {
       appendLatin1AsUtf8(out, raw);
+    } else if (needsConversion(charset)) {
+      std::string u = toUtf8(raw, charset);
+      out.append(u.empty() ? raw : u);
     } else {
       out.append(raw);
     }
@@ -338,6 +374,15 @@ class Parser {
       p.body = m_.buffers_.back();
     } else {
       p.body = raw;
+    }
+    // Text in a legacy charset (ISO-2022-JP, Shift_JIS, ISO-8859-x...) is converted to UTF-8 so
+    // that rules can be written in one encoding. Bounded: at most maxConvertBytes per part.
+    if (p.type.rfind("text/", 0) == 0 && needsConversion(p.charset) && !p.body.empty()) {
+      std::string u = toUtf8(p.body.substr(0, std::min(p.body.size(), kMaxConvertBytes)), p.charset);
+      if (!u.empty()) {
+        m_.buffers_.push_back(std::move(u));
+        p.body = m_.buffers_.back();
+      }
     }
     bool canNest = depth + 1 < limits_.maxDepth && m_.parts_ < limits_.maxParts;
     if ((p.isMultipart() || p.isMessage()) && !canNest) {

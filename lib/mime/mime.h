@@ -5,7 +5,7 @@
 // (old Mac mail); parse() first rewrites every line end as LF, so every view below sees LF only.
 // A multipart body (RFC 2046 5.1) is split at "--boundary" lines up to "--boundary--";
 // message/rfc822 (and text/rfc822-headers) parts hold a nested message; base64 and
-// quoted-printable bodies are decoded. message/delivery-status (RFC 3464) and
+// quoted-printable bodies are decoded, and text/* parts in other charsets converted to UTF-8. message/delivery-status (RFC 3464) and
 // message/feedback-report (RFC 5965) bodies are blocks of fields: parseFieldGroups().
 //
 // Leniency (real bounces break every rule): a header line without a colon ends the header block;
@@ -109,8 +109,8 @@ size_t parseFields(std::string_view text, Fields& out, const Limits& limits = {}
 // Blocks of fields separated by empty lines (message/delivery-status, message/feedback-report).
 std::vector<Fields> parseFieldGroups(std::string_view body, const Limits& limits = {});
 
-// RFC 2047 encoded words (=?charset?B|Q?...?=) decoded; UTF-8, US-ASCII and ISO-8859-1 become
-// UTF-8, other charsets keep their bytes. Text outside encoded words is left unchanged.
+// RFC 2047 encoded words (=?charset?B|Q?...?=) decoded to UTF-8 (iconv); a charset iconv does
+// not know keeps its bytes. Text outside encoded words is left unchanged.
 std::string decodeWords(std::string_view s);
 std::string decodeBase64(std::string_view s);
 std::string decodeQuotedPrintable(std::string_view s);
