@@ -24,10 +24,10 @@ echo "postfix postfix/mailname string sluice.invalid" | debconf-set-selections
 BUILD=(build-essential cmake ninja-build ccache pkg-config git
        clang-14 libclang-rt-14-dev llvm-14
        libyaml-cpp-dev libsqlite3-dev sqlite3 libgtest-dev libgmock-dev libasio-dev libssl-dev
-       nlohmann-json3-dev libhiredis-dev libmilter-dev)
+       nlohmann-json3-dev libhiredis-dev libmilter-dev libre2-dev)
 RUNTIME_TEST=(postfix sasl2-bin libsasl2-modules swaks postfwd policyd-rate-limit redis-server
               python3-dkim libmail-dkim-perl libnet-dns-perl
-              procps iproute2 psmisc openssl python3 bc)
+              procps iproute2 psmisc openssl python3 bc libsisimai-perl)
 
 need=()
 for p in "${BUILD[@]}" "${RUNTIME_TEST[@]}"; do
