@@ -85,8 +85,21 @@ class BounceParser {
   mime::Limits limits;  // set before sharing
 
  private:
+  // The report's human-readable text, lower-cased, collapsed and scanned once for all its
+  // recipients, and only when a recipient's own diagnostic is not enough (lazily).
+  struct Context {
+    std::string_view raw;
+    mutable bool ready = false;
+    mutable std::string lower;
+    mutable std::vector<int> reasons;  // rule hits in the whole text
+    mutable std::string command;       // the SMTP command the whole text names
+    const Context& get(const RuleSet& rs) const;
+  };
+  static constexpr size_t kMaxContext = 4 * kMaxDiagnostic;
+
   explicit BounceParser(std::unique_ptr<RuleSet> rules);
   Report parseDepth(std::string_view raw, int depth) const;
+  void classifyIn(Recipient& r, const Context& context) const;
   std::unique_ptr<RuleSet> rules_;
 };
 

@@ -37,6 +37,7 @@ const char* toString(Kind k) {
 
 BounceParser::BounceParser(std::unique_ptr<RuleSet> rules) : rules_(std::move(rules)) {
   limits.maxBytes = 16u << 20;  // the report parts come first; returned content is not needed
+  limits.parseNestedBodies = false;
 }
 BounceParser::~BounceParser() = default;
 
@@ -107,7 +108,24 @@ bool temporaryText(const Recipient& r, std::string_view lower) {
 
 }  // namespace
 
+const BounceParser::Context& BounceParser::Context::get(const RuleSet& rs) const {
+  if (!ready) {
+    ready = true;
+    lower = toLower(collapseSpace(raw, kMaxContext));
+    RuleSet::Hits h = rs.scan(lower);
+    reasons = std::move(h.reasons);
+    command = std::move(h.command);
+  }
+  return *this;
+}
+
 void BounceParser::classify(Recipient& r, std::string_view context) const {
+  Context ctx;
+  ctx.raw = context;
+  classifyIn(r, ctx);
+}
+
+void BounceParser::classifyIn(Recipient& r, const Context& context) const {
   const RuleSet& rs = *rules_;
   std::string lower = toLower(collapseSpace(r.diagnostic));
   std::string found = findStatusCode(lower);
@@ -118,8 +136,14 @@ void BounceParser::classify(Recipient& r, std::string_view context) const {
     if (!found.empty()) r.status = found;
   }
   if (r.replyCode.empty()) r.replyCode = findReplyCode(lower);
-  if (r.smtpCommand.empty()) r.smtpCommand = rs.smtpCommand(lower);
-  if (r.smtpCommand.empty() && !context.empty()) r.smtpCommand = rs.smtpCommand(toLower(collapseSpace(context, 8 * kMaxDiagnostic)));
+  RuleSet::Hits hits = rs.scan(lower);
+  if (r.smtpCommand.empty()) r.smtpCommand = hits.command;
+  // The whole text's SMTP command matters only when a matched reason could be demoted.
+  if (r.smtpCommand.empty() && !context.raw.empty()) {
+    bool demotable = false;
+    for (int i : hits.reasons) demotable = demotable || rs.canDemote(rs.reasonRules()[static_cast<size_t>(i)].reason);
+    if (demotable) r.smtpCommand = context.get(rs).command;
+  }
   std::string hint = r.rule;
   r.rule.clear();
   if (r.reason.empty() && startsWith(r.status, "2.")) {
@@ -128,7 +152,7 @@ void BounceParser::classify(Recipient& r, std::string_view context) const {
   }
   if (r.reason.empty()) {
     std::string sReason = rs.statusReason(r.status);
-    Pick best = bestRule(rs, rs.matchReasons(lower), r.smtpCommand, sReason);
+    Pick best = bestRule(rs, hits.reasons, r.smtpCommand, sReason);
     bool useStatus = !sReason.empty() && !(best.rule && rs.isWeak(sReason));
     if (useStatus && best.rule) {
       useStatus = rs.prefers(sReason, best.reason) ||
@@ -143,9 +167,8 @@ void BounceParser::classify(Recipient& r, std::string_view context) const {
       r.rule = best.rule->name;
     }
   }
-  if (r.reason.empty() && !context.empty()) {
-    std::string ctx = toLower(collapseSpace(context, 8 * kMaxDiagnostic));
-    Pick best = bestRule(rs, rs.matchReasons(ctx), r.smtpCommand, "");
+  if (r.reason.empty() && !context.raw.empty()) {
+    Pick best = bestRule(rs, context.get(rs).reasons, r.smtpCommand, "");
     if (best.rule) {
       r.reason = best.reason;
       r.rule = "context:" + best.rule->name;
@@ -162,7 +185,7 @@ void BounceParser::classify(Recipient& r, std::string_view context) const {
   if (r.reason5.empty()) {
     r.reason5 = r.reason;
     const Rule* best5 = nullptr;
-    for (int i : rs.matchReasons5(lower)) {
+    for (int i : hits.reasons5) {
       const Rule& x = rs.reason5Rules()[static_cast<size_t>(i)];
       if (!best5 || x.line < best5->line) best5 = &x;
     }
@@ -184,7 +207,7 @@ void BounceParser::classify(Recipient& r, std::string_view context) const {
 namespace {
 
 bool binaryJunk(std::string_view raw) {
-  size_t n = std::min<size_t>(raw.size(), 4096), bad = 0;
+  size_t n = std::min<size_t>(raw.size(), 1024), bad = 0;
   for (size_t i = 0; i < n; ++i) {
     auto c = static_cast<unsigned char>(raw[i]);
     if (c == 0 || (c < 32 && c != '\n' && c != '\r' && c != '\t')) ++bad;
@@ -246,12 +269,14 @@ Report BounceParser::parseDepth(std::string_view raw, int depth) const {
     rep.problem = "no delivery report, complaint or bounce wording found";
     rep.recipients.clear();
   }
+  Context ctx;
+  if (rep.kind == Kind::kBounce) ctx.raw = env.text;
   for (Recipient& r : rep.recipients) {
     if (rep.kind == Kind::kComplaint) {
       r.reason = r.reason5 = "feedback";
       r.rule = "arf:" + r.feedbackType;
     }
-    classify(r, rep.kind == Kind::kBounce ? std::string_view(env.text) : std::string_view());
+    classifyIn(r, ctx);
   }
   rep.originalMessageId = messageId(env.original.get("message-id"));
   rep.originalFrom = extractAddress(env.original.get("from"));

@@ -48,17 +48,17 @@ std::string stripTags(std::string_view html) {
   return out;
 }
 
-// The first human-readable text part outside a returned message.
-void findText(const mime::Part& p, std::string& plain, std::string& html, size_t depth) {
+// The first human-readable text part outside a returned message (views into the message).
+void findText(const mime::Part& p, std::string_view& plain, const mime::Part*& html, size_t depth) {
   if (depth > 16) return;
   if (p.isMessage()) return;
   if (p.isMultipart()) {
-    if (p.children.empty() && plain.empty()) plain.assign(p.body);  // multipart without boundary
+    if (p.children.empty() && plain.empty()) plain = p.body;  // multipart without boundary
     for (const auto& c : p.children) findText(c, plain, html, depth + 1);
     return;
   }
-  if (p.type == "text/plain" && plain.empty() && !trim(p.body).empty()) plain.assign(p.body);
-  if (p.type == "text/html" && html.empty()) html = stripTags(p.body);
+  if (p.type == "text/plain" && plain.empty() && !trim(p.body).empty()) plain = p.body;
+  if (p.type == "text/html" && !html) html = &p;
 }
 
 void findParts(const mime::Part& p, Envelope& env, size_t depth) {
@@ -95,6 +95,18 @@ void inlineOriginal(std::string_view rest, mime::Fields& out) {
   }
 }
 
+// Offset of the first line that starts with field (case-insensitive), or npos.
+size_t findFieldLine(std::string_view t, std::string_view field) {
+  size_t pos = 0;
+  while (pos < t.size()) {
+    if (istartsWith(t.substr(pos), field)) return pos;
+    size_t nl = t.find('\n', pos);
+    if (nl == std::string_view::npos) break;
+    pos = nl + 1;
+  }
+  return std::string_view::npos;
+}
+
 size_t lineStart(std::string_view t, size_t off) {
   size_t nl = off == 0 ? std::string_view::npos : t.rfind('\n', off - 1);
   return nl == std::string_view::npos ? 0 : nl + 1;
@@ -123,18 +135,23 @@ Envelope inspect(const mime::Message& msg, const RuleSet& rules) {
   env.to = firstAddress(h.get("to"));
   env.subject = mime::decodeWords(h.get("subject"));
   findParts(msg.root(), env, 0);
-  std::string plain, html;
+  std::string_view plain;
+  const mime::Part* html = nullptr;
   findText(msg.root(), plain, html, 0);
-  std::string text = !plain.empty() ? plain : html;
-  if (text.empty() && !msg.root().isMultipart() && !msg.root().isMessage()) text.assign(msg.root().body);
-  env.fullText = text.substr(0, 64 * 1024);
+  std::string_view text = plain;
+  if (text.empty() && html) {
+    env.ownedText = stripTags(html->body);
+    text = env.ownedText;
+  }
+  if (text.empty() && !msg.root().isMultipart() && !msg.root().isMessage()) text = msg.root().body;
+  text = text.substr(0, 256 * 1024);
+  env.fullText = text;
   size_t cut = rules.findCut(text);
   if (cut != std::string::npos) {
-    if (env.original.empty()) inlineOriginal(std::string_view(text).substr(cut), env.original);
-    text.resize(cut);
+    if (env.original.empty()) inlineOriginal(text.substr(cut), env.original);
+    text = text.substr(0, cut);
   }
-  if (text.size() > 64 * 1024) text.resize(64 * 1024);
-  env.text = std::move(text);
+  env.text = text.substr(0, 64 * 1024);
   for (std::string_view k : {"from", "return-path", "sender", "reply-to"}) {
     std::string a = firstAddress(env.original.get(k));
     if (!a.empty()) env.notRecipients.insert(toLower(a));
@@ -151,8 +168,8 @@ bool looksLikeBounce(const Envelope& env, const RuleSet& rules) {
   return false;
 }
 
-std::string blockFor(std::string_view text, std::string_view addr, const std::vector<std::string>& others) {
-  std::string lower = toLower(text);
+std::string blockFor(std::string_view text, std::string_view lower, std::string_view addr,
+                     const std::vector<std::string>& others) {
   std::string la = toLower(addr);
   size_t at = lower.find(la);
   if (at == std::string::npos) return "";
@@ -254,14 +271,14 @@ bool readDsn(const Envelope& env, const RuleSet& rules, Report& out) {
     groups = mime::parseFieldGroups(env.deliveryStatus->body);
   } else {
     // DSN fields written in the text part (some gateways flatten the report).
-    std::string lower = toLower(env.fullText);
-    size_t f = lower.find("\nfinal-recipient:");
-    if (f == std::string::npos) f = lower.find("\noriginal-recipient:");
-    if (f == std::string::npos) return false;
-    size_t from = lineStart(lower, f);
-    size_t rep = lower.rfind("\nreporting-mta:", f);
-    if (rep != std::string::npos) from = rep + 1;
-    groups = mime::parseFieldGroups(std::string_view(env.fullText).substr(from));
+    std::string_view t = env.fullText;
+    size_t f = findFieldLine(t, "final-recipient:");
+    if (f == std::string_view::npos) f = findFieldLine(t, "original-recipient:");
+    if (f == std::string_view::npos) return false;
+    size_t from = f;
+    size_t rep = findFieldLine(t.substr(0, f), "reporting-mta:");
+    if (rep != std::string_view::npos) from = rep;
+    groups = mime::parseFieldGroups(env.fullText.substr(from));
   }
   mime::Fields perMessage;
   std::vector<Recipient> rs;
@@ -279,9 +296,11 @@ bool readDsn(const Envelope& env, const RuleSet& rules, Report& out) {
   if (rs.empty()) return false;
   std::vector<std::string> all;
   for (const auto& r : rs) all.push_back(r.recipient);
+  std::string lowerText;
   for (auto& r : rs) {
     if (!r.diagnostic.empty()) continue;
-    std::string b = blockFor(env.text, r.recipient, all);
+    if (lowerText.empty()) lowerText = toLower(env.text);
+    std::string b = blockFor(env.text, lowerText, r.recipient, all);
     r.diagnostic = collapseSpace(b);
   }
   (void)rules;
@@ -331,8 +350,8 @@ bool readText(const Envelope& env, const RuleSet& rules, Report& out) {
   for (size_t i = 0; i < rcpts.size(); ++i) {
     Recipient r;
     r.recipient = rcpts[i];
-    std::string b = where[i] == std::string::npos ? std::string() : blockFor(env.text, rcpts[i], rcpts);
-    r.diagnostic = collapseSpace(b.empty() ? std::string_view(env.text) : std::string_view(b));
+    std::string b = where[i] == std::string::npos ? std::string() : blockFor(env.text, lower, rcpts[i], rcpts);
+    r.diagnostic = collapseSpace(b.empty() ? env.text : std::string_view(b));
     out.recipients.push_back(std::move(r));
   }
   return true;
@@ -343,7 +362,7 @@ bool readSesJson(const Envelope& env, Report& out) {
   if (open == std::string::npos) return false;
   // SNS wraps long lines; the wrap shows as "!\n " in some relays. Undo both.
   std::string js;
-  std::string_view t = std::string_view(env.text).substr(open);
+  std::string_view t = env.text.substr(open);
   for (size_t i = 0; i < t.size(); ++i) {
     if (t[i] == '!' && i + 1 < t.size() && t[i + 1] == '\n') { i += (i + 2 < t.size() && t[i + 2] == ' ') ? 2 : 1; continue; }
     if (t[i] == '\n') continue;
@@ -428,8 +447,7 @@ bool readAutoReply(const Envelope& env, const RuleSet& rules, Report& out) {
   out.format = "rfc3834";
   Recipient r;
   r.recipient = env.from;
-  std::string body = env.text;
-  r.diagnostic = collapseSpace(body, 500);
+  r.diagnostic = collapseSpace(env.text, 500);
   r.reason = "vacation";
   r.reason5 = "vacation";
   r.rule = auto3834 ? "rfc3834:auto-submitted" : other ? "rfc3834:header" : "rfc3834:subject";

@@ -24,8 +24,9 @@ struct Envelope {
   const mime::Part* deliveryStatus = nullptr;  // message/delivery-status part
   const mime::Part* feedback = nullptr;        // message/feedback-report part
   mime::Fields original;        // headers of the returned original message (may be empty)
-  std::string text;             // human-readable text, cut before the returned message
-  std::string fullText;         // the same, not cut (first 64 KiB)
+  std::string_view text;        // human-readable text, cut before the returned message
+  std::string_view fullText;    // the same, not cut (first 256 KiB)
+  std::string ownedText;        // backing store when the text is not a part's body (HTML)
   std::set<std::string> notRecipients;  // the original sender, the report's own addresses
 };
 
@@ -42,6 +43,8 @@ bool readAutoReply(const Envelope& env, const RuleSet& rules, Report& out);
 // First address at or after pos in t; *at/*end get its bounds. Domain lower-cased.
 std::string addressAt(std::string_view t, size_t pos, size_t* at, size_t* end);
 // The paragraph(s) of text about one address: from its line to the next other recipient's line.
-std::string blockFor(std::string_view text, std::string_view addr, const std::vector<std::string>& others);
+// lower is text lower-cased (same length).
+std::string blockFor(std::string_view text, std::string_view lower, std::string_view addr,
+                     const std::vector<std::string>& others);
 
 }  // namespace sluice::bounce::detail

@@ -1,24 +1,28 @@
 // rules.cc - reads the bounce rules file (format in rules.h) and compiles each pattern group
 // into one RE2::Set, so a diagnostic text is matched against every rule in a single DFA pass.
 //
-// Why RE2::Set: linear-time matching with a bounded memory budget whatever the input (bounces
-// are attacker-controlled), every Debian architecture (Hyperscan is amd64-only and its
-// pattern dialect differs from the PCRE-ish syntax rule authors know), and the texts we scan are
-// short (a few hundred bytes per recipient), where Hyperscan's higher raw throughput does not
-// matter. Patterns are compiled in Latin-1 mode: bytes match bytes, invalid UTF-8 cannot fail.
+// Why RE2 (and not Hyperscan or PCRE2): linear-time matching with a bounded memory budget
+// whatever the input (bounces are attacker-controlled), on every Debian architecture (Hyperscan
+// is amd64-only, its dialect differs from the RE2/PCRE syntax rule authors know). The reason,
+// reason5 and command patterns a diagnostic is matched against go through MultiMatcher (one
+// Aho-Corasick pass over their literal atoms, then RE2 on the few candidates): RE2::Set's DFA
+// explodes on ~600 patterns with wildcards. The small groups (sender, subject, ...) use
+// RE2::Set. Patterns are compiled in Latin-1 mode: bytes match bytes, invalid UTF-8 cannot fail.
 #include "bounce/rules.h"
 
 #include <re2/re2.h>
 #include <re2/set.h>
 
 #include "base/strings.h"
+#include "bounce/multi_match.h"
 
 namespace sluice::bounce {
 
 using ReSet = re2::RE2::Set;
 
 struct RuleSet::Compiled {
-  std::unique_ptr<ReSet> reason, reason5, sender, subject, autoReply, skip, complaint, command;
+  MultiMatcher text;
+  std::unique_ptr<ReSet> sender, subject, autoReply, skip, complaint;
   std::unique_ptr<re2::RE2> cut;
 };
 
@@ -29,7 +33,7 @@ re2::RE2::Options reOptions() {
   o.set_encoding(re2::RE2::Options::EncodingLatin1);
   o.set_case_sensitive(false);
   o.set_log_errors(false);
-  o.set_max_mem(64 << 20);
+  o.set_max_mem(256 << 20);
   return o;
 }
 
@@ -163,10 +167,25 @@ Status RuleSet::compile(const std::string& source) {
     std::unique_ptr<ReSet>* out;
   };
   re_ = std::make_unique<Compiled>();
-  for (Job j : {Job{&reasonRules_, &re_->reason}, Job{&reason5Rules_, &re_->reason5},
-                Job{&senderRules_, &re_->sender}, Job{&subjectRules_, &re_->subject},
+  // The three groups a diagnostic is matched against share one set (one DFA pass); indices
+  // [0, R) are reason rules, [R, R+R5) reason5 rules, the rest command rules.
+  std::vector<Rule> text = reasonRules_;
+  text.insert(text.end(), reason5Rules_.begin(), reason5Rules_.end());
+  text.insert(text.end(), commandRules_.begin(), commandRules_.end());
+  {
+    std::vector<std::string> pats;
+    for (const Rule& r : text) {
+      re2::RE2 one(r.pattern, reOptions());
+      if (!one.ok()) {
+        return makeError(source + ":" + std::to_string(r.line) + ": bad pattern for rule " + r.name + ": " + one.error());
+      }
+      pats.push_back(r.pattern);
+    }
+    if (auto st = re_->text.build(pats); !st) return makeError(source + ": " + st.message());
+  }
+  for (Job j : {Job{&senderRules_, &re_->sender}, Job{&subjectRules_, &re_->subject},
                 Job{&autoReplyRules_, &re_->autoReply}, Job{&skipRules_, &re_->skip},
-                Job{&complaintRules_, &re_->complaint}, Job{&commandRules_, &re_->command}}) {
+                Job{&complaintRules_, &re_->complaint}}) {
     auto s = buildSet(*j.rules, source);
     if (!s) return s.error();
     *j.out = std::move(s.value());
@@ -184,12 +203,26 @@ Status RuleSet::compile(const std::string& source) {
   return okStatus();
 }
 
-std::vector<int> RuleSet::matchReasons(std::string_view text) const {
-  return runSet(re_->reason.get(), reasonRules_.size(), text);
+RuleSet::Hits RuleSet::scan(std::string_view text) const {
+  Hits h;
+  int r = static_cast<int>(reasonRules_.size()), r5 = static_cast<int>(reason5Rules_.size());
+  const Rule* cmd = nullptr;
+  for (int i : re_->text.match(text)) {
+    if (i < r) {
+      h.reasons.push_back(i);
+    } else if (i < r + r5) {
+      h.reasons5.push_back(i - r);
+    } else {
+      const Rule& c = commandRules_[static_cast<size_t>(i - r - r5)];
+      if (!cmd || c.line < cmd->line) cmd = &c;
+    }
+  }
+  if (cmd) h.command = cmd->reason;
+  return h;
 }
-std::vector<int> RuleSet::matchReasons5(std::string_view text) const {
-  return runSet(re_->reason5.get(), reason5Rules_.size(), text);
-}
+
+std::vector<int> RuleSet::matchReasons(std::string_view text) const { return scan(text).reasons; }
+std::vector<int> RuleSet::matchReasons5(std::string_view text) const { return scan(text).reasons5; }
 bool RuleSet::matchSender(std::string_view s) const { return !runSet(re_->sender.get(), senderRules_.size(), s).empty(); }
 bool RuleSet::matchSubject(std::string_view s) const { return !runSet(re_->subject.get(), subjectRules_.size(), s).empty(); }
 bool RuleSet::matchAutoReply(std::string_view s) const { return !runSet(re_->autoReply.get(), autoReplyRules_.size(), s).empty(); }
@@ -199,14 +232,7 @@ bool RuleSet::matchComplaint(std::string_view s) const {
   return !runSet(re_->complaint.get(), complaintRules_.size(), s).empty();
 }
 
-std::string RuleSet::smtpCommand(std::string_view text) const {
-  const Rule* best = nullptr;
-  for (int i : runSet(re_->command.get(), commandRules_.size(), text)) {
-    const Rule& r = commandRules_[static_cast<size_t>(i)];
-    if (!best || r.line < best->line) best = &r;
-  }
-  return best ? best->reason : std::string();
-}
+std::string RuleSet::smtpCommand(std::string_view text) const { return scan(text).command; }
 
 std::string RuleSet::demoted(const std::string& reason, std::string_view command, std::string_view statusReason) const {
   auto it = demote_.find(reason);

@@ -51,6 +51,13 @@ class RuleSet {
   static Result<std::unique_ptr<RuleSet>> parse(std::string_view text, const std::string& source);
   ~RuleSet();
 
+  // One pass over text with the reason, reason5 and command patterns together.
+  struct Hits {
+    std::vector<int> reasons;   // indices into reasonRules()
+    std::vector<int> reasons5;  // indices into reason5Rules()
+    std::string command;        // the SMTP command named (first command rule in file order)
+  };
+  Hits scan(std::string_view text) const;
   // Indices into reasonRules() / reason5Rules() of every rule whose pattern occurs in text.
   std::vector<int> matchReasons(std::string_view text) const;
   std::vector<int> matchReasons5(std::string_view text) const;
@@ -62,6 +69,7 @@ class RuleSet {
   // The SMTP command the text says failed ("" when unknown).
   std::string smtpCommand(std::string_view text) const;
   // The reason a text match of `reason` counts as, given the failed command and status reason.
+  bool canDemote(const std::string& reason) const { return demote_.count(reason) != 0; }
   std::string demoted(const std::string& reason, std::string_view command, std::string_view statusReason) const;
   // Offset of the first line matching a cut rule, or npos.
   size_t findCut(std::string_view text) const;

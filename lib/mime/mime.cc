@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
+#include <cstring>
 
 #include "base/strings.h"
 
@@ -54,26 +55,54 @@ bool needsConversion(const std::string& cs) {
 }
 
 // iconv from charset to UTF-8; "" when the charset is unknown or the text does not convert.
-std::string toUtf8(std::string_view in, const std::string& charset) {
+// One converter per charset and thread (iconv_open loads a gconv module: too slow per part).
+iconv_t converter(const std::string& charset, bool* owned) {
+  *owned = false;
+  struct Cache {
+    std::vector<std::pair<std::string, iconv_t>> items;
+    ~Cache() {
+      for (auto& i : items)
+        if (i.second != reinterpret_cast<iconv_t>(-1)) iconv_close(i.second);
+    }
+  };
+  thread_local Cache cache;
+  for (auto& i : cache.items)
+    if (i.first == charset) return i.second;
   iconv_t cd = iconv_open("UTF-8//IGNORE", charset.c_str());
+  if (cache.items.size() < 32) cache.items.emplace_back(charset, cd);  // unknown ones too
+  else *owned = cd != reinterpret_cast<iconv_t>(-1);
+  return cd;
+}
+
+std::string toUtf8(std::string_view in, const std::string& charset) {
+  bool owned = false;
+  iconv_t cd = converter(charset, &owned);
   if (cd == reinterpret_cast<iconv_t>(-1)) return "";
-  std::string out(in.size() * 3 + 16, '\0');
+  iconv(cd, nullptr, nullptr, nullptr, nullptr);  // reset the shift state
+  std::string out;
+  out.resize(in.size() + in.size() / 2 + 16);
   char* src = const_cast<char*>(in.data());
   size_t srcLeft = in.size();
-  char* dst = out.data();
-  size_t dstLeft = out.size();
+  size_t used = 0;
   while (srcLeft > 0) {
+    char* dst = out.data() + used;
+    size_t dstLeft = out.size() - used;
     size_t r = iconv(cd, &src, &srcLeft, &dst, &dstLeft);
+    used = out.size() - dstLeft;
     if (r != static_cast<size_t>(-1)) break;
+    if (errno == E2BIG) {
+      out.resize(out.size() * 2);
+      continue;
+    }
     if (errno == EILSEQ && srcLeft > 0) {  // skip one bad byte
       ++src;
       --srcLeft;
       continue;
     }
-    break;  // EINVAL (truncated sequence) or E2BIG: keep what converted
+    break;  // EINVAL: a truncated sequence at the end; keep what converted
   }
-  iconv_close(cd);
-  out.resize(out.size() - dstLeft);
+  if (owned) iconv_close(cd);
+  out.resize(used);
   return out;
 }
 
@@ -104,6 +133,7 @@ std::string_view Fields::get(std::string_view name) const {
 }
 
 std::string normalizeNewlines(std::string_view s) {
+  if (s.find('\r') == std::string_view::npos) return std::string(s);
   std::string out;
   out.reserve(s.size());
   for (size_t i = 0; i < s.size(); ++i) {
@@ -248,7 +278,10 @@ std::string decodeQuotedPrintable(std::string_view s) {
   for (size_t i = 0; i < s.size(); ++i) {
     char c = s[i];
     if (c != '=') {
-      out.push_back(c);
+      size_t eq = s.find('=', i);
+      if (eq == std::string_view::npos) eq = s.size();
+      out.append(s.substr(i, eq - i));
+      i = eq - 1;
       continue;
     }
     if (i + 1 < s.size() && s[i + 1] == '\n') {  // soft line break
@@ -368,7 +401,8 @@ class Parser {
       p.boundary = param(ct, "boundary");
     }
     std::string cte = toLower(trim(p.headers.get("content-transfer-encoding")));
-    if (cte == "base64" || cte == "quoted-printable") {
+    bool wanted = p.type.rfind("text/", 0) == 0 || p.type.rfind("message/", 0) == 0 || p.isMultipart();
+    if (wanted && (cte == "base64" || cte == "quoted-printable")) {
       m_.buffers_.push_back(cte == "base64" ? decodeBase64(raw) : decodeQuotedPrintable(raw));
       if (cte == "base64") m_.buffers_.back() = normalizeNewlines(m_.buffers_.back());
       p.body = m_.buffers_.back();
@@ -393,7 +427,14 @@ class Parser {
       multipart(p, depth);
     } else if (p.isMessage()) {
       p.children.emplace_back();
-      entity(p.children.back(), p.body, depth + 1);
+      Part& inner = p.children.back();
+      if (limits_.parseNestedBodies) {
+        entity(inner, p.body, depth + 1);
+      } else {
+        size_t at = parseFields(p.body, inner.headers, limits_);
+        inner.body = p.body.substr(std::min(at, p.body.size()));
+        ++m_.parts_;
+      }
     }
   }
 
@@ -401,10 +442,13 @@ class Parser {
     std::string_view b = p.body;
     std::string delim = "--" + p.boundary;
     // Positions of delimiter lines: at the start of b or after a LF.
+    // memmem (two-way search) on the whole delimiter: text full of '-' makes a first-char
+    // search slow.
     auto findDelim = [&](size_t from) -> size_t {
-      while (from <= b.size()) {
-        size_t f = b.find(delim, from);
-        if (f == std::string_view::npos) return f;
+      while (from < b.size()) {
+        const void* hit = memmem(b.data() + from, b.size() - from, delim.data(), delim.size());
+        if (!hit) return std::string_view::npos;
+        size_t f = static_cast<size_t>(static_cast<const char*>(hit) - b.data());
         if (f == 0 || b[f - 1] == '\n') return f;
         from = f + 1;
       }

@@ -33,6 +33,9 @@ struct Limits {
   size_t maxParts = 512;            // parts in the whole message
   size_t maxHeaders = 1000;         // fields in one header block
   size_t maxHeaderBytes = 1u << 20; // one header block
+  // false: a nested message (message/rfc822) gets its headers parsed, its body kept raw (not
+  // walked, not decoded) - all a bounce parser needs of a returned original.
+  bool parseNestedBodies = true;
 };
 
 struct Field {
@@ -60,7 +63,8 @@ struct Part {
   std::string type = "text/plain";  // lower-case type/subtype from Content-Type
   std::string boundary;             // multipart only
   std::string charset;              // lower-case, may be empty
-  std::string_view body;            // decoded content (transfer encoding removed), LF line ends
+  std::string_view body;            // content, LF line ends; transfer encoding removed for
+                                    // text/*, message/* and multipart parts (others stay raw)
   std::vector<Part> children;       // multipart parts, or one child for message/rfc822
   bool isMultipart() const { return type.rfind("multipart/", 0) == 0; }
   bool isMessage() const { return type == "message/rfc822" || type == "text/rfc822-headers" ||
