@@ -95,7 +95,7 @@ class BounceParser {
     mutable std::string command;       // the SMTP command the whole text names
     const Context& get(const RuleSet& rs) const;
   };
-  static constexpr size_t kMaxContext = 4 * kMaxDiagnostic;
+  static constexpr size_t kMaxContext = 2 * kMaxDiagnostic;
 
   explicit BounceParser(std::unique_ptr<RuleSet> rules);
   Report parseDepth(std::string_view raw, int depth) const;

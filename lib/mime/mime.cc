@@ -133,17 +133,19 @@ std::string_view Fields::get(std::string_view name) const {
 }
 
 std::string normalizeNewlines(std::string_view s) {
-  if (s.find('\r') == std::string_view::npos) return std::string(s);
   std::string out;
   out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    if (c == '\r') {
-      out.push_back('\n');
-      if (i + 1 < s.size() && s[i + 1] == '\n') ++i;
-    } else {
-      out.push_back(c);
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t cr = s.find('\r', i);
+    if (cr == std::string_view::npos) {
+      out.append(s.substr(i));
+      break;
     }
+    out.append(s.substr(i, cr - i));
+    out.push_back('\n');
+    i = cr + 1;
+    if (i < s.size() && s[i] == '\n') ++i;
   }
   return out;
 }
@@ -360,15 +362,15 @@ std::vector<std::string_view> splitMbox(std::string_view raw) {
     if (raw[eol] == '\r' && body < to && raw[body] == '\n') ++body;
     if (body < to) out.push_back(raw.substr(body, to - body));
   };
+  // The separator follows the file's line-end style (that of its first line).
+  size_t eol1 = raw.find_first_of("\r\n");
+  std::string_view sep = "\n\nFrom ";
+  if (eol1 != std::string_view::npos && raw[eol1] == '\r') {
+    sep = (eol1 + 1 < raw.size() && raw[eol1 + 1] == '\n') ? "\r\n\r\nFrom " : "\r\rFrom ";
+  }
   while (true) {
-    // Find the next "\n\nFrom " (or \r\n\r\n / \r\r) after the current start.
-    size_t best = std::string_view::npos;
-    for (std::string_view sep : {"\n\nFrom ", "\r\n\r\nFrom ", "\r\rFrom "}) {
-      size_t f = raw.find(sep, pos);
-      if (f != std::string_view::npos && (best == std::string_view::npos || f < best)) {
-        best = f + sep.size() - 5;
-      }
-    }
+    size_t f = raw.find(sep, pos);
+    size_t best = f == std::string_view::npos ? f : f + sep.size() - 5;
     if (best == std::string_view::npos) {
       push(start, raw.size());
       break;
