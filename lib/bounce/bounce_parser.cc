@@ -87,7 +87,11 @@ Pick bestRule(const RuleSet& rs, const std::vector<int>& hits, std::string_view 
   Pick best;
   for (int i : hits) {
     const Rule& r = rs.reasonRules()[static_cast<size_t>(i)];
-    std::string reason = rs.demoted(r.reason, command, statusReason);
+    // A generic wording (not decisive) with no known command counts as "not RCPT" for the
+    // demotion: as Sisimai, only an MTA-specific wording, a RCPT failure or the status code
+    // itself makes "user unknown" a missing mailbox rather than a filter's refusal.
+    std::string_view cmd = command.empty() && !r.decisive ? std::string_view("?") : command;
+    std::string reason = rs.demoted(r.reason, cmd, statusReason);
     bool take = !best.rule;
     if (!take && r.decisive != best.rule->decisive) {
       take = r.decisive;

@@ -236,7 +236,7 @@ std::string RuleSet::smtpCommand(std::string_view text) const { return scan(text
 
 std::string RuleSet::demoted(const std::string& reason, std::string_view command, std::string_view statusReason) const {
   auto it = demote_.find(reason);
-  if (it == demote_.end() || statusReason == reason || command.empty()) return reason;
+  if (it == demote_.end() || statusReason == reason || command.empty()) return reason;  // "?" = unknown
   if (it->second.commands.count(std::string(command))) return reason;
   return it->second.to;
 }
