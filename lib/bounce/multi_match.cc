@@ -30,23 +30,31 @@ Status MultiMatcher::build(const std::vector<std::string>& patterns) {
   }
   std::vector<std::string> atoms;
   filter_->Compile(&atoms);
-  // Byte classes: every byte used by an atom gets its own class, all others share class 0.
-  for (auto& a : atoms) {
+  for (auto& a : atoms)
     for (char& c : a) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    for (unsigned char c : a) {
-      if (cls_[c] == 0) {
-        if (classes_ == 255) return makeError("too many distinct bytes in rule atoms");
-        cls_[c] = static_cast<uint8_t>(classes_++);
+  atoms_ = atoms;
+  // Byte classes: each ASCII byte used in a key gets a class; every byte >= 0x80 shares one;
+  // all other bytes share class 0.
+  uint8_t high = 0;
+  for (const auto& a : atoms) {
+    for (size_t i = 0; i < a.size() && i < kKeyLen; ++i) {
+      auto c = static_cast<unsigned char>(a[i]);
+      if (c >= 0x80) {
+        if (high == 0) high = static_cast<uint8_t>(classes_++);
+        continue;
       }
+      if (cls_[c] == 0) cls_[c] = static_cast<uint8_t>(classes_++);
     }
   }
-  // Trie.
+  if (high != 0)
+    for (int c = 0x80; c < 0x100; ++c) cls_[c] = high;
+  // Trie over the keys.
   std::vector<std::vector<int32_t>> next(1, std::vector<int32_t>(classes_, -1));
   std::vector<std::vector<int32_t>> outs(1);
   for (size_t i = 0; i < atoms.size(); ++i) {
     int32_t s = 0;
-    for (unsigned char c : atoms[i]) {
-      int32_t& t = next[static_cast<size_t>(s)][cls_[c]];
+    for (size_t j = 0; j < atoms[i].size() && j < kKeyLen; ++j) {
+      int32_t& t = next[static_cast<size_t>(s)][cls_[static_cast<unsigned char>(atoms[i][j])]];
       if (t < 0) {
         t = static_cast<int32_t>(next.size());
         next.emplace_back(classes_, -1);
@@ -58,38 +66,36 @@ Status MultiMatcher::build(const std::vector<std::string>& patterns) {
   }
   // BFS: failure links, full transition table, merged outputs.
   size_t n = next.size();
-  std::vector<int32_t> fail(n, 0);
+  if (static_cast<uint64_t>(n) * classes_ >= 0x80000000u) return makeError("too many rule atoms for the automaton");
+  std::vector<uint32_t> fail(n, 0);
   delta_.assign(n * classes_, 0);
-  std::deque<int32_t> q;
+  std::deque<uint32_t> q;
   for (uint32_t c = 0; c < classes_; ++c) {
     int32_t t = next[0][c];
-    delta_[c] = t < 0 ? 0 : t;
-    if (t > 0) q.push_back(t);
+    delta_[c] = t < 0 ? 0 : static_cast<uint32_t>(t);
+    if (t > 0) q.push_back(static_cast<uint32_t>(t));
   }
   while (!q.empty()) {
-    int32_t s = q.front();
+    uint32_t s = q.front();
     q.pop_front();
-    auto su = static_cast<size_t>(s);
-    auto& own = outs[su];
-    const auto& fo = outs[static_cast<size_t>(fail[su])];
+    auto& own = outs[s];
+    const auto& fo = outs[fail[s]];
     own.insert(own.end(), fo.begin(), fo.end());
     for (uint32_t c = 0; c < classes_; ++c) {
-      int32_t t = next[su][c];
-      int32_t viaFail = delta_[static_cast<size_t>(fail[su]) * classes_ + c];
+      int32_t t = next[s][c];
+      uint32_t viaFail = delta_[static_cast<size_t>(fail[s]) * classes_ + c];
       if (t < 0) {
-        delta_[su * classes_ + c] = viaFail;
+        delta_[static_cast<size_t>(s) * classes_ + c] = viaFail;
       } else {
-        delta_[su * classes_ + c] = t;
+        delta_[static_cast<size_t>(s) * classes_ + c] = static_cast<uint32_t>(t);
         fail[static_cast<size_t>(t)] = viaFail;
-        q.push_back(t);
+        q.push_back(static_cast<uint32_t>(t));
       }
     }
   }
-  // Mark transitions into states that have outputs with the sign bit, so that the scan loop
-  // touches outStart_ only where an atom ends.
-  for (auto& t : delta_) {
-    if (!outs[static_cast<size_t>(t)].empty()) t = static_cast<int32_t>(static_cast<uint32_t>(t) | 0x80000000u);
-  }
+  // Mark transitions into states that have outputs with the top bit, so that the scan loop
+  // touches outStart_ only where a key ends.
+  for (auto& t : delta_) t = (outs[t].empty() ? 0u : 0x80000000u) | (t * classes_);
   outStart_.assign(n + 1, 0);
   for (size_t s = 0; s < n; ++s) {
     outStart_[s + 1] = outStart_[s] + static_cast<uint32_t>(outs[s].size());
@@ -103,13 +109,19 @@ std::vector<int> MultiMatcher::match(std::string_view text) const {
   if (!filter_) return result;
   std::vector<int> atoms;
   size_t s = 0;
-  const int32_t* delta = delta_.data();
+  const uint32_t* delta = delta_.data();
   const size_t k = classes_;
-  for (unsigned char c : text) {
-    auto t = static_cast<uint32_t>(delta[s * k + cls_[c]]);
+  for (size_t pos = 0; pos < text.size(); ++pos) {
+    uint32_t t = delta[s + cls_[static_cast<unsigned char>(text[pos])]];
     s = t & 0x7fffffffu;
-    if (t & 0x80000000u) {
-      for (uint32_t i = outStart_[s]; i < outStart_[s + 1]; ++i) atoms.push_back(out_[i]);
+    if (!(t & 0x80000000u)) continue;
+    size_t state = s / k;
+    for (uint32_t i = outStart_[state]; i < outStart_[state + 1]; ++i) {
+      // The key ends at pos; confirm the whole atom from where its key started.
+      const std::string& a = atoms_[static_cast<size_t>(out_[i])];
+      size_t keyLen = std::min(a.size(), kKeyLen);
+      size_t start = pos + 1 - keyLen;
+      if (text.size() - start >= a.size() && text.compare(start, a.size(), a) == 0) atoms.push_back(out_[i]);
     }
   }
   std::sort(atoms.begin(), atoms.end());

@@ -40,13 +40,19 @@ class MultiMatcher {
  private:
   std::unique_ptr<re2::FilteredRE2> filter_;
   size_t patternCount_ = 0;
-  // The automaton: delta_[state * classes_ + cls_[byte]] is the next state; outStart_[s] ..
-  // outStart_[s+1] indexes out_, the atoms ending at state s (fail-link outputs merged in).
+  // The automaton runs over "keys": the first kKeyLen bytes of each atom, with all bytes >= 0x80
+  // in one class (keeps the table small enough for the cache); a key hit is confirmed by
+  // comparing the whole atom at that position. delta_[state * classes_ + cls_[byte]] is the
+  // next state, the top bit set when outputs end there; outStart_[s] .. outStart_[s+1] index
+  // out_, the atoms whose key ends at state s (fail-link outputs merged in); states in delta_
+  // are stored premultiplied by classes_ to save a multiplication per byte.
+  static constexpr size_t kKeyLen = 5;
   uint8_t cls_[256] = {};
   uint32_t classes_ = 1;
-  std::vector<int32_t> delta_;
+  std::vector<uint32_t> delta_;  // next state * classes_ (premultiplied), top bit = outputs
   std::vector<uint32_t> outStart_;
   std::vector<int32_t> out_;
+  std::vector<std::string> atoms_;
 };
 
 }  // namespace sluice::bounce
