@@ -117,7 +117,8 @@ bool senderContext(std::string_view lowerText, size_t at) {
   size_t ls = lineStart(lowerText, at);
   std::string_view before = lowerText.substr(ls, at - ls);
   for (std::string_view w : {"message-id", "mail from", "from:", "reply-to", "sender", "envelope-from",
-                             "return-path", "in-reply-to", "references", "x-", "smtp.mailfrom", "by "}) {
+                             "return-path", "in-reply-to", "references", "x-", "smtp.mailfrom", "by ",
+                             "contact", "write to", "questions to"}) {
     size_t f = before.find(w);
     if (f != std::string_view::npos && (w != "x-" || f == 0) && (w != "by " || f < 2)) return true;
   }
@@ -347,14 +348,27 @@ bool readText(const Envelope& env, const RuleSet& rules, Report& out) {
   }
   out.kind = Kind::kBounce;
   out.format = "text";
+  std::vector<Recipient> found;
+  std::vector<bool> informative, prose;
   for (size_t i = 0; i < rcpts.size(); ++i) {
     Recipient r;
     r.recipient = rcpts[i];
     std::string b = where[i] == std::string::npos ? std::string() : blockFor(env.text, lower, rcpts[i], rcpts);
     r.diagnostic = collapseSpace(b.empty() ? env.text : std::string_view(b));
-    out.recipients.push_back(std::move(r));
+    std::string lb = toLower(r.diagnostic);
+    informative.push_back(!findReplyCode(lb).empty() || !findStatusCode(lb).empty() || !rules.scan(lb).reasons.empty());
+    size_t ls = where[i] == std::string::npos ? 0 : lineStart(lower, where[i]);
+    prose.push_back(where[i] != std::string::npos && trim(std::string_view(lower).substr(ls, where[i] - ls)).size() > 15);
+    found.push_back(std::move(r));
   }
-  return true;
+  // An address named in a sentence ("please contact <support@...>") whose own block says
+  // nothing about a failure is not a failed recipient when another address's block does.
+  bool any = std::find(informative.begin(), informative.end(), true) != informative.end();
+  for (size_t i = 0; i < found.size(); ++i) {
+    if (any && found.size() > 1 && !informative[i] && prose[i]) continue;
+    out.recipients.push_back(std::move(found[i]));
+  }
+  return !out.recipients.empty();
 }
 
 bool readSesJson(const Envelope& env, Report& out) {
