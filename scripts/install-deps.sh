@@ -24,10 +24,10 @@ echo "postfix postfix/mailname string sluice.invalid" | debconf-set-selections
 BUILD=(build-essential cmake ninja-build ccache pkg-config git
        clang-14 libclang-rt-14-dev llvm-14
        libyaml-cpp-dev libsqlite3-dev sqlite3 libgtest-dev libgmock-dev libasio-dev libssl-dev
-       nlohmann-json3-dev libhiredis-dev libmilter-dev libunbound-dev libopendkim-dev libcurl4-openssl-dev)
+       nlohmann-json3-dev libhiredis-dev libmilter-dev libunbound-dev libopendkim-dev libcurl4-openssl-dev libre2-dev)
 RUNTIME_TEST=(postfix sasl2-bin libsasl2-modules swaks postfwd policyd-rate-limit redis-server
               python3-dkim libmail-dkim-perl libnet-dns-perl
-              procps iproute2 psmisc openssl python3 bc curl
+              procps iproute2 psmisc openssl python3 bc curl libsisimai-perl
               unbound opendkim opendkim-tools
               libwrap0 libdb5.3 libldap-2.5-0 libnsl2 m4)  # the last five: the private Sendmail's
 

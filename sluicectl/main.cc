@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "bounce_cmd.h"
 #include "config/config.h"
 #include "config_cmd.h"
 #include "dkim_cmd.h"
@@ -57,6 +58,7 @@ int main(int argc, char** argv) {
   std::string cmd = args[0];
   std::vector<std::string> rest(args.begin() + 1, args.end());
   if (cmd == "config") return sluice::ctl::runConfigCommand(rest, configPath, std::cout, std::cerr);
+  if (cmd == "bounce") return sluice::ctl::runBounceCommand(rest, std::cout, std::cerr);
   if (cmd == "help") {
     std::cout << kUsage;
     return 0;

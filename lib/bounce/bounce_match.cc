@@ -1,0 +1,23 @@
+// bounce_match.cc - matchReport(): VERP first (verified), then the original Message-ID.
+#include "bounce/bounce_match.h"
+
+namespace sluice::bounce {
+
+BounceMatch matchReport(const Report& report, std::string_view envelopeRecipient, const verp::VerpCodec& codec) {
+  BounceMatch m;
+  m.messageId = report.originalMessageId;
+  for (std::string_view cand : {envelopeRecipient, std::string_view(report.originalReturnPath)}) {
+    if (cand.empty() || !verp::VerpCodec::looksLikeVerp(cand)) continue;
+    auto v = codec.decode(cand);
+    if (v) {
+      m.by = BounceMatch::By::kVerp;
+      m.verp = std::move(v.value());
+      return m;
+    }
+    m.rejected.push_back(v.message());
+  }
+  if (!m.messageId.empty()) m.by = BounceMatch::By::kMessageId;
+  return m;
+}
+
+}  // namespace sluice::bounce

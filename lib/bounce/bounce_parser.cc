@@ -1,0 +1,305 @@
+// bounce_parser.cc - BounceParser: loads the rules, runs the format readers of extract.h over a
+// parsed message and classifies every recipient.
+//
+// Classification of one recipient (rules.h names the directives):
+//  1. the status code: an enhanced code in the diagnostic that names a precise condition
+//     (X.Y.Z with Y,Z > 0) replaces a vaguer Status field; "2." means delivered;
+//  2. the text: every "rule" pattern is matched at once against the lower-cased diagnostic; a
+//     decisive rule wins at once, else the matched reason with the best "order" priority;
+//  3. the status reason ("status" table) competes with the text reasons by the same priority,
+//     unless it is "weak" (then it is used only without a text match) or must "yield";
+//  4. nothing yet: the same text rules over the whole human-readable report; then the status
+//     class (X.6 contenterror, X.7 securityerror), the DSN action (delayed: expired), a
+//     diagnostic type (x-unix: mailererror); a diagnostic nobody understood is "onhold", no
+//     diagnostic at all "undefined".
+// hard/soft follows the reason ("hard", "none"; notaccept is soft for 4xx codes). When the
+// message gives no status code, a pseudo code ("pseudo") is reported and statusDerived is set.
+#include <fstream>
+#include <sstream>
+
+#include "base/strings.h"
+#include "bounce/bounce.h"
+#include "bounce/extract.h"
+#include "bounce/rules.h"
+
+namespace sluice::bounce {
+
+const char* toString(Kind k) {
+  switch (k) {
+    case Kind::kBounce: return "bounce";
+    case Kind::kComplaint: return "complaint";
+    case Kind::kAutoReply: return "autoreply";
+    case Kind::kNotBounce: return "not-a-bounce";
+    case Kind::kUnparseable: return "unparseable";
+  }
+  return "?";
+}
+
+BounceParser::BounceParser(std::unique_ptr<RuleSet> rules) : rules_(std::move(rules)) {
+  limits.maxBytes = 16u << 20;  // the report parts come first; returned content is not needed
+  limits.parseNestedBodies = false;
+}
+BounceParser::~BounceParser() = default;
+
+Result<std::shared_ptr<const BounceParser>> BounceParser::fromText(std::string_view text,
+                                                                   const std::string& sourceName) {
+  auto rs = RuleSet::parse(text, sourceName);
+  if (!rs) return rs.error();
+  return std::shared_ptr<const BounceParser>(new BounceParser(std::move(rs.value())));
+}
+
+Result<std::shared_ptr<const BounceParser>> BounceParser::load(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return makeError(path + ": cannot read the bounce rules file");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return fromText(ss.str(), path);
+}
+
+std::string defaultRulesPath() {
+  if (const char* e = std::getenv("SLUICE_BOUNCE_RULES"); e && *e) return e;
+  for (const char* p : {"/etc/sluice/bounce-rules.conf", "/usr/share/sluice/bounce-rules.conf",
+                        "/usr/local/share/sluice/bounce-rules.conf"}) {
+    if (std::ifstream(p).good()) return p;
+  }
+#ifdef SLUICE_SOURCE_RULES
+  return SLUICE_SOURCE_RULES;
+#else
+  return "/etc/sluice/bounce-rules.conf";
+#endif
+}
+
+namespace {
+
+bool preciseCode(std::string_view c) {
+  return c.size() >= 5 && (c[0] == '4' || c[0] == '5') && c[2] != '0' && c[4] != '0';
+}
+
+// The best reason among the rule hits: a decisive rule first, else by priority, then file order.
+// A hit's reason may be demoted (rules "demote") by the failed command and the status reason.
+struct Pick {
+  const Rule* rule = nullptr;
+  std::string reason;
+};
+
+Pick bestRule(const RuleSet& rs, const std::vector<int>& hits, std::string_view command,
+              std::string_view statusReason) {
+  Pick best;
+  for (int i : hits) {
+    const Rule& r = rs.reasonRules()[static_cast<size_t>(i)];
+    // A generic wording (not decisive) with no known command counts as "not RCPT" for the
+    // demotion: as Sisimai, only an MTA-specific wording, a RCPT failure or the status code
+    // itself makes "user unknown" a missing mailbox rather than a filter's refusal.
+    std::string_view cmd = command.empty() && !r.decisive ? std::string_view("?") : command;
+    std::string reason = rs.demoted(r.reason, cmd, statusReason);
+    bool take = !best.rule;
+    if (!take && r.decisive != best.rule->decisive) {
+      take = r.decisive;
+    } else if (!take) {
+      int pr = rs.priority(reason), pb = rs.priority(best.reason);
+      take = pr < pb || (pr == pb && r.line < best.rule->line);
+    }
+    if (take) best = Pick{&r, reason};
+  }
+  return best;
+}
+
+bool temporaryText(const Recipient& r, std::string_view lower) {
+  if (!r.status.empty()) return r.status[0] == '4';
+  if (!r.replyCode.empty()) return r.replyCode[0] == '4';
+  return lower.find("temporar") != std::string_view::npos || lower.find("persistent") != std::string_view::npos;
+}
+
+}  // namespace
+
+const BounceParser::Context& BounceParser::Context::get(const RuleSet& rs) const {
+  if (!ready) {
+    ready = true;
+    lower = toLower(collapseSpace(raw, kMaxContext));
+    RuleSet::Hits h = rs.scan(lower);
+    reasons = std::move(h.reasons);
+    command = std::move(h.command);
+  }
+  return *this;
+}
+
+void BounceParser::classify(Recipient& r, std::string_view context) const {
+  Context ctx;
+  ctx.raw = context;
+  classifyIn(r, ctx);
+}
+
+void BounceParser::classifyIn(Recipient& r, const Context& context) const {
+  const RuleSet& rs = *rules_;
+  std::string lower = toLower(collapseSpace(r.diagnostic));
+  std::string found = findStatusCode(lower);
+  bool vague = r.status.size() >= 5 && r.status[2] == '0' && r.status[4] == '0' && r.status.size() == 5;
+  bool better = !found.empty() && found != r.status && (preciseCode(found) || (vague && found[2] != '0'));
+  // As Sisimai does: a precise code in the diagnostic wins over the Status field.
+  if (r.status.empty() || (better && (preciseCode(found) || !preciseCode(r.status)))) {
+    if (!found.empty()) r.status = found;
+  }
+  if (r.replyCode.empty()) r.replyCode = findReplyCode(lower);
+  RuleSet::Hits hits = rs.scan(lower);
+  if (r.smtpCommand.empty()) r.smtpCommand = hits.command;
+  // The whole text's SMTP command matters only when a matched reason could be demoted.
+  if (r.smtpCommand.empty() && !context.raw.empty()) {
+    bool demotable = false;
+    for (int i : hits.reasons) demotable = demotable || rs.canDemote(rs.reasonRules()[static_cast<size_t>(i)].reason);
+    if (demotable) r.smtpCommand = context.get(rs).command;
+  }
+  std::string hint = r.rule;
+  r.rule.clear();
+  if (r.reason.empty() && startsWith(r.status, "2.")) {
+    r.reason = "delivered";
+    r.rule = "status:" + r.status;
+  }
+  if (r.reason.empty()) {
+    std::string sReason = rs.statusReason(r.status);
+    Pick best = bestRule(rs, hits.reasons, r.smtpCommand, sReason);
+    bool useStatus = !sReason.empty() && !(best.rule && rs.isWeak(sReason));
+    if (useStatus && best.rule) {
+      useStatus = rs.prefers(sReason, best.reason) ||
+                  (!best.rule->decisive && !rs.yields(sReason, best.reason) &&
+                   rs.priority(sReason) <= rs.priority(best.reason));
+    }
+    if (useStatus) {
+      r.reason = sReason;
+      r.rule = "status:" + r.status;
+    } else if (best.rule) {
+      r.reason = best.reason;
+      r.rule = best.rule->name;
+    }
+  }
+  if (r.reason.empty() && !context.raw.empty()) {
+    Pick best = bestRule(rs, context.get(rs).reasons, r.smtpCommand, "");
+    if (best.rule) {
+      r.reason = best.reason;
+      r.rule = "context:" + best.rule->name;
+    }
+  }
+  if (r.reason.empty()) {
+    if (r.status.size() > 2 && r.status[2] == '6') r.reason = "contenterror", r.rule = "fallback:x.6";
+    else if (r.status.size() > 2 && r.status[2] == '7') r.reason = "securityerror", r.rule = "fallback:x.7";
+    else if (r.action == "delayed") r.reason = "expired", r.rule = "fallback:delayed";
+    else if (startsWith(hint, "type:")) r.reason = "mailererror", r.rule = "fallback:" + hint.substr(5);
+    else if (!lower.empty()) r.reason = "onhold", r.rule = "fallback:unrecognised";
+    else r.reason = "undefined", r.rule = "fallback:empty";
+  }
+  if (r.reason5.empty()) {
+    r.reason5 = r.reason;
+    const Rule* best5 = nullptr;
+    for (int i : hits.reasons5) {
+      const Rule& x = rs.reason5Rules()[static_cast<size_t>(i)];
+      if (!best5 || x.line < best5->line) best5 = &x;
+    }
+    if (best5) r.reason5 = best5->reason;
+  }
+  if (rs.isNone(r.reason)) {
+    r.hard = -1;
+  } else if (r.reason == "notaccept") {
+    r.hard = (startsWith(r.status, "4") || startsWith(r.replyCode, "4")) ? 0 : 1;
+  } else {
+    r.hard = rs.isHard(r.reason) ? 1 : 0;
+  }
+  if (r.status.empty() && !rs.isNone(r.reason)) {
+    r.status = rs.pseudoStatus(r.reason, temporaryText(r, lower));
+    r.statusDerived = true;
+  }
+}
+
+namespace {
+
+bool binaryJunk(std::string_view raw) {
+  size_t n = std::min<size_t>(raw.size(), 1024), bad = 0;
+  for (size_t i = 0; i < n; ++i) {
+    auto c = static_cast<unsigned char>(raw[i]);
+    if (c == 0 || (c < 32 && c != '\n' && c != '\r' && c != '\t')) ++bad;
+  }
+  return n == 0 || bad * 10 > n;
+}
+
+std::string messageId(std::string_view v) {
+  std::string s(trim(v));
+  size_t a = s.find('<'), b = s.find('>', a == std::string::npos ? 0 : a);
+  if (a != std::string::npos && b != std::string::npos) return s.substr(a + 1, b - a - 1);
+  return s.substr(0, s.find(' '));
+}
+
+const mime::Part* attachedMessage(const mime::Part& p, size_t depth) {
+  if (depth > 8) return nullptr;
+  if (p.type == "message/rfc822") return &p;
+  for (const auto& c : p.children) {
+    if (const mime::Part* m = attachedMessage(c, depth + 1)) return m;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+Report BounceParser::parse(std::string_view raw) const { return parseDepth(raw, 0); }
+
+Report BounceParser::parseDepth(std::string_view raw, int depth) const {
+  Report rep;
+  if (binaryJunk(raw)) {
+    rep.kind = Kind::kUnparseable;
+    rep.problem = raw.empty() ? "empty input" : "binary data, not a mail message";
+    return rep;
+  }
+  auto msg = mime::parse(raw, limits);
+  rep.truncated = msg->truncated();
+  if (msg->root().headers.empty()) {
+    rep.kind = Kind::kUnparseable;
+    rep.problem = "no header block";
+    return rep;
+  }
+  detail::Envelope env = detail::inspect(*msg, *rules_);
+  rep.subject = env.subject;
+  rep.from = env.from;
+  bool ok = detail::readArf(env, *rules_, rep) || detail::readDsn(env, *rules_, rep) ||
+            detail::readSesJson(env, rep) ||
+            (detail::looksLikeBounce(env, *rules_) && detail::readText(env, *rules_, rep)) ||
+            detail::readAutoReply(env, *rules_, rep);
+  if (!ok && depth < 2) {
+    // A forwarded bounce: the report is the attached message.
+    const mime::Part* inner = attachedMessage(msg->root(), 0);
+    if (inner) {
+      Report in = parseDepth(std::string_view(inner->body), depth + 1);
+      if (in.kind == Kind::kBounce || in.kind == Kind::kComplaint) return in;
+    }
+  }
+  if (!ok) {
+    rep.kind = Kind::kNotBounce;
+    rep.problem = "no delivery report, complaint or bounce wording found";
+    rep.recipients.clear();
+  }
+  Context ctx;
+  if (rep.kind == Kind::kBounce) ctx.raw = env.text;
+  for (Recipient& r : rep.recipients) {
+    if (rep.kind == Kind::kComplaint) {
+      r.reason = r.reason5 = "feedback";
+      r.rule = "arf:" + r.feedbackType;
+    }
+    classifyIn(r, ctx);
+  }
+  rep.originalMessageId = messageId(env.original.get("message-id"));
+  rep.originalFrom = extractAddress(env.original.get("from"));
+  if (rep.originalReturnPath.empty()) rep.originalReturnPath = extractAddress(env.original.get("return-path"));
+  rep.originalTo = extractAddress(env.original.get("to"));
+  if (rep.originalFrom.empty() && rep.kind == Kind::kBounce) rep.originalFrom = env.to;
+  return rep;
+}
+
+std::vector<Report> BounceParser::parseFile(std::string_view raw) const {
+  std::vector<Report> out;
+  for (std::string_view m : mime::splitMbox(raw)) out.push_back(parse(m));
+  if (out.empty()) {
+    Report r;
+    r.kind = Kind::kUnparseable;
+    r.problem = "empty input";
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+}  // namespace sluice::bounce

@@ -1,0 +1,472 @@
+// extract.cc - the readers of extract.h: find the failed recipients of a report and the raw
+// facts about each (status, reply code, diagnostic, remote MTA). Classification is not done
+// here (BounceParser::classify does it from the rules), so these readers only know formats:
+//   DSN  (RFC 3464): a message/delivery-status part, or the same fields written in the text;
+//   ARF  (RFC 5965): a message/feedback-report part;
+//   text: a human-readable bounce (qmail, Exim, Sendmail, Exchange, webmail providers...):
+//         the addresses in the text before the returned message, each with the text around it;
+//   auto-reply (RFC 3834): Auto-Submitted/X-Autoreply headers or an auto-reply subject.
+#include "bounce/extract.h"
+
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
+
+#include "base/strings.h"
+
+namespace sluice::bounce::detail {
+
+namespace {
+
+std::string firstAddress(std::string_view v) {
+  size_t at, end;
+  return addressAt(v, 0, &at, &end);
+}
+
+std::string stripType(std::string_view v, std::string* type = nullptr) {
+  // "rfc822; user@example.jp", "smtp; 550 ...", "dns; mx.example.jp"
+  size_t semi = v.find(';');
+  if (semi != std::string_view::npos && semi < 24) {
+    std::string_view t = trim(v.substr(0, semi));
+    bool token = !t.empty() && t.find(' ') == std::string_view::npos;
+    if (token) {
+      if (type) *type = toLower(t);
+      return std::string(trim(v.substr(semi + 1)));
+    }
+  }
+  return std::string(trim(v));
+}
+
+std::string stripTags(std::string_view html) {
+  std::string out;
+  bool inTag = false;
+  for (char c : html) {
+    if (c == '<') inTag = true;
+    else if (c == '>') { inTag = false; out.push_back(' '); }
+    else if (!inTag) out.push_back(c);
+  }
+  return out;
+}
+
+// The first human-readable text part outside a returned message (views into the message).
+void findText(const mime::Part& p, std::string_view& plain, const mime::Part*& html, size_t depth) {
+  if (depth > 16) return;
+  if (p.isMessage()) return;
+  if (p.isMultipart()) {
+    if (p.children.empty() && plain.empty()) plain = p.body;  // multipart without boundary
+    for (const auto& c : p.children) findText(c, plain, html, depth + 1);
+    return;
+  }
+  if (p.type == "text/plain" && plain.empty() && !trim(p.body).empty()) plain = p.body;
+  if (p.type == "text/html" && !html) html = &p;
+}
+
+void findParts(const mime::Part& p, Envelope& env, size_t depth) {
+  if (depth > 16) return;
+  if ((p.type == "message/delivery-status" || p.type == "message/global-delivery-status") && !env.deliveryStatus) {
+    env.deliveryStatus = &p;
+  }
+  if (p.type == "message/feedback-report" && !env.feedback) env.feedback = &p;
+  if (p.isMessage()) {
+    if (env.original.empty() && !p.children.empty()) env.original = p.children.front().headers;
+    return;
+  }
+  for (const auto& c : p.children) findParts(c, env, depth + 1);
+}
+
+// Headers of a returned message written inline after the cut line (qmail, Exim, ...).
+void inlineOriginal(std::string_view rest, mime::Fields& out) {
+  static const char* kStarts[] = {"return-path:", "received:", "from:", "message-id:", "date:",
+                                  "to:", "subject:", "mime-version:", "delivered-to:", "x-"};
+  size_t pos = 0;
+  int lines = 0;
+  while (pos < rest.size() && lines < 200) {
+    size_t eol = rest.find('\n', pos);
+    if (eol == std::string_view::npos) eol = rest.size();
+    std::string_view line = rest.substr(pos, eol - pos);
+    for (const char* s : kStarts) {
+      if (istartsWith(line, s)) {
+        mime::parseFields(rest.substr(pos), out);
+        return;
+      }
+    }
+    pos = eol + 1;
+    ++lines;
+  }
+}
+
+// Offset of the first line that starts with field (case-insensitive), or npos.
+size_t findFieldLine(std::string_view t, std::string_view field) {
+  size_t pos = 0;
+  while (pos < t.size()) {
+    if (istartsWith(t.substr(pos), field)) return pos;
+    size_t nl = t.find('\n', pos);
+    if (nl == std::string_view::npos) break;
+    pos = nl + 1;
+  }
+  return std::string_view::npos;
+}
+
+size_t lineStart(std::string_view t, size_t off) {
+  size_t nl = off == 0 ? std::string_view::npos : t.rfind('\n', off - 1);
+  return nl == std::string_view::npos ? 0 : nl + 1;
+}
+
+// A mention of an address that is not a failed recipient: a sender, a header of the original.
+bool senderContext(std::string_view lowerText, size_t at) {
+  size_t ls = lineStart(lowerText, at);
+  std::string_view before = lowerText.substr(ls, at - ls);
+  for (std::string_view w : {"message-id", "mail from", "from:", "reply-to", "sender", "envelope-from",
+                             "return-path", "in-reply-to", "references", "x-", "smtp.mailfrom", "by ",
+                             "contact", "write to", "questions to"}) {
+    size_t f = before.find(w);
+    if (f != std::string_view::npos && (w != "x-" || f == 0) && (w != "by " || f < 2)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+Envelope inspect(const mime::Message& msg, const RuleSet& rules) {
+  Envelope env;
+  env.msg = &msg;
+  const mime::Fields& h = msg.root().headers;
+  env.fromRaw = mime::decodeWords(h.get("from"));
+  env.from = firstAddress(env.fromRaw);
+  env.to = firstAddress(h.get("to"));
+  env.subject = mime::decodeWords(h.get("subject"));
+  findParts(msg.root(), env, 0);
+  std::string_view plain;
+  const mime::Part* html = nullptr;
+  findText(msg.root(), plain, html, 0);
+  std::string_view text = plain;
+  if (text.empty() && html) {
+    env.ownedText = stripTags(html->body);
+    text = env.ownedText;
+  }
+  if (text.empty() && !msg.root().isMultipart() && !msg.root().isMessage()) text = msg.root().body;
+  text = text.substr(0, 256 * 1024);
+  env.fullText = text;
+  size_t cut = rules.findCut(text);
+  if (cut != std::string::npos) {
+    if (env.original.empty()) inlineOriginal(text.substr(cut), env.original);
+    text = text.substr(0, cut);
+  }
+  env.text = text.substr(0, 64 * 1024);
+  for (std::string_view k : {"from", "return-path", "sender", "reply-to"}) {
+    std::string a = firstAddress(env.original.get(k));
+    if (!a.empty()) env.notRecipients.insert(toLower(a));
+  }
+  if (!env.from.empty()) env.notRecipients.insert(toLower(env.from));
+  return env;
+}
+
+bool looksLikeBounce(const Envelope& env, const RuleSet& rules) {
+  const mime::Fields& h = env.msg->root().headers;
+  if (h.find("x-failed-recipients")) return true;
+  if (rules.matchSender(env.fromRaw)) return true;
+  if (rules.matchSubject(env.subject)) return true;
+  return false;
+}
+
+std::string blockFor(std::string_view text, std::string_view lower, std::string_view addr,
+                     const std::vector<std::string>& others) {
+  std::string la = toLower(addr);
+  size_t at = lower.find(la);
+  if (at == std::string::npos) return "";
+  size_t start = lineStart(lower, at);
+  size_t end = lower.size();
+  for (const std::string& o : others) {
+    std::string lo = toLower(o);
+    if (lo == la || lo.find(la) != std::string::npos || la.find(lo) != std::string::npos) continue;
+    size_t f = lower.find(lo, at);
+    if (f != std::string::npos) end = std::min(end, lineStart(lower, f));
+  }
+  if (end <= start) end = std::min(lower.size(), lower.find('\n', at) == std::string::npos ? lower.size() : lower.find('\n', at));
+  return std::string(text.substr(start, end - start));
+}
+
+bool readArf(const Envelope& env, const RuleSet& rules, Report& out) {
+  if (!env.feedback) {
+    // A complaint without the ARF part (Microsoft JMRP): the reported message is attached.
+    if (env.original.empty() || !rules.matchComplaint(env.subject)) return false;
+    std::string a = firstAddress(env.original.get("x-hmxmroriginalrecipient"));
+    if (a.empty()) a = firstAddress(env.original.get("to"));
+    if (a.empty()) return false;
+    out.kind = Kind::kComplaint;
+    out.format = "complaint";
+    Recipient r;
+    r.recipient = a;
+    r.feedbackType = "abuse";
+    r.diagnostic = collapseSpace(env.text);
+    out.recipients.push_back(std::move(r));
+    return true;
+  }
+  auto groups = mime::parseFieldGroups(env.feedback->body);
+  mime::Fields all;
+  for (const auto& g : groups)
+    for (const auto& f : g.items()) all.add(f.name, f.value);
+  out.kind = Kind::kComplaint;
+  out.format = "arf";
+  std::string type = toLower(trim(all.get("feedback-type")));
+  std::string diag = collapseSpace(env.text);
+  std::vector<std::string> rcpts;
+  for (const auto& f : all.items()) {
+    if (iequals(f.name, "original-rcpt-to") || iequals(f.name, "removal-recipient")) {
+      std::string a = firstAddress(f.value);
+      if (!a.empty()) rcpts.push_back(a);
+    }
+  }
+  if (rcpts.empty()) {
+    std::string a = firstAddress(env.original.get("to"));
+    if (!a.empty()) rcpts.push_back(a);
+  }
+  std::string mailFrom = firstAddress(all.get("original-mail-from"));
+  if (!mailFrom.empty()) out.originalReturnPath = mailFrom;
+  for (const std::string& a : rcpts) {
+    Recipient r;
+    r.recipient = a;
+    r.feedbackType = type.empty() ? "abuse" : type;
+    r.diagnostic = diag;
+    r.reportingMta = stripType(all.get("reporting-mta"));
+    out.recipients.push_back(std::move(r));
+  }
+  if (out.recipients.empty()) {
+    Recipient r;
+    r.feedbackType = type.empty() ? "abuse" : type;
+    r.diagnostic = diag;
+    out.recipients.push_back(std::move(r));
+  }
+  return true;
+}
+
+namespace {
+
+bool isRecipientGroup(const mime::Fields& g) {
+  return g.find("final-recipient") || g.find("original-recipient") || g.find("x-actual-recipient");
+}
+
+void dsnRecipient(const mime::Fields& g, const mime::Fields& perMessage, Recipient& r) {
+  std::string rcpt = firstAddress(stripType(g.get("final-recipient")));
+  std::string orcpt = firstAddress(stripType(g.get("original-recipient")));
+  if (rcpt.empty()) rcpt = firstAddress(stripType(g.get("x-actual-recipient")));
+  r.recipient = rcpt.empty() ? orcpt : rcpt;
+  r.originalRecipient = orcpt;
+  r.action = toLower(trim(g.get("action")));
+  if (size_t sp = r.action.find_first_of(" ("); sp != std::string::npos) r.action.resize(sp);
+  r.status = findStatusCode(g.get("status"));
+  if (r.status.empty()) r.status = std::string(trim(g.get("status")).substr(0, 9));
+  if (!r.status.empty() && !(r.status[0] >= '2' && r.status[0] <= '5')) r.status.clear();
+  std::string dtype;
+  r.diagnostic = collapseSpace(stripType(g.get("diagnostic-code"), &dtype));
+  r.remoteMta = stripType(g.get("remote-mta"));
+  r.reportingMta = stripType(perMessage.get("reporting-mta"));
+  if (dtype == "x-unix" || dtype == "x-postfix") r.rule = "type:" + dtype;  // hint for classify
+}
+
+}  // namespace
+
+bool readDsn(const Envelope& env, const RuleSet& rules, Report& out) {
+  std::vector<mime::Fields> groups;
+  if (env.deliveryStatus) {
+    groups = mime::parseFieldGroups(env.deliveryStatus->body);
+  } else {
+    // DSN fields written in the text part (some gateways flatten the report).
+    std::string_view t = env.fullText;
+    size_t f = findFieldLine(t, "final-recipient:");
+    if (f == std::string_view::npos) f = findFieldLine(t, "original-recipient:");
+    if (f == std::string_view::npos) return false;
+    size_t from = f;
+    size_t rep = findFieldLine(t.substr(0, f), "reporting-mta:");
+    if (rep != std::string_view::npos) from = rep;
+    groups = mime::parseFieldGroups(env.fullText.substr(from));
+  }
+  mime::Fields perMessage;
+  std::vector<Recipient> rs;
+  for (const auto& g : groups) {
+    if (!isRecipientGroup(g)) {
+      for (const auto& f : g.items()) perMessage.add(f.name, f.value);
+      continue;
+    }
+    Recipient r;
+    dsnRecipient(g, perMessage, r);
+    if (r.recipient.empty()) continue;
+    rs.push_back(std::move(r));
+    if (rs.size() >= kMaxRecipients) break;
+  }
+  if (rs.empty()) return false;
+  std::vector<std::string> all;
+  for (const auto& r : rs) all.push_back(r.recipient);
+  std::string lowerText;
+  for (auto& r : rs) {
+    if (!r.diagnostic.empty()) continue;
+    if (lowerText.empty()) lowerText = toLower(env.text);
+    std::string b = blockFor(env.text, lowerText, r.recipient, all);
+    r.diagnostic = collapseSpace(b);
+  }
+  (void)rules;
+  out.kind = Kind::kBounce;
+  out.format = "rfc3464";
+  out.recipients = std::move(rs);
+  return true;
+}
+
+bool readText(const Envelope& env, const RuleSet& rules, Report& out) {
+  std::string lower = toLower(env.text);
+  std::vector<std::string> rcpts;
+  std::vector<size_t> where;
+  auto add = [&](const std::string& a, size_t off) {
+    for (const auto& x : rcpts)
+      if (x == a) return;
+    rcpts.push_back(a);
+    where.push_back(off);
+  };
+  const mime::Fields& h = env.msg->root().headers;
+  if (const std::string* xf = h.find("x-failed-recipients")) {
+    for (std::string_view piece : split(*xf, ',')) {
+      std::string a = toLower(firstAddress(piece));
+      if (!a.empty()) add(a, lower.find(a));
+    }
+  }
+  // The report's own To: is the original sender, unless it is the only address named.
+  std::string reportTo = toLower(env.to);
+  for (int pass = 0; pass < 2 && rcpts.empty(); ++pass) {
+    size_t pos = 0, at = 0, end = 0;
+    while (rcpts.size() < kMaxRecipients) {
+      std::string a = addressAt(lower, pos, &at, &end);
+      if (a.empty()) break;
+      pos = end;
+      if (env.notRecipients.count(a) || rules.skipAddress(a) || senderContext(lower, at)) continue;
+      if (pass == 0 && a == reportTo) continue;
+      add(a, at);
+    }
+  }
+  if (rcpts.empty()) {
+    std::string a = toLower(firstAddress(env.original.get("to")));
+    if (a.empty() || env.notRecipients.count(a) || a == reportTo) return false;
+    add(a, std::string::npos);
+  }
+  out.kind = Kind::kBounce;
+  out.format = "text";
+  std::vector<Recipient> found;
+  std::vector<bool> informative, prose;
+  for (size_t i = 0; i < rcpts.size(); ++i) {
+    Recipient r;
+    r.recipient = rcpts[i];
+    std::string b = where[i] == std::string::npos ? std::string() : blockFor(env.text, lower, rcpts[i], rcpts);
+    r.diagnostic = collapseSpace(b.empty() ? env.text : std::string_view(b));
+    std::string lb = toLower(r.diagnostic);
+    informative.push_back(!findReplyCode(lb).empty() || !findStatusCode(lb).empty() || !rules.scan(lb).reasons.empty());
+    size_t ls = where[i] == std::string::npos ? 0 : lineStart(lower, where[i]);
+    prose.push_back(where[i] != std::string::npos && trim(std::string_view(lower).substr(ls, where[i] - ls)).size() > 15);
+    found.push_back(std::move(r));
+  }
+  // An address named in a sentence ("please contact <support@...>") whose own block says
+  // nothing about a failure is not a failed recipient when another address's block does.
+  bool any = std::find(informative.begin(), informative.end(), true) != informative.end();
+  for (size_t i = 0; i < found.size(); ++i) {
+    if (any && found.size() > 1 && !informative[i] && prose[i]) continue;
+    out.recipients.push_back(std::move(found[i]));
+  }
+  return !out.recipients.empty();
+}
+
+bool readSesJson(const Envelope& env, Report& out) {
+  size_t open = env.text.find("{\"notificationType\"");
+  if (open == std::string::npos) return false;
+  // SNS wraps long lines; the wrap shows as "!\n " in some relays. Undo both.
+  std::string js;
+  std::string_view t = env.text.substr(open);
+  for (size_t i = 0; i < t.size(); ++i) {
+    if (t[i] == '!' && i + 1 < t.size() && t[i + 1] == '\n') { i += (i + 2 < t.size() && t[i + 2] == ' ') ? 2 : 1; continue; }
+    if (t[i] == '\n') continue;
+    js.push_back(t[i]);
+  }
+  // Cut after the brace that closes the object (a footer follows it).
+  int depth = 0;
+  bool inStr = false;
+  for (size_t i = 0; i < js.size(); ++i) {
+    char c = js[i];
+    if (inStr) {
+      if (c == '\\') ++i;
+      else if (c == '"') inStr = false;
+    } else if (c == '"') {
+      inStr = true;
+    } else if (c == '{') {
+      ++depth;
+    } else if (c == '}' && --depth == 0) {
+      js.resize(i + 1);
+      break;
+    }
+  }
+  auto j = nlohmann::json::parse(js, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return false;
+  std::string type = j.value("notificationType", "");
+  auto str = [](const nlohmann::json& o, const char* k) {
+    auto it = o.find(k);
+    return it != o.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  if (type == "Bounce" && j.contains("bounce") && j["bounce"].contains("bouncedRecipients")) {
+    out.kind = Kind::kBounce;
+    for (const auto& b : j["bounce"]["bouncedRecipients"]) {
+      if (!b.is_object()) continue;
+      Recipient r;
+      r.recipient = firstAddress(str(b, "emailAddress"));
+      r.action = str(b, "action");
+      r.status = findStatusCode(str(b, "status"));
+      r.diagnostic = collapseSpace(stripType(str(b, "diagnosticCode")));
+      r.reportingMta = stripType(str(j["bounce"], "reportingMTA"));
+      if (!r.recipient.empty()) out.recipients.push_back(std::move(r));
+    }
+  } else if (type == "Complaint" && j.contains("complaint") && j["complaint"].contains("complainedRecipients")) {
+    out.kind = Kind::kComplaint;
+    for (const auto& b : j["complaint"]["complainedRecipients"]) {
+      if (!b.is_object()) continue;
+      Recipient r;
+      r.recipient = firstAddress(str(b, "emailAddress"));
+      r.feedbackType = str(j["complaint"], "complaintFeedbackType");
+      if (r.feedbackType.empty()) r.feedbackType = "abuse";
+      if (!r.recipient.empty()) out.recipients.push_back(std::move(r));
+    }
+  } else if (type == "Delivery" && j.contains("delivery") && j["delivery"].contains("recipients")) {
+    out.kind = Kind::kBounce;  // a delivery notice: recipients carry reason "delivered"
+    for (const auto& b : j["delivery"]["recipients"]) {
+      if (!b.is_string()) continue;
+      Recipient r;
+      r.recipient = firstAddress(b.get<std::string>());
+      r.status = "2.6.0";
+      r.diagnostic = collapseSpace(str(j["delivery"], "smtpResponse"));
+      if (!r.recipient.empty()) out.recipients.push_back(std::move(r));
+    }
+  }
+  if (out.recipients.empty()) return false;
+  out.format = "ses-json";
+  if (j.contains("mail") && j["mail"].is_object()) {
+    out.originalReturnPath = str(j["mail"], "source");
+    out.originalMessageId = str(j["mail"], "messageId");
+  }
+  return true;
+}
+
+bool readAutoReply(const Envelope& env, const RuleSet& rules, Report& out) {
+  const mime::Fields& h = env.msg->root().headers;
+  std::string as = toLower(trim(h.get("auto-submitted")));
+  bool auto3834 = startsWith(as, "auto-replied") || startsWith(as, "auto-notified");
+  bool other = h.find("x-autoreply") || h.find("x-autorespond") || h.find("x-autoreply-from") ||
+               h.find("x-mail-autoreply") || iequals(trim(h.get("precedence")), "auto_reply");
+  bool subject = rules.matchAutoReply(env.subject);
+  if (!auto3834 && !other && !subject) return false;
+  if (env.from.empty()) return false;
+  out.kind = Kind::kAutoReply;
+  out.format = "rfc3834";
+  Recipient r;
+  r.recipient = env.from;
+  r.diagnostic = collapseSpace(env.text, 500);
+  r.reason = "vacation";
+  r.reason5 = "vacation";
+  r.rule = auto3834 ? "rfc3834:auto-submitted" : other ? "rfc3834:header" : "rfc3834:subject";
+  out.recipients.push_back(std::move(r));
+  return true;
+}
+
+}  // namespace sluice::bounce::detail

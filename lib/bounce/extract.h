@@ -1,0 +1,50 @@
+// extract.h - internal to lib/bounce: the readers that turn a parsed message into recipients
+// (RFC 3464 DSN, RFC 5965 ARF, RFC 3834 auto-reply, human-readable MTA text). Not for callers
+// outside the module; bounce.h is the interface.
+#pragma once
+
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bounce/bounce.h"
+#include "bounce/rules.h"
+#include "mime/mime.h"
+
+namespace sluice::bounce::detail {
+
+// What every reader needs to know about one report.
+struct Envelope {
+  const mime::Message* msg = nullptr;
+  std::string from;             // address in From:
+  std::string fromRaw;          // From: as written (decoded words)
+  std::string to;               // first address in To:
+  std::string subject;          // decoded
+  const mime::Part* deliveryStatus = nullptr;  // message/delivery-status part
+  const mime::Part* feedback = nullptr;        // message/feedback-report part
+  mime::Fields original;        // headers of the returned original message (may be empty)
+  std::string_view text;        // human-readable text, cut before the returned message
+  std::string_view fullText;    // the same, not cut (first 256 KiB)
+  std::string ownedText;        // backing store when the text is not a part's body (HTML)
+  std::set<std::string> notRecipients;  // the original sender, the report's own addresses
+};
+
+Envelope inspect(const mime::Message& msg, const RuleSet& rules);
+bool looksLikeBounce(const Envelope& env, const RuleSet& rules);
+
+bool readArf(const Envelope& env, const RuleSet& rules, Report& out);
+bool readDsn(const Envelope& env, const RuleSet& rules, Report& out);
+// Amazon SES notifications sent by e-mail (SNS): JSON with bounce/complaint/delivery records.
+bool readSesJson(const Envelope& env, Report& out);
+bool readText(const Envelope& env, const RuleSet& rules, Report& out);
+bool readAutoReply(const Envelope& env, const RuleSet& rules, Report& out);
+
+// First address at or after pos in t; *at/*end get its bounds. Domain lower-cased.
+std::string addressAt(std::string_view t, size_t pos, size_t* at, size_t* end);
+// The paragraph(s) of text about one address: from its line to the next other recipient's line.
+// lower is text lower-cased (same length).
+std::string blockFor(std::string_view text, std::string_view lower, std::string_view addr,
+                     const std::vector<std::string>& others);
+
+}  // namespace sluice::bounce::detail

@@ -1,0 +1,133 @@
+// multi_match.cc - MultiMatcher: FilteredRE2 atoms in a dense Aho-Corasick DFA (see the header).
+#include "bounce/multi_match.h"
+
+#include <re2/filtered_re2.h>
+#include <re2/re2.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <deque>
+
+namespace sluice::bounce {
+
+MultiMatcher::MultiMatcher() = default;
+MultiMatcher::~MultiMatcher() = default;
+
+Status MultiMatcher::build(const std::vector<std::string>& patterns) {
+  patternCount_ = patterns.size();
+  if (patterns.empty()) return okStatus();
+  filter_ = std::make_unique<re2::FilteredRE2>(3);
+  re2::RE2::Options o;
+  o.set_encoding(re2::RE2::Options::EncodingLatin1);
+  o.set_case_sensitive(false);
+  o.set_log_errors(false);
+  for (size_t i = 0; i < patterns.size(); ++i) {
+    int id = 0;
+    if (filter_->Add(patterns[i], o, &id) != re2::RE2::NoError) {
+      return makeError("pattern " + std::to_string(i) + " does not compile: " + patterns[i]);
+    }
+  }
+  std::vector<std::string> atoms;
+  filter_->Compile(&atoms);
+  for (auto& a : atoms)
+    for (char& c : a) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  atoms_ = atoms;
+  // Byte classes: each ASCII byte used in a key gets a class; every byte >= 0x80 shares one;
+  // all other bytes share class 0.
+  uint8_t high = 0;
+  for (const auto& a : atoms) {
+    for (size_t i = 0; i < a.size() && i < kKeyLen; ++i) {
+      auto c = static_cast<unsigned char>(a[i]);
+      if (c >= 0x80) {
+        if (high == 0) high = static_cast<uint8_t>(classes_++);
+        continue;
+      }
+      if (cls_[c] == 0) cls_[c] = static_cast<uint8_t>(classes_++);
+    }
+  }
+  if (high != 0)
+    for (int c = 0x80; c < 0x100; ++c) cls_[c] = high;
+  // Trie over the keys.
+  std::vector<std::vector<int32_t>> next(1, std::vector<int32_t>(classes_, -1));
+  std::vector<std::vector<int32_t>> outs(1);
+  for (size_t i = 0; i < atoms.size(); ++i) {
+    int32_t s = 0;
+    for (size_t j = 0; j < atoms[i].size() && j < kKeyLen; ++j) {
+      int32_t& t = next[static_cast<size_t>(s)][cls_[static_cast<unsigned char>(atoms[i][j])]];
+      if (t < 0) {
+        t = static_cast<int32_t>(next.size());
+        next.emplace_back(classes_, -1);
+        outs.emplace_back();
+      }
+      s = t;
+    }
+    outs[static_cast<size_t>(s)].push_back(static_cast<int32_t>(i));
+  }
+  // BFS: failure links, full transition table, merged outputs.
+  size_t n = next.size();
+  if (static_cast<uint64_t>(n) * classes_ >= 0x80000000u) return makeError("too many rule atoms for the automaton");
+  std::vector<uint32_t> fail(n, 0);
+  delta_.assign(n * classes_, 0);
+  std::deque<uint32_t> q;
+  for (uint32_t c = 0; c < classes_; ++c) {
+    int32_t t = next[0][c];
+    delta_[c] = t < 0 ? 0 : static_cast<uint32_t>(t);
+    if (t > 0) q.push_back(static_cast<uint32_t>(t));
+  }
+  while (!q.empty()) {
+    uint32_t s = q.front();
+    q.pop_front();
+    auto& own = outs[s];
+    const auto& fo = outs[fail[s]];
+    own.insert(own.end(), fo.begin(), fo.end());
+    for (uint32_t c = 0; c < classes_; ++c) {
+      int32_t t = next[s][c];
+      uint32_t viaFail = delta_[static_cast<size_t>(fail[s]) * classes_ + c];
+      if (t < 0) {
+        delta_[static_cast<size_t>(s) * classes_ + c] = viaFail;
+      } else {
+        delta_[static_cast<size_t>(s) * classes_ + c] = static_cast<uint32_t>(t);
+        fail[static_cast<size_t>(t)] = viaFail;
+        q.push_back(static_cast<uint32_t>(t));
+      }
+    }
+  }
+  // Mark transitions into states that have outputs with the top bit, so that the scan loop
+  // touches outStart_ only where a key ends.
+  for (auto& t : delta_) t = (outs[t].empty() ? 0u : 0x80000000u) | (t * classes_);
+  outStart_.assign(n + 1, 0);
+  for (size_t s = 0; s < n; ++s) {
+    outStart_[s + 1] = outStart_[s] + static_cast<uint32_t>(outs[s].size());
+    out_.insert(out_.end(), outs[s].begin(), outs[s].end());
+  }
+  return okStatus();
+}
+
+std::vector<int> MultiMatcher::match(std::string_view text) const {
+  std::vector<int> result;
+  if (!filter_) return result;
+  std::vector<int> atoms;
+  size_t s = 0;
+  const uint32_t* delta = delta_.data();
+  const size_t k = classes_;
+  for (size_t pos = 0; pos < text.size(); ++pos) {
+    uint32_t t = delta[s + cls_[static_cast<unsigned char>(text[pos])]];
+    s = t & 0x7fffffffu;
+    if (!(t & 0x80000000u)) continue;
+    size_t state = s / k;
+    for (uint32_t i = outStart_[state]; i < outStart_[state + 1]; ++i) {
+      // The key ends at pos; confirm the whole atom from where its key started.
+      const std::string& a = atoms_[static_cast<size_t>(out_[i])];
+      size_t keyLen = std::min(a.size(), kKeyLen);
+      size_t start = pos + 1 - keyLen;
+      if (text.size() - start >= a.size() && text.compare(start, a.size(), a) == 0) atoms.push_back(out_[i]);
+    }
+  }
+  std::sort(atoms.begin(), atoms.end());
+  atoms.erase(std::unique(atoms.begin(), atoms.end()), atoms.end());
+  filter_->AllMatches(re2::StringPiece(text.data(), text.size()), atoms, &result);
+  return result;
+}
+
+}  // namespace sluice::bounce

@@ -1,0 +1,285 @@
+// rules.cc - reads the bounce rules file (format in rules.h) and compiles each pattern group
+// into one RE2::Set, so a diagnostic text is matched against every rule in a single DFA pass.
+//
+// Why RE2 (and not Hyperscan or PCRE2): linear-time matching with a bounded memory budget
+// whatever the input (bounces are attacker-controlled), on every Debian architecture (Hyperscan
+// is amd64-only, its dialect differs from the RE2/PCRE syntax rule authors know). The reason,
+// reason5 and command patterns a diagnostic is matched against go through MultiMatcher (one
+// Aho-Corasick pass over their literal atoms, then RE2 on the few candidates): RE2::Set's DFA
+// explodes on ~600 patterns with wildcards. The small groups (sender, subject, ...) use
+// RE2::Set. Patterns are compiled in Latin-1 mode: bytes match bytes, invalid UTF-8 cannot fail.
+#include "bounce/rules.h"
+
+#include <re2/re2.h>
+#include <re2/set.h>
+
+#include "base/strings.h"
+#include "bounce/multi_match.h"
+
+namespace sluice::bounce {
+
+using ReSet = re2::RE2::Set;
+
+struct RuleSet::Compiled {
+  MultiMatcher text;
+  std::unique_ptr<ReSet> sender, subject, autoReply, skip, complaint;
+  std::unique_ptr<re2::RE2> cut;
+};
+
+namespace {
+
+re2::RE2::Options reOptions() {
+  re2::RE2::Options o;
+  o.set_encoding(re2::RE2::Options::EncodingLatin1);
+  o.set_case_sensitive(false);
+  o.set_log_errors(false);
+  o.set_max_mem(256 << 20);
+  return o;
+}
+
+// Splits off the first blank-separated word of s (s keeps the rest, left-trimmed).
+std::string_view nextWord(std::string_view& s) {
+  s = trim(s);
+  size_t e = s.find_first_of(" \t");
+  std::string_view w = s.substr(0, e);
+  s = e == std::string_view::npos ? std::string_view() : trim(s.substr(e));
+  return w;
+}
+
+Result<std::unique_ptr<ReSet>> buildSet(const std::vector<Rule>& rules, const std::string& source) {
+  auto set = std::make_unique<ReSet>(reOptions(), re2::RE2::UNANCHORED);
+  for (const Rule& r : rules) {
+    std::string err;
+    if (set->Add(r.pattern, &err) < 0) {
+      return makeError(source + ":" + std::to_string(r.line) + ": bad pattern for rule " + r.name +
+                       ": " + err);
+    }
+  }
+  if (!rules.empty() && !set->Compile()) return makeError(source + ": rule patterns do not compile (memory budget)");
+  return set;
+}
+
+std::vector<int> runSet(const ReSet* set, size_t n, std::string_view text) {
+  std::vector<int> hits;
+  if (!set || n == 0) return hits;
+  set->Match(re2::StringPiece(text.data(), text.size()), &hits);
+  return hits;
+}
+
+}  // namespace
+
+RuleSet::~RuleSet() = default;
+
+Result<std::unique_ptr<RuleSet>> RuleSet::parse(std::string_view text, const std::string& source) {
+  std::unique_ptr<RuleSet> rs(new RuleSet());
+  int lineNo = 0;
+  size_t pos = 0;
+  auto err = [&](const std::string& m) {
+    return makeError(source + ":" + std::to_string(lineNo) + ": " + m);
+  };
+  while (pos <= text.size()) {
+    size_t eol = text.find('\n', pos);
+    std::string_view line = text.substr(pos, eol == std::string_view::npos ? text.size() - pos : eol - pos);
+    pos = eol == std::string_view::npos ? text.size() + 1 : eol + 1;
+    ++lineNo;
+    line = trim(line);
+    if (line.empty() || line[0] == '#') continue;
+    std::string_view rest = line;
+    std::string dir(nextWord(rest));
+    auto needReason = [&](std::string_view r) { return rs->reasons_.count(std::string(r)) != 0; };
+    if (dir == "reasons") {
+      while (!rest.empty()) rs->reasons_.insert(std::string(nextWord(rest)));
+    } else if (dir == "order" || dir == "weak" || dir == "hard" || dir == "none") {
+      while (!rest.empty()) {
+        std::string r(nextWord(rest));
+        if (!needReason(r)) return err("unknown reason \"" + r + "\" (declare it in \"reasons\")");
+        if (dir == "order") rs->order_.emplace(r, static_cast<int>(rs->order_.size()));
+        if (dir == "weak") rs->weak_.insert(r);
+        if (dir == "hard") rs->hard_.insert(r);
+        if (dir == "none") rs->none_.insert(r);
+      }
+    } else if (dir == "yield" || dir == "prefer") {
+      std::string r(nextWord(rest));
+      if (!needReason(r)) return err("unknown reason \"" + r + "\"");
+      while (!rest.empty()) {
+        std::string o(nextWord(rest));
+        if (!needReason(o)) return err("unknown reason \"" + o + "\"");
+        (dir == "yield" ? rs->yield_ : rs->prefer_)[r].insert(o);
+      }
+    } else if (dir == "status") {
+      std::string code(nextWord(rest)), r(nextWord(rest));
+      if (!needReason(r)) return err("unknown reason \"" + r + "\"");
+      rs->status_[code] = r;
+    } else if (dir == "pseudo") {
+      std::string r(nextWord(rest)), perm(nextWord(rest)), temp(nextWord(rest));
+      if (!needReason(r) || temp.empty()) return err("pseudo needs REASON PERM TEMP");
+      rs->pseudo_[r] = {perm, temp};
+    } else if (dir == "rule" || dir == "rule5") {
+      Rule rule;
+      std::string r(nextWord(rest));
+      if (!r.empty() && r[0] == '!') {
+        rule.decisive = true;
+        r.erase(0, 1);
+      }
+      if (!needReason(r)) return err("unknown reason \"" + r + "\"");
+      rule.reason = r;
+      rule.name = std::string(nextWord(rest));
+      rule.pattern = std::string(rest);
+      rule.line = lineNo;
+      if (rule.name.empty() || rule.pattern.empty()) return err(dir + " needs REASON NAME PATTERN");
+      (dir == "rule" ? rs->reasonRules_ : rs->reason5Rules_).push_back(std::move(rule));
+    } else if (dir == "command") {
+      Rule rule;
+      rule.reason = std::string(nextWord(rest));  // the command
+      rule.name = std::string(nextWord(rest));
+      rule.pattern = std::string(rest);
+      rule.line = lineNo;
+      if (rule.name.empty() || rule.pattern.empty()) return err("command needs CMD NAME PATTERN");
+      rs->commandRules_.push_back(std::move(rule));
+    } else if (dir == "demote") {
+      std::string r(nextWord(rest)), to(nextWord(rest));
+      if (!needReason(r) || !needReason(to)) return err("demote needs REASON OTHER CMD...");
+      Demotion d{to, {}};
+      while (!rest.empty()) d.commands.insert(std::string(nextWord(rest)));
+      rs->demote_[r] = d;
+    } else if (dir == "sender" || dir == "complaint" || dir == "cut0" || dir == "subject" || dir == "autoreply" || dir == "cut" || dir == "skip") {
+      Rule rule;
+      rule.name = std::string(nextWord(rest));
+      rule.pattern = std::string(rest);
+      rule.line = lineNo;
+      if (rule.name.empty() || rule.pattern.empty()) return err(dir + " needs NAME PATTERN");
+      auto& v = dir == "sender" ? rs->senderRules_ : dir == "subject" ? rs->subjectRules_
+              : dir == "autoreply" ? rs->autoReplyRules_ : dir == "cut" ? rs->cutRules_
+              : dir == "complaint" ? rs->complaintRules_ : dir == "cut0" ? rs->cut0Rules_ : rs->skipRules_;
+      v.push_back(std::move(rule));
+    } else {
+      return err("unknown directive \"" + dir + "\"");
+    }
+  }
+  if (rs->reasonRules_.empty()) return makeError(source + ": no \"rule\" lines");
+  if (auto s = rs->compile(source); !s) return s.error();
+  return rs;
+}
+
+Status RuleSet::compile(const std::string& source) {
+  struct Job {
+    const std::vector<Rule>* rules;
+    std::unique_ptr<ReSet>* out;
+  };
+  re_ = std::make_unique<Compiled>();
+  // The three groups a diagnostic is matched against share one set (one DFA pass); indices
+  // [0, R) are reason rules, [R, R+R5) reason5 rules, the rest command rules.
+  std::vector<Rule> text = reasonRules_;
+  text.insert(text.end(), reason5Rules_.begin(), reason5Rules_.end());
+  text.insert(text.end(), commandRules_.begin(), commandRules_.end());
+  {
+    std::vector<std::string> pats;
+    for (const Rule& r : text) {
+      re2::RE2 one(r.pattern, reOptions());
+      if (!one.ok()) {
+        return makeError(source + ":" + std::to_string(r.line) + ": bad pattern for rule " + r.name + ": " + one.error());
+      }
+      pats.push_back(r.pattern);
+    }
+    if (auto st = re_->text.build(pats); !st) return makeError(source + ": " + st.message());
+  }
+  for (Job j : {Job{&senderRules_, &re_->sender}, Job{&subjectRules_, &re_->subject},
+                Job{&autoReplyRules_, &re_->autoReply}, Job{&skipRules_, &re_->skip},
+                Job{&complaintRules_, &re_->complaint}}) {
+    auto s = buildSet(*j.rules, source);
+    if (!s) return s.error();
+    *j.out = std::move(s.value());
+  }
+  if (!cutRules_.empty() || !cut0Rules_.empty()) {
+    auto alt = [](const std::vector<Rule>& v) {
+      std::string a;
+      for (size_t i = 0; i < v.size(); ++i) a += (i ? "|(?:" : "(?:") + v[i].pattern + ")";
+      return a.empty() ? std::string("[^\\s\\S]") : a;  // an empty class never matches
+    };
+    std::string all = "(?m)^(?:[ \\t>]*(?:" + alt(cutRules_) + ")|(?:" + alt(cut0Rules_) + "))";
+    re_->cut = std::make_unique<re2::RE2>(all, reOptions());
+    if (!re_->cut->ok()) return makeError(source + ": bad cut pattern: " + re_->cut->error());
+  }
+  return okStatus();
+}
+
+RuleSet::Hits RuleSet::scan(std::string_view text) const {
+  Hits h;
+  int r = static_cast<int>(reasonRules_.size()), r5 = static_cast<int>(reason5Rules_.size());
+  const Rule* cmd = nullptr;
+  for (int i : re_->text.match(text)) {
+    if (i < r) {
+      h.reasons.push_back(i);
+    } else if (i < r + r5) {
+      h.reasons5.push_back(i - r);
+    } else {
+      const Rule& c = commandRules_[static_cast<size_t>(i - r - r5)];
+      if (!cmd || c.line < cmd->line) cmd = &c;
+    }
+  }
+  if (cmd) h.command = cmd->reason;
+  return h;
+}
+
+std::vector<int> RuleSet::matchReasons(std::string_view text) const { return scan(text).reasons; }
+std::vector<int> RuleSet::matchReasons5(std::string_view text) const { return scan(text).reasons5; }
+bool RuleSet::matchSender(std::string_view s) const { return !runSet(re_->sender.get(), senderRules_.size(), s).empty(); }
+bool RuleSet::matchSubject(std::string_view s) const { return !runSet(re_->subject.get(), subjectRules_.size(), s).empty(); }
+bool RuleSet::matchAutoReply(std::string_view s) const { return !runSet(re_->autoReply.get(), autoReplyRules_.size(), s).empty(); }
+bool RuleSet::skipAddress(std::string_view s) const { return !runSet(re_->skip.get(), skipRules_.size(), s).empty(); }
+
+bool RuleSet::matchComplaint(std::string_view s) const {
+  return !runSet(re_->complaint.get(), complaintRules_.size(), s).empty();
+}
+
+std::string RuleSet::smtpCommand(std::string_view text) const { return scan(text).command; }
+
+std::string RuleSet::demoted(const std::string& reason, std::string_view command, std::string_view statusReason) const {
+  auto it = demote_.find(reason);
+  if (it == demote_.end() || statusReason == reason || command.empty()) return reason;  // "?" = unknown
+  if (it->second.commands.count(std::string(command))) return reason;
+  return it->second.to;
+}
+
+size_t RuleSet::findCut(std::string_view text) const {
+  if (!re_->cut) return std::string_view::npos;
+  re2::StringPiece m;
+  if (!re_->cut->Match(re2::StringPiece(text.data(), text.size()), 0, text.size(), re2::RE2::UNANCHORED, &m, 1)) {
+    return std::string_view::npos;
+  }
+  return static_cast<size_t>(m.data() - text.data());
+}
+
+std::string RuleSet::statusReason(std::string_view code) const {
+  auto it = status_.find(std::string(code));
+  return it == status_.end() ? std::string() : it->second;
+}
+
+int RuleSet::priority(std::string_view reason) const {
+  auto it = order_.find(std::string(reason));
+  return it == order_.end() ? 1000 : it->second;
+}
+
+bool RuleSet::yields(std::string_view statusReason, std::string_view textReason) const {
+  auto it = yield_.find(std::string(statusReason));
+  return it != yield_.end() && it->second.count(std::string(textReason)) != 0;
+}
+
+bool RuleSet::prefers(std::string_view statusReason, std::string_view textReason) const {
+  auto it = prefer_.find(std::string(statusReason));
+  return it != prefer_.end() && it->second.count(std::string(textReason)) != 0;
+}
+
+std::string RuleSet::pseudoStatus(std::string_view reason, bool temporary) const {
+  auto it = pseudo_.find(std::string(reason));
+  if (it == pseudo_.end()) return temporary ? "4.0.0" : "5.0.0";
+  return temporary ? it->second.second : it->second.first;
+}
+
+size_t RuleSet::patternCount() const {
+  return reasonRules_.size() + reason5Rules_.size() + senderRules_.size() + subjectRules_.size() +
+         autoReplyRules_.size() + cutRules_.size() + cut0Rules_.size() + skipRules_.size() +
+         complaintRules_.size() + commandRules_.size();
+}
+
+}  // namespace sluice::bounce

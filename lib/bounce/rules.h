@@ -1,0 +1,109 @@
+// rules.h - the bounce rules file, compiled once into RE2 sets (all patterns in one pass).
+//
+// Format (one directive a line; '#' starts a comment line; fields separated by blanks; a
+// PATTERN is the rest of the line, RE2 syntax, matched case-insensitively and unanchored against
+// text whose whitespace runs are collapsed to one space):
+//   reasons  NAME...               every reason name a rule may use (Sisimai 4.25 + 5.x names)
+//   order    REASON...             priority when several reasons match, highest first
+//   weak     REASON...             a reason taken from the status code only loses to any text match
+//   yield    REASON OTHER...       a status-derived REASON loses to a text match of an OTHER
+//   prefer   REASON OTHER...       a status-derived REASON beats a text match of an OTHER
+//   hard     REASON...             hard bounces; notaccept is hard unless the code is 4xx
+//   none     REASON...             neither hard nor soft (feedback, vacation, delivered)
+//   status   X.Y.Z REASON          the reason an enhanced status code means by itself
+//   pseudo   REASON PERM TEMP      status code reported when the message gives none
+//   rule     [!]REASON NAME PATTERN   wording of a reason ('!' = decisive: wins over order)
+//   rule5    REASON5 NAME PATTERN     wording that gives a Sisimai 5.x name (else reason5 = reason)
+//   sender   NAME PATTERN          a From: address/display name that sends bounces
+//   subject  NAME PATTERN          a Subject: of bounces
+//   autoreply NAME PATTERN         a Subject: of auto-replies (RFC 3834 messages lacking headers)
+//   cut      NAME PATTERN          a line where the returned original message begins
+//   cut0     NAME PATTERN          the same, but only at column 0 (not indented or '>'-quoted)
+//   skip     NAME PATTERN          an address that is never a failed recipient (mailer-daemon@)
+//   complaint NAME PATTERN         a Subject: of complaints sent without an ARF part (JMRP)
+//   command  CMD NAME PATTERN      wording that shows which SMTP command failed (RCPT, DATA...)
+//   demote   REASON OTHER CMD...   a text match of REASON counts as OTHER when the failed command
+//                                  is known and not one of CMD, unless the status code says REASON
+// Rules are read in file order; among several text matches for one reason the first names it.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+
+namespace sluice::bounce {
+
+struct Rule {
+  std::string reason;
+  std::string name;
+  std::string pattern;
+  bool decisive = false;
+  int line = 0;
+};
+
+class RuleSet {
+ public:
+  static Result<std::unique_ptr<RuleSet>> parse(std::string_view text, const std::string& source);
+  ~RuleSet();
+
+  // One pass over text with the reason, reason5 and command patterns together.
+  struct Hits {
+    std::vector<int> reasons;   // indices into reasonRules()
+    std::vector<int> reasons5;  // indices into reason5Rules()
+    std::string command;        // the SMTP command named (first command rule in file order)
+  };
+  Hits scan(std::string_view text) const;
+  // Indices into reasonRules() / reason5Rules() of every rule whose pattern occurs in text.
+  std::vector<int> matchReasons(std::string_view text) const;
+  std::vector<int> matchReasons5(std::string_view text) const;
+  bool matchSender(std::string_view from) const;
+  bool matchSubject(std::string_view subject) const;
+  bool matchAutoReply(std::string_view subject) const;
+  bool skipAddress(std::string_view addr) const;
+  bool matchComplaint(std::string_view subject) const;
+  // The SMTP command the text says failed ("" when unknown).
+  std::string smtpCommand(std::string_view text) const;
+  // The reason a text match of `reason` counts as, given the failed command and status reason.
+  bool canDemote(const std::string& reason) const { return demote_.count(reason) != 0; }
+  std::string demoted(const std::string& reason, std::string_view command, std::string_view statusReason) const;
+  // Offset of the first line matching a cut rule, or npos.
+  size_t findCut(std::string_view text) const;
+
+  const std::vector<Rule>& reasonRules() const { return reasonRules_; }
+  const std::vector<Rule>& reason5Rules() const { return reason5Rules_; }
+  std::string statusReason(std::string_view code) const;
+  int priority(std::string_view reason) const;  // lower is stronger; unknown = large
+  bool isWeak(std::string_view reason) const { return weak_.count(std::string(reason)) != 0; }
+  bool yields(std::string_view statusReason, std::string_view textReason) const;
+  bool prefers(std::string_view statusReason, std::string_view textReason) const;
+  bool isHard(std::string_view reason) const { return hard_.count(std::string(reason)) != 0; }
+  bool isNone(std::string_view reason) const { return none_.count(std::string(reason)) != 0; }
+  std::string pseudoStatus(std::string_view reason, bool temporary) const;
+  size_t patternCount() const;
+
+ private:
+  RuleSet() = default;
+  Status compile(const std::string& source);
+
+  std::vector<Rule> reasonRules_, reason5Rules_, senderRules_, subjectRules_, autoReplyRules_,
+      cutRules_, cut0Rules_, skipRules_, complaintRules_, commandRules_;
+  struct Demotion {
+    std::string to;
+    std::set<std::string> commands;
+  };
+  std::map<std::string, Demotion> demote_;
+  std::set<std::string> reasons_, weak_, hard_, none_;
+  std::map<std::string, int> order_;
+  std::map<std::string, std::set<std::string>> yield_, prefer_;
+  std::map<std::string, std::string> status_;
+  std::map<std::string, std::pair<std::string, std::string>> pseudo_;
+  struct Compiled;  // the RE2 sets (rules.cc)
+  std::unique_ptr<Compiled> re_;
+};
+
+}  // namespace sluice::bounce

@@ -1,0 +1,133 @@
+// text_util.cc - scanners the bounce extractors share: enhanced status codes, SMTP reply codes
+// and addresses found in free text, and whitespace collapsing. Hand-written single passes (no
+// regex), bounded by the input length.
+#include <cctype>
+#include <string>
+#include <string_view>
+
+#include "bounce/bounce.h"
+#include "bounce/extract.h"
+
+namespace sluice::bounce {
+
+namespace {
+
+bool isDigit(char c) { return c >= '0' && c <= '9'; }
+bool isAlnum(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; }
+bool isAlpha(char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; }
+
+// At i: "D.D.DDD" (subject 1-3 digits); returns its length or 0. No check of the surroundings.
+size_t codeAt(std::string_view t, size_t i) {
+  if (i + 5 > t.size() || !isDigit(t[i]) || t[i + 1] != '.' || !isDigit(t[i + 2]) || t[i + 3] != '.') return 0;
+  size_t j = i + 4, n = 0;
+  while (j < t.size() && isDigit(t[j]) && n < 4) ++j, ++n;
+  if (n == 0 || n > 3) return 0;
+  return j - i;
+}
+
+// A code standing alone: not inside an IP address, a version number or a longer word.
+bool standsAlone(std::string_view t, size_t i, size_t len) {
+  if (i > 0 && (isAlnum(t[i - 1]) || t[i - 1] == '.' || (t[i - 1] == '-' && i > 1 && isAlpha(t[i - 2])))) return false;
+  size_t e = i + len;
+  if (e < t.size() && (isAlnum(t[e]) || t[e] == '@')) return false;
+  if (e + 1 < t.size() && t[e] == '.' && isDigit(t[e + 1])) return false;
+  return true;
+}
+
+}  // namespace
+
+
+std::string findStatusCode(std::string_view t) {
+  std::string loose;
+  for (int pass = 0; pass < 2; ++pass) {
+    for (size_t i = 0; i + 5 <= t.size(); ++i) {
+      char c = t[i];
+      if (pass == 0 ? (c != '4' && c != '5') : c != '2') continue;
+      size_t len = codeAt(t, i);
+      if (len == 0 || !standsAlone(t, i, len)) continue;
+      if (pass == 1 && (t[i + 2] > '7' || len != 5 || t[i + 4] > '7')) continue;
+      std::string code(t.substr(i, len));
+      // Preferred: after a reply code ("550 5.1.1", "550-5.1.1") or "#" ("#5.1.1").
+      bool anchored = (i >= 4 && isDigit(t[i - 2]) && isDigit(t[i - 3]) && isDigit(t[i - 4]) &&
+                       (t[i - 1] == ' ' || t[i - 1] == '-')) ||
+                      (i >= 1 && t[i - 1] == '#');
+      if (anchored) return code;
+      if (loose.empty()) loose = code;
+    }
+    if (!loose.empty()) return loose;
+  }
+  return loose;
+}
+
+std::string findReplyCode(std::string_view t) {
+  for (size_t i = 0; i + 3 <= t.size(); ++i) {
+    char c = t[i];
+    if (c != '4' && c != '5') continue;
+    if (!isDigit(t[i + 1]) || !isDigit(t[i + 2]) || t[i + 1] > '5') continue;
+    if (i > 0 && (isAlnum(t[i - 1]) || t[i - 1] == '.' || t[i - 1] == '-' || t[i - 1] == ':' ||
+                  t[i - 1] == '#' || t[i - 1] == '/' || t[i - 1] == '=' || t[i - 1] == '+')) continue;
+    size_t e = i + 3;
+    if (e < t.size() && t[e] != ' ' && t[e] != '-' && t[e] != '\n' && t[e] != '\t') continue;
+    if (e + 1 < t.size() && t[e] == '-' && !isDigit(t[e + 1]) && !isAlpha(t[e + 1]) ) continue;
+    // "550 5.1.1", "550-", "550 <addr>", "550 User": a reply, not a count like "451 messages".
+    return std::string(t.substr(i, 3));
+  }
+  return "";
+}
+
+namespace {
+bool localChar(char c) {
+  return isAlnum(c) || std::string_view("!#$%&'*+/=?^_`{|}~.-").find(c) != std::string_view::npos ||
+         static_cast<unsigned char>(c) >= 0x80;
+}
+bool domainChar(char c) { return isAlnum(c) || c == '.' || c == '-' || static_cast<unsigned char>(c) >= 0x80; }
+}  // namespace
+
+namespace detail {
+std::string addressAt(std::string_view t, size_t pos, size_t* at, size_t* end) {
+  while (pos < t.size()) {
+    size_t a = t.find('@', pos);
+    if (a == std::string_view::npos) return "";
+    size_t s = a;
+    while (s > 0 && localChar(t[s - 1]) && a - s < 128) --s;
+    size_t e = a + 1;
+    while (e < t.size() && domainChar(t[e]) && e - a < 256) ++e;
+    while (s < a && (t[s] == '.' || t[s] == '\'' || t[s] == '=')) ++s;  // "='user@" in quoted text
+    while (e > a + 1 && (t[e - 1] == '.' || t[e - 1] == '-')) --e;
+    std::string_view dom = t.substr(a + 1, e - a - 1);
+    if (s < a && !dom.empty() && dom.find('.') != std::string_view::npos && dom.front() != '.') {
+      *at = s;
+      *end = e;
+      std::string out(t.substr(s, e - s));
+      for (size_t i = a - s; i < out.size(); ++i) out[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(out[i])));
+      return out;
+    }
+    pos = a + 1;
+  }
+  return "";
+}
+}  // namespace detail
+
+std::string extractAddress(std::string_view text) {
+  size_t at, end;
+  return detail::addressAt(text, 0, &at, &end);
+}
+
+std::string collapseSpace(std::string_view text, size_t max) {
+  std::string out;
+  out.reserve(std::min(text.size(), max));
+  bool space = false;
+  for (char c : text) {
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
+      space = !out.empty();
+      continue;
+    }
+    if (space) out.push_back(' ');
+    space = false;
+    out.push_back(c);
+    if (out.size() >= max) break;
+  }
+  return out;
+}
+
+}  // namespace sluice::bounce

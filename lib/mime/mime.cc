@@ -1,0 +1,502 @@
+// mime.cc - the lenient, bounded MIME reader of mime.h (headers, multipart, nested messages,
+// transfer decodings, RFC 2047 words, mbox splitting).
+#include "mime/mime.h"
+
+#include <iconv.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+
+#include "base/strings.h"
+
+namespace sluice::mime {
+
+namespace {
+
+bool isWsp(char c) { return c == ' ' || c == '\t'; }
+
+std::string_view lineAt(std::string_view s, size_t pos, size_t* next) {
+  size_t e = s.find('\n', pos);
+  if (e == std::string_view::npos) {
+    *next = s.size();
+    return s.substr(pos);
+  }
+  *next = e + 1;
+  return s.substr(pos, e - pos);
+}
+
+// Field name: printable ASCII without ':' or space, WSP allowed before the colon.
+size_t fieldColon(std::string_view line) {
+  size_t colon = line.find(':');
+  if (colon == std::string_view::npos || colon == 0 || colon > 128) return std::string_view::npos;
+  size_t end = colon;
+  while (end > 0 && isWsp(line[end - 1])) --end;
+  if (end == 0) return std::string_view::npos;
+  for (size_t i = 0; i < end; ++i) {
+    auto c = static_cast<unsigned char>(line[i]);
+    if (c <= 32 || c >= 127) return std::string_view::npos;
+  }
+  return colon;
+}
+
+int hexVal(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+constexpr size_t kMaxConvertBytes = 1u << 20;
+
+bool needsConversion(const std::string& cs) {
+  return !cs.empty() && cs != "utf-8" && cs != "utf8" && cs != "us-ascii" && cs != "ascii";
+}
+
+// iconv from charset to UTF-8; "" when the charset is unknown or the text does not convert.
+// One converter per charset and thread (iconv_open loads a gconv module: too slow per part).
+iconv_t converter(const std::string& charset, bool* owned) {
+  *owned = false;
+  struct Cache {
+    std::vector<std::pair<std::string, iconv_t>> items;
+    ~Cache() {
+      for (auto& i : items)
+        if (i.second != reinterpret_cast<iconv_t>(-1)) iconv_close(i.second);
+    }
+  };
+  thread_local Cache cache;
+  for (auto& i : cache.items)
+    if (i.first == charset) return i.second;
+  iconv_t cd = iconv_open("UTF-8//IGNORE", charset.c_str());
+  if (cache.items.size() < 32) cache.items.emplace_back(charset, cd);  // unknown ones too
+  else *owned = cd != reinterpret_cast<iconv_t>(-1);
+  return cd;
+}
+
+std::string toUtf8(std::string_view in, const std::string& charset) {
+  bool owned = false;
+  iconv_t cd = converter(charset, &owned);
+  if (cd == reinterpret_cast<iconv_t>(-1)) return "";
+  iconv(cd, nullptr, nullptr, nullptr, nullptr);  // reset the shift state
+  std::string out;
+  out.resize(in.size() + in.size() / 2 + 16);
+  char* src = const_cast<char*>(in.data());
+  size_t srcLeft = in.size();
+  size_t used = 0;
+  while (srcLeft > 0) {
+    char* dst = out.data() + used;
+    size_t dstLeft = out.size() - used;
+    size_t r = iconv(cd, &src, &srcLeft, &dst, &dstLeft);
+    used = out.size() - dstLeft;
+    if (r != static_cast<size_t>(-1)) break;
+    if (errno == E2BIG) {
+      out.resize(out.size() * 2);
+      continue;
+    }
+    if (errno == EILSEQ && srcLeft > 0) {  // skip one bad byte
+      ++src;
+      --srcLeft;
+      continue;
+    }
+    break;  // EINVAL: a truncated sequence at the end; keep what converted
+  }
+  if (owned) iconv_close(cd);
+  out.resize(used);
+  return out;
+}
+
+void appendLatin1AsUtf8(std::string& out, std::string_view s) {
+  for (char ch : s) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c < 0x80) {
+      out.push_back(ch);
+    } else {
+      out.push_back(static_cast<char>(0xC0 | (c >> 6)));
+      out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
+    }
+  }
+}
+
+}  // namespace
+
+const std::string* Fields::find(std::string_view name) const {
+  for (const Field& f : items_) {
+    if (iequals(f.name, name)) return &f.value;
+  }
+  return nullptr;
+}
+
+std::string_view Fields::get(std::string_view name) const {
+  const std::string* v = find(name);
+  return v ? std::string_view(*v) : std::string_view();
+}
+
+std::string normalizeNewlines(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t cr = s.find('\r', i);
+    if (cr == std::string_view::npos) {
+      out.append(s.substr(i));
+      break;
+    }
+    out.append(s.substr(i, cr - i));
+    out.push_back('\n');
+    i = cr + 1;
+    if (i < s.size() && s[i] == '\n') ++i;
+  }
+  return out;
+}
+
+size_t parseFields(std::string_view text, Fields& out, const Limits& limits) {
+  size_t pos = 0;
+  std::string name, value;
+  bool open = false;
+  auto flush = [&] {
+    if (open && out.items().size() < limits.maxHeaders) out.add(name, std::string(trim(value)));
+    open = false;
+  };
+  while (pos < text.size()) {
+    if (pos > limits.maxHeaderBytes) break;
+    size_t next;
+    std::string_view line = lineAt(text, pos, &next);
+    if (line.empty()) {
+      flush();
+      return next;
+    }
+    if (isWsp(line[0])) {
+      if (!open) break;  // continuation before any field: not a header block
+      if (value.size() < limits.maxHeaderBytes) {
+        value.push_back(' ');
+        value.append(trim(line));
+      }
+      pos = next;
+      continue;
+    }
+    size_t colon = fieldColon(line);
+    if (colon == std::string_view::npos) {
+      // An mbox "From " line before the first field is skipped; anything else ends the block.
+      if (pos == 0 && startsWith(line, "From ")) {
+        pos = next;
+        continue;
+      }
+      break;
+    }
+    flush();
+    name.assign(trim(line.substr(0, colon)));
+    value.assign(line.substr(colon + 1));
+    open = true;
+    pos = next;
+  }
+  flush();
+  return pos;
+}
+
+std::vector<Fields> parseFieldGroups(std::string_view body, const Limits& limits) {
+  std::vector<Fields> groups;
+  size_t pos = 0;
+  while (pos < body.size() && groups.size() < limits.maxParts) {
+    // Skip empty lines (also lines holding only blanks) between groups.
+    size_t next;
+    std::string_view line = lineAt(body, pos, &next);
+    if (trim(line).empty()) {
+      pos = next;
+      continue;
+    }
+    Fields f;
+    size_t used = parseFields(body.substr(pos), f, limits);
+    if (f.empty()) {
+      // Not a field line: skip it (some MTAs put prose inside delivery-status).
+      pos = next;
+      continue;
+    }
+    groups.push_back(std::move(f));
+    pos += std::max<size_t>(used, 1);
+  }
+  return groups;
+}
+
+std::string param(std::string_view v, std::string_view name) {
+  size_t pos = 0;
+  while (pos < v.size()) {
+    size_t semi = v.find(';', pos);
+    if (semi == std::string_view::npos) return "";
+    pos = semi + 1;
+    while (pos < v.size() && (isWsp(v[pos]) || v[pos] == '\n')) ++pos;
+    size_t eq = v.find('=', pos);
+    if (eq == std::string_view::npos) return "";
+    std::string_view key = trim(v.substr(pos, eq - pos));
+    size_t vstart = eq + 1;
+    while (vstart < v.size() && isWsp(v[vstart])) ++vstart;
+    std::string val;
+    size_t vend = vstart;
+    if (vstart < v.size() && v[vstart] == '"') {
+      vend = vstart + 1;
+      while (vend < v.size() && v[vend] != '"') {
+        if (v[vend] == '\\' && vend + 1 < v.size()) ++vend;
+        val.push_back(v[vend]);
+        ++vend;
+      }
+      if (vend < v.size()) ++vend;
+    } else {
+      while (vend < v.size() && v[vend] != ';' && !isWsp(v[vend])) ++vend;
+      val.assign(v.substr(vstart, vend - vstart));
+    }
+    if (iequals(key, name)) return val;
+    pos = vend;
+  }
+  return "";
+}
+
+std::string decodeBase64(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() * 3 / 4);
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char ch : s) {
+    int v;
+    if (ch >= 'A' && ch <= 'Z') v = ch - 'A';
+    else if (ch >= 'a' && ch <= 'z') v = ch - 'a' + 26;
+    else if (ch >= '0' && ch <= '9') v = ch - '0' + 52;
+    else if (ch == '+' || ch == '-') v = 62;
+    else if (ch == '/' || ch == '_') v = 63;
+    else if (ch == '=') break;
+    else continue;
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((acc >> bits) & 0xFF));
+    }
+  }
+  return out;
+}
+
+std::string decodeQuotedPrintable(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c != '=') {
+      size_t eq = s.find('=', i);
+      if (eq == std::string_view::npos) eq = s.size();
+      out.append(s.substr(i, eq - i));
+      i = eq - 1;
+      continue;
+    }
+    if (i + 1 < s.size() && s[i + 1] == '\n') {  // soft line break
+      ++i;
+      continue;
+    }
+    if (i + 2 < s.size() && hexVal(s[i + 1]) >= 0 && hexVal(s[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hexVal(s[i + 1]) * 16 + hexVal(s[i + 2])));
+      i += 2;
+      continue;
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
+std::string decodeWords(std::string_view s) {
+  std::string out;
+  size_t pos = 0;
+  bool lastWasWord = false;
+  while (pos < s.size()) {
+    size_t start = s.find("=?", pos);
+    if (start == std::string_view::npos) break;
+    size_t q1 = s.find('?', start + 2);
+    size_t q2 = q1 == std::string_view::npos ? q1 : s.find('?', q1 + 1);
+    size_t end = q2 == std::string_view::npos ? q2 : s.find("?=", q2 + 1);
+    if (end == std::string_view::npos || q2 != q1 + 2) {
+      out.append(s.substr(pos, start + 2 - pos));
+      pos = start + 2;
+      lastWasWord = false;
+      continue;
+    }
+    std::string_view between = s.substr(pos, start - pos);
+    if (!(lastWasWord && trim(between).empty())) out.append(between);  // RFC 2047 6.2
+    std::string charset = toLower(s.substr(start + 2, q1 - start - 2));
+    if (size_t star = charset.find('*'); star != std::string::npos) charset.resize(star);
+    char enc = static_cast<char>(s[q1 + 1] | 0x20);
+    std::string_view text = s.substr(q2 + 1, end - q2 - 1);
+    std::string raw;
+    if (enc == 'b') {
+      raw = decodeBase64(text);
+    } else {
+      std::string t(text);
+      std::replace(t.begin(), t.end(), '_', ' ');
+      raw = decodeQuotedPrintable(t);
+    }
+    if (charset == "iso-8859-1" || charset == "latin1") {
+      appendLatin1AsUtf8(out, raw);
+    } else if (needsConversion(charset)) {
+      std::string u = toUtf8(raw, charset);
+      out.append(u.empty() ? raw : u);
+    } else {
+      out.append(raw);
+    }
+    pos = end + 2;
+    lastWasWord = true;
+  }
+  out.append(s.substr(std::min(pos, s.size())));
+  return out;
+}
+
+std::vector<std::string_view> splitMbox(std::string_view raw) {
+  std::vector<std::string_view> out;
+  auto isFromLine = [&](size_t p) { return raw.compare(p, 5, "From ") == 0; };
+  if (!isFromLine(0)) {
+    if (!raw.empty()) out.push_back(raw);
+    return out;
+  }
+  size_t start = 0;
+  size_t pos = 0;
+  auto push = [&](size_t from, size_t to) {
+    // Drop the "From " line itself.
+    size_t eol = raw.find_first_of("\r\n", from);
+    if (eol == std::string_view::npos || eol >= to) return;
+    size_t body = eol + 1;
+    if (raw[eol] == '\r' && body < to && raw[body] == '\n') ++body;
+    if (body < to) out.push_back(raw.substr(body, to - body));
+  };
+  // The separator follows the file's line-end style (that of its first line).
+  size_t eol1 = raw.find_first_of("\r\n");
+  std::string_view sep = "\n\nFrom ";
+  if (eol1 != std::string_view::npos && raw[eol1] == '\r') {
+    sep = (eol1 + 1 < raw.size() && raw[eol1 + 1] == '\n') ? "\r\n\r\nFrom " : "\r\rFrom ";
+  }
+  while (true) {
+    size_t f = raw.find(sep, pos);
+    size_t best = f == std::string_view::npos ? f : f + sep.size() - 5;
+    if (best == std::string_view::npos) {
+      push(start, raw.size());
+      break;
+    }
+    push(start, best);
+    start = best;
+    pos = best + 1;
+  }
+  return out;
+}
+
+// The recursive part parser; owns no state beyond the Message it fills.
+class Parser {
+ public:
+  Parser(Message& m, const Limits& l) : m_(m), limits_(l) {}
+
+  void entity(Part& p, std::string_view text, size_t depth) {
+    size_t bodyAt = parseFields(text, p.headers, limits_);
+    body(p, text.substr(std::min(bodyAt, text.size())), depth);
+  }
+
+ private:
+  void body(Part& p, std::string_view raw, size_t depth) {
+    ++m_.parts_;
+    std::string_view ct = p.headers.get("content-type");
+    if (!ct.empty()) {
+      std::string_view t = trim(ct.substr(0, ct.find(';')));
+      if (t.find('/') != std::string_view::npos) p.type = toLower(t);
+      p.charset = toLower(param(ct, "charset"));
+      p.boundary = param(ct, "boundary");
+    }
+    std::string cte = toLower(trim(p.headers.get("content-transfer-encoding")));
+    bool wanted = p.type.rfind("text/", 0) == 0 || p.type.rfind("message/", 0) == 0 || p.isMultipart();
+    if (wanted && (cte == "base64" || cte == "quoted-printable")) {
+      m_.buffers_.push_back(cte == "base64" ? decodeBase64(raw) : decodeQuotedPrintable(raw));
+      if (cte == "base64") m_.buffers_.back() = normalizeNewlines(m_.buffers_.back());
+      p.body = m_.buffers_.back();
+    } else {
+      p.body = raw;
+    }
+    // Text in a legacy charset (ISO-2022-JP, Shift_JIS, ISO-8859-x...) is converted to UTF-8 so
+    // that rules can be written in one encoding. Bounded: at most maxConvertBytes per part.
+    if (p.type.rfind("text/", 0) == 0 && needsConversion(p.charset) && !p.body.empty()) {
+      std::string u = toUtf8(p.body.substr(0, std::min(p.body.size(), kMaxConvertBytes)), p.charset);
+      if (!u.empty()) {
+        m_.buffers_.push_back(std::move(u));
+        p.body = m_.buffers_.back();
+      }
+    }
+    bool canNest = depth + 1 < limits_.maxDepth && m_.parts_ < limits_.maxParts;
+    if ((p.isMultipart() || p.isMessage()) && !canNest) {
+      m_.depthLimited_ = true;
+      return;
+    }
+    if (p.isMultipart() && !p.boundary.empty()) {
+      multipart(p, depth);
+    } else if (p.isMessage()) {
+      p.children.emplace_back();
+      Part& inner = p.children.back();
+      if (limits_.parseNestedBodies) {
+        entity(inner, p.body, depth + 1);
+      } else {
+        size_t at = parseFields(p.body, inner.headers, limits_);
+        inner.body = p.body.substr(std::min(at, p.body.size()));
+        ++m_.parts_;
+      }
+    }
+  }
+
+  void multipart(Part& p, size_t depth) {
+    std::string_view b = p.body;
+    std::string delim = "--" + p.boundary;
+    // Positions of delimiter lines: at the start of b or after a LF.
+    // memmem (two-way search) on the whole delimiter: text full of '-' makes a first-char
+    // search slow.
+    auto findDelim = [&](size_t from) -> size_t {
+      while (from < b.size()) {
+        const void* hit = memmem(b.data() + from, b.size() - from, delim.data(), delim.size());
+        if (!hit) return std::string_view::npos;
+        size_t f = static_cast<size_t>(static_cast<const char*>(hit) - b.data());
+        if (f == 0 || b[f - 1] == '\n') return f;
+        from = f + 1;
+      }
+      return std::string_view::npos;
+    };
+    size_t d = findDelim(0);
+    if (d == std::string_view::npos) return;  // missing boundary: stays a leaf
+    while (d != std::string_view::npos && m_.parts_ < limits_.maxParts) {
+      size_t after = d + delim.size();
+      bool closing = b.compare(after, 2, "--") == 0;
+      if (closing) break;
+      size_t eol = b.find('\n', after);
+      if (eol == std::string_view::npos) break;
+      size_t start = eol + 1;
+      size_t nd = findDelim(start);
+      size_t end = nd == std::string_view::npos ? b.size() : nd;
+      // The line end before a delimiter belongs to the delimiter (RFC 2046 5.1.1).
+      size_t len = end - start;
+      if (nd != std::string_view::npos && len > 0 && b[end - 1] == '\n') --len;
+      p.children.emplace_back();
+      Part& child = p.children.back();
+      if (p.type == "multipart/digest") child.type = "message/rfc822";
+      std::string_view chunk = b.substr(start, len);
+      size_t bodyAt = parseFields(chunk, child.headers, limits_);
+      if (p.type == "multipart/digest" && child.headers.find("content-type") == nullptr) {
+        child.headers.add("Content-Type", "message/rfc822");
+      }
+      body(child, chunk.substr(std::min(bodyAt, chunk.size())), depth + 1);
+      d = nd;
+    }
+  }
+
+  Message& m_;
+  const Limits& limits_;
+};
+
+std::unique_ptr<Message> parse(std::string_view raw, const Limits& limits) {
+  std::unique_ptr<Message> m(new Message());
+  if (raw.size() > limits.maxBytes) {
+    raw = raw.substr(0, limits.maxBytes);
+    m->truncated_ = true;
+  }
+  m->data_ = normalizeNewlines(raw);
+  Parser parser(*m, limits);
+  parser.entity(m->root_, m->data_, 0);
+  return m;
+}
+
+}  // namespace sluice::mime

@@ -1,0 +1,269 @@
+// bounce_parser_test.cc - tests of lib/bounce: the shipped rules classify a table of real MTA
+// replies; DSNs with several recipients, ARF, RFC 3834 auto-replies, human-readable bounces and
+// mbox files are read; rules-file errors name FILE:LINE; hostile input (50 MB, deep nesting,
+// truncated MIME, binary junk) ends in bounded time with "not a bounce" or "unparseable".
+#include "bounce/bounce.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+
+#include "bounce/bounce_match.h"
+#include "bounce/rules.h"
+
+namespace sluice::bounce {
+namespace {
+
+std::shared_ptr<const BounceParser> parser() {
+  static auto p = [] {
+    auto r = BounceParser::load(std::string(SLUICE_SOURCE_DIR) + "/contrib/bounce-rules.conf");
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.message());
+    return r.value();
+  }();
+  return p;
+}
+
+struct Case {
+  const char* diagnostic;
+  const char* status;
+  const char* reason;
+  int hard;
+};
+
+TEST(BounceRules, ClassifiesATableOfReplies) {
+  const Case cases[] = {
+      {"550 5.1.1 <a@example.org>: Recipient address rejected: User unknown in local recipient table", "", "userunknown", 1},
+      {"552 5.2.2 Mailbox full", "", "mailboxfull", 0},
+      {"Host or domain name not found. Name service error for name=example.invalid type=A: Host not found", "", "hostunknown", 1},
+      {"554 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org", "", "blocked", 0},
+      {"550 5.7.1 Message rejected as spam by Content Filtering.", "", "spamdetected", 0},
+      {"552 5.3.4 Message size exceeds fixed limit", "", "mesgtoobig", 0},
+      {"421 4.7.0 Too many concurrent SMTP connections from this IP address; please try again later", "4.7.0", "toomanyconn", 0},
+      {"Sorry, I couldn't find any host named example.invalid. (#5.1.2)", "", "hostunknown", 1},
+      {"550 5.7.1 Unable to relay for a@example.org", "", "norelaying", 0},
+      {"550 5.2.1 This account has been disabled or discontinued", "", "suspend", 0},
+      {"retry timeout exceeded", "4.4.7", "expired", 0},
+      {"", "5.0.0", "undefined", 0},
+  };
+  for (const Case& c : cases) {
+    Recipient r;
+    r.diagnostic = c.diagnostic;
+    r.status = c.status;
+    parser()->classify(r);
+    EXPECT_EQ(r.reason, c.reason) << c.diagnostic << " (rule " << r.rule << ")";
+    EXPECT_EQ(r.hard, c.hard) << c.diagnostic;
+    EXPECT_FALSE(r.rule.empty());
+    EXPECT_FALSE(r.status.empty());
+  }
+}
+
+TEST(BounceRules, StatusFromTheTextAndPseudoCodes) {
+  Recipient r;
+  r.diagnostic = "host mx.example.org[192.0.2.1] said: 550 5.1.1 <x@example.org>: User unknown (in reply to RCPT TO command)";
+  parser()->classify(r);
+  EXPECT_EQ(r.status, "5.1.1");
+  EXPECT_EQ(r.replyCode, "550");
+  EXPECT_EQ(r.smtpCommand, "RCPT");
+  EXPECT_FALSE(r.statusDerived);
+  Recipient p;
+  p.diagnostic = "mailbox is full";
+  parser()->classify(p);
+  EXPECT_EQ(p.reason, "mailboxfull");
+  EXPECT_TRUE(p.statusDerived);
+  EXPECT_EQ(p.status, "5.0.922");
+}
+
+TEST(BounceRules, FileErrorsNameTheLine) {
+  auto bad = BounceParser::fromText("reasons userunknown\nrule userunknown x (unclosed\n", "t.conf");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.message().find("t.conf:2"), std::string::npos) << bad.message();
+  auto unknown = BounceParser::fromText("reasons a\nrule b name x\n", "t.conf");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.message().find("t.conf:2: unknown reason"), std::string::npos);
+  EXPECT_FALSE(BounceParser::fromText("frobnicate x\n", "t.conf").ok());
+  EXPECT_FALSE(BounceParser::load("/nonexistent/rules.conf").ok());
+}
+
+const char* kDsn =
+    "From: Mail Delivery System <MAILER-DAEMON@mx.example.net>\r\n"
+    "To: sender+abc.1.xxxxxxxx@bounce.example.com\r\n"
+    "Subject: Undelivered Mail Returned to Sender\r\n"
+    "Content-Type: multipart/report; report-type=delivery-status; boundary=\"BB\"\r\n\r\n"
+    "--BB\r\n\r\nI'm sorry to have to inform you that your message could not be delivered.\r\n\r\n"
+    "--BB\r\nContent-Type: message/delivery-status\r\n\r\n"
+    "Reporting-MTA: dns; mx.example.net\r\n\r\n"
+    "Final-Recipient: rfc822; one@example.org\r\nOriginal-Recipient: rfc822; One@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+    "Remote-MTA: dns; mx.example.org\r\nDiagnostic-Code: smtp; 550 5.1.1 <one@example.org>: User unknown\r\n\r\n"
+    "Final-Recipient: rfc822; two@example.org\r\nAction: failed\r\nStatus: 5.2.2\r\n"
+    "Diagnostic-Code: smtp; 552 5.2.2 Mailbox full\r\n\r\n"
+    "Final-Recipient: rfc822; three@example.org\r\nAction: delayed\r\nStatus: 4.4.1\r\n"
+    "Diagnostic-Code: X-Postfix; connect to mx.example.org[192.0.2.9]:25: Connection timed out\r\n\r\n"
+    "--BB\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+    "Return-Path: <sender+abc.1.xxxxxxxx@bounce.example.com>\r\nMessage-ID: <orig-1@example.com>\r\nFrom: sender@example.com\r\n\r\n"
+    "--BB--\r\n";
+
+TEST(BounceParser, DsnWithSeveralRecipients) {
+  Report rep = parser()->parse(kDsn);
+  ASSERT_EQ(rep.kind, Kind::kBounce);
+  EXPECT_EQ(rep.format, "rfc3464");
+  ASSERT_EQ(rep.recipients.size(), 3u);
+  EXPECT_EQ(rep.recipients[0].recipient, "one@example.org");
+  EXPECT_EQ(rep.recipients[0].originalRecipient, "One@example.org");
+  EXPECT_EQ(rep.recipients[0].reason, "userunknown");
+  EXPECT_EQ(rep.recipients[0].hard, 1);
+  EXPECT_EQ(rep.recipients[0].remoteMta, "mx.example.org");
+  EXPECT_EQ(rep.recipients[1].reason, "mailboxfull");
+  EXPECT_EQ(rep.recipients[1].hard, 0);
+  EXPECT_EQ(rep.recipients[2].action, "delayed");
+  EXPECT_EQ(rep.recipients[2].status, "4.4.1");
+  EXPECT_EQ(rep.recipients[2].hard, 0);
+  EXPECT_EQ(rep.originalMessageId, "orig-1@example.com");
+  EXPECT_EQ(rep.originalReturnPath, "sender+abc.1.xxxxxxxx@bounce.example.com");
+}
+
+TEST(BounceParser, ArfComplaint) {
+  std::string arf =
+      "From: staff@isp.example\nSubject: abuse report\n"
+      "Content-Type: multipart/report; report-type=feedback-report; boundary=\"F\"\n\n"
+      "--F\nContent-Type: text/plain\n\nThis is an email abuse report.\n"
+      "--F\nContent-Type: message/feedback-report\n\nFeedback-Type: abuse\nUser-Agent: x/1\nVersion: 1\n"
+      "Original-Mail-From: <bounce+id.0.abcdefgh@example.com>\nOriginal-Rcpt-To: <victim@isp.example>\n\n"
+      "--F\nContent-Type: message/rfc822\n\nMessage-ID: <m1@example.com>\nTo: victim@isp.example\n\nhello\n--F--\n";
+  Report rep = parser()->parse(arf);
+  ASSERT_EQ(rep.kind, Kind::kComplaint);
+  ASSERT_EQ(rep.recipients.size(), 1u);
+  EXPECT_EQ(rep.recipients[0].recipient, "victim@isp.example");
+  EXPECT_EQ(rep.recipients[0].reason, "feedback");
+  EXPECT_EQ(rep.recipients[0].feedbackType, "abuse");
+  EXPECT_EQ(rep.recipients[0].hard, -1);
+  EXPECT_EQ(rep.originalMessageId, "m1@example.com");
+  EXPECT_EQ(rep.originalReturnPath, "bounce+id.0.abcdefgh@example.com");
+}
+
+TEST(BounceParser, AutoReplyIsNotABounce) {
+  Report rep = parser()->parse(
+      "From: Kiji <kiji@example.org>\nTo: me@example.com\nSubject: Out of Office: hello\nAuto-Submitted: auto-replied\n\n"
+      "I am away until Monday.\n");
+  ASSERT_EQ(rep.kind, Kind::kAutoReply);
+  ASSERT_EQ(rep.recipients.size(), 1u);
+  EXPECT_EQ(rep.recipients[0].reason, "vacation");
+  EXPECT_EQ(rep.recipients[0].hard, -1);
+}
+
+TEST(BounceParser, QmailTextBounceInAnMbox) {
+  std::string qmail =
+      "From MAILER-DAEMON Thu Jan  1 00:00:00 2015\n"
+      "From: MAILER-DAEMON@mx.example.jp\nTo: sender@example.com\nSubject: failure notice\n\n"
+      "Hi. This is the qmail-send program at mx.example.jp.\n"
+      "I'm afraid I wasn't able to deliver your message to the following addresses.\n"
+      "This is a permanent error; I've given up. Sorry it didn't work out.\n\n"
+      "<kijitora@example.org>:\n192.0.2.1 does not like recipient.\nRemote host said: 550 5.1.1 <kijitora@example.org>... User unknown\n"
+      "Giving up on 192.0.2.1.\n\n--- Below this line is a copy of the message.\n\nReturn-Path: <sender@example.com>\n"
+      "Message-ID: <q1@example.com>\nTo: kijitora@example.org\n\nhi\n"
+      "\nFrom someone@example.net Thu Jan  1 00:00:00 2015\nFrom: someone@example.net\nSubject: lunch?\n\nnot a bounce\n";
+  auto reps = parser()->parseFile(qmail);
+  ASSERT_EQ(reps.size(), 2u);
+  ASSERT_EQ(reps[0].kind, Kind::kBounce);
+  ASSERT_EQ(reps[0].recipients.size(), 1u);
+  EXPECT_EQ(reps[0].recipients[0].recipient, "kijitora@example.org");
+  EXPECT_EQ(reps[0].recipients[0].reason, "userunknown");
+  EXPECT_EQ(reps[0].recipients[0].status, "5.1.1");
+  EXPECT_EQ(reps[0].originalMessageId, "q1@example.com");
+  EXPECT_EQ(reps[1].kind, Kind::kNotBounce);
+  EXPECT_TRUE(reps[1].recipients.empty());
+}
+
+TEST(BounceParser, OrdinaryMailIsNotABounce) {
+  Report rep = parser()->parse("From: a@example.org\nTo: b@example.com\nSubject: hi\n\nsee you at 5, c@example.net\n");
+  EXPECT_EQ(rep.kind, Kind::kNotBounce);
+  EXPECT_TRUE(rep.recipients.empty());
+}
+
+double seconds(const std::chrono::steady_clock::time_point& t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+TEST(BounceBadInput, FiftyMegabyteMessage) {
+  std::string big = "From: someone@example.org\nSubject: big\nContent-Type: text/plain\n\n";
+  big.reserve(50u << 20);
+  while (big.size() < (50u << 20)) big += "lorem ipsum dolor sit amet user unknown mailbox full x@y.example\n";
+  auto t0 = std::chrono::steady_clock::now();
+  Report rep = parser()->parse(big);
+  EXPECT_LT(seconds(t0), 10.0);
+  EXPECT_TRUE(rep.truncated);
+  EXPECT_EQ(rep.kind, Kind::kNotBounce);
+}
+
+TEST(BounceBadInput, FiftyMegabyteBounceStillParses) {
+  std::string big(kDsn);
+  big.insert(big.find("--BB--"), "--BB\r\nContent-Type: application/octet-stream\r\n\r\n" + std::string(50u << 20, 'A') + "\r\n");
+  auto t0 = std::chrono::steady_clock::now();
+  Report rep = parser()->parse(big);
+  EXPECT_LT(seconds(t0), 10.0);
+  EXPECT_EQ(rep.kind, Kind::kBounce);
+  EXPECT_EQ(rep.recipients.size(), 3u);
+}
+
+TEST(BounceBadInput, ThousandNestedMultiparts) {
+  std::string in = "From: MAILER-DAEMON@x.example\nSubject: Undelivered Mail\n";
+  std::string tail;
+  for (int i = 0; i < 1000; ++i) {
+    in += "Content-Type: multipart/mixed; boundary=b" + std::to_string(i) + "\n\n--b" + std::to_string(i) + "\n";
+    tail = "\n--b" + std::to_string(i) + "--\n" + tail;
+  }
+  in += tail;
+  auto t0 = std::chrono::steady_clock::now();
+  Report rep = parser()->parse(in);
+  EXPECT_LT(seconds(t0), 2.0);
+  EXPECT_TRUE(rep.kind == Kind::kNotBounce || rep.kind == Kind::kBounce);
+  EXPECT_LE(rep.recipients.size(), kMaxRecipients);
+}
+
+TEST(BounceBadInput, TruncatedMimeAndMissingBoundary) {
+  std::string dsn(kDsn);
+  for (size_t cut : {size_t{40}, size_t{300}, dsn.size() / 2, dsn.size() - 10}) {
+    Report rep = parser()->parse(dsn.substr(0, cut));
+    EXPECT_NE(rep.kind, Kind::kComplaint) << cut;
+    for (const auto& r : rep.recipients) EXPECT_FALSE(r.reason.empty());
+  }
+  std::string noBoundary = dsn;
+  noBoundary.replace(noBoundary.find("boundary=\"BB\""), 13, "boundary=\"ZZ\"");
+  Report rep = parser()->parse(noBoundary);  // the DSN fields are still found in the text
+  EXPECT_EQ(rep.kind, Kind::kBounce);
+}
+
+TEST(BounceBadInput, BinaryJunkIsUnparseable) {
+  std::string junk;
+  for (int i = 0; i < 200000; ++i) junk.push_back(static_cast<char>((i * 7919) & 0xFF));
+  Report rep = parser()->parse(junk);
+  EXPECT_EQ(rep.kind, Kind::kUnparseable);
+  EXPECT_FALSE(rep.problem.empty());
+  EXPECT_EQ(parser()->parse("").kind, Kind::kUnparseable);
+  EXPECT_EQ(parser()->parseFile("").at(0).kind, Kind::kUnparseable);
+  EXPECT_EQ(parser()->parse("no header block here at all\n\n").kind, Kind::kUnparseable);
+}
+
+TEST(BounceMatch, VerpFirstThenMessageId) {
+  verp::VerpCodec codec("0123456789abcdef0123456789abcdef");
+  std::string rp = codec.encode("sender", "ABCDEFGHJKLMNPQR", 1, "bounce.example.com");
+  std::string dsn(kDsn);
+  size_t p;
+  while ((p = dsn.find("sender+abc.1.xxxxxxxx@bounce.example.com")) != std::string::npos) dsn.replace(p, 40, rp);
+  Report rep = parser()->parse(dsn);
+  BounceMatch m = matchReport(rep, "", codec);
+  ASSERT_EQ(m.by, BounceMatch::By::kVerp);
+  EXPECT_EQ(m.verp->queueId, "abcdefghjklmnpqr");
+  EXPECT_EQ(m.verp->rcptIndex, 1u);
+  // A forged return path is rejected (and reported), the Message-ID still identifies the message.
+  Report forged = parser()->parse(kDsn);
+  BounceMatch f = matchReport(forged, "sender+abc.1.xxxxxxxx@bounce.example.com", codec);
+  EXPECT_EQ(f.by, BounceMatch::By::kMessageId);
+  EXPECT_EQ(f.messageId, "orig-1@example.com");
+  EXPECT_FALSE(f.rejected.empty());
+  BounceMatch e = matchReport(Report{}, "", codec);
+  EXPECT_EQ(e.by, BounceMatch::By::kNone);
+}
+
+}  // namespace
+}  // namespace sluice::bounce

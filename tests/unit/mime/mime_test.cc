@@ -1,0 +1,140 @@
+// mime_test.cc - tests of lib/mime: header unfolding, RFC 2047 words, the three line-end styles,
+// multipart and nested messages, field groups, mbox splitting, and the limits on hostile input
+// (deep nesting, missing or unterminated boundaries, huge input, binary junk).
+#include "mime/mime.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+
+namespace sluice::mime {
+namespace {
+
+TEST(Mime, UnfoldsHeadersAndFindsBody) {
+  auto m = parse("Subject: one\r\n two\r\nFrom: a@b.example\r\n\r\nbody\r\n");
+  EXPECT_EQ(m->root().headers.get("subject"), "one two");
+  EXPECT_EQ(m->root().headers.get("FROM"), "a@b.example");
+  EXPECT_EQ(m->root().body, "body\n");
+  EXPECT_EQ(m->root().type, "text/plain");
+}
+
+TEST(Mime, ThreeLineEndStylesGiveTheSameTree) {
+  std::string lf = "Content-Type: multipart/mixed; boundary=XX\n\n--XX\nContent-Type: text/plain\n\nhello\n--XX--\n";
+  std::string crlf, cr;
+  for (char c : lf) {
+    crlf += c == '\n' ? std::string("\r\n") : std::string(1, c);
+    cr += c == '\n' ? '\r' : c;
+  }
+  for (const std::string& in : {lf, crlf, cr}) {
+    auto m = parse(in);
+    ASSERT_EQ(m->root().children.size(), 1u) << in;
+    EXPECT_EQ(m->root().children[0].body, "hello");
+  }
+}
+
+TEST(Mime, EncodedWords) {
+  EXPECT_EQ(decodeWords("=?UTF-8?B?w6k=?= x"), "\xC3\xA9 x");
+  EXPECT_EQ(decodeWords("=?iso-8859-1?Q?caf=E9?="), "caf\xC3\xA9");
+  EXPECT_EQ(decodeWords("=?utf-8?q?a_b?= =?utf-8?q?c?="), "a bc");  // blanks between words dropped
+  EXPECT_EQ(decodeWords("=?ISO-2022-JP?B?GyRCJUYlOSVIGyhC?="), "\xE3\x83\x86\xE3\x82\xB9\xE3\x83\x88");
+  EXPECT_EQ(decodeWords("=?broken"), "=?broken");
+}
+
+TEST(Mime, TransferEncodingsAndCharsets) {
+  auto m = parse("Content-Type: text/plain; charset=iso-8859-1\nContent-Transfer-Encoding: quoted-printable\n\ncaf=E9 =\nx\n");
+  EXPECT_EQ(m->root().body, "caf\xC3\xA9 x\n");
+  auto b = parse("Content-Transfer-Encoding: base64\n\naGVsbG8gd29ybGQ=\n");
+  EXPECT_EQ(b->root().body, "hello world");
+}
+
+TEST(Mime, DeliveryStatusAndNestedMessage) {
+  std::string in =
+      "Content-Type: multipart/report; report-type=delivery-status; boundary=\"b1\"\n\n"
+      "--b1\n\nhuman text\n"
+      "--b1\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example\n\n"
+      "Final-Recipient: rfc822; a@example.org\nAction: failed\nStatus: 5.1.1\n\n"
+      "Final-Recipient: rfc822; b@example.org\nAction: delayed\n  (folded)\nStatus: 4.4.7\n\n"
+      "--b1\nContent-Type: message/rfc822\n\nMessage-ID: <id@x>\nFrom: s@example.net\n\nbody\n--b1--\n";
+  auto m = parse(in);
+  ASSERT_EQ(m->root().children.size(), 3u);
+  const Part& ds = m->root().children[1];
+  EXPECT_EQ(ds.type, "message/delivery-status");
+  auto groups = parseFieldGroups(ds.body);
+  ASSERT_EQ(groups.size(), 3u);
+  EXPECT_EQ(groups[1].get("final-recipient"), "rfc822; a@example.org");
+  EXPECT_EQ(groups[2].get("action"), "delayed (folded)");
+  const Part& orig = m->root().children[2];
+  ASSERT_EQ(orig.children.size(), 1u);
+  EXPECT_EQ(orig.children[0].headers.get("message-id"), "<id@x>");
+}
+
+TEST(Mime, MissingBoundaryIsOneLeaf) {
+  auto m = parse("Content-Type: multipart/mixed; boundary=nothere\n\nno parts here\n");
+  EXPECT_TRUE(m->root().children.empty());
+  EXPECT_EQ(m->root().body, "no parts here\n");
+  auto u = parse("Content-Type: multipart/mixed; boundary=b\n\n--b\n\nunterminated part");
+  ASSERT_EQ(u->root().children.size(), 1u);
+  EXPECT_EQ(u->root().children[0].body, "unterminated part");
+}
+
+TEST(Mime, ThousandNestedMultipartsAreCutAtMaxDepth) {
+  std::string in, tail;
+  for (int i = 0; i < 1000; ++i) {
+    in += "Content-Type: multipart/mixed; boundary=b" + std::to_string(i) + "\n\n--b" + std::to_string(i) + "\n";
+    tail = "\n--b" + std::to_string(i) + "--\n" + tail;
+  }
+  in += "\ninnermost\n" + tail;
+  auto t0 = std::chrono::steady_clock::now();
+  auto m = parse(in);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_TRUE(m->depthLimited());
+  EXPECT_LE(m->partCount(), Limits{}.maxParts);
+  size_t depth = 0;
+  walk(m->root(), [&](const Part&, size_t d) { depth = std::max(depth, d); });
+  EXPECT_LT(depth, Limits{}.maxDepth);
+  EXPECT_LT(ms, 2000);
+}
+
+TEST(Mime, ManyPartsAreCapped) {
+  std::string in = "Content-Type: multipart/mixed; boundary=b\n\n";
+  for (int i = 0; i < 5000; ++i) in += "--b\n\nx\n";
+  in += "--b--\n";
+  auto m = parse(in);
+  EXPECT_LE(m->partCount(), Limits{}.maxParts);
+}
+
+TEST(Mime, HugeInputIsTruncatedAtTheLimit) {
+  Limits l;
+  l.maxBytes = 1 << 20;
+  std::string in = "Subject: big\n\n" + std::string(50u << 20, 'a');
+  auto m = parse(in, l);
+  EXPECT_TRUE(m->truncated());
+  EXPECT_LE(m->normalized().size(), l.maxBytes);
+}
+
+TEST(Mime, BinaryJunkParsesToSomething) {
+  std::string junk;
+  for (int i = 0; i < 100000; ++i) junk.push_back(static_cast<char>((i * 131) & 0xFF));
+  auto m = parse(junk);
+  EXPECT_TRUE(m->root().headers.empty());
+}
+
+TEST(Mime, SplitsMbox) {
+  std::string mbox = "From a@b Mon Jan 1 00:00:00 2024\nSubject: one\n\nbody1\n\nFrom c@d Mon Jan 1 00:00:00 2024\nSubject: two\n\nbody2\n";
+  auto msgs = splitMbox(mbox);
+  ASSERT_EQ(msgs.size(), 2u);
+  EXPECT_EQ(parse(msgs[0])->root().headers.get("subject"), "one");
+  EXPECT_EQ(parse(msgs[1])->root().headers.get("subject"), "two");
+  EXPECT_EQ(splitMbox("Subject: x\n\nFrom here on\n").size(), 1u);
+  EXPECT_TRUE(splitMbox("").empty());
+}
+
+TEST(Mime, Params) {
+  EXPECT_EQ(param("multipart/mixed; boundary=\"a b\\\"c\"; x=1", "BOUNDARY"), "a b\"c");
+  EXPECT_EQ(param("text/plain;charset=utf-8", "charset"), "utf-8");
+  EXPECT_EQ(param("text/plain", "charset"), "");
+}
+
+}  // namespace
+}  // namespace sluice::mime
