@@ -143,10 +143,12 @@ class FakePolicyd {
           }
           b.erase(0, end + 2);
           std::string reply = "action=" + answerFor(attrs) + "\n\n";
+          {
+            std::lock_guard<std::mutex> l(mu_);  // recorded before the client can see the reply
+            requests_.push_back({ids[fds[i].fd], std::move(attrs)});
+          }
           ssize_t w = ::write(fds[i].fd, reply.data(), reply.size());
           EXPECT_EQ(w, static_cast<ssize_t>(reply.size()));
-          std::lock_guard<std::mutex> l(mu_);
-          requests_.push_back({ids[fds[i].fd], std::move(attrs)});
         }
       }
     }
