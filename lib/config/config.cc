@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <unistd.h>
+
 #include <algorithm>
 #include <set>
 #include <sstream>
@@ -218,7 +220,8 @@ std::string MapReader::listen(const char* key) {
   std::string text, path;
   int line = 0;
   if (!scalar(key, &text, &line, &path)) return "";
-  if (text.empty() && (path.find("metrics") != std::string::npos || path == "milter.policy_service")) {
+  if (text.empty() && (path.find("metrics") != std::string::npos || path.find("policy_service") != std::string::npos ||
+                       path == "relayd.submission_listen" || path == "relayd.smtps_listen")) {
     return text;  // switched off
   }
   if (startsWith(text, "unix:")) {
@@ -432,6 +435,43 @@ bool validMilterListen(const std::string& s) {
   return at == std::string::npos || parseIp(rest.substr(at + 1)).has_value();
 }
 
+void readRelayd(Loader& loader, MapReader& root, Config& cfg) {
+  MapReader r = root.map("relayd");
+  auto& c = cfg.relayd;
+  c.listen = r.listen("listen");
+  c.trustedNetworks = r.cidrList("trusted_networks");
+  if (c.trustedNetworks.empty()) c.trustedNetworks = {*parseCidr("127.0.0.0/8"), *parseCidr("::1/128")};
+  c.submissionListen = r.listen("submission_listen");
+  c.smtpsListen = r.listen("smtps_listen");
+  c.tlsCertFile = r.str("tls_cert_file");
+  c.tlsKeyFile = r.str("tls_key_file");
+  c.hostname = r.str("hostname");
+  if (c.hostname.empty()) {
+    char host[256] = {};
+    if (::gethostname(host, sizeof host - 1) == 0) c.hostname = host;
+    if (c.hostname.empty()) c.hostname = "localhost";
+  }
+  c.maxMessageSize = r.size("max_message_size");
+  c.maxRecipients = r.integer("max_recipients");
+  c.maxConnections = r.integer("max_connections");
+  c.maxConnectionsPerClient = r.integer("max_connections_per_client");
+  c.commandTimeoutMs = r.duration("command_timeout");
+  c.dataTimeoutMs = r.duration("data_timeout");
+  c.normalizeBareLineEnds = r.choice("bare_line_ends") == "normalize";
+  c.authFailures = r.integer("auth_failures");
+  c.authFailureWindowMs = r.duration("auth_failure_window");
+  c.identityHeader = r.str("identity_header");
+  c.policyService = r.listen("policy_service");
+  c.policyDefaultAction = r.action("policy_default_action");
+  c.metricsListen = r.listen("metrics_listen");
+  c.commitBatch = r.integer("commit_batch");
+  c.adminSocket = cfg.stateDir + "/relayd.sock";
+  if ((!c.submissionListen.empty() || !c.smtpsListen.empty()) && (c.tlsCertFile.empty() || c.tlsKeyFile.empty())) {
+    loader.error(r.line(), "relayd.tls_cert_file", "submission_listen/smtps_listen need tls_cert_file and tls_key_file");
+  }
+  r.finish();
+}
+
 void readMilter(Loader& loader, MapReader& root, Config& cfg) {
   MapReader m = root.map("milter");
   cfg.milter.listen = m.str("listen");
@@ -535,6 +575,7 @@ void readSections(Loader& loader, MapReader& root, Config& cfg) {
   cfg.policyd.adminSocket = cfg.stateDir + "/policyd.sock";
   p.finish();
 
+  readRelayd(loader, root, cfg);
   readMilter(loader, root, cfg);
   MapReader dns = root.map("dns");
   cfg.dns.servers = dns.strList("servers");

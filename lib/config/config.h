@@ -56,6 +56,25 @@ struct PolicydConfig {
   std::string adminSocket;  // derived: STATE_DIR/policyd.sock
 };
 
+struct RelaydConfig {
+  std::string listen;
+  std::vector<Cidr> trustedNetworks;  // resolved: never empty after loading
+  std::string submissionListen, smtpsListen;
+  std::string tlsCertFile, tlsKeyFile;
+  std::string hostname;               // resolved: the system's name when empty in the file
+  uint64_t maxMessageSize = 0;
+  int64_t maxRecipients = 1000, maxConnections = 1000, maxConnectionsPerClient = 100;
+  int64_t commandTimeoutMs = 0, dataTimeoutMs = 0;
+  bool normalizeBareLineEnds = false;
+  int64_t authFailures = 5, authFailureWindowMs = 0;
+  std::string identityHeader;
+  std::string policyService;
+  Action policyDefaultAction;
+  std::string metricsListen;
+  int64_t commitBatch = 256;
+  std::string adminSocket;  // derived: STATE_DIR/relayd.sock
+};
+
 struct DnsConfig {
   std::vector<std::string> servers;  // "IP" or "IP@PORT"; empty: /etc/resolv.conf
   int64_t timeoutMs = 5000;
@@ -147,6 +166,7 @@ struct Config {
   StoreConfig store;
   PolicydConfig policyd;
   MilterConfig milter;
+  RelaydConfig relayd;
   DnsConfig dns;
   DkimConfig dkim;
   SenderLoginConfig senderLogin;

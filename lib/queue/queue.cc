@@ -1,0 +1,400 @@
+// queue.cc - see queue.h.
+#include "queue/queue.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <openssl/rand.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <set>
+
+#include "base/log.h"
+#include "base/strings.h"
+
+namespace sluice::queue {
+namespace {
+
+constexpr const char* kBase32 = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+int64_t nowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+struct Stmt {
+  sqlite3_stmt* s = nullptr;
+  Stmt(sqlite3* db, const char* sql) { sqlite3_prepare_v2(db, sql, -1, &s, nullptr); }
+  ~Stmt() { sqlite3_finalize(s); }
+  void text(int i, const std::string& v) { sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT); }
+  void i64(int i, int64_t v) { sqlite3_bind_int64(s, i, v); }
+  std::string col(int i) {
+    const unsigned char* t = sqlite3_column_text(s, i);
+    return t ? std::string(reinterpret_cast<const char*>(t), static_cast<size_t>(sqlite3_column_bytes(s, i))) : "";
+  }
+};
+
+Error dbError(sqlite3* db, const std::string& what) {
+  int code = sqlite3_errcode(db);
+  std::string prefix = (code == SQLITE_FULL || code == SQLITE_IOERR) ? kNoSpace : "";
+  return makeError(prefix + "queue index: " + what + ": " + sqlite3_errmsg(db));
+}
+
+Error ioError(const std::string& what, int err) {
+  std::string prefix = (err == ENOSPC || err == EDQUOT) ? kNoSpace : "";
+  return makeError(prefix + what + ": " + std::strerror(err));
+}
+
+std::string domainOf(const std::string& address) {
+  size_t at = address.rfind('@');
+  return at == std::string::npos ? "" : toLower(address.substr(at + 1));
+}
+
+const char* kSchema =
+    "CREATE TABLE IF NOT EXISTS messages ("
+    " id TEXT PRIMARY KEY, sender TEXT NOT NULL, size INTEGER NOT NULL, received_ms INTEGER NOT NULL,"
+    " envid TEXT NOT NULL DEFAULT '', ret TEXT NOT NULL DEFAULT '', body TEXT NOT NULL DEFAULT '',"
+    " smtputf8 INTEGER NOT NULL DEFAULT 0, identity TEXT NOT NULL DEFAULT '', client TEXT NOT NULL DEFAULT '',"
+    " helo TEXT NOT NULL DEFAULT '', message_id TEXT NOT NULL DEFAULT '', content_deleted INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE IF NOT EXISTS recipients ("
+    " message_id TEXT NOT NULL, idx INTEGER NOT NULL, address TEXT NOT NULL, domain TEXT NOT NULL,"
+    " orcpt TEXT NOT NULL DEFAULT '', notify TEXT NOT NULL DEFAULT '', state TEXT NOT NULL,"
+    " attempts INTEGER NOT NULL DEFAULT 0, next_attempt_ms INTEGER NOT NULL, last_reply TEXT NOT NULL DEFAULT '',"
+    " PRIMARY KEY (message_id, idx));"
+    "CREATE INDEX IF NOT EXISTS recipients_due ON recipients (state, next_attempt_ms);"
+    "CREATE INDEX IF NOT EXISTS recipients_domain ON recipients (domain, state);"
+    "CREATE INDEX IF NOT EXISTS messages_message_id ON messages (message_id);"
+    "CREATE TABLE IF NOT EXISTS attempts ("
+    " message_id TEXT NOT NULL, idx INTEGER NOT NULL, time_ms INTEGER NOT NULL, mx TEXT NOT NULL DEFAULT '',"
+    " ip TEXT NOT NULL DEFAULT '', tls TEXT NOT NULL DEFAULT '', reply TEXT NOT NULL DEFAULT '');"
+    "CREATE INDEX IF NOT EXISTS attempts_rcpt ON attempts (message_id, idx);";
+
+}  // namespace
+
+std::string Queue::newId() {
+  static std::atomic<uint32_t> counter{0};
+  static const uint32_t salt = [] {
+    uint32_t s = 0;
+    RAND_bytes(reinterpret_cast<unsigned char*>(&s), sizeof s);
+    return s;
+  }();
+  uint64_t hi = static_cast<uint64_t>(nowMs()) & ((1ULL << 48) - 1);
+  uint32_t lo = (counter.fetch_add(1) * 2654435761u) ^ salt;  // unique per process, spread out
+  // 80 bits -> 16 base32 characters, most significant first.
+  std::string id(16, '0');
+  for (int i = 15; i >= 0; --i) {
+    int bitPos = (15 - i) * 5;  // bit offset from the least significant end
+    uint32_t v;
+    if (bitPos + 5 <= 32) {
+      v = (lo >> bitPos) & 31;
+    } else if (bitPos >= 32) {
+      v = static_cast<uint32_t>((hi >> (bitPos - 32)) & 31);
+    } else {
+      v = ((lo >> bitPos) | static_cast<uint32_t>(hi << (32 - bitPos))) & 31;
+    }
+    id[static_cast<size_t>(i)] = kBase32[v];
+  }
+  return id;
+}
+
+std::string Queue::spoolPath(const std::string& id) const {
+  return options_.stateDir + "/spool/" + id.substr(id.size() - 2) + "/" + id;
+}
+
+Result<std::unique_ptr<Queue>> Queue::open(const QueueOptions& o) {
+  std::string spool = o.stateDir + "/spool";
+  if (!o.readOnly && ::mkdir(spool.c_str(), 0700) != 0 && errno != EEXIST) {
+    return ioError("cannot create " + spool, errno);
+  }
+  int fd = ::open(spool.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ioError("cannot open " + spool, errno);
+  sqlite3* db = nullptr;
+  std::string path = o.stateDir + "/queue.db";
+  int flags = (o.readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) | SQLITE_OPEN_NOMUTEX;
+  if (sqlite3_open_v2(path.c_str(), &db, flags, nullptr) != SQLITE_OK) {
+    std::string e = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    ::close(fd);
+    return makeError("queue index " + path + ": " + e);
+  }
+  sqlite3_busy_timeout(db, o.busyTimeoutMs);
+  std::unique_ptr<Queue> q(new Queue(db, o, fd));
+  if (!o.readOnly) {
+    if (auto st = q->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"); !st) return st.error();
+    if (auto st = q->exec(kSchema); !st) return st.error();
+    auto rec = q->recover();
+    if (!rec) return rec.error();
+    if (rec->orphanFiles || rec->missingFiles) {
+      logWarning("queue recovery: removed " + std::to_string(rec->orphanFiles) +
+                 " unacknowledged spool file(s); " + std::to_string(rec->missingFiles) + " message(s) without content");
+    }
+  }
+  return q;
+}
+
+Queue::~Queue() {
+  sqlite3_close(db_);
+  ::close(spoolFd_);
+}
+
+Status Queue::exec(const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string e = err ? err : "?";
+    sqlite3_free(err);
+    int code = sqlite3_errcode(db_);
+    return makeError(std::string(code == SQLITE_FULL ? kNoSpace : "") + "queue index: " + e);
+  }
+  return okStatus();
+}
+
+Status Queue::ensureDir(const std::string& sub) {
+  size_t slot = static_cast<size_t>((std::strchr(kBase32, sub[0]) - kBase32) * 32 + (std::strchr(kBase32, sub[1]) - kBase32));
+  if (slot < dirMade_.size() && dirMade_[slot]) return okStatus();
+  std::string dir = options_.stateDir + "/spool/" + sub;
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return ioError("cannot create " + dir, errno);
+  if (slot < dirMade_.size()) dirMade_[slot] = true;
+  return okStatus();
+}
+
+std::vector<Status> Queue::commit(const std::vector<const NewMessage*>& batch, const std::vector<std::string>& ids) {
+  std::vector<Status> out(batch.size(), okStatus());
+  std::vector<bool> written(batch.size(), false);
+  // 1. content, each in its own file
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const std::string& id = ids[i];
+    if (auto st = ensureDir(id.substr(id.size() - 2)); !st) {
+      out[i] = st;
+      continue;
+    }
+    std::string path = spoolPath(id);
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      out[i] = ioError("spool file " + path, errno);
+      continue;
+    }
+    const std::string& c = batch[i]->content;
+    size_t off = 0;
+    int err = 0;
+    while (off < c.size()) {
+      ssize_t n = ::write(fd, c.data() + off, c.size() - off);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        err = errno;
+        break;
+      }
+      off += static_cast<size_t>(n);
+    }
+    if (::close(fd) != 0 && err == 0) err = errno;
+    if (err != 0) {
+      out[i] = ioError("spool file " + path, err);
+      ::unlink(path.c_str());
+      continue;
+    }
+    written[i] = true;
+  }
+  // 2. one flush of the spool's filesystem for the whole batch
+  if (::syncfs(spoolFd_) != 0) {
+    Status st = ioError("syncfs of the spool", errno);
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (written[i]) ::unlink(spoolPath(ids[i]).c_str());
+      if (out[i]) out[i] = st;
+    }
+    return out;
+  }
+  // 3. the index, one transaction
+  auto failAll = [&](const Error& e) {
+    (void)exec("ROLLBACK");
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (written[i]) ::unlink(spoolPath(ids[i]).c_str());
+      if (out[i]) out[i] = e;
+    }
+    return out;
+  };
+  if (auto st = exec("BEGIN IMMEDIATE"); !st) return failAll(st.error());
+  int64_t now = nowMs();
+  Stmt m(db_,
+         "INSERT INTO messages (id, sender, size, received_ms, envid, ret, body, smtputf8, identity, client, helo, message_id)"
+         " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
+  Stmt r(db_,
+         "INSERT INTO recipients (message_id, idx, address, domain, orcpt, notify, state, next_attempt_ms)"
+         " VALUES (?,?,?,?,?,?,'queued',?)");
+  if (!m.s || !r.s) return failAll(dbError(db_, "prepare"));
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (!written[i]) continue;
+    const NewMessage& nm = *batch[i];
+    sqlite3_reset(m.s);
+    m.text(1, ids[i]);
+    m.text(2, nm.sender);
+    m.i64(3, static_cast<int64_t>(nm.content.size()));
+    m.i64(4, now);
+    m.text(5, nm.envid);
+    m.text(6, nm.ret);
+    m.text(7, nm.body);
+    m.i64(8, nm.smtputf8 ? 1 : 0);
+    m.text(9, nm.identity);
+    m.text(10, nm.clientAddress);
+    m.text(11, nm.helo);
+    m.text(12, nm.messageId);
+    if (sqlite3_step(m.s) != SQLITE_DONE) return failAll(dbError(db_, "insert message"));
+    for (size_t k = 0; k < nm.recipients.size(); ++k) {
+      const auto& rc = nm.recipients[k];
+      sqlite3_reset(r.s);
+      r.text(1, ids[i]);
+      r.i64(2, static_cast<int64_t>(k));
+      r.text(3, rc.address);
+      r.text(4, domainOf(rc.address));
+      r.text(5, rc.orcpt);
+      r.text(6, rc.notify);
+      r.i64(7, now);
+      if (sqlite3_step(r.s) != SQLITE_DONE) return failAll(dbError(db_, "insert recipient"));
+    }
+  }
+  if (auto st = exec("COMMIT"); !st) return failAll(st.error());
+  return out;
+}
+
+Result<Queue::Recovery> Queue::recover() {
+  Recovery rec;
+  std::set<std::string> indexed;
+  {
+    Stmt s(db_, "SELECT id FROM messages WHERE content_deleted = 0");
+    while (sqlite3_step(s.s) == SQLITE_ROW) indexed.insert(s.col(0));
+  }
+  std::set<std::string> onDisk;
+  std::string spool = options_.stateDir + "/spool";
+  DIR* top = ::opendir(spool.c_str());
+  if (top == nullptr) return ioError("cannot read " + spool, errno);
+  while (dirent* d = ::readdir(top)) {
+    std::string sub = d->d_name;
+    // Only our own two-character base32 directories ("..", too, is two characters long).
+    if (sub.size() != 2 || std::strchr(kBase32, sub[0]) == nullptr || std::strchr(kBase32, sub[1]) == nullptr ||
+        sub[0] == '\0' || sub[1] == '\0') {
+      continue;
+    }
+    std::string dir = spool + "/" + sub;
+    DIR* in = ::opendir(dir.c_str());
+    if (in == nullptr) continue;
+    while (dirent* f = ::readdir(in)) {
+      std::string name = f->d_name;
+      if (name == "." || name == ".." || f->d_type == DT_DIR) continue;
+      if (indexed.count(name) != 0) {
+        onDisk.insert(name);
+        continue;
+      }
+      ::unlink((dir + "/" + name).c_str());  // never acknowledged
+      ++rec.orphanFiles;
+    }
+    ::closedir(in);
+  }
+  ::closedir(top);
+  for (const auto& id : indexed) {
+    if (onDisk.count(id) == 0) {
+      ++rec.missingFiles;
+      logError("queue: message " + id + " has no spool file " + spoolPath(id));
+    }
+  }
+  if (rec.orphanFiles > 0 && ::syncfs(spoolFd_) != 0) return ioError("syncfs", errno);
+  return rec;
+}
+
+Result<std::vector<MessageInfo>> Queue::list(size_t limit) {
+  std::vector<MessageInfo> out;
+  Stmt s(db_,
+         "SELECT m.id, m.sender, m.size, m.received_ms, m.identity, m.client, m.message_id, r.idx, r.address, r.state,"
+         " r.attempts, r.next_attempt_ms, r.last_reply FROM messages m JOIN recipients r ON r.message_id = m.id"
+         " ORDER BY m.id, r.idx");
+  if (!s.s) return dbError(db_, "list");
+  while (sqlite3_step(s.s) == SQLITE_ROW) {
+    std::string id = s.col(0);
+    if (out.empty() || out.back().id != id) {
+      if (limit > 0 && out.size() == limit) break;
+      MessageInfo mi;
+      mi.id = id;
+      mi.sender = s.col(1);
+      mi.size = sqlite3_column_int64(s.s, 2);
+      mi.receivedMs = sqlite3_column_int64(s.s, 3);
+      mi.identity = s.col(4);
+      mi.clientAddress = s.col(5);
+      mi.messageId = s.col(6);
+      out.push_back(std::move(mi));
+    }
+    MessageInfo::Rcpt r;
+    r.index = sqlite3_column_int(s.s, 7);
+    r.address = s.col(8);
+    r.state = s.col(9);
+    r.attempts = sqlite3_column_int(s.s, 10);
+    r.nextAttemptMs = sqlite3_column_int64(s.s, 11);
+    r.lastReply = s.col(12);
+    out.back().recipients.push_back(std::move(r));
+  }
+  return out;
+}
+
+Result<std::optional<MessageInfo>> Queue::show(const std::string& id) {
+  auto all = list();  // small queues in admin use; the index makes the join cheap
+  if (!all) return all.error();
+  for (auto& m : all.value()) {
+    if (m.id == id) return std::optional<MessageInfo>(std::move(m));
+  }
+  return std::optional<MessageInfo>();
+}
+
+Result<size_t> Queue::hold(const std::string& id) {
+  Stmt s(db_, "UPDATE recipients SET state = 'held' WHERE message_id = ? AND state IN ('queued', 'deferred')");
+  s.text(1, id);
+  if (sqlite3_step(s.s) != SQLITE_DONE) return dbError(db_, "hold");
+  return static_cast<size_t>(sqlite3_changes(db_));
+}
+
+Result<size_t> Queue::release(const std::string& id) {
+  Stmt s(db_, "UPDATE recipients SET state = 'queued', next_attempt_ms = ? WHERE message_id = ? AND state = 'held'");
+  s.i64(1, nowMs());
+  s.text(2, id);
+  if (sqlite3_step(s.s) != SQLITE_DONE) return dbError(db_, "release");
+  return static_cast<size_t>(sqlite3_changes(db_));
+}
+
+Result<bool> Queue::remove(const std::string& id) {
+  if (auto st = exec("BEGIN IMMEDIATE"); !st) return st.error();
+  Stmt a(db_, "DELETE FROM attempts WHERE message_id = ?");
+  Stmt r(db_, "DELETE FROM recipients WHERE message_id = ?");
+  Stmt m(db_, "DELETE FROM messages WHERE id = ?");
+  a.text(1, id);
+  r.text(1, id);
+  m.text(1, id);
+  if (sqlite3_step(a.s) != SQLITE_DONE || sqlite3_step(r.s) != SQLITE_DONE || sqlite3_step(m.s) != SQLITE_DONE) {
+    Error e = dbError(db_, "delete");
+    (void)exec("ROLLBACK");
+    return e;
+  }
+  bool found = sqlite3_changes(db_) > 0;
+  if (auto st = exec("COMMIT"); !st) return st.error();
+  if (found) ::unlink(spoolPath(id).c_str());
+  return found;
+}
+
+Result<Queue::Totals> Queue::totals() {
+  Totals t;
+  {
+    Stmt s(db_, "SELECT state, COUNT(*) FROM recipients GROUP BY state ORDER BY state");
+    while (sqlite3_step(s.s) == SQLITE_ROW) t.byState.emplace_back(s.col(0), sqlite3_column_int64(s.s, 1));
+  }
+  {
+    Stmt s(db_,
+           "SELECT domain, COUNT(*) FROM recipients WHERE state IN ('queued','deferred','delivering','held')"
+           " GROUP BY domain ORDER BY COUNT(*) DESC LIMIT 50");
+    while (sqlite3_step(s.s) == SQLITE_ROW) t.byDestination.emplace_back(s.col(0), sqlite3_column_int64(s.s, 1));
+  }
+  {
+    Stmt s(db_, "SELECT COUNT(*) FROM messages");
+    if (sqlite3_step(s.s) == SQLITE_ROW) t.messages = sqlite3_column_int64(s.s, 0);
+  }
+  return t;
+}
+
+}  // namespace sluice::queue

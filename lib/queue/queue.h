@@ -1,0 +1,119 @@
+// queue.h - sluice-relayd's durable queue (DESIGN.md "The queue"): one spool file per message
+// under STATE_DIR/spool/<2 chars>/<id> and an SQLite index (STATE_DIR/queue.db: messages,
+// recipients, attempts) in WAL mode with synchronous=FULL.
+//
+// Durability (the promise behind a 250): commit() writes every message of a batch to its spool
+// file, makes them durable with one syncfs(2) of the spool's filesystem (file data, inodes and
+// new directory entries at once: the group commit), and only then inserts the whole batch into the
+// index in one transaction, whose COMMIT is itself synced. A message exists once its index rows
+// are committed; a spool file without index rows is debris of a crash before that point, and
+// recover() (run by open()) deletes it. So after kill -9 at any moment every message that was
+// acknowledged is there exactly once, and half-written ones are gone.
+//
+// Queue ids: 16 characters of Crockford base32 from an 80-bit value - 48 bits of milliseconds, 32
+// of a per-process counter mixed with randomness - so ids sort by arrival time.
+// Threading: one Queue per thread (each holds its own SQLite connection); several may share the
+// files (sluicectl reads the index while relayd writes it).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+
+struct sqlite3;
+
+namespace sluice::queue {
+
+struct NewRecipient {
+  std::string address;
+  std::string orcpt;   // ORCPT as given (xtext decoded), "" if none
+  std::string notify;  // NOTIFY as given ("SUCCESS,FAILURE", "NEVER"), "" if none
+};
+
+struct NewMessage {
+  std::string sender;  // "" = the null sender
+  std::vector<NewRecipient> recipients;
+  std::string content;  // the whole message, CRLF line ends, as it will be delivered
+  std::string envid, ret, body;  // DSN ENVID, RET (FULL/HDRS), BODY (7BIT/8BITMIME/BINARYMIME)
+  bool smtputf8 = false;
+  std::string identity;       // the submitting SASL user, if known
+  std::string clientAddress;  // for the log and `why`
+  std::string helo;
+  std::string messageId;      // the Message-ID header, if any (complaints match on it)
+};
+
+struct MessageInfo {
+  std::string id, sender, identity, clientAddress, messageId;
+  int64_t size = 0;
+  int64_t receivedMs = 0;
+  struct Rcpt {
+    int index = 0;
+    std::string address, state, lastReply;
+    int attempts = 0;
+    int64_t nextAttemptMs = 0;
+  };
+  std::vector<Rcpt> recipients;
+};
+
+struct QueueOptions {
+  std::string stateDir;
+  bool readOnly = false;  // sluicectl: never creates, migrates or deletes anything
+  int busyTimeoutMs = 5000;
+};
+
+class Queue {
+ public:
+  static Result<std::unique_ptr<Queue>> open(const QueueOptions& options);
+  ~Queue();
+  Queue(const Queue&) = delete;
+  Queue& operator=(const Queue&) = delete;
+
+  static std::string newId();
+  std::string spoolPath(const std::string& id) const;
+
+  // Makes the batch durable (see above). ids[i] is the queue id chosen for batch[i]. The result
+  // has one Status per message: a message whose spool file could not be written fails alone; an
+  // index failure fails the whole batch (its files are removed). Errors name ENOSPC/SQLITE_FULL as
+  // "insufficient storage" so the caller can answer 452 4.3.1.
+  std::vector<Status> commit(const std::vector<const NewMessage*>& batch, const std::vector<std::string>& ids);
+
+  // What recover() found: files removed (never acknowledged), index rows whose file is missing.
+  struct Recovery {
+    size_t orphanFiles = 0;
+    size_t missingFiles = 0;
+  };
+  Result<Recovery> recover();
+
+  // Administration (sluicectl queue ...).
+  Result<std::vector<MessageInfo>> list(size_t limit = 0);
+  Result<std::optional<MessageInfo>> show(const std::string& id);
+  Result<size_t> hold(const std::string& id);     // recipients queued/deferred -> held
+  Result<size_t> release(const std::string& id);  // held -> queued, due now
+  Result<bool> remove(const std::string& id);     // index rows and spool file
+  struct Totals {
+    std::vector<std::pair<std::string, int64_t>> byState;        // recipients per state
+    std::vector<std::pair<std::string, int64_t>> byDestination;  // unfinished recipients per domain
+    int64_t messages = 0;
+  };
+  Result<Totals> totals();
+  sqlite3* db() { return db_; }
+
+ private:
+  Queue(sqlite3* db, QueueOptions o, int spoolFd) : db_(db), options_(std::move(o)), spoolFd_(spoolFd) {}
+  Status exec(const char* sql);
+  Status ensureDir(const std::string& sub);
+
+  sqlite3* db_;
+  QueueOptions options_;
+  int spoolFd_;
+  std::vector<bool> dirMade_ = std::vector<bool>(1024, false);
+};
+
+// "insufficient storage" errors (ENOSPC, EDQUOT, SQLITE_FULL) carry this prefix.
+inline constexpr const char* kNoSpace = "insufficient storage: ";
+
+}  // namespace sluice::queue

@@ -1,0 +1,250 @@
+// relayd.cc - see relayd.h.
+#include "relayd.h"
+
+#include <sys/stat.h>
+
+#include <chrono>
+
+#include "base/log.h"
+#include "session.h"
+
+namespace sluice::relayd {
+namespace {
+
+int64_t monoMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+const char* toString(ListenerKind k) {
+  switch (k) {
+    case ListenerKind::kRelay: return "relay";
+    case ListenerKind::kSubmission: return "submission";
+    case ListenerKind::kSmtps: return "smtps";
+  }
+  return "?";
+}
+
+Relayd::Relayd(asio::io_context& io, std::shared_ptr<const config::Config> cfg, std::string configPath)
+    : io_(io), cfg_(std::move(cfg)), configPath_(std::move(configPath)) {}
+
+Relayd::~Relayd() {
+  if (committer_) committer_->stop();
+}
+
+Result<std::shared_ptr<asio::ssl::context>> Relayd::makeTls(const config::RelaydConfig& c) {
+  if (c.tlsCertFile.empty() || c.tlsKeyFile.empty()) return std::shared_ptr<asio::ssl::context>();
+  struct stat st {};
+  if (::stat(c.tlsKeyFile.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
+    return makeError("relayd.tls_key_file " + c.tlsKeyFile + " is readable by group or others; chmod 600 it");
+  }
+  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+  asio::error_code ec;
+  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                       asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1 |
+                       asio::ssl::context::single_dh_use,
+                   ec);
+  SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+  ctx->use_certificate_chain_file(c.tlsCertFile, ec);
+  if (ec) return makeError("relayd.tls_cert_file " + c.tlsCertFile + ": " + ec.message());
+  ctx->use_private_key_file(c.tlsKeyFile, asio::ssl::context::pem, ec);
+  if (ec) return makeError("relayd.tls_key_file " + c.tlsKeyFile + ": " + ec.message());
+  if (SSL_CTX_check_private_key(ctx->native_handle()) != 1) {
+    return makeError("relayd.tls_key_file " + c.tlsKeyFile + " does not match the certificate");
+  }
+  return ctx;
+}
+
+Status Relayd::start() {
+  const auto& c = cfg_->relayd;
+  auto tls = makeTls(c);
+  if (!tls) return tls.error();
+  tls_ = tls.value();
+  identities_ = std::make_unique<IdentityMap>(cfg_->identities);
+  queue::QueueOptions qo;
+  qo.stateDir = cfg_->stateDir;
+  committer_ = std::make_unique<GroupCommitter>(qo, static_cast<size_t>(c.commitBatch));
+  if (auto st = committer_->start(); !st) return st;
+  auto users = auth::UserStore::open(cfg_->stateDir, true);
+  if (!users) return users.error();
+  users_ = std::move(users.value());
+  if (!c.policyService.empty()) {
+    PolicyClient::Options o;
+    o.address = c.policyService;
+    o.defaultAction = c.policyDefaultAction.text;
+    o.maxIdle = 256;
+    policy_ = std::make_shared<PolicyClient>(o);
+  }
+  struct L {
+    std::string address;
+    ListenerKind kind;
+    const char* key;
+  };
+  for (const L& l : {L{c.listen, ListenerKind::kRelay, "relayd.listen"},
+                     L{c.submissionListen, ListenerKind::kSubmission, "relayd.submission_listen"},
+                     L{c.smtpsListen, ListenerKind::kSmtps, "relayd.smtps_listen"}}) {
+    if (l.address.empty()) continue;
+    asio::ip::tcp::endpoint ep;
+    if (!net::parseTcpAddress(l.address, &ep)) return makeError(std::string(l.key) + ": not HOST:PORT: " + l.address);
+    auto acc = net::openListener(io_, l.address);
+    if (!acc) return makeError(std::string(l.key) + ": " + acc.message());
+    auto shared = std::make_shared<net::Acceptor>(std::move(acc.value()));
+    acceptors_.push_back(shared);
+    asio::co_spawn(io_, acceptLoop(shared, l.kind), asio::detached);
+    logInfo("listening on " + l.address + " (" + toString(l.kind) + ")");
+  }
+  if (!c.metricsListen.empty()) {
+    metrics_ = std::make_unique<net::MetricsServer>(io_, [this] { return renderMetrics(); });
+    if (auto st = metrics_->listen(c.metricsListen); !st) {
+      logWarning("metrics listener " + st.message() + "; running without metrics (relayd.metrics_listen)");
+      metrics_.reset();
+    }
+  }
+  return okStatus();
+}
+
+asio::awaitable<void> Relayd::acceptLoop(std::shared_ptr<net::Acceptor> acc, ListenerKind kind) {
+  while (!stopping_) {
+    auto [ec, sock] = co_await acc->async_accept(asio::experimental::as_tuple(asio::use_awaitable));
+    if (ec) {
+      if (stopping_ || ec == asio::error::operation_aborted) co_return;
+      logWarning(std::string("accept on ") + toString(kind) + ": " + ec.message());
+      asio::steady_timer t(io_, std::chrono::milliseconds(100));  // EMFILE and friends: do not spin
+      co_await t.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+      continue;
+    }
+    // The generic socket becomes a TCP socket (every relayd listener is TCP).
+    asio::ip::tcp::socket tcp(io_);
+    auto protocol = sock.local_endpoint().protocol().family() == AF_INET6 ? asio::ip::tcp::v6() : asio::ip::tcp::v4();
+    asio::error_code aec;
+    tcp.assign(protocol, sock.release(), aec);
+    if (aec) continue;
+    std::make_shared<Session>(*this, std::move(tcp), kind)->start();
+  }
+}
+
+bool Relayd::trusted(const std::optional<IpAddr>& a) const {
+  if (!a) return false;
+  for (const auto& n : cfg_->relayd.trustedNetworks) {
+    if (n.contains(*a)) return true;
+  }
+  return false;
+}
+
+bool Relayd::admit(const std::string& client, std::string* reply) {
+  const auto& c = cfg_->relayd;
+  if (stopping_) {
+    *reply = "421 4.3.2 " + c.hostname + " Service shutting down, try again later\r\n";
+    return false;
+  }
+  if (active_ >= c.maxConnections) {
+    *reply = "421 4.3.2 " + c.hostname + " Too many connections, try again later\r\n";
+    logWarning("refused connection from " + client + ": " + std::to_string(active_) + " sessions (relayd.max_connections)");
+    return false;
+  }
+  int& n = perClient_[client];
+  if (n >= c.maxConnectionsPerClient) {
+    *reply = "421 4.7.0 " + c.hostname + " Too many connections from your address, try again later\r\n";
+    logWarning("refused connection from " + client + ": " + std::to_string(n) +
+               " sessions from it (relayd.max_connections_per_client)");
+    return false;
+  }
+  ++n;
+  ++active_;
+  return true;
+}
+
+void Relayd::release(const std::string& client) {
+  --active_;
+  auto it = perClient_.find(client);
+  if (it != perClient_.end() && --it->second <= 0) perClient_.erase(it);
+}
+
+bool Relayd::authAllowed(const std::string& client) {
+  auto it = authFailures_.find(client);
+  if (it == authFailures_.end()) return true;
+  int64_t cutoff = monoMs() - cfg_->relayd.authFailureWindowMs;
+  auto& v = it->second;
+  v.erase(std::remove_if(v.begin(), v.end(), [cutoff](int64_t t) { return t < cutoff; }), v.end());
+  if (v.empty()) {
+    authFailures_.erase(it);
+    return true;
+  }
+  return static_cast<int64_t>(v.size()) < cfg_->relayd.authFailures;
+}
+
+bool Relayd::authenticate(const std::string& client, const std::string& user, const std::string& secret) {
+  auto ok = users_->verify(user, secret);
+  if (!ok) logError("users: " + ok.message());
+  if (ok && ok.value()) {
+    authFailures_.erase(client);
+    return true;
+  }
+  authFailures_[client].push_back(monoMs());
+  if (authFailures_.size() > 100000) authFailures_.erase(authFailures_.begin());  // bounded memory
+  return false;
+}
+
+void Relayd::reload() {
+  auto cfg = config::loadConfigFile(configPath_);
+  if (!cfg) {
+    logError("reload refused, keeping the running configuration: " + cfg.message());
+    return;
+  }
+  auto tls = makeTls(cfg.value()->relayd);
+  if (!tls) {
+    logError("reload refused, keeping the running configuration: " + tls.message());
+    return;
+  }
+  const auto& o = cfg_->relayd;
+  const auto& n = cfg.value()->relayd;
+  if (o.listen != n.listen || o.submissionListen != n.submissionListen || o.smtpsListen != n.smtpsListen ||
+      cfg_->stateDir != cfg.value()->stateDir) {
+    logWarning("listeners and state_dir changes take effect at restart");
+  }
+  tls_ = tls.value();
+  identities_ = std::make_unique<IdentityMap>(cfg.value()->identities);
+  cfg_ = cfg.value();
+  logInfo("reloaded " + configPath_ + (tls_ ? " (TLS certificate re-read)" : ""));
+}
+
+void Relayd::stop() {
+  if (stopping_) return;
+  stopping_ = true;
+  asio::error_code ec;
+  for (auto& a : acceptors_) a->close(ec);
+  if (metrics_) metrics_->stop();
+}
+
+std::string Relayd::renderMetrics() {
+  std::string out;
+  auto m = [&](const char* name, const char* type, const char* help, double v) { net::appendMetric(&out, name, type, help, v); };
+  m("sluice_relayd_sessions", "gauge", "SMTP sessions open now.", active_);
+  m("sluice_relayd_connections_total", "counter", "SMTP sessions accepted.", static_cast<double>(stats_.connections));
+  m("sluice_relayd_connections_refused_total", "counter", "Sessions refused by a connection limit.",
+    static_cast<double>(stats_.rejectedConnections));
+  m("sluice_relayd_messages_accepted_total", "counter", "Messages queued (250).", static_cast<double>(stats_.messages));
+  m("sluice_relayd_bytes_accepted_total", "counter", "Bytes queued.", static_cast<double>(stats_.bytes));
+  m("sluice_relayd_recipients_accepted_total", "counter", "Recipients queued.", static_cast<double>(stats_.recipients));
+  m("sluice_relayd_recipients_rejected_total", "counter", "RCPT refused.", static_cast<double>(stats_.rejectedRcpt));
+  m("sluice_relayd_messages_rejected_total", "counter", "Messages refused after the data.",
+    static_cast<double>(stats_.rejectedData));
+  m("sluice_relayd_messages_tempfailed_total", "counter", "Messages answered 4xx by the queue (e.g. disk full).",
+    static_cast<double>(stats_.tempfailed));
+  m("sluice_relayd_smuggling_rejected_total", "counter", "Messages refused for a bare CR or LF.",
+    static_cast<double>(stats_.smugglingRejected));
+  m("sluice_relayd_auth_success_total", "counter", "Successful AUTH.", static_cast<double>(stats_.authOk));
+  m("sluice_relayd_auth_failure_total", "counter", "Failed AUTH.", static_cast<double>(stats_.authFailed));
+  m("sluice_relayd_tls_handshakes_total", "counter", "TLS handshakes completed.", static_cast<double>(stats_.tlsHandshakes));
+  m("sluice_relayd_tls_failures_total", "counter", "TLS handshakes failed.", static_cast<double>(stats_.tlsFailures));
+  m("sluice_relayd_timeouts_total", "counter", "Sessions closed by a timeout.", static_cast<double>(stats_.timeouts));
+  if (committer_) {
+    m("sluice_relayd_commit_batches_total", "counter", "Group commits.", static_cast<double>(committer_->batches));
+    m("sluice_relayd_commit_messages_total", "counter", "Messages made durable.", static_cast<double>(committer_->committed));
+  }
+  return out;
+}
+
+}  // namespace sluice::relayd
