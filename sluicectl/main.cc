@@ -9,6 +9,7 @@
 #include "dkim_cmd.h"
 #include "limits_cmd.h"
 #include "suppress_cmd.h"
+#include "user_cmd.h"
 
 namespace {
 
@@ -22,6 +23,10 @@ const char* kUsage =
     "                                 the suppression list (STATE_DIR/sluice.db, or Redis)\n"
     "  limits show [KEY] | reset KEY  live rate-limit counters (sluice-policyd's, or Redis's)\n"
     "  dkim keygen|check ...          a new DKIM key and its DNS record; check the published one\n"
+    "  user add|list|rotate|disable|enable|remove ...\n"
+    "                                 sluice-relayd's AUTH users (API keys)\n"
+    "  queue list|show|hold|release|delete|totals ...\n"
+    "                                 sluice-relayd's queue\n"
     "  status [--json]                sluice-policyd's connections, requests and state\n"
     "\n"
     "  -c, --config FILE   configuration file (default /etc/sluice/sluice.yaml)\n"
@@ -80,6 +85,8 @@ int main(int argc, char** argv) {
   }
   const auto& c = *cfg.value();
   if (cmd == "suppress") return sluice::runSuppressCommand(rest, c.store, std::cout, std::cerr);
+  if (cmd == "user") return sluice::ctl::runUserCommand(rest, c, std::cout, std::cerr);
+  if (cmd == "queue") return sluice::ctl::runQueueCommand(rest, c, std::cout, std::cerr);
   if (cmd == "limits") return sluice::ctl::runLimitsCommand(rest, c, std::cout, std::cerr);
   if (cmd == "status") return sluice::ctl::runStatusCommand(rest, c.policyd.adminSocket, std::cout, std::cerr);
   std::cerr << "sluicectl: unknown command \"" << cmd << "\"\n\n" << kUsage;

@@ -1,0 +1,273 @@
+// user_cmd.cc - see user_cmd.h. The queue commands read and change STATE_DIR/queue.db directly:
+// it is an SQLite database in WAL mode made for several processes (relayd's scheduler re-reads
+// due work from it), so no daemon has to be running to inspect or repair a queue.
+#include "user_cmd.h"
+
+#include <nlohmann/json.hpp>
+#include <ctime>
+#include <iomanip>
+
+#include "auth/user_store.h"
+#include "queue/queue.h"
+
+namespace sluice::ctl {
+namespace {
+
+const char* kUserUsage =
+    "Usage: sluicectl user add NAME [--domains D1,D2]   create; prints the API key ONCE\n"
+    "       sluicectl user rotate NAME                   new key (the old one stops working)\n"
+    "       sluicectl user disable|enable NAME\n"
+    "       sluicectl user remove NAME\n"
+    "       sluicectl user list [--json]\n"
+    "\n"
+    "Users authenticate to sluice-relayd's submission ports (AUTH PLAIN/LOGIN over TLS) with NAME\n"
+    "and the key. Only an HMAC-SHA256 of the key (with STATE_DIR/server.secret) is stored, so a\n"
+    "lost key cannot be shown again: rotate it. Which senders a user may use is set in\n"
+    "sluice.yaml's identities (sasl_usernames: [NAME]).\n";
+
+const char* kQueueUsage =
+    "Usage: sluicectl queue list [--json] [--limit N]\n"
+    "       sluicectl queue show ID [--json]\n"
+    "       sluicectl queue hold|release|delete ID\n"
+    "       sluicectl queue totals [--json]\n"
+    "\n"
+    "The queue of sluice-relayd (STATE_DIR/queue.db and STATE_DIR/spool). hold keeps a message's\n"
+    "unfinished recipients from delivery until release; delete removes the message and its file.\n";
+
+std::string when(int64_t ms) {
+  if (ms <= 0) return "-";
+  std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
+bool hasFlag(const std::vector<std::string>& a, const char* f) {
+  for (const auto& x : a) {
+    if (x == f) return true;
+  }
+  return false;
+}
+
+nlohmann::json toJson(const queue::MessageInfo& m) {
+  nlohmann::json j = {{"id", m.id}, {"sender", m.sender}, {"size", m.size}, {"received_ms", m.receivedMs},
+                      {"identity", m.identity}, {"client", m.clientAddress}, {"message_id", m.messageId}};
+  j["recipients"] = nlohmann::json::array();
+  for (const auto& r : m.recipients) {
+    j["recipients"].push_back({{"index", r.index}, {"address", r.address}, {"state", r.state},
+                               {"attempts", r.attempts}, {"next_attempt_ms", r.nextAttemptMs}, {"last_reply", r.lastReply}});
+  }
+  return j;
+}
+
+}  // namespace
+
+int runUserCommand(const std::vector<std::string>& a, const config::Config& cfg, std::ostream& out, std::ostream& err) {
+  if (a.empty() || hasFlag(a, "--help") || hasFlag(a, "-h")) {
+    (a.empty() ? err : out) << kUserUsage;
+    return a.empty() ? 2 : 0;
+  }
+  const std::string& cmd = a[0];
+  bool needName = cmd != "list";
+  if (needName && a.size() < 2) {
+    err << "sluicectl user " << cmd << ": needs NAME\n" << kUserUsage;
+    return 2;
+  }
+  auto store = auth::UserStore::open(cfg.stateDir, true);
+  if (!store) {
+    err << "sluicectl user: " << store.message() << "\n";
+    return 1;
+  }
+  auto& s = *store.value();
+  if (cmd == "add") {
+    std::string domains;
+    for (size_t i = 2; i < a.size(); ++i) {
+      if (a[i] == "--domains" && i + 1 < a.size()) domains = a[++i];
+      else if (a[i].rfind("--domains=", 0) == 0) domains = a[i].substr(10);
+      else {
+        err << "sluicectl user add: unexpected \"" << a[i] << "\"\n";
+        return 2;
+      }
+    }
+    auto key = s.add(a[1], domains);
+    if (!key) {
+      err << "sluicectl user add: " << key.message() << "\n";
+      return 1;
+    }
+    out << "user " << a[1] << " created. Its key, shown only now:\n\n  " << key.value() << "\n\n"
+        << "SMTP AUTH (PLAIN or LOGIN, over TLS on relayd.submission_listen or relayd.smtps_listen):\n"
+        << "  username " << a[1] << ", password the key above.\n"
+        << "Allow its senders in sluice.yaml: identities: - { name: " << a[1] << ", sasl_usernames: [" << a[1]
+        << "], senders: [" << (domains.empty() ? "example.com" : domains) << "] }\n";
+    return 0;
+  }
+  if (cmd == "rotate") {
+    auto key = s.rotate(a[1]);
+    if (!key) {
+      err << "sluicectl user rotate: " << key.message() << "\n";
+      return 1;
+    }
+    out << "user " << a[1] << ": new key, shown only now (the old one no longer works):\n\n  " << key.value() << "\n";
+    return 0;
+  }
+  if (cmd == "disable" || cmd == "enable") {
+    auto r = s.setDisabled(a[1], cmd == "disable");
+    if (!r || !r.value()) {
+      err << "sluicectl user " << cmd << ": " << (r ? "no user " + a[1] : r.message()) << "\n";
+      return 1;
+    }
+    out << "user " << a[1] << " " << cmd << "d\n";
+    return 0;
+  }
+  if (cmd == "remove") {
+    auto r = s.remove(a[1]);
+    if (!r || !r.value()) {
+      err << "sluicectl user remove: " << (r ? "no user " + a[1] : r.message()) << "\n";
+      return 1;
+    }
+    out << "user " << a[1] << " removed\n";
+    return 0;
+  }
+  if (cmd == "list") {
+    auto users = s.list();
+    if (!users) {
+      err << "sluicectl user list: " << users.message() << "\n";
+      return 1;
+    }
+    if (hasFlag(a, "--json")) {
+      for (const auto& u : users.value()) {
+        out << nlohmann::json({{"name", u.name}, {"disabled", u.disabled}, {"created_ms", u.createdMs},
+                               {"rotated_ms", u.rotatedMs}, {"domains", u.domains}})
+                   .dump()
+            << "\n";
+      }
+      return 0;
+    }
+    out << std::left << std::setw(24) << "USER" << std::setw(10) << "STATE" << std::setw(21) << "CREATED"
+        << std::setw(21) << "KEY ROTATED" << "DOMAINS\n";
+    for (const auto& u : users.value()) {
+      out << std::setw(24) << u.name << std::setw(10) << (u.disabled ? "disabled" : "enabled") << std::setw(21)
+          << when(u.createdMs) << std::setw(21) << when(u.rotatedMs) << u.domains << "\n";
+    }
+    return 0;
+  }
+  err << "sluicectl user: unknown command \"" << cmd << "\"\n" << kUserUsage;
+  return 2;
+}
+
+int runQueueCommand(const std::vector<std::string>& a, const config::Config& cfg, std::ostream& out, std::ostream& err) {
+  if (a.empty() || hasFlag(a, "--help") || hasFlag(a, "-h")) {
+    (a.empty() ? err : out) << kQueueUsage;
+    return a.empty() ? 2 : 0;
+  }
+  const std::string& cmd = a[0];
+  bool json = hasFlag(a, "--json");
+  queue::QueueOptions o;
+  o.stateDir = cfg.stateDir;
+  o.readOnly = cmd == "list" || cmd == "show" || cmd == "totals";
+  auto q = queue::Queue::open(o);
+  if (!q) {
+    err << "sluicectl queue: " << q.message() << " (has sluice-relayd ever run with state_dir " << cfg.stateDir << "?)\n";
+    return 1;
+  }
+  auto& queue = *q.value();
+  if (cmd == "list") {
+    size_t limit = 0;
+    for (size_t i = 1; i < a.size(); ++i) {
+      if (a[i] == "--limit" && i + 1 < a.size()) limit = std::stoul(a[++i]);
+    }
+    auto msgs = queue.list(limit);
+    if (!msgs) {
+      err << "sluicectl queue list: " << msgs.message() << "\n";
+      return 1;
+    }
+    if (json) {
+      for (const auto& m : msgs.value()) out << toJson(m).dump() << "\n";
+      return 0;
+    }
+    for (const auto& m : msgs.value()) {  // postqueue -p style
+      out << std::left << std::setw(18) << m.id << std::right << std::setw(9) << m.size << " " << when(m.receivedMs)
+          << "  " << (m.sender.empty() ? "<>" : m.sender) << (m.identity.empty() ? "" : "  (user " + m.identity + ")")
+          << "\n";
+      for (const auto& r : m.recipients) {
+        out << "    " << std::left << std::setw(10) << r.state << r.address
+            << (r.lastReply.empty() ? "" : "\n              (" + r.lastReply + ")") << "\n";
+      }
+    }
+    out << "-- " << msgs.value().size() << " message(s)\n";
+    return 0;
+  }
+  if (a.size() < 2 && cmd != "totals") {
+    err << "sluicectl queue " << cmd << ": needs a queue ID\n" << kQueueUsage;
+    return 2;
+  }
+  if (cmd == "show") {
+    auto m = queue.show(a[1]);
+    if (!m || !m.value()) {
+      err << "sluicectl queue show: " << (m ? "no message " + a[1] : m.message()) << "\n";
+      return 1;
+    }
+    const auto& mi = *m.value();
+    if (json) {
+      out << toJson(mi).dump(2) << "\n";
+      return 0;
+    }
+    out << "id:         " << mi.id << "\nfrom:       <" << mi.sender << ">\nsize:       " << mi.size
+        << "\nreceived:   " << when(mi.receivedMs) << "\nclient:     " << mi.clientAddress << "\nuser:       "
+        << (mi.identity.empty() ? "-" : mi.identity) << "\nmessage-id: " << mi.messageId << "\nspool file: "
+        << queue.spoolPath(mi.id) << "\n";
+    for (const auto& r : mi.recipients) {
+      out << "rcpt " << r.index << ": <" << r.address << "> " << r.state << ", attempts " << r.attempts
+          << ", next " << when(r.nextAttemptMs) << (r.lastReply.empty() ? "" : ", last reply: " + r.lastReply) << "\n";
+    }
+    return 0;
+  }
+  if (cmd == "hold" || cmd == "release") {
+    auto n = cmd == "hold" ? queue.hold(a[1]) : queue.release(a[1]);
+    if (!n) {
+      err << "sluicectl queue " << cmd << ": " << n.message() << "\n";
+      return 1;
+    }
+    if (n.value() == 0) {
+      err << "sluicectl queue " << cmd << ": no " << (cmd == "hold" ? "waiting" : "held") << " recipient of " << a[1] << "\n";
+      return 1;
+    }
+    out << a[1] << ": " << n.value() << " recipient(s) " << (cmd == "hold" ? "held" : "released") << "\n";
+    return 0;
+  }
+  if (cmd == "delete") {
+    auto r = queue.remove(a[1]);
+    if (!r || !r.value()) {
+      err << "sluicectl queue delete: " << (r ? "no message " + a[1] : r.message()) << "\n";
+      return 1;
+    }
+    out << a[1] << ": deleted\n";
+    return 0;
+  }
+  if (cmd == "totals") {
+    auto t = queue.totals();
+    if (!t) {
+      err << "sluicectl queue totals: " << t.message() << "\n";
+      return 1;
+    }
+    if (json) {
+      nlohmann::json j = {{"messages", t->messages}, {"by_state", nlohmann::json::object()},
+                          {"by_destination", nlohmann::json::object()}};
+      for (const auto& [k, v] : t->byState) j["by_state"][k] = v;
+      for (const auto& [k, v] : t->byDestination) j["by_destination"][k] = v;
+      out << j.dump() << "\n";
+      return 0;
+    }
+    out << "messages: " << t->messages << "\nrecipients by state:\n";
+    for (const auto& [k, v] : t->byState) out << "  " << std::left << std::setw(12) << k << v << "\n";
+    out << "waiting recipients by destination:\n";
+    for (const auto& [k, v] : t->byDestination) out << "  " << std::left << std::setw(32) << k << v << "\n";
+    return 0;
+  }
+  err << "sluicectl queue: unknown command \"" << cmd << "\"\n" << kQueueUsage;
+  return 2;
+}
+
+}  // namespace sluice::ctl
