@@ -162,7 +162,7 @@ awaitable<Session::ReadStatus> Session::readLine(std::string* line, size_t maxLe
   }
 }
 
-awaitable<void> Session::send(const std::string& text) {
+awaitable<void> Session::send(std::string text) {
   asio::error_code ec;
   size_t n = 0;
   if (tls_) std::tie(ec, n) = co_await asio::async_write(*tls_, asio::buffer(text), kTuple);
@@ -282,7 +282,8 @@ awaitable<void> Session::run() {
 
 awaitable<bool> Session::onEhlo(const std::string& arg, bool ehlo) {
   if (arg.empty()) {
-    co_await send(smtp::reply(501, "5.5.4", ehlo ? "Syntax: EHLO hostname" : "Syntax: HELO hostname"));
+    std::string text1 = smtp::reply(501, "5.5.4", ehlo ? "Syntax: EHLO hostname" : "Syntax: HELO hostname");  // no ?: inside co_await (GCC 12 coroutine bugs)
+    co_await send(text1);
     ++errors_;
     co_return true;
   }
@@ -305,7 +306,8 @@ awaitable<bool> Session::onEhlo(const std::string& arg, bool ehlo) {
 
 awaitable<bool> Session::onStartTls(const std::string& arg) {
   if (kind_ != ListenerKind::kSubmission || tls_ || !d_.tls()) {
-    co_await send(smtp::reply(502, "5.5.1", tls_ ? "Error: TLS already active" : "Error: command not implemented"));
+    std::string text2 = smtp::reply(502, "5.5.1", tls_ ? "Error: TLS already active" : "Error: command not implemented");  // no ?: inside co_await (GCC 12 coroutine bugs)
+    co_await send(text2);
     co_return true;
   }
   if (!arg.empty()) {
@@ -552,8 +554,10 @@ awaitable<bool> Session::onRcpt(const std::string& arg) {
   if (!p) {
     bool utf = false;
     for (unsigned char c : arg) utf = utf || c >= 0x80;
-    co_await send(utf && !msg_.smtputf8 ? smtp::reply(553, "5.6.7", "Non-ASCII address needs SMTPUTF8")
-                                        : smtp::reply(501, "5.1.3", "Bad recipient address syntax: " + p.message()));
+    // (Never a class-type ?: inside a co_await expression: GCC 12 destroys such temporaries twice.)
+    std::string reply = smtp::reply(501, "5.1.3", "Bad recipient address syntax: " + p.message());
+    if (utf && !msg_.smtputf8) reply = smtp::reply(553, "5.6.7", "Non-ASCII address needs SMTPUTF8");
+    co_await send(reply);
     ++errors_;
     co_return true;
   }
@@ -626,7 +630,8 @@ awaitable<bool> Session::onData() {
     co_return true;
   }
   if (state_ != State::kRcpt) {
-    co_await send(smtp::reply(503, "5.5.1", state_ == State::kMail ? "Error: no valid recipients" : "Error: need RCPT command"));
+    std::string text3 = smtp::reply(503, "5.5.1", state_ == State::kMail ? "Error: no valid recipients" : "Error: need RCPT command");  // no ?: inside co_await (GCC 12 coroutine bugs)
+    co_await send(text3);
     co_return true;
   }
   co_await send(smtp::reply(354, "", "End data with <CR><LF>.<CR><LF>"));
@@ -733,7 +738,8 @@ awaitable<bool> Session::onBdat(const std::string& arg) {
     left -= take;
   }
   if (!ok) {
-    co_await send(smtp::reply(503, "5.5.1", state_ == State::kMail ? "Error: no valid recipients" : "Error: need RCPT command"));
+    std::string text4 = smtp::reply(503, "5.5.1", state_ == State::kMail ? "Error: no valid recipients" : "Error: need RCPT command");  // no ?: inside co_await (GCC 12 coroutine bugs)
+    co_await send(text4);
     co_return true;
   }
   bdat_ = true;

@@ -9,6 +9,8 @@
 // rejects the message (550 5.5.2, default) or is turned into CRLF (relayd.bare_line_ends:
 // normalize) - never does it end the data or start a command; whatever the client pipelined after
 // STARTTLS in the clear is discarded before the handshake (CVE-2011-0411).
+// GCC 12 miscompiles a class-type ?: inside a co_await expression (use-after-free, double free):
+// replies are built in a local first, never as "co_await send(cond ? a : b)".
 // Deadlines: each read arms a watchdog (command_timeout or data_timeout); when it fires the
 // session answers 421 4.4.2 and closes.
 #pragma once
@@ -41,7 +43,7 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<void> watchdog();
   asio::awaitable<bool> fill();  // reads more into in_; false on EOF/error/timeout
   asio::awaitable<ReadStatus> readLine(std::string* line, size_t maxLen);
-  asio::awaitable<void> send(const std::string& text);
+  asio::awaitable<void> send(std::string text);  // by value: it lives in the coroutine frame
   asio::awaitable<bool> handshake();
 
   asio::awaitable<bool> onEhlo(const std::string& arg, bool ehlo);

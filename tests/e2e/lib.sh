@@ -530,6 +530,18 @@ sluice_policyd_start() {
 }
 # sluice_policyd_stop [SIGNAL]: stop policyd (TERM) and wait; returns its exit code.
 sluice_policyd_stop() { stop_pid "${POLICYD_PID:-}" "${1:-TERM}"; }
+# sluice_relayd_start CONFIG: $BUILD/relay-core/sluice-relayd --config CONFIG, waits for
+# relayd.listen (127.0.0.1:PORT read from CONFIG). Sets RELAYD_PID, RELAYD_PORT, RELAYD_ERR.
+sluice_relayd_start() {
+  local cfg=$1 bin=$BUILD/relay-core/sluice-relayd
+  RELAYD_ERR=$T/relayd.err
+  [ -x "$bin" ] || { echo "    ($bin is not built)"; return 1; }
+  RELAYD_PORT=$(sed -nE '/^relayd:/,/^[a-z]/ s/^[[:space:]]*listen:[[:space:]]*"?127\.0\.0\.1:([0-9]+).*/\1/p' "$cfg" | head -1)
+  [ -n "$RELAYD_PORT" ] || { echo "    (no relayd 'listen: 127.0.0.1:PORT' in $cfg)"; return 1; }
+  start_bg relayd "$bin" --config "$cfg"
+  RELAYD_PID=$LAST_PID
+  wait_port 127.0.0.1 "$RELAYD_PORT" 15 "$RELAYD_PID" || { show_tail "$RELAYD_ERR"; return 1; }
+}
 # sluicectl_run OUT ARGS...: run $BUILD/sluicectl/sluicectl ARGS, output (both streams) to OUT
 # followed by "=== sluicectl rc=N"; rc in SLUICECTL_RC.
 sluicectl_run() {

@@ -1,0 +1,155 @@
+#!/bin/bash
+# test_relayd_intake.sh BUILD_DIR - sluice-relayd's intake with swaks over plain, STARTTLS (587-style)
+# and implicit TLS (465-style), certificates from a test CA made here; users from `sluicectl user
+# add`. Every reply code of issue 4, the open-relay battery and the queue admin commands:
+#   relay listener: trusted 127.0.0.1 -> 250 with the queue id (also in Received: and the index);
+#     untrusted 127.0.0.2 -> 550 5.7.1 for every address trick
+#   submission: STARTTLS offered, AUTH only after it (538 5.7.11 before), 530 5.7.0 without AUTH,
+#     535 5.7.8 wrong key, 421 4.7.0 after too many failures, 553 5.7.1 sender not owned,
+#     552 5.3.4 SIZE/too big, 503 5.5.1 bad sequence, 452 4.5.3 too many recipients, TLS < 1.2 refused
+#   smtps: implicit TLS + AUTH LOGIN -> 250
+#   421 4.7.0 per-client connection limit; sluicectl queue list/show/hold/release/delete/totals
+source "$(dirname "$0")/lib.sh" "$@"
+
+# --- a test CA and a server certificate signed by it ------------------------------------------------
+mkdir -p "$T/ca" "$T/state"
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=Sluice Test CA" -keyout "$T/ca/ca.key" -out "$T/ca/ca.crt" 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -subj "/CN=relay.test.example" -keyout "$T/ca/relay.key" -out "$T/ca/relay.csr" 2>/dev/null
+printf 'subjectAltName=DNS:relay.test.example\n' > "$T/ca/ext"
+openssl x509 -req -in "$T/ca/relay.csr" -CA "$T/ca/ca.crt" -CAkey "$T/ca/ca.key" -CAcreateserial -days 2 \
+  -extfile "$T/ca/ext" -out "$T/ca/relay.crt" 2>/dev/null || die "test CA"
+chmod 600 "$T/ca/relay.key"
+
+RP=$(free_port) SP=$(free_port) TP=$(free_port)
+cat > "$T/sluice.yaml" <<YAML
+state_dir: $T/state
+log: { target: stderr, level: info }
+relayd:
+  listen: 127.0.0.1:$RP
+  trusted_networks: [127.0.0.1/32]
+  submission_listen: 127.0.0.1:$SP
+  smtps_listen: 127.0.0.1:$TP
+  tls_cert_file: $T/ca/relay.crt
+  tls_key_file: $T/ca/relay.key
+  hostname: relay.test.example
+  max_message_size: 200k
+  max_recipients: 3
+  max_connections_per_client: 20
+  auth_failures: 3
+  metrics_listen: ""
+identities:
+  - { name: app1, sasl_usernames: [app1], senders: [example.com] }
+YAML
+sluicectl_run useradd.out --config "$T/sluice.yaml" user add app1 --domains example.com
+expect_eq "sluicectl user add app1" "$SLUICECTL_RC" 0 "$T/useradd.out"
+KEY=$(grep -oE 'sk_[a-z2-7]+' "$T/useradd.out" | head -1)
+[ -n "$KEY" ] || die "no key printed by user add"
+sluice_relayd_start "$T/sluice.yaml" || die "sluice-relayd did not start"
+note "relayd: relay 127.0.0.1:$RP, submission :$SP, smtps :$TP, pid $RELAYD_PID"
+
+# --- relay listener ------------------------------------------------------------------------------------
+swaks_run r1 --server "127.0.0.1:$RP" --from a@example.com --to bob@dest.example --header "Subject: relay r1"
+expect_match "trusted client on the relay listener -> 250 with the queue id" '^<-  250 2\.0\.0 Ok: queued as [0-9A-Z]{16}$' "$T/r1"
+ID=$(grep -oE 'queued as [0-9A-Z]{16}' "$T/r1" | awk '{print $3}')
+sluicectl_run show.out --config "$T/sluice.yaml" queue show "$ID"
+expect_match "sluicectl queue show finds it, recipient queued" "rcpt 0: <bob@dest.example> queued" "$T/show.out"
+SPOOL=$(sed -n 's/^spool file: //p' "$T/show.out")
+expect_match "the spool file starts with our Received: header naming the queue id" "by relay\.test\.example \(sluice-relayd\) with ESMTP id $ID;" "${SPOOL:-/dev/null}"
+expect_match "relayd logs the queue id first, Postfix style" "sluice-relayd\[[0-9]+\]: $ID: client=127\.0\.0\.1, from=<a@example\.com>" "$RELAYD_ERR"
+# Open-relay battery from an untrusted address (127.0.0.2): every trick, none relayed.
+n=0
+for rcpt in 'bob@dest.example' 'user%other.example@dest.example' '"user@other.example"@dest.example' \
+            '@hop1.example,@hop2.example:user@dest.example' 'other.example!user@dest.example' \
+            'user@dest.example.' 'user@[192.0.2.1]' 'postmaster@relay.test.example'; do
+  n=$((n + 1))
+  swaks_run "open$n" --server "127.0.0.1:$RP" --local-interface 127.0.0.2 --from x@spammer.example --to "$rcpt" --quit-after RCPT
+  if grep -qE '^<\*\* (550|553|501) 5\.[0-9]\.[0-9]' "$T/open$n" && ! grep -qE '^<-  250 2\.1\.5' "$T/open$n"; then
+    pass "open relay: RCPT TO:<$rcpt> from an untrusted client refused ($(swaks_reply "$T/open$n"))"
+  else fail "open relay: RCPT TO:<$rcpt> was not refused"; show_tail "$T/open$n"; fi
+done
+# ... and with a wrong password on the submission port
+swaks_run open-badpw --server "127.0.0.1:$SP" --tls --auth PLAIN --auth-user app1 --auth-password wrong \
+  --from a@example.com --to 'user%other.example@dest.example' --quit-after RCPT
+expect_no_match "wrong password: no recipient is ever accepted" '^<~  250 2\.1\.5' "$T/open-badpw"
+
+# --- submission (STARTTLS) -----------------------------------------------------------------------------
+swaks_run ehlo --server "127.0.0.1:$SP" --quit-after EHLO
+expect_match "587: STARTTLS offered" '^<-  250.STARTTLS' "$T/ehlo"
+expect_no_match "587: no AUTH before TLS" '^<-  250.AUTH' "$T/ehlo"
+for ext in PIPELINING 'SIZE 204800' 8BITMIME SMTPUTF8 ENHANCEDSTATUSCODES DSN CHUNKING; do
+  expect_match "EHLO advertises $ext" "^<-  250.$ext\$" "$T/ehlo"
+done
+swaks_run ehlo-tls --server "127.0.0.1:$SP" --tls --quit-after EHLO --tls-ca-path "$T/ca/ca.crt" --tls-verify
+expect_match "587: AUTH PLAIN LOGIN after STARTTLS (certificate verified against the test CA)" '^<~  250.AUTH PLAIN LOGIN' "$T/ehlo-tls"
+cat > "$T/auth-clear.in" <<'EOF'
+b'EHLO c.example\r\n'
+b'AUTH PLAIN AGFwcDEAeA==\r\n'
+b'MAIL FROM:<a@example.com>\r\n'
+EOF
+python3 "$E2E_SRC/smtp_raw.py" "127.0.0.1:$SP" "$T/auth-clear.in" > "$T/auth-clear" 2>&1
+expect_match "AUTH in the clear -> 538 5.7.11" '^<- 538 5\.7\.11 ' "$T/auth-clear"
+expect_match "MAIL without AUTH -> 530 5.7.0" '^<- 530 5\.7\.0 ' "$T/auth-clear"
+sub() { local out=$1; shift; swaks_run "$out" --server "127.0.0.1:$SP" --tls --auth PLAIN --auth-user app1 --auth-password "$KEY" "$@"; }
+sub s1 --from alice@example.com --to carol@dest.example --header "Subject: submission s1"
+expect_match "587 STARTTLS + AUTH PLAIN -> 235" '^<~  235 2\.7\.0 ' "$T/s1"
+expect_match "587: queued" '^<~  250 2\.0\.0 Ok: queued as [0-9A-Z]{16}' "$T/s1"
+sub s2 --from ceo@other.example --to carol@dest.example
+expect_match "sender not owned -> 553 5.7.1" '^<~\* 553 5\.7\.1 .*not owned by user app1' "$T/s2"
+head -c 300000 /dev/zero | tr '\0' a | fold -w 76 > "$T/big.body"
+sub s3 --from alice@example.com --to carol@dest.example --body @"$T/big.body"
+expect_match "message over max_message_size -> 552 5.3.4" '^<~\* 552 5\.3\.4 ' "$T/s3"
+sub s4 --from alice@example.com --to 'r1@dest.example,r2@dest.example,r3@dest.example,r4@dest.example'
+expect_match "4th recipient over max_recipients -> 452 4.5.3" '^<~\* 452 4\.5\.3 ' "$T/s4"
+expect_match "... and the first three are queued" '^<~  250 2\.0\.0 Ok: queued' "$T/s4"
+cat > "$T/seq.in" <<'EOF'
+b'EHLO c.example\r\n'
+b'DATA\r\n'
+b'RCPT TO:<x@dest.example>\r\n'
+b'MAIL FROM:<a@example.com> SIZE=999999999\r\n'
+b'BDAT 10 LAST\r\n0123456789'
+b'NOSUCHCOMMAND\r\n'
+EOF
+python3 "$E2E_SRC/smtp_raw.py" "127.0.0.1:$RP" "$T/seq.in" > "$T/seq" 2>&1
+expect_eq "DATA / RCPT / BDAT out of sequence -> 503 5.5.1 three times" "$(grep -c '^<- 503 5\.5\.1' "$T/seq")" 3 "$T/seq"
+expect_match "MAIL with SIZE over the limit -> 552 5.3.4" '^<- 552 5\.3\.4 ' "$T/seq"
+expect_match "unknown command -> 500 5.5.2" '^<- 500 5\.5\.2 ' "$T/seq"
+for i in 1 2 3; do
+  swaks_run "bad$i" --server "127.0.0.1:$SP" --local-interface 127.0.0.3 --tls --auth PLAIN --auth-user app1 --auth-password "nope$i" --quit-after AUTH
+done
+expect_match "wrong key -> 535 5.7.8" '^<~\* 535 5\.7\.8 ' "$T/bad1"
+swaks_run bad4 --server "127.0.0.1:$SP" --local-interface 127.0.0.3 --tls --auth PLAIN --auth-user app1 --auth-password "$KEY" --quit-after AUTH
+expect_match "after auth_failures failures from one address even the right key -> 421 4.7.0" '^<~\* 421 4\.7\.0 ' "$T/bad4"
+if echo | timeout 10 openssl s_client -connect "127.0.0.1:$SP" -starttls smtp -tls1_1 > "$T/tls11" 2>&1; then
+  grep -q 'Cipher is (NONE)' "$T/tls11" && pass "TLS 1.1 refused" || { fail "TLS 1.1 accepted"; show_tail "$T/tls11"; }
+else pass "TLS 1.1 refused (openssl s_client failed the handshake)"; fi
+
+# --- smtps (implicit TLS) ---------------------------------------------------------------------------------
+swaks_run t1 --server "127.0.0.1:$TP" --tlsc --auth LOGIN --auth-user app1 --auth-password "$KEY" \
+  --from alice@example.com --to dave@dest.example --header "Subject: smtps t1"
+expect_match "465 implicit TLS + AUTH LOGIN -> queued" '^<~  250 2\.0\.0 Ok: queued as [0-9A-Z]{16}' "$T/t1"
+
+# --- per-client connection limit -------------------------------------------------------------------------
+python3 - "$RP" > "$T/limit" 2>&1 <<'EOF'
+import socket, sys, time
+socks = [socket.create_connection(("127.0.0.1", int(sys.argv[1]))) for _ in range(20)]
+time.sleep(0.3)
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.settimeout(3)
+print(s.recv(512).decode().strip())
+EOF
+expect_match "21st session from one address -> 421 4.7.0" '^421 4\.7\.0 ' "$T/limit"
+
+# --- queue administration -----------------------------------------------------------------------------------
+sluicectl_run totals.out --config "$T/sluice.yaml" queue totals --json
+expect_match "queue totals --json: messages and recipients by state" '"by_state":\{"queued":[0-9]+\}' "$T/totals.out"
+sluicectl_run hold.out --config "$T/sluice.yaml" queue hold "$ID"
+expect_match "queue hold" "$ID: 1 recipient\(s\) held" "$T/hold.out"
+sluicectl_run list.out --config "$T/sluice.yaml" queue list --json
+expect_match "queue list --json shows it held" "\"id\":\"$ID\".*\"state\":\"held\"" "$T/list.out"
+sluicectl_run release.out --config "$T/sluice.yaml" queue release "$ID"
+expect_match "queue release" "$ID: 1 recipient\(s\) released" "$T/release.out"
+sluicectl_run delete.out --config "$T/sluice.yaml" queue delete "$ID"
+expect_match "queue delete" "$ID: deleted" "$T/delete.out"
+[ ! -e "$SPOOL" ] && pass "queue delete removed the spool file" || fail "spool file $SPOOL still there"
+_is_our_child "$RELAYD_PID" && pass "sluice-relayd still running" || fail "sluice-relayd died"
+finish
