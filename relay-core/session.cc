@@ -666,8 +666,9 @@ awaitable<bool> Session::onData() {
         }
         bareLineEnd_ = true;  // a CR not followed by LF
         if (rc.normalizeBareLineEnds) {
+          // A new line for the message, but never a line start for the end-of-data test (only
+          // CRLF.CRLF ends DATA, as Postfix 3.9's "normalize" requires).
           data_ += "\r\n";
-          lineStart = true;
           --i;  // this byte starts the next line
           continue;
         }
@@ -680,8 +681,7 @@ awaitable<bool> Session::onData() {
       if (c == '\n') {
         bareLineEnd_ = true;  // an LF without CR: never a line end for the end-of-data test
         if (rc.normalizeBareLineEnds) {
-          data_ += "\r\n";
-          lineStart = true;
+          data_ += "\r\n";  // not a line start for the end-of-data test (see above)
         } else {
           data_ += '\n';
         }
