@@ -564,6 +564,7 @@ _e2e_cleanup() {
   [ -n "${E2E_CLEANED:-}" ] && return 0
   E2E_CLEANED=1
   for d in "${PF_DIRS[@]}"; do pf_stop "$d"; done
+  for d in "${E2E_MOUNTS[@]}"; do umount -l "$d" 2>/dev/null; done
   for ((i = ${#BG_PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${BG_PIDS[$i]}" || true; done
   _release_ports
   if [ "$E2E_DONE" = 1 ] && [ "$E2E_FAILED" -eq 0 ] && [ "$E2E_PASSED" -gt 0 ] && [ -z "${E2E_KEEP:-}" ]; then
