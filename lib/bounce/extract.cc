@@ -355,10 +355,15 @@ bool readText(const Envelope& env, const RuleSet& rules, Report& out) {
     r.recipient = rcpts[i];
     std::string b = where[i] == std::string::npos ? std::string() : blockFor(env.text, lower, rcpts[i], rcpts);
     r.diagnostic = collapseSpace(b.empty() ? env.text : std::string_view(b));
-    std::string lb = toLower(r.diagnostic);
-    informative.push_back(!findReplyCode(lb).empty() || !findStatusCode(lb).empty() || !rules.scan(lb).reasons.empty());
     size_t ls = where[i] == std::string::npos ? 0 : lineStart(lower, where[i]);
     prose.push_back(where[i] != std::string::npos && trim(std::string_view(lower).substr(ls, where[i] - ls)).size() > 15);
+    // Only needed when some candidate is prose-like (rare): codes first, the rules if need be.
+    bool info = true;
+    if (rcpts.size() > 1) {
+      std::string lb = toLower(r.diagnostic);
+      info = !findReplyCode(lb).empty() || !findStatusCode(lb).empty() || !rules.scan(lb).reasons.empty();
+    }
+    informative.push_back(info);
     found.push_back(std::move(r));
   }
   // An address named in a sentence ("please contact <support@...>") whose own block says
