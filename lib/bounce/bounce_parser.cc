@@ -38,6 +38,7 @@ const char* toString(Kind k) {
 BounceParser::BounceParser(std::unique_ptr<RuleSet> rules) : rules_(std::move(rules)) {
   limits.maxBytes = 16u << 20;  // the report parts come first; returned content is not needed
   limits.parseNestedBodies = false;
+  limits.borrowInput = true;  // parseDepth keeps its input alive while the Message lives
 }
 BounceParser::~BounceParser() = default;
 

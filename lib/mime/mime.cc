@@ -151,11 +151,18 @@ std::string normalizeNewlines(std::string_view s) {
 }
 
 size_t parseFields(std::string_view text, Fields& out, const Limits& limits) {
+  out.reserve(24);
   size_t pos = 0;
   std::string name, value;
   bool open = false;
   auto flush = [&] {
-    if (open && out.items().size() < limits.maxHeaders) out.add(name, std::string(trim(value)));
+    if (open && out.items().size() < limits.maxHeaders) {
+      std::string_view t = trim(value);
+      if (t.size() != value.size()) value = std::string(t);
+      out.add(std::move(name), std::move(value));
+      name.clear();
+      value.clear();
+    }
     open = false;
   };
   while (pos < text.size()) {
@@ -493,9 +500,14 @@ std::unique_ptr<Message> parse(std::string_view raw, const Limits& limits) {
     raw = raw.substr(0, limits.maxBytes);
     m->truncated_ = true;
   }
-  m->data_ = normalizeNewlines(raw);
+  if (limits.borrowInput && raw.find('\r') == std::string_view::npos) {
+    m->view_ = raw;
+  } else {
+    m->data_ = normalizeNewlines(raw);
+    m->view_ = m->data_;
+  }
   Parser parser(*m, limits);
-  parser.entity(m->root_, m->data_, 0);
+  parser.entity(m->root_, m->view_, 0);
   return m;
 }
 

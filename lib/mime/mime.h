@@ -36,6 +36,9 @@ struct Limits {
   // false: a nested message (message/rfc822) gets its headers parsed, its body kept raw (not
   // walked, not decoded) - all a bounce parser needs of a returned original.
   bool parseNestedBodies = true;
+  // true: when the input has no CR, the Message points into the caller's buffer instead of
+  // copying it; the caller must keep that buffer alive as long as the Message.
+  bool borrowInput = false;
 };
 
 struct Field {
@@ -49,6 +52,7 @@ class Fields {
   void add(std::string name, std::string value) { items_.push_back({std::move(name), std::move(value)}); }
   const std::vector<Field>& items() const { return items_; }
   bool empty() const { return items_.empty(); }
+  void reserve(size_t n) { items_.reserve(n); }
   // The first field of that name, or nullptr.
   const std::string* find(std::string_view name) const;
   // The first field's value or "".
@@ -82,13 +86,14 @@ class Message {
   bool truncated() const { return truncated_; }
   size_t partCount() const { return parts_; }
   bool depthLimited() const { return depthLimited_; }
-  std::string_view normalized() const { return data_; }
+  std::string_view normalized() const { return view_; }
 
  private:
   friend class Parser;
   friend std::unique_ptr<Message> parse(std::string_view raw, const Limits& limits);
   Message() = default;
-  std::string data_;
+  std::string data_;       // the normalised copy (unless borrowed)
+  std::string_view view_;  // what was parsed: data_, or the caller's buffer
   std::deque<std::string> buffers_;  // decoded bodies; deque never moves its elements
   Part root_;
   size_t parts_ = 0;
