@@ -352,40 +352,49 @@ std::string decodeWords(std::string_view s) {
   return out;
 }
 
+namespace {
+
+// An mbox separator: "From SENDER DAY MON DD HH:MM:SS YYYY" (asctime date, maybe a zone). The
+// time and the year are required, so that a body line starting with "From " is not taken for one.
+bool mboxSeparator(std::string_view line) {
+  if (line.compare(0, 5, "From ") != 0 || line.size() > 256) return false;
+  size_t colon = line.find(':');
+  if (colon < 7 || colon + 6 > line.size()) return false;
+  auto digit = [&](size_t i) { return i < line.size() && line[i] >= '0' && line[i] <= '9'; };
+  if (!digit(colon - 1) || !digit(colon - 2) || line[colon + 3] != ':' || !digit(colon + 1) || !digit(colon + 4)) return false;
+  for (size_t i = colon + 6; i + 4 <= line.size(); ++i) {
+    if (digit(i) && digit(i + 1) && digit(i + 2) && digit(i + 3) && (i + 4 == line.size() || !digit(i + 4))) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 std::vector<std::string_view> splitMbox(std::string_view raw) {
+  // Messages start at separator lines (see mboxSeparator); text before the first one, if any,
+  // is a message too. Every line end style is accepted.
   std::vector<std::string_view> out;
-  auto isFromLine = [&](size_t p) { return raw.compare(p, 5, "From ") == 0; };
-  if (!isFromLine(0)) {
-    if (!raw.empty()) out.push_back(raw);
-    return out;
-  }
-  size_t start = 0;
+  size_t msgStart = 0;    // start of the current message's content
+  bool inMessage = false; // content seen since msgStart
   size_t pos = 0;
-  auto push = [&](size_t from, size_t to) {
-    // Drop the "From " line itself.
-    size_t eol = raw.find_first_of("\r\n", from);
-    if (eol == std::string_view::npos || eol >= to) return;
-    size_t body = eol + 1;
-    if (raw[eol] == '\r' && body < to && raw[body] == '\n') ++body;
-    if (body < to) out.push_back(raw.substr(body, to - body));
+  auto push = [&](size_t to) {
+    if (inMessage && to > msgStart) out.push_back(raw.substr(msgStart, to - msgStart));
   };
-  // The separator follows the file's line-end style (that of its first line).
-  size_t eol1 = raw.find_first_of("\r\n");
-  std::string_view sep = "\n\nFrom ";
-  if (eol1 != std::string_view::npos && raw[eol1] == '\r') {
-    sep = (eol1 + 1 < raw.size() && raw[eol1 + 1] == '\n') ? "\r\n\r\nFrom " : "\r\rFrom ";
-  }
-  while (true) {
-    size_t f = raw.find(sep, pos);
-    size_t best = f == std::string_view::npos ? f : f + sep.size() - 5;
-    if (best == std::string_view::npos) {
-      push(start, raw.size());
-      break;
+  while (pos < raw.size()) {
+    size_t eol = raw.find_first_of("\r\n", pos);
+    size_t lineEnd = eol == std::string_view::npos ? raw.size() : eol;
+    size_t next = lineEnd;
+    if (next < raw.size()) next += (raw[next] == '\r' && next + 1 < raw.size() && raw[next + 1] == '\n') ? 2 : 1;
+    if (raw[pos] == 'F' && mboxSeparator(raw.substr(pos, lineEnd - pos))) {
+      push(pos);
+      msgStart = next;
+      inMessage = false;
+    } else {
+      inMessage = true;
     }
-    push(start, best);
-    start = best;
-    pos = best + 1;
+    pos = next;
   }
+  push(raw.size());
   return out;
 }
 

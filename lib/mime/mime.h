@@ -104,9 +104,10 @@ class Message {
 // Parses one message. Never fails: garbage yields a root part with no headers and a text body.
 inline std::unique_ptr<Message> parse(std::string_view raw) { return parse(raw, Limits{}); }
 
-// Splits an mbox (messages introduced by "From " lines at the start of the input or after an
-// empty line) into messages, without the "From " lines. Input without a leading "From " line is
-// one message. ">From " quoting is left as is.
+// Splits an mbox into messages, without their separator lines: a separator is a line
+// "From SENDER DATE" whose date has a time and a year (asctime), so a body line that merely
+// starts with "From " does not split. Text before the first separator is a message too; input
+// without separators is one message. ">From " quoting is left as is.
 std::vector<std::string_view> splitMbox(std::string_view raw);
 
 // CRLF and bare CR become LF.
