@@ -205,7 +205,7 @@ bool readArf(const Envelope& env, const RuleSet& rules, Report& out) {
   auto groups = mime::parseFieldGroups(env.feedback->body);
   mime::Fields all;
   for (const auto& g : groups)
-    for (const auto& f : g.items()) all.add(f.name, f.value);
+    for (const auto& f : g.items()) all.addView(f.name, f.value);  // groups outlive all
   out.kind = Kind::kComplaint;
   out.format = "arf";
   std::string type = toLower(trim(all.get("feedback-type")));
@@ -285,7 +285,7 @@ bool readDsn(const Envelope& env, const RuleSet& rules, Report& out) {
   std::vector<Recipient> rs;
   for (const auto& g : groups) {
     if (!isRecipientGroup(g)) {
-      for (const auto& f : g.items()) perMessage.add(f.name, f.value);
+      for (const auto& f : g.items()) perMessage.addView(f.name, f.value);  // groups outlive it
       continue;
     }
     Recipient r;
@@ -322,7 +322,7 @@ bool readText(const Envelope& env, const RuleSet& rules, Report& out) {
     where.push_back(off);
   };
   const mime::Fields& h = env.msg->root().headers;
-  if (const std::string* xf = h.find("x-failed-recipients")) {
+  if (const std::string_view* xf = h.find("x-failed-recipients")) {
     for (std::string_view piece : split(*xf, ',')) {
       std::string a = toLower(firstAddress(piece));
       if (!a.empty()) add(a, lower.find(a));

@@ -120,7 +120,26 @@ void appendLatin1AsUtf8(std::string& out, std::string_view s) {
 
 }  // namespace
 
-const std::string* Fields::find(std::string_view name) const {
+Fields& Fields::operator=(const Fields& o) {
+  if (this == &o) return *this;
+  items_.clear();
+  storage_.clear();
+  items_.reserve(o.items_.size());
+  for (const Field& f : o.items_) {
+    if (f.owned) add(f.name, f.value);
+    else items_.push_back(f);
+  }
+  return *this;
+}
+
+void Fields::add(std::string_view name, std::string_view value) {
+  storage_.emplace_back(name);
+  std::string_view n = storage_.back();
+  storage_.emplace_back(value);
+  items_.push_back({n, storage_.back(), true});
+}
+
+const std::string_view* Fields::find(std::string_view name) const {
   for (const Field& f : items_) {
     if (iequals(f.name, name)) return &f.value;
   }
@@ -128,7 +147,7 @@ const std::string* Fields::find(std::string_view name) const {
 }
 
 std::string_view Fields::get(std::string_view name) const {
-  const std::string* v = find(name);
+  const std::string_view* v = find(name);
   return v ? std::string_view(*v) : std::string_view();
 }
 
@@ -153,17 +172,15 @@ std::string normalizeNewlines(std::string_view s) {
 size_t parseFields(std::string_view text, Fields& out, const Limits& limits) {
   out.reserve(24);
   size_t pos = 0;
-  std::string name, value;
-  bool open = false;
+  std::string_view name, first;  // the field's name and its first line's value (views)
+  std::string folded;            // the unfolded value once a continuation line appears
+  bool open = false, isFolded = false;
   auto flush = [&] {
     if (open && out.items().size() < limits.maxHeaders) {
-      std::string_view t = trim(value);
-      if (t.size() != value.size()) value = std::string(t);
-      out.add(std::move(name), std::move(value));
-      name.clear();
-      value.clear();
+      if (isFolded) out.add(name, trim(folded));
+      else out.addView(name, trim(first));
     }
-    open = false;
+    open = isFolded = false;
   };
   while (pos < text.size()) {
     if (pos > limits.maxHeaderBytes) break;
@@ -175,9 +192,13 @@ size_t parseFields(std::string_view text, Fields& out, const Limits& limits) {
     }
     if (isWsp(line[0])) {
       if (!open) break;  // continuation before any field: not a header block
-      if (value.size() < limits.maxHeaderBytes) {
-        value.push_back(' ');
-        value.append(trim(line));
+      if (!isFolded) {
+        folded.assign(first);
+        isFolded = true;
+      }
+      if (folded.size() < limits.maxHeaderBytes) {
+        folded.push_back(' ');
+        folded.append(trim(line));
       }
       pos = next;
       continue;
@@ -192,8 +213,8 @@ size_t parseFields(std::string_view text, Fields& out, const Limits& limits) {
       break;
     }
     flush();
-    name.assign(trim(line.substr(0, colon)));
-    value.assign(line.substr(colon + 1));
+    name = trim(line.substr(0, colon));
+    first = line.substr(colon + 1);
     open = true;
     pos = next;
   }
@@ -372,29 +393,26 @@ bool mboxSeparator(std::string_view line) {
 
 std::vector<std::string_view> splitMbox(std::string_view raw) {
   // Messages start at separator lines (see mboxSeparator); text before the first one, if any,
-  // is a message too. Every line end style is accepted.
+  // is a message too. Every line end style is accepted. Only "From " at a line start is looked
+  // at, found with a substring search (fast on large files).
   std::vector<std::string_view> out;
-  size_t msgStart = 0;    // start of the current message's content
-  bool inMessage = false; // content seen since msgStart
+  size_t msgStart = 0;
   size_t pos = 0;
-  auto push = [&](size_t to) {
-    if (inMessage && to > msgStart) out.push_back(raw.substr(msgStart, to - msgStart));
-  };
   while (pos < raw.size()) {
-    size_t eol = raw.find_first_of("\r\n", pos);
-    size_t lineEnd = eol == std::string_view::npos ? raw.size() : eol;
-    size_t next = lineEnd;
+    size_t f = raw.find("From ", pos);
+    if (f == std::string_view::npos) break;
+    pos = f + 5;
+    if (f > 0 && raw[f - 1] != '\n' && raw[f - 1] != '\r') continue;
+    size_t eol = f;
+    while (eol < raw.size() && raw[eol] != '\n' && raw[eol] != '\r' && eol - f < 300) ++eol;
+    if (!mboxSeparator(raw.substr(f, eol - f))) continue;
+    if (f > msgStart) out.push_back(raw.substr(msgStart, f - msgStart));
+    size_t next = eol;
     if (next < raw.size()) next += (raw[next] == '\r' && next + 1 < raw.size() && raw[next + 1] == '\n') ? 2 : 1;
-    if (raw[pos] == 'F' && mboxSeparator(raw.substr(pos, lineEnd - pos))) {
-      push(pos);
-      msgStart = next;
-      inMessage = false;
-    } else {
-      inMessage = true;
-    }
+    msgStart = next;
     pos = next;
   }
-  push(raw.size());
+  if (msgStart < raw.size()) out.push_back(raw.substr(msgStart));
   return out;
 }
 
@@ -492,7 +510,7 @@ class Parser {
       std::string_view chunk = b.substr(start, len);
       size_t bodyAt = parseFields(chunk, child.headers, limits_);
       if (p.type == "multipart/digest" && child.headers.find("content-type") == nullptr) {
-        child.headers.add("Content-Type", "message/rfc822");
+        child.headers.addView("Content-Type", "message/rfc822");
       }
       body(child, chunk.substr(std::min(bodyAt, chunk.size())), depth + 1);
       d = nd;

@@ -42,24 +42,37 @@ struct Limits {
 };
 
 struct Field {
-  std::string name;   // as written
-  std::string value;  // unfolded (line ends removed), trimmed; not RFC 2047-decoded
+  std::string_view name;   // as written
+  std::string_view value;  // unfolded (line ends removed), trimmed; not RFC 2047-decoded
+  bool owned = false;      // name and value live in the Fields' own storage
 };
 
-// An ordered list of fields with case-insensitive lookup.
+// An ordered list of fields with case-insensitive lookup. Fields parsed from a message are views
+// into the parsed text (no copy) unless unfolding needed a new string; so a Fields must not
+// outlive the text it was parsed from (the Message). Copies stay valid as long as that text.
 class Fields {
  public:
-  void add(std::string name, std::string value) { items_.push_back({std::move(name), std::move(value)}); }
+  Fields() = default;
+  Fields(const Fields& o) { *this = o; }
+  Fields& operator=(const Fields& o);
+  Fields(Fields&&) noexcept = default;
+  Fields& operator=(Fields&&) noexcept = default;
+
+  // A field whose name and value the caller keeps alive (views).
+  void addView(std::string_view name, std::string_view value) { items_.push_back({name, value, false}); }
+  // A field copied into this object.
+  void add(std::string_view name, std::string_view value);
   const std::vector<Field>& items() const { return items_; }
   bool empty() const { return items_.empty(); }
   void reserve(size_t n) { items_.reserve(n); }
   // The first field of that name, or nullptr.
-  const std::string* find(std::string_view name) const;
+  const std::string_view* find(std::string_view name) const;
   // The first field's value or "".
   std::string_view get(std::string_view name) const;
 
  private:
   std::vector<Field> items_;
+  std::deque<std::string> storage_;  // deque: elements never move
 };
 
 struct Part {
