@@ -1,8 +1,11 @@
 #!/bin/bash
 # bench/bounce/run.sh [--quick] - bounce parsing throughput: lib/bounce (bounce_bench) against
 # Debian's Sisimai 4.25 (libsisimai-perl), both over the whole shared corpus N times in one
-# process each, so start-up (rules compilation, Perl module loading) drops out. Prints msgs/s for
-# each and the ratio. Runs the two one after the other on an otherwise idle machine.
+# process each, so start-up (rules compilation, Perl module loading) drops out. Two pairings:
+#   files   each pass reads every file: bounce_bench against a loop over Sisimai->make(FILE);
+#   memory  messages in memory (how relayd receives them): bounce_bench --preload against the
+#           same Perl loop without the file reading (Sisimai::Message->new + Sisimai::Data->make).
+# Prints msgs/s and the ratio for each. Run it on an otherwise idle machine.
 #
 # Environment: BUILD (default /work/main/build) holds bench/bounce/bounce_bench; CORPUS (default
 # ../shared/corpus/bounces next to the repo) the messages; RULES the rules file (default the
@@ -20,13 +23,13 @@ BIN=$BUILD/bench/bounce/bounce_bench
 [ -x "$BIN" ] || { echo "missing $BIN: cmake --build \$BUILD --target bounce_bench" >&2; exit 1; }
 perl -MSisimai -e1 2>/dev/null || { echo "Sisimai missing: apt-get install libsisimai-perl" >&2; exit 1; }
 MSGS=$CORPUS/messages
-echo "corpus: $(ls "$MSGS" | wc -l) files in $MSGS"
-ours=$("$BIN" "$RULES" "$MSGS" "$N_SLUICE")
-theirs=$(perl "$HERE/sisimai_bench.pl" "$MSGS" "$N_SISIMAI")
-echo "$ours  (passes=$N_SLUICE)"
-echo "$theirs  (passes=$N_SISIMAI, Sisimai $(perl -MSisimai -e 'print $Sisimai::VERSION'))"
-a=$(sed -n 's/.*msgs_per_s=\([0-9.]*\).*/\1/p' <<< "$ours")
-b=$(sed -n 's/.*msgs_per_s=\([0-9.]*\).*/\1/p' <<< "$theirs")
-printf '%-28s %12s\n' parser msgs/s
-printf '%-28s %12.0f\n' "sluice lib/bounce" "$a" "Sisimai 4.25 (perl)" "$b"
-awk -v a="$a" -v b="$b" 'BEGIN { if (b > 0) printf "ratio sluice/Sisimai: %.1fx (target >= 50x)\n", a / b }'
+rate() { sed -n 's/.*msgs_per_s=\([0-9.]*\).*/\1/p' <<< "$1"; }
+echo "corpus: $(ls "$MSGS" | wc -l) files in $MSGS; Sisimai $(perl -MSisimai -e 'print $Sisimai::VERSION')"
+printf '%-8s %-34s %12s\n' pairing parser msgs/s
+for mode in files memory; do
+  if [ $mode = files ]; then ours=$("$BIN" "$RULES" "$MSGS" "$N_SLUICE"); theirs=$(perl "$HERE/sisimai_bench.pl" "$MSGS" "$N_SISIMAI" make)
+  else ours=$("$BIN" "$RULES" "$MSGS" "$N_SLUICE" --preload); theirs=$(perl "$HERE/sisimai_bench.pl" "$MSGS" "$N_SISIMAI" memory); fi
+  a=$(rate "$ours"); b=$(rate "$theirs")
+  printf '%-8s %-34s %12.0f\n' $mode "sluice lib/bounce ($N_SLUICE passes)" "$a" $mode "Sisimai 4.25 ($N_SISIMAI passes)" "$b"
+  awk -v m=$mode -v a="$a" -v b="$b" 'BEGIN { if (b > 0) printf "%-8s ratio sluice/Sisimai: %.1fx (target >= 50x)\n", m, a / b }'
+done

@@ -89,11 +89,13 @@ class BounceParser {
   // recipients, and only when a recipient's own diagnostic is not enough (lazily).
   struct Context {
     std::string_view raw;
-    mutable bool ready = false;
+    mutable bool lowered = false, scanned = false, commanded = false;
     mutable std::string lower;
     mutable std::vector<int> reasons;  // rule hits in the whole text
     mutable std::string command;       // the SMTP command the whole text names
-    const Context& get(const RuleSet& rs) const;
+    const std::string& lowerText() const;
+    const std::vector<int>& reasonHits(const RuleSet& rs) const;
+    const std::string& smtpCommand(const RuleSet& rs) const;
   };
   static constexpr size_t kMaxContext = 2 * kMaxDiagnostic;
 

@@ -20,4 +20,19 @@ BounceMatch matchReport(const Report& report, std::string_view envelopeRecipient
   return m;
 }
 
+Disposition dispositionOf(const Report& report, const Recipient& r) {
+  if (report.kind == Kind::kComplaint) return Disposition::kSuppress;
+  if (report.kind != Kind::kBounce || r.reason == "delivered" || r.reason == "vacation") return Disposition::kIgnore;
+  return r.hard == 1 ? Disposition::kSuppress : Disposition::kEventOnly;
+}
+
+const char* toString(Disposition d) {
+  switch (d) {
+    case Disposition::kIgnore: return "ignore";
+    case Disposition::kEventOnly: return "event";
+    case Disposition::kSuppress: return "suppress";
+  }
+  return "?";
+}
+
 }  // namespace sluice::bounce

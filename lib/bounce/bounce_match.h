@@ -28,4 +28,10 @@ struct BounceMatch {
 
 BounceMatch matchReport(const Report& report, std::string_view envelopeRecipient, const verp::VerpCodec& codec);
 
+// What the intake does with one recipient of a report (issue 6): hard bounces and complaints are
+// suppressed and reported, soft bounces only reported, auto-replies and "delivered" ignored.
+enum class Disposition { kIgnore, kEventOnly, kSuppress };
+Disposition dispositionOf(const Report& report, const Recipient& r);
+const char* toString(Disposition d);
+
 }  // namespace sluice::bounce

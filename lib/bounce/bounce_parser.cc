@@ -38,6 +38,7 @@ const char* toString(Kind k) {
 BounceParser::BounceParser(std::unique_ptr<RuleSet> rules) : rules_(std::move(rules)) {
   limits.maxBytes = 16u << 20;  // the report parts come first; returned content is not needed
   limits.parseNestedBodies = false;
+  limits.borrowInput = true;  // parseDepth keeps its input alive while the Message lives
 }
 BounceParser::~BounceParser() = default;
 
@@ -112,15 +113,28 @@ bool temporaryText(const Recipient& r, std::string_view lower) {
 
 }  // namespace
 
-const BounceParser::Context& BounceParser::Context::get(const RuleSet& rs) const {
-  if (!ready) {
-    ready = true;
+const std::string& BounceParser::Context::lowerText() const {
+  if (!lowered) {
+    lowered = true;
     lower = toLower(collapseSpace(raw, kMaxContext));
-    RuleSet::Hits h = rs.scan(lower);
-    reasons = std::move(h.reasons);
-    command = std::move(h.command);
   }
-  return *this;
+  return lower;
+}
+
+const std::vector<int>& BounceParser::Context::reasonHits(const RuleSet& rs) const {
+  if (!scanned) {
+    scanned = true;
+    reasons = rs.scan(lowerText()).reasons;
+  }
+  return reasons;
+}
+
+const std::string& BounceParser::Context::smtpCommand(const RuleSet& rs) const {
+  if (!commanded) {
+    commanded = true;
+    command = rs.smtpCommand(lowerText());
+  }
+  return command;
 }
 
 void BounceParser::classify(Recipient& r, std::string_view context) const {
@@ -146,7 +160,7 @@ void BounceParser::classifyIn(Recipient& r, const Context& context) const {
   if (r.smtpCommand.empty() && !context.raw.empty()) {
     bool demotable = false;
     for (int i : hits.reasons) demotable = demotable || rs.canDemote(rs.reasonRules()[static_cast<size_t>(i)].reason);
-    if (demotable) r.smtpCommand = context.get(rs).command;
+    if (demotable) r.smtpCommand = context.smtpCommand(rs);
   }
   std::string hint = r.rule;
   r.rule.clear();
@@ -172,7 +186,7 @@ void BounceParser::classifyIn(Recipient& r, const Context& context) const {
     }
   }
   if (r.reason.empty() && !context.raw.empty()) {
-    Pick best = bestRule(rs, context.get(rs).reasons, r.smtpCommand, "");
+    Pick best = bestRule(rs, context.reasonHits(rs), r.smtpCommand, "");
     if (best.rule) {
       r.reason = best.reason;
       r.rule = "context:" + best.rule->name;

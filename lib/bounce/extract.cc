@@ -205,7 +205,7 @@ bool readArf(const Envelope& env, const RuleSet& rules, Report& out) {
   auto groups = mime::parseFieldGroups(env.feedback->body);
   mime::Fields all;
   for (const auto& g : groups)
-    for (const auto& f : g.items()) all.add(f.name, f.value);
+    for (const auto& f : g.items()) all.addView(f.name, f.value);  // groups outlive all
   out.kind = Kind::kComplaint;
   out.format = "arf";
   std::string type = toLower(trim(all.get("feedback-type")));
@@ -285,7 +285,7 @@ bool readDsn(const Envelope& env, const RuleSet& rules, Report& out) {
   std::vector<Recipient> rs;
   for (const auto& g : groups) {
     if (!isRecipientGroup(g)) {
-      for (const auto& f : g.items()) perMessage.add(f.name, f.value);
+      for (const auto& f : g.items()) perMessage.addView(f.name, f.value);  // groups outlive it
       continue;
     }
     Recipient r;
@@ -322,7 +322,7 @@ bool readText(const Envelope& env, const RuleSet& rules, Report& out) {
     where.push_back(off);
   };
   const mime::Fields& h = env.msg->root().headers;
-  if (const std::string* xf = h.find("x-failed-recipients")) {
+  if (const std::string_view* xf = h.find("x-failed-recipients")) {
     for (std::string_view piece : split(*xf, ',')) {
       std::string a = toLower(firstAddress(piece));
       if (!a.empty()) add(a, lower.find(a));
@@ -355,10 +355,15 @@ bool readText(const Envelope& env, const RuleSet& rules, Report& out) {
     r.recipient = rcpts[i];
     std::string b = where[i] == std::string::npos ? std::string() : blockFor(env.text, lower, rcpts[i], rcpts);
     r.diagnostic = collapseSpace(b.empty() ? env.text : std::string_view(b));
-    std::string lb = toLower(r.diagnostic);
-    informative.push_back(!findReplyCode(lb).empty() || !findStatusCode(lb).empty() || !rules.scan(lb).reasons.empty());
     size_t ls = where[i] == std::string::npos ? 0 : lineStart(lower, where[i]);
     prose.push_back(where[i] != std::string::npos && trim(std::string_view(lower).substr(ls, where[i] - ls)).size() > 15);
+    // Only needed when some candidate is prose-like (rare): codes first, the rules if need be.
+    bool info = true;
+    if (rcpts.size() > 1) {
+      std::string lb = toLower(r.diagnostic);
+      info = !findReplyCode(lb).empty() || !findStatusCode(lb).empty() || !rules.scan(lb).reasons.empty();
+    }
+    informative.push_back(info);
     found.push_back(std::move(r));
   }
   // An address named in a sentence ("please contact <support@...>") whose own block says

@@ -11,6 +11,33 @@
 
 namespace sluice::bounce {
 
+namespace {
+
+// The literal a pattern stands for, if it is a plain literal: ordinary characters, escaped
+// punctuation ("\\."), and one-character classes ("[ ]", "[.]"). Lower-cased. False otherwise.
+bool plainLiteral(std::string_view p, std::string* out) {
+  out->clear();
+  for (size_t i = 0; i < p.size(); ++i) {
+    char c = p[i];
+    if (c == '\\') {
+      if (i + 1 >= p.size() || std::isalnum(static_cast<unsigned char>(p[i + 1]))) return false;
+      out->push_back(p[++i]);
+    } else if (c == '[') {
+      if (i + 2 >= p.size() || p[i + 2] != ']' || p[i + 1] == '^' || p[i + 1] == '\\') return false;
+      out->push_back(p[i + 1]);
+      i += 2;
+    } else if (std::string_view(".*+?()|{}^$]").find(c) != std::string_view::npos) {
+      return false;
+    } else {
+      out->push_back(c);
+    }
+  }
+  for (char& ch : *out) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return out->size() >= 2;
+}
+
+}  // namespace
+
 MultiMatcher::MultiMatcher() = default;
 MultiMatcher::~MultiMatcher() = default;
 
@@ -22,16 +49,27 @@ Status MultiMatcher::build(const std::vector<std::string>& patterns) {
   o.set_encoding(re2::RE2::Options::EncodingLatin1);
   o.set_case_sensitive(false);
   o.set_log_errors(false);
+  std::vector<std::string> literals;
   for (size_t i = 0; i < patterns.size(); ++i) {
+    std::string lit;
+    if (plainLiteral(patterns[i], &lit)) {
+      literals.push_back(lit);
+      literalPattern_.push_back(static_cast<int>(i));
+      continue;
+    }
     int id = 0;
     if (filter_->Add(patterns[i], o, &id) != re2::RE2::NoError) {
       return makeError("pattern " + std::to_string(i) + " does not compile: " + patterns[i]);
     }
+    filterPattern_.push_back(static_cast<int>(i));
   }
+  regexCount_ = filterPattern_.size();
   std::vector<std::string> atoms;
-  filter_->Compile(&atoms);
+  if (regexCount_ > 0) filter_->Compile(&atoms);
   for (auto& a : atoms)
     for (char& c : a) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  filterAtoms_ = atoms.size();
+  atoms.insert(atoms.end(), literals.begin(), literals.end());
   atoms_ = atoms;
   // Byte classes: each ASCII byte used in a key gets a class; every byte >= 0x80 shares one;
   // all other bytes share class 0.
@@ -126,7 +164,17 @@ std::vector<int> MultiMatcher::match(std::string_view text) const {
   }
   std::sort(atoms.begin(), atoms.end());
   atoms.erase(std::unique(atoms.begin(), atoms.end()), atoms.end());
-  filter_->AllMatches(re2::StringPiece(text.data(), text.size()), atoms, &result);
+  // Literal patterns matched already; the rest of the atoms feed FilteredRE2.
+  auto firstLiteral = std::lower_bound(atoms.begin(), atoms.end(), static_cast<int>(filterAtoms_));
+  for (auto it = firstLiteral; it != atoms.end(); ++it) {
+    result.push_back(literalPattern_[static_cast<size_t>(*it) - filterAtoms_]);
+  }
+  atoms.erase(firstLiteral, atoms.end());
+  if (regexCount_ > 0) {
+    std::vector<int> ids;
+    filter_->AllMatches(re2::StringPiece(text.data(), text.size()), atoms, &ids);
+    for (int id : ids) result.push_back(filterPattern_[static_cast<size_t>(id)]);
+  }
   return result;
 }
 

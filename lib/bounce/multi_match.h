@@ -5,7 +5,8 @@
 // Why not RE2::Set alone: with ~600 bounce patterns, many holding ".*" or "[^ ]+", its lazy DFA
 // builds new states for nearly every new diagnostic text (state explosion): ~10 us for a
 // 175-byte text. The automaton is linear in the text with one table lookup per byte, and the
-// patterns that survive the prefilter are one or two. Same results as RE2::Set (tests check).
+// patterns that survive the prefilter are one or two. Patterns that are plain literals (most of
+// them) are matched by the automaton alone, without RE2. Same results as RE2 (tests check).
 // Immutable after build(); match() may be called from many threads at once.
 #pragma once
 
@@ -46,13 +47,17 @@ class MultiMatcher {
   // next state, the top bit set when outputs end there; outStart_[s] .. outStart_[s+1] index
   // out_, the atoms whose key ends at state s (fail-link outputs merged in); states in delta_
   // are stored premultiplied by classes_ to save a multiplication per byte.
-  static constexpr size_t kKeyLen = 5;
+  static constexpr size_t kKeyLen = 10;
   uint8_t cls_[256] = {};
   uint32_t classes_ = 1;
   std::vector<uint32_t> delta_;  // next state * classes_ (premultiplied), top bit = outputs
   std::vector<uint32_t> outStart_;
   std::vector<int32_t> out_;
-  std::vector<std::string> atoms_;
+  std::vector<std::string> atoms_;      // FilteredRE2 atoms, then the plain-literal patterns
+  size_t filterAtoms_ = 0;              // atoms_[0, filterAtoms_) belong to FilteredRE2
+  std::vector<int> literalPattern_;     // atoms_[filterAtoms_ + j] is pattern literalPattern_[j]
+  std::vector<int> filterPattern_;      // FilteredRE2 id -> pattern index
+  size_t regexCount_ = 0;
 };
 
 }  // namespace sluice::bounce

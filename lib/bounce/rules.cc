@@ -22,6 +22,7 @@ using ReSet = re2::RE2::Set;
 
 struct RuleSet::Compiled {
   MultiMatcher text;
+  MultiMatcher command;  // the command rules alone, for long texts
   std::unique_ptr<ReSet> sender, subject, autoReply, skip, complaint;
   std::unique_ptr<re2::RE2> cut;
 };
@@ -182,6 +183,9 @@ Status RuleSet::compile(const std::string& source) {
       pats.push_back(r.pattern);
     }
     if (auto st = re_->text.build(pats); !st) return makeError(source + ": " + st.message());
+    std::vector<std::string> cmds;
+    for (const Rule& r : commandRules_) cmds.push_back(r.pattern);
+    if (auto st = re_->command.build(cmds); !st) return makeError(source + ": " + st.message());
   }
   for (Job j : {Job{&senderRules_, &re_->sender}, Job{&subjectRules_, &re_->subject},
                 Job{&autoReplyRules_, &re_->autoReply}, Job{&skipRules_, &re_->skip},
@@ -232,7 +236,14 @@ bool RuleSet::matchComplaint(std::string_view s) const {
   return !runSet(re_->complaint.get(), complaintRules_.size(), s).empty();
 }
 
-std::string RuleSet::smtpCommand(std::string_view text) const { return scan(text).command; }
+std::string RuleSet::smtpCommand(std::string_view text) const {
+  const Rule* best = nullptr;
+  for (int i : re_->command.match(text)) {
+    const Rule& c = commandRules_[static_cast<size_t>(i)];
+    if (!best || c.line < best->line) best = &c;
+  }
+  return best ? best->reason : std::string();
+}
 
 std::string RuleSet::demoted(const std::string& reason, std::string_view command, std::string_view statusReason) const {
   auto it = demote_.find(reason);

@@ -1,6 +1,7 @@
 // text_util.cc - scanners the bounce extractors share: enhanced status codes, SMTP reply codes
 // and addresses found in free text, and whitespace collapsing. Hand-written single passes (no
 // regex), bounded by the input length.
+#include <algorithm>
 #include <cctype>
 #include <string>
 #include <string_view>
@@ -115,18 +116,24 @@ std::string extractAddress(std::string_view text) {
 
 std::string collapseSpace(std::string_view text, size_t max) {
   std::string out;
-  out.reserve(std::min(text.size(), max));
+  out.resize(std::min(text.size(), max));
+  char* o = out.data();
+  char* const end = o + out.size();
   bool space = false;
   for (char c : text) {
     if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
-      space = !out.empty();
+      space = o != out.data();
       continue;
     }
-    if (space) out.push_back(' ');
-    space = false;
-    out.push_back(c);
-    if (out.size() >= max) break;
+    if (space) {
+      if (o == end) break;
+      *o++ = ' ';
+      space = false;
+    }
+    if (o == end) break;
+    *o++ = c;
   }
+  out.resize(static_cast<size_t>(o - out.data()));
   return out;
 }
 

@@ -120,7 +120,26 @@ void appendLatin1AsUtf8(std::string& out, std::string_view s) {
 
 }  // namespace
 
-const std::string* Fields::find(std::string_view name) const {
+Fields& Fields::operator=(const Fields& o) {
+  if (this == &o) return *this;
+  items_.clear();
+  storage_.clear();
+  items_.reserve(o.items_.size());
+  for (const Field& f : o.items_) {
+    if (f.owned) add(f.name, f.value);
+    else items_.push_back(f);
+  }
+  return *this;
+}
+
+void Fields::add(std::string_view name, std::string_view value) {
+  storage_.emplace_back(name);
+  std::string_view n = storage_.back();
+  storage_.emplace_back(value);
+  items_.push_back({n, storage_.back(), true});
+}
+
+const std::string_view* Fields::find(std::string_view name) const {
   for (const Field& f : items_) {
     if (iequals(f.name, name)) return &f.value;
   }
@@ -128,7 +147,7 @@ const std::string* Fields::find(std::string_view name) const {
 }
 
 std::string_view Fields::get(std::string_view name) const {
-  const std::string* v = find(name);
+  const std::string_view* v = find(name);
   return v ? std::string_view(*v) : std::string_view();
 }
 
@@ -151,12 +170,17 @@ std::string normalizeNewlines(std::string_view s) {
 }
 
 size_t parseFields(std::string_view text, Fields& out, const Limits& limits) {
+  out.reserve(24);
   size_t pos = 0;
-  std::string name, value;
-  bool open = false;
+  std::string_view name, first;  // the field's name and its first line's value (views)
+  std::string folded;            // the unfolded value once a continuation line appears
+  bool open = false, isFolded = false;
   auto flush = [&] {
-    if (open && out.items().size() < limits.maxHeaders) out.add(name, std::string(trim(value)));
-    open = false;
+    if (open && out.items().size() < limits.maxHeaders) {
+      if (isFolded) out.add(name, trim(folded));
+      else out.addView(name, trim(first));
+    }
+    open = isFolded = false;
   };
   while (pos < text.size()) {
     if (pos > limits.maxHeaderBytes) break;
@@ -168,9 +192,13 @@ size_t parseFields(std::string_view text, Fields& out, const Limits& limits) {
     }
     if (isWsp(line[0])) {
       if (!open) break;  // continuation before any field: not a header block
-      if (value.size() < limits.maxHeaderBytes) {
-        value.push_back(' ');
-        value.append(trim(line));
+      if (!isFolded) {
+        folded.assign(first);
+        isFolded = true;
+      }
+      if (folded.size() < limits.maxHeaderBytes) {
+        folded.push_back(' ');
+        folded.append(trim(line));
       }
       pos = next;
       continue;
@@ -185,8 +213,8 @@ size_t parseFields(std::string_view text, Fields& out, const Limits& limits) {
       break;
     }
     flush();
-    name.assign(trim(line.substr(0, colon)));
-    value.assign(line.substr(colon + 1));
+    name = trim(line.substr(0, colon));
+    first = line.substr(colon + 1);
     open = true;
     pos = next;
   }
@@ -345,40 +373,46 @@ std::string decodeWords(std::string_view s) {
   return out;
 }
 
+namespace {
+
+// An mbox separator: "From SENDER DAY MON DD HH:MM:SS YYYY" (asctime date, maybe a zone). The
+// time and the year are required, so that a body line starting with "From " is not taken for one.
+bool mboxSeparator(std::string_view line) {
+  if (line.compare(0, 5, "From ") != 0 || line.size() > 256) return false;
+  size_t colon = line.find(':');
+  if (colon < 7 || colon + 6 > line.size()) return false;
+  auto digit = [&](size_t i) { return i < line.size() && line[i] >= '0' && line[i] <= '9'; };
+  if (!digit(colon - 1) || !digit(colon - 2) || line[colon + 3] != ':' || !digit(colon + 1) || !digit(colon + 4)) return false;
+  for (size_t i = colon + 6; i + 4 <= line.size(); ++i) {
+    if (digit(i) && digit(i + 1) && digit(i + 2) && digit(i + 3) && (i + 4 == line.size() || !digit(i + 4))) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 std::vector<std::string_view> splitMbox(std::string_view raw) {
+  // Messages start at separator lines (see mboxSeparator); text before the first one, if any,
+  // is a message too. Every line end style is accepted. Only "From " at a line start is looked
+  // at, found with a substring search (fast on large files).
   std::vector<std::string_view> out;
-  auto isFromLine = [&](size_t p) { return raw.compare(p, 5, "From ") == 0; };
-  if (!isFromLine(0)) {
-    if (!raw.empty()) out.push_back(raw);
-    return out;
-  }
-  size_t start = 0;
+  size_t msgStart = 0;
   size_t pos = 0;
-  auto push = [&](size_t from, size_t to) {
-    // Drop the "From " line itself.
-    size_t eol = raw.find_first_of("\r\n", from);
-    if (eol == std::string_view::npos || eol >= to) return;
-    size_t body = eol + 1;
-    if (raw[eol] == '\r' && body < to && raw[body] == '\n') ++body;
-    if (body < to) out.push_back(raw.substr(body, to - body));
-  };
-  // The separator follows the file's line-end style (that of its first line).
-  size_t eol1 = raw.find_first_of("\r\n");
-  std::string_view sep = "\n\nFrom ";
-  if (eol1 != std::string_view::npos && raw[eol1] == '\r') {
-    sep = (eol1 + 1 < raw.size() && raw[eol1 + 1] == '\n') ? "\r\n\r\nFrom " : "\r\rFrom ";
+  while (pos < raw.size()) {
+    size_t f = raw.find("From ", pos);
+    if (f == std::string_view::npos) break;
+    pos = f + 5;
+    if (f > 0 && raw[f - 1] != '\n' && raw[f - 1] != '\r') continue;
+    size_t eol = f;
+    while (eol < raw.size() && raw[eol] != '\n' && raw[eol] != '\r' && eol - f < 300) ++eol;
+    if (!mboxSeparator(raw.substr(f, eol - f))) continue;
+    if (f > msgStart) out.push_back(raw.substr(msgStart, f - msgStart));
+    size_t next = eol;
+    if (next < raw.size()) next += (raw[next] == '\r' && next + 1 < raw.size() && raw[next + 1] == '\n') ? 2 : 1;
+    msgStart = next;
+    pos = next;
   }
-  while (true) {
-    size_t f = raw.find(sep, pos);
-    size_t best = f == std::string_view::npos ? f : f + sep.size() - 5;
-    if (best == std::string_view::npos) {
-      push(start, raw.size());
-      break;
-    }
-    push(start, best);
-    start = best;
-    pos = best + 1;
-  }
+  if (msgStart < raw.size()) out.push_back(raw.substr(msgStart));
   return out;
 }
 
@@ -476,7 +510,7 @@ class Parser {
       std::string_view chunk = b.substr(start, len);
       size_t bodyAt = parseFields(chunk, child.headers, limits_);
       if (p.type == "multipart/digest" && child.headers.find("content-type") == nullptr) {
-        child.headers.add("Content-Type", "message/rfc822");
+        child.headers.addView("Content-Type", "message/rfc822");
       }
       body(child, chunk.substr(std::min(bodyAt, chunk.size())), depth + 1);
       d = nd;
@@ -493,9 +527,14 @@ std::unique_ptr<Message> parse(std::string_view raw, const Limits& limits) {
     raw = raw.substr(0, limits.maxBytes);
     m->truncated_ = true;
   }
-  m->data_ = normalizeNewlines(raw);
+  if (limits.borrowInput && raw.find('\r') == std::string_view::npos) {
+    m->view_ = raw;
+  } else {
+    m->data_ = normalizeNewlines(raw);
+    m->view_ = m->data_;
+  }
   Parser parser(*m, limits);
-  parser.entity(m->root_, m->data_, 0);
+  parser.entity(m->root_, m->view_, 0);
   return m;
 }
 

@@ -36,26 +36,43 @@ struct Limits {
   // false: a nested message (message/rfc822) gets its headers parsed, its body kept raw (not
   // walked, not decoded) - all a bounce parser needs of a returned original.
   bool parseNestedBodies = true;
+  // true: when the input has no CR, the Message points into the caller's buffer instead of
+  // copying it; the caller must keep that buffer alive as long as the Message.
+  bool borrowInput = false;
 };
 
 struct Field {
-  std::string name;   // as written
-  std::string value;  // unfolded (line ends removed), trimmed; not RFC 2047-decoded
+  std::string_view name;   // as written
+  std::string_view value;  // unfolded (line ends removed), trimmed; not RFC 2047-decoded
+  bool owned = false;      // name and value live in the Fields' own storage
 };
 
-// An ordered list of fields with case-insensitive lookup.
+// An ordered list of fields with case-insensitive lookup. Fields parsed from a message are views
+// into the parsed text (no copy) unless unfolding needed a new string; so a Fields must not
+// outlive the text it was parsed from (the Message). Copies stay valid as long as that text.
 class Fields {
  public:
-  void add(std::string name, std::string value) { items_.push_back({std::move(name), std::move(value)}); }
+  Fields() = default;
+  Fields(const Fields& o) { *this = o; }
+  Fields& operator=(const Fields& o);
+  Fields(Fields&&) noexcept = default;
+  Fields& operator=(Fields&&) noexcept = default;
+
+  // A field whose name and value the caller keeps alive (views).
+  void addView(std::string_view name, std::string_view value) { items_.push_back({name, value, false}); }
+  // A field copied into this object.
+  void add(std::string_view name, std::string_view value);
   const std::vector<Field>& items() const { return items_; }
   bool empty() const { return items_.empty(); }
+  void reserve(size_t n) { items_.reserve(n); }
   // The first field of that name, or nullptr.
-  const std::string* find(std::string_view name) const;
+  const std::string_view* find(std::string_view name) const;
   // The first field's value or "".
   std::string_view get(std::string_view name) const;
 
  private:
   std::vector<Field> items_;
+  std::deque<std::string> storage_;  // deque: elements never move
 };
 
 struct Part {
@@ -82,13 +99,14 @@ class Message {
   bool truncated() const { return truncated_; }
   size_t partCount() const { return parts_; }
   bool depthLimited() const { return depthLimited_; }
-  std::string_view normalized() const { return data_; }
+  std::string_view normalized() const { return view_; }
 
  private:
   friend class Parser;
   friend std::unique_ptr<Message> parse(std::string_view raw, const Limits& limits);
   Message() = default;
-  std::string data_;
+  std::string data_;       // the normalised copy (unless borrowed)
+  std::string_view view_;  // what was parsed: data_, or the caller's buffer
   std::deque<std::string> buffers_;  // decoded bodies; deque never moves its elements
   Part root_;
   size_t parts_ = 0;
@@ -99,9 +117,10 @@ class Message {
 // Parses one message. Never fails: garbage yields a root part with no headers and a text body.
 inline std::unique_ptr<Message> parse(std::string_view raw) { return parse(raw, Limits{}); }
 
-// Splits an mbox (messages introduced by "From " lines at the start of the input or after an
-// empty line) into messages, without the "From " lines. Input without a leading "From " line is
-// one message. ">From " quoting is left as is.
+// Splits an mbox into messages, without their separator lines: a separator is a line
+// "From SENDER DATE" whose date has a time and a year (asctime), so a body line that merely
+// starts with "From " does not split. Text before the first separator is a message too; input
+// without separators is one message. ">From " quoting is left as is.
 std::vector<std::string_view> splitMbox(std::string_view raw);
 
 // CRLF and bare CR become LF.

@@ -86,7 +86,11 @@ def main():
     print("  status agrees    : %6.2f%%  (%d)" % (fig["status"], status))
     print("  hard/soft agrees : %6.2f%%  (%d)" % (fig["hardsoft"], hard))
     print("  extra recipients we report in labelled messages: %d" % extra)
-    print("no-result messages (not bounces for sisimai): %d, we agree on %.2f%%" % (len(nores), fig["noresult"]))
+    print("no-result messages (Sisimai 4.25 finds nothing): %d, we report nothing for %.2f%%" % (len(nores), fig["noresult"]))
+    print("  (most are real bounces of formats 4.25 has no decoder for: DragonFly, Mimecast, X5 ...;")
+    notdir = [k for k in nores if k[0].startswith("not__")]
+    print("   the not/ folder, meant as non-bounces: %d messages, %d reported by us)" %
+          (len(notdir), sum(1 for k in notdir if ours.get(k))))
     print("sisimai 5.x labels: %d, reason5 agrees %.2f%%" % (len(l5), fig["reason5"]))
     print("confusion (sisimai -> ours), mismatches only:")
     for (w, g), c in confusion.most_common(40):

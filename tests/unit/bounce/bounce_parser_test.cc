@@ -265,5 +265,19 @@ TEST(BounceMatch, VerpFirstThenMessageId) {
   EXPECT_EQ(e.by, BounceMatch::By::kNone);
 }
 
+TEST(BounceMatch, Disposition) {
+  Report rep = parser()->parse(kDsn);
+  ASSERT_EQ(rep.recipients.size(), 3u);
+  EXPECT_EQ(dispositionOf(rep, rep.recipients[0]), Disposition::kSuppress);   // user unknown
+  EXPECT_EQ(dispositionOf(rep, rep.recipients[1]), Disposition::kEventOnly);  // mailbox full
+  Report complaint;
+  complaint.kind = Kind::kComplaint;
+  EXPECT_EQ(dispositionOf(complaint, Recipient{}), Disposition::kSuppress);
+  Report vacation;
+  vacation.kind = Kind::kAutoReply;
+  EXPECT_EQ(dispositionOf(vacation, Recipient{}), Disposition::kIgnore);
+  EXPECT_STREQ(toString(Disposition::kEventOnly), "event");
+}
+
 }  // namespace
 }  // namespace sluice::bounce

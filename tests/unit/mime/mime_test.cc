@@ -127,6 +127,11 @@ TEST(Mime, SplitsMbox) {
   EXPECT_EQ(parse(msgs[0])->root().headers.get("subject"), "one");
   EXPECT_EQ(parse(msgs[1])->root().headers.get("subject"), "two");
   EXPECT_EQ(splitMbox("Subject: x\n\nFrom here on\n").size(), 1u);
+  EXPECT_EQ(splitMbox("Subject: x\n\nFrom the desk of Mr. X, 10:30:00 today\n").size(), 1u);
+  // A separator in the middle of a file that does not start with one (Sisimai reads it so too).
+  auto mid = splitMbox("Subject: a\r\n\r\nx\r\nFrom MAILER-DAEMON  Thu Apr 29 23:34:45 2015\r\nSubject: b\r\n\r\ny\r\n");
+  ASSERT_EQ(mid.size(), 2u);
+  EXPECT_EQ(parse(mid[1])->root().headers.get("subject"), "b");
   EXPECT_TRUE(splitMbox("").empty());
 }
 
