@@ -22,6 +22,9 @@ const char* kUsage =
     "  suppress add|remove|list|import|export ...\n"
     "                                 the suppression list (STATE_DIR/sluice.db, or Redis)\n"
     "  limits show [KEY] | reset KEY  live rate-limit counters (sluice-policyd's, or Redis's)\n"
+    "  bounce receive --recipient ADDR < MSG\n"
+    "                                 the bounce/complaint intake the MTA pipes to\n"
+    "  bounce verp ID INDEX LOCAL@DOMAIN  the VERP return path of a queued recipient\n"
     "  dkim keygen|check ...          a new DKIM key and its DNS record; check the published one\n"
     "  user add|list|rotate|disable|enable|remove ...\n"
     "                                 sluice-relayd's AUTH users (API keys)\n"
@@ -63,7 +66,9 @@ int main(int argc, char** argv) {
   std::string cmd = args[0];
   std::vector<std::string> rest(args.begin() + 1, args.end());
   if (cmd == "config") return sluice::ctl::runConfigCommand(rest, configPath, std::cout, std::cerr);
-  if (cmd == "bounce") return sluice::ctl::runBounceCommand(rest, std::cout, std::cerr);
+  if (cmd == "bounce" && !(rest.size() > 0 && (rest[0] == "receive" || rest[0] == "verp"))) {
+    return sluice::ctl::runBounceCommand(rest, std::cout, std::cerr);
+  }
   if (cmd == "help") {
     std::cout << kUsage;
     return 0;
@@ -85,6 +90,7 @@ int main(int argc, char** argv) {
   }
   const auto& c = *cfg.value();
   if (cmd == "suppress") return sluice::runSuppressCommand(rest, c.store, std::cout, std::cerr);
+  if (cmd == "bounce") return sluice::ctl::runBounceReceive(rest, c, std::cin, std::cout, std::cerr);
   if (cmd == "user") return sluice::ctl::runUserCommand(rest, c, std::cout, std::cerr);
   if (cmd == "queue") return sluice::ctl::runQueueCommand(rest, c, std::cout, std::cerr);
   if (cmd == "limits") return sluice::ctl::runLimitsCommand(rest, c, std::cout, std::cerr);

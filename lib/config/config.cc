@@ -576,6 +576,10 @@ void readSections(Loader& loader, MapReader& root, Config& cfg) {
   p.finish();
 
   readRelayd(loader, root, cfg);
+  MapReader bo = root.map("bounces");
+  cfg.bounces.globalScope = bo.choice("suppression_scope") == "global";
+  cfg.bounces.maxSize = bo.size("max_size");
+  bo.finish();
   readMilter(loader, root, cfg);
   MapReader dns = root.map("dns");
   cfg.dns.servers = dns.strList("servers");

@@ -75,6 +75,11 @@ struct RelaydConfig {
   std::string adminSocket;  // derived: STATE_DIR/relayd.sock
 };
 
+struct BouncesConfig {
+  bool globalScope = false;  // suppression_scope: global (true) or sending_domain
+  uint64_t maxSize = 50 * 1024 * 1024;
+};
+
 struct DnsConfig {
   std::vector<std::string> servers;  // "IP" or "IP@PORT"; empty: /etc/resolv.conf
   int64_t timeoutMs = 5000;
@@ -167,6 +172,7 @@ struct Config {
   PolicydConfig policyd;
   MilterConfig milter;
   RelaydConfig relayd;
+  BouncesConfig bounces;
   DnsConfig dns;
   DkimConfig dkim;
   SenderLoginConfig senderLogin;

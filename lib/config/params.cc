@@ -119,6 +119,13 @@ const std::vector<ParamSpec> kParams = {
     {"relayd.commit_batch", T::kInt, "256", 1, 10000, nullptr,
      "Most messages made durable by one group commit (one syncfs + one index transaction)."},
 
+    {"bounces", T::kMap, "", 0, 0, nullptr, "Bounce and complaint intake (sluicectl bounce receive)."},
+    {"bounces.suppression_scope", T::kEnum, "sending_domain", 0, 0, "sending_domain|global",
+     "Where a hard bounce or complaint suppresses the recipient: for the original sender's domain "
+     "only, or for every sender."},
+    {"bounces.max_size", T::kSize, "50M", 1 * kKiB, 1024 * kMiB, nullptr,
+     "Largest report read; the rest is ignored (the report is still classified)."},
+
     {"milter", T::kMap, "", 0, 0, nullptr, "sluice-milter, the DKIM signer and From: checker (libmilter)."},
     {"milter.listen", T::kString, "unix:/var/spool/postfix/sluice/milter.sock", 0, 0, nullptr,
      "Milter socket: unix:/PATH (directory created if missing, stale socket removed; the default is "

@@ -1,0 +1,222 @@
+// bounce_receive.cc - `sluicectl bounce receive --recipient ADDR`: the bounce and complaint intake
+// the host MTA pipes to (Postfix: a pipe(8) transport for the bounce domain; Sendmail: a prog
+// mailer). Reads one report on stdin and:
+//   1. parses and classifies it (lib/bounce, the rules file);
+//   2. matches it to our message: the envelope recipient (the VERP return path relayd sent from),
+//      the original Return-Path in the report, or the original Message-ID - a VERP address whose
+//      HMAC does not verify is logged and ignored, so nobody can suppress addresses with forged DSNs;
+//   3. for each recipient: hard bounces and complaints are added to the suppression list (scope:
+//      the original sender's domain, or global), soft bounces only reported; auto-replies ignored;
+//   4. writes one `bounced` / `complained` event per recipient to STATE_DIR/events.jsonl.
+// Exit status as a pipe transport wants it: 0 when the report was handled or deliberately ignored,
+// 75 (EX_TEMPFAIL: the MTA retries) when the state could not be written.
+#include <sqlite3.h>
+
+#include <chrono>
+#include <iostream>
+#include <fstream>
+#include <iterator>
+#include <optional>
+
+#include "auth/user_store.h"
+#include "base/log.h"
+#include "base/strings.h"
+#include "bounce/bounce.h"
+#include "bounce/bounce_match.h"
+#include "bounce_cmd.h"
+#include "events/event.h"
+#include "events/outbox.h"
+#include "identity/identity_map.h"
+#include "queue/queue.h"
+#include "suppress_store.h"
+
+namespace sluice::ctl {
+namespace {
+
+constexpr int kTempFail = 75;
+
+int64_t nowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+struct Original {
+  std::string queueId, sender, messageId;
+  std::vector<std::string> recipients;  // by index
+};
+
+// The original message in relayd's queue index, by queue id or by Message-ID.
+std::optional<Original> lookup(const config::Config& cfg, const std::string& queueId, const std::string& messageId) {
+  sqlite3* db = nullptr;
+  std::string path = cfg.stateDir + "/queue.db";
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+    sqlite3_close(db);
+    return std::nullopt;
+  }
+  sqlite3_busy_timeout(db, 5000);
+  std::optional<Original> out;
+  sqlite3_stmt* s = nullptr;
+  const char* sql = queueId.empty() ? "SELECT id, sender, message_id FROM messages WHERE message_id IN (?, ?) LIMIT 1"
+                                    : "SELECT id, sender, message_id FROM messages WHERE id = upper(?) LIMIT 1";
+  if (sqlite3_prepare_v2(db, sql, -1, &s, nullptr) == SQLITE_OK) {
+    if (queueId.empty()) {
+      std::string bracketed = "<" + messageId + ">";
+      sqlite3_bind_text(s, 1, messageId.c_str(), -1, SQLITE_TRANSIENT);
+      sqlite3_bind_text(s, 2, bracketed.c_str(), -1, SQLITE_TRANSIENT);
+    } else {
+      sqlite3_bind_text(s, 1, queueId.c_str(), -1, SQLITE_TRANSIENT);
+    }
+    if (sqlite3_step(s) == SQLITE_ROW) {
+      Original o;
+      o.queueId = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
+      o.sender = reinterpret_cast<const char*>(sqlite3_column_text(s, 1));
+      o.messageId = reinterpret_cast<const char*>(sqlite3_column_text(s, 2));
+      out = o;
+    }
+  }
+  sqlite3_finalize(s);
+  if (out) {
+    sqlite3_stmt* r = nullptr;
+    if (sqlite3_prepare_v2(db, "SELECT address FROM recipients WHERE message_id = ? ORDER BY idx", -1, &r, nullptr) == SQLITE_OK) {
+      sqlite3_bind_text(r, 1, out->queueId.c_str(), -1, SQLITE_TRANSIENT);
+      while (sqlite3_step(r) == SQLITE_ROW) out->recipients.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(r, 0)));
+    }
+    sqlite3_finalize(r);
+  }
+  sqlite3_close(db);
+  return out;
+}
+
+}  // namespace
+
+int runBounceReceive(const std::vector<std::string>& a, const config::Config& cfg, std::istream& in, std::ostream& out,
+                     std::ostream& err) {
+  if (!a.empty() && a[0] == "verp") {  // sluicectl bounce verp QUEUE_ID INDEX LOCAL@BOUNCE_DOMAIN
+    std::ifstream sf(cfg.stateDir + "/server.secret");
+    std::string secret;
+    std::getline(sf, secret);
+    size_t at = a.size() == 4 ? a[3].rfind('@') : std::string::npos;
+    auto idx = a.size() == 4 ? parseUint(a[2]) : std::nullopt;
+    if (secret.size() < 16 || at == std::string::npos || !idx) {
+      err << "sluicectl bounce verp: needs QUEUE_ID INDEX LOCAL@DOMAIN and STATE_DIR/server.secret\n";
+      return 2;
+    }
+    out << verp::VerpCodec(secret).encode(a[3].substr(0, at), a[1], static_cast<uint32_t>(*idx), a[3].substr(at + 1))
+        << "\n";
+    return 0;
+  }
+  std::string envelopeRcpt, rulesPath;
+  for (size_t i = 1; i < a.size(); ++i) {
+    if (a[i] == "--recipient" && i + 1 < a.size()) envelopeRcpt = a[++i];
+    else if (a[i] == "--rules" && i + 1 < a.size()) rulesPath = a[++i];
+    else {
+      err << "sluicectl bounce receive: unexpected \"" << a[i] << "\"\n"
+          << "Usage: sluicectl bounce receive --recipient ENVELOPE_RCPT [--rules FILE] < MESSAGE\n";
+      return 2;
+    }
+  }
+  setupLogging("sluicectl", cfg.log.target == "syslog" ? LogTarget::kSyslog : LogTarget::kStderr, LogLevel::kInfo,
+               cfg.log.syslogFacility);
+  std::string raw;
+  raw.reserve(64 * 1024);
+  char buf[65536];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+    if (raw.size() < cfg.bounces.maxSize) raw.append(buf, static_cast<size_t>(in.gcount()));
+  }
+  auto parser = bounce::BounceParser::load(rulesPath.empty() ? bounce::defaultRulesPath() : rulesPath);
+  if (!parser) {
+    logError("bounce receive: " + parser.message());
+    return kTempFail;
+  }
+  bounce::Report report = parser.value()->parse(raw);
+  if (report.kind != bounce::Kind::kBounce && report.kind != bounce::Kind::kComplaint) {
+    logInfo("bounce receive: to=<" + envelopeRcpt + ">: " + bounce::toString(report.kind) +
+            (report.problem.empty() ? "" : " (" + report.problem + ")") + "; ignored");
+    out << "ignored: " << bounce::toString(report.kind) << "\n";
+    return 0;
+  }
+  auto users = auth::UserStore::open(cfg.stateDir, true);  // owns STATE_DIR/server.secret
+  std::string secret;
+  {
+    std::ifstream sf(cfg.stateDir + "/server.secret");
+    std::getline(sf, secret);
+  }
+  if (!users || secret.size() < 16) {
+    logError("bounce receive: no server secret in " + cfg.stateDir);
+    return kTempFail;
+  }
+  verp::VerpCodec codec(secret);
+  bounce::BounceMatch m = bounce::matchReport(report, envelopeRcpt, codec);
+  for (const auto& why : m.rejected) {
+    logWarning("bounce receive: ignoring a VERP address that does not verify (forged?): " + why);
+  }
+  std::optional<Original> orig;
+  if (m.by == bounce::BounceMatch::By::kVerp) orig = lookup(cfg, m.verp->queueId, "");
+  else if (m.by == bounce::BounceMatch::By::kMessageId) orig = lookup(cfg, "", m.messageId);
+  if (!orig) {
+    logWarning("bounce receive: to=<" + envelopeRcpt + ">: " + bounce::toString(report.kind) +
+               " matches no message of ours; ignored");
+    out << "ignored: no matching message\n";
+    return 0;
+  }
+  auto store = openSuppressStore(cfg.store, false, nullptr);
+  auto log = events::EventLog::open(cfg.stateDir + "/events.jsonl");
+  if (!store || !log) {
+    logError("bounce receive: " + (!store ? store.message() : log.message()));
+    return kTempFail;
+  }
+  std::string scope = cfg.bounces.globalScope ? "" : std::string(domainOf(orig->sender));
+  size_t suppressed = 0, reported = 0;
+  for (const auto& r : report.recipients) {
+    auto d = bounce::dispositionOf(report, r);
+    if (d == bounce::Disposition::kIgnore) continue;
+    // The address we sent to: the VERP index names it; else the report's, if it was ours.
+    std::string rcpt;
+    if (m.by == bounce::BounceMatch::By::kVerp && m.verp->rcptIndex < orig->recipients.size()) {
+      rcpt = orig->recipients[m.verp->rcptIndex];
+    } else {
+      for (const auto& x : orig->recipients) {
+        if (iequals(x, r.recipient) || iequals(x, r.originalRecipient)) rcpt = x;
+      }
+    }
+    if (rcpt.empty()) {
+      logWarning("bounce receive: " + orig->queueId + ": <" + r.recipient + "> was not a recipient of it; ignored");
+      continue;
+    }
+    bool complaint = report.kind == bounce::Kind::kComplaint;
+    if (d == bounce::Disposition::kSuppress) {
+      store::SuppressionEntry e;
+      e.address = rcpt;
+      e.scope = scope;
+      e.reason = complaint ? "complaint" : "hard-bounce:" + r.reason;
+      e.source = "bounce:" + orig->queueId;
+      if (auto st = store.value()->add(e); !st) {
+        logError("bounce receive: suppression list: " + st.message());
+        return kTempFail;
+      }
+      ++suppressed;
+    }
+    events::Event ev;
+    ev.timeMs = nowMs();
+    ev.id = events::newEventId(ev.timeMs);
+    ev.type = complaint ? events::EventType::kComplained : events::EventType::kBounced;
+    ev.queueId = orig->queueId;
+    ev.recipient = rcpt;
+    ev.sender = orig->sender;
+    ev.messageId = orig->messageId;
+    ev.details = {{"reason", r.reason},     {"status", r.status},         {"reply_code", r.replyCode},
+                  {"diagnostic", r.diagnostic}, {"remote_mta", r.remoteMta}, {"hard", r.hard == 1},
+                  {"rule", r.rule},         {"matched_by", m.by == bounce::BounceMatch::By::kVerp ? "verp" : "message-id"},
+                  {"suppressed", d == bounce::Disposition::kSuppress}, {"feedback_type", r.feedbackType}};
+    if (auto st = log.value()->append(ev); !st) {
+      logError("bounce receive: " + st.message());
+      return kTempFail;
+    }
+    ++reported;
+    logInfo(orig->queueId + ": to=<" + rcpt + ">, " + (complaint ? "complaint" : "bounce") + " reason=" + r.reason +
+            ", status=" + r.status + (d == bounce::Disposition::kSuppress ? ", suppressed (scope " + (scope.empty() ? std::string("global") : scope) + ")" : ", event only"));
+  }
+  out << "handled: " << reported << " recipient(s), " << suppressed << " suppressed\n";
+  return 0;
+}
+
+}  // namespace sluice::ctl

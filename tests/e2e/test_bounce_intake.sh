@@ -1,0 +1,78 @@
+#!/bin/bash
+# test_bounce_intake.sh BUILD_DIR - the bounce/complaint intake (`sluicectl bounce receive`, what the
+# MTA pipes bounces to) against messages really queued by sluice-relayd:
+#   a DSN 550 5.1.1 to the VERP return path of recipient 0 -> bounced event, suppressed for the
+#     sender's domain; a 452 4.2.2 (mailbox full) for recipient 1 -> event only, not suppressed;
+#   the same DSN to a VERP address with a forged mac -> logged and ignored, nothing suppressed;
+#   an ARF complaint quoting the original Message-ID -> complained event, suppressed;
+#   an auto-reply (RFC 3834) -> ignored. Exit status 0 in every case (the MTA must not bounce it).
+source "$(dirname "$0")/lib.sh" "$@"
+
+mkdir -p "$T/state"
+RP=$(free_port)
+cat > "$T/sluice.yaml" <<YAML
+state_dir: $T/state
+relayd:
+  listen: 127.0.0.1:$RP
+  metrics_listen: ""
+YAML
+sluice_relayd_start "$T/sluice.yaml" || die "sluice-relayd did not start"
+swaks_run q --server "127.0.0.1:$RP" --from news@example.com --to bob@dest.example,carol@dest.example \
+  --header "Subject: newsletter" --header "Message-Id: <nl-42@example.com>"
+ID=$(grep -oE 'queued as [0-9A-Z]{16}' "$T/q" | awk '{print $3}')
+[ -n "$ID" ] || die "nothing queued"
+CTL=("$BUILD/sluicectl/sluicectl" --config "$T/sluice.yaml")
+V0=$("${CTL[@]}" bounce verp "$ID" 0 news@bounces.example)
+V1=$("${CTL[@]}" bounce verp "$ID" 1 news@bounces.example)
+note "queued $ID; VERP return paths $V0, $V1"
+echo "$V0" > "$T/v0.txt"
+expect_match "the VERP address has the DESIGN.md shape" "^news\+[0-9a-z]{16}\.0\.[0-9a-z]{8}@bounces\.example$" "$T/v0.txt"
+
+dsn() {  # dsn RCPT STATUS DIAG
+  printf 'From: MAILER-DAEMON@mx.dest.example\r\nTo: %s\r\nSubject: Undelivered Mail Returned to Sender\r\n' "$V0"
+  printf 'MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary="b1"\r\n\r\n'
+  printf -- '--b1\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n\r\n'
+  printf -- '--b1\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.dest.example\r\n\r\n'
+  printf 'Final-Recipient: rfc822; %s\r\nAction: %s\r\nStatus: %s\r\nRemote-MTA: dns; mx.dest.example\r\n' "$1" "$4" "$2"
+  printf 'Diagnostic-Code: smtp; %s\r\n\r\n--b1--\r\n' "$3"
+}
+receive() {  # receive NAME ENVELOPE_RCPT < message
+  "${CTL[@]}" bounce receive --recipient "$2" > "$T/$1.out" 2> "$T/$1.err"; echo "rc=$?" >> "$T/$1.out"
+}
+dsn bob@dest.example 5.1.1 "550 5.1.1 <bob@dest.example>: Recipient address rejected: User unknown" failed > "$T/hard.eml"
+receive hard "$V0" < "$T/hard.eml"
+expect_match "hard bounce handled, exit 0" "handled: 1 recipient\(s\), 1 suppressed" "$T/hard.out"
+expect_match "hard bounce logged with the queue id" "$ID: to=<bob@dest\.example>, bounce reason=userunknown, status=5\.1\.1, suppressed \(scope example\.com\)" "$T/hard.err"
+"${CTL[@]}" suppress list --json > "$T/supp1.json"
+expect_match "bob suppressed for example.com, reason and source recorded" '"address":"bob@dest.example".*"scope":"example.com"|"scope":"example.com".*"address":"bob@dest.example"' "$T/supp1.json"
+expect_match "a bounced event in events.jsonl" "\"type\":\"bounced\".*\"queue_id\":\"$ID\".*\"recipient\":\"bob@dest.example\"" "$T/state/events.jsonl"
+
+sed "s/^To: .*/To: $V1\r/" < <(dsn carol@dest.example 4.2.2 "452 4.2.2 <carol@dest.example>: Mailbox full" delayed) > "$T/soft.eml"
+receive soft "$V1" < "$T/soft.eml"
+expect_match "soft bounce: event only" "handled: 1 recipient\(s\), 0 suppressed" "$T/soft.out"
+"${CTL[@]}" suppress list --json > "$T/supp2.json"
+expect_no_match "carol is not suppressed" 'carol@dest\.example' "$T/supp2.json"
+
+FORGED=$(echo "$V0" | sed -E 's/\.0\.[0-9a-z]{8}@/.0.aaaaaaaa@/')
+dsn dave@dest.example 5.1.1 "550 5.1.1 User unknown" failed | sed "s/$V0/$FORGED/" > "$T/forged.eml"
+receive forged "$FORGED" < "$T/forged.eml"
+expect_match "forged VERP mac: ignored, exit 0" "ignored: no matching message.*|rc=0" "$T/forged.out"
+expect_match "forged VERP mac: logged" "does not verify" "$T/forged.err"
+"${CTL[@]}" suppress list --json > "$T/supp3.json"
+expect_no_match "nothing suppressed by the forged DSN" 'dave@dest\.example' "$T/supp3.json"
+
+{
+  printf 'From: fbl@isp.example\r\nTo: fbl@example.com\r\nSubject: complaint\r\nMIME-Version: 1.0\r\n'
+  printf 'Content-Type: multipart/report; report-type=feedback-report; boundary="f1"\r\n\r\n'
+  printf -- '--f1\r\nContent-Type: text/plain\r\n\r\nThis is an abuse report.\r\n\r\n'
+  printf -- '--f1\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\nUser-Agent: isp-fbl/1.0\r\nVersion: 1\r\nOriginal-Rcpt-To: carol@dest.example\r\n\r\n'
+  printf -- '--f1\r\nContent-Type: message/rfc822\r\n\r\nFrom: news@example.com\r\nTo: carol@dest.example\r\nMessage-Id: <nl-42@example.com>\r\nSubject: newsletter\r\n\r\nhello\r\n\r\n--f1--\r\n'
+} > "$T/arf.eml"
+receive arf fbl@example.com < "$T/arf.eml"
+expect_match "complaint matched by Message-ID and suppressed" "handled: 1 recipient\(s\), 1 suppressed" "$T/arf.out"
+expect_match "a complained event" "\"type\":\"complained\".*\"recipient\":\"carol@dest.example\"" "$T/state/events.jsonl"
+
+printf 'From: bob@dest.example\r\nTo: %s\r\nSubject: Out of office\r\nAuto-Submitted: auto-replied\r\n\r\nI am away.\r\n' "$V0" > "$T/vacation.eml"
+receive vacation "$V0" < "$T/vacation.eml"
+expect_match "auto-reply ignored, exit 0" "^ignored: (autoreply|auto-reply)" "$T/vacation.out"
+finish
