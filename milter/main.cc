@@ -5,6 +5,7 @@
 #include <string>
 
 #include "base/log.h"
+#include "base/privileges.h"
 #include "config/config.h"
 #include "config/daemon_args.h"
 #include "milter_callbacks.h"
@@ -23,8 +24,9 @@ const char* kUsage =
     "  -V, --version      print the version and exit\n"
     "\n"
     "Listens on milter.listen (default unix:/var/spool/postfix/sluice/milter.sock, which a\n"
-    "chrooted Postfix smtpd names unix:/sluice/milter.sock). DKIM keys are read once at start;\n"
-    "a key readable by group or others stops the start. SIGTERM stops it.\n"
+    "chrooted Postfix smtpd names unix:/sluice/milter.sock). Started as root, it creates that\n"
+    "directory (run_as_user:postfix, 0750) and drops to run_as_user (default sluice) before\n"
+    "reading keys. A key readable by group or others stops the start. SIGTERM stops it.\n"
     "See sluice-milter(8) and sluice.yaml(5).\n";
 
 int fatal(const std::string& message) {
@@ -50,12 +52,18 @@ int main(int argc, char** argv) {
   sluice::parseLogLevel(c.log.level, &level);
   sluice::setupLogging("sluice-milter", c.log.target == "syslog" ? sluice::LogTarget::kSyslog : sluice::LogTarget::kStderr,
                        level, c.log.syslogFacility);
+  // Root is needed only to create the socket directory in Postfix's spool (sluice:postfix 0750,
+  // so that Postfix's smtpd can reach the socket); keys and the socket are opened as run_as_user.
+  auto dropped = sluice::dropPrivilegesAtStart(c.runAsUser, {c.milter.listen}, "postfix");
+  if (!dropped) return fatal(dropped.message());
+  if (auto st = sluice::checkStateDir(c.stateDir); !st) return fatal(st.message());
   try {
     sluice::milter::MilterRuntime rt;
     rt.config = cfg.value();
     auto signing = sluice::milter::Signing::build(c.dkim);
     if (!signing) return fatal(signing.message() + "; not starting");
     rt.signing = std::move(signing.value());
+    if (dropped.value()) sluice::logInfo("started as root, running as " + sluice::effectiveUserDescription());
     rt.identities = std::make_unique<sluice::IdentityMap>(c.identities);
     if (auto st = sluice::milter::runMilter(rt); !st) return fatal(st.message());
     sluice::logInfo("stopped");
