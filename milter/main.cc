@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "base/log.h"
+#include "base/privileges.h"
 #include "config/config.h"
 #include "config/daemon_args.h"
 #include "milter_callbacks.h"
@@ -30,10 +31,11 @@ const char* kUsage =
     "  -V, --version      print the version and exit\n"
     "\n"
     "Listens on milter.listen (default unix:/var/spool/postfix/sluice/milter.sock, which a\n"
-    "chrooted Postfix smtpd names unix:/sluice/milter.sock). DKIM keys are read once at start;\n"
-    "a key readable by group or others stops the start. SIGHUP reloads the configuration and\n"
-    "the keys (a broken new one is refused and the old one kept); SIGTERM stops it.\n"
-    "With milter.policy_service set (Sendmail), the envelope is checked by sluice-policyd.\n"
+    "chrooted Postfix smtpd names unix:/sluice/milter.sock). Started as root, it creates that\n"
+    "directory (run_as_user:postfix, 0750) and drops to run_as_user (default sluice) before\n"
+    "reading keys. A key readable by group or others stops the start. SIGHUP reloads the\n"
+    "configuration and the keys (a broken new one is refused and the old one kept); SIGTERM\n"
+    "stops it. With milter.policy_service set (Sendmail), the envelope is checked by sluice-policyd.\n"
     "See sluice-milter(8) and sluice.yaml(5).\n";
 
 int fatal(const std::string& message) {
@@ -112,10 +114,16 @@ int main(int argc, char** argv) {
   }
   const auto& c = *cfg.value();
   applyLogging(c);
+  // Root is needed only to create the socket directory in Postfix's spool (sluice:postfix 0750,
+  // so that Postfix's smtpd can reach the socket); keys and the socket are opened as run_as_user.
+  auto dropped = sluice::dropPrivilegesAtStart(c.runAsUser, {c.milter.listen}, "postfix");
+  if (!dropped) return fatal(dropped.message());
+  if (auto st = sluice::checkStateDir(c.stateDir); !st) return fatal(st.message());
   try {
     auto st = sluice::milter::buildState(cfg.value(), nullptr);
     if (!st) return fatal(st.message() + "; not starting");
     sluice::milter::installState(std::move(st.value()));
+    if (dropped.value()) sluice::logInfo("started as root, running as " + sluice::effectiveUserDescription());
     std::thread([configPath, hup] {
       while (true) {
         if (sigwaitinfo(&hup, nullptr) == SIGHUP) reload(configPath);

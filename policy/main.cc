@@ -6,6 +6,7 @@
 #include <string>
 
 #include "base/log.h"
+#include "base/privileges.h"
 #include "config/config.h"
 #include "config/daemon_args.h"
 #include "policyd.h"
@@ -23,6 +24,7 @@ const char* kUsage =
     "  -h, --help         this text\n"
     "  -V, --version      print the version and exit\n"
     "\n"
+    "Started as root, it drops to run_as_user (default sluice) before opening anything.\n"
     "Signals: SIGHUP reloads the configuration (a broken file is refused and the running\n"
     "configuration kept); SIGTERM stops after a final checkpoint of the counters.\n"
     "Logs go to stderr or syslog (log.target), one line per refused request.\n"
@@ -47,6 +49,19 @@ int main(int argc, char** argv) {
   sluice::setupLogging("sluice-policyd",
                        cfg.value()->log.target == "syslog" ? sluice::LogTarget::kSyslog : sluice::LogTarget::kStderr,
                        level, cfg.value()->log.syslogFacility);
+  // Nothing here needs root but the directory of a unix: listen socket; the store, the sockets
+  // and every reload belong to run_as_user.
+  const auto& c = *cfg.value();
+  auto dropped = sluice::dropPrivilegesAtStart(c.runAsUser, {c.policyd.listen}, "postfix");
+  if (!dropped) {
+    sluice::logLine(sluice::LogLevel::kFatal, dropped.message());
+    return 1;
+  }
+  if (auto st = sluice::checkStateDir(c.stateDir); !st) {
+    sluice::logLine(sluice::LogLevel::kFatal, st.message());
+    return 1;
+  }
+  if (dropped.value()) sluice::logInfo("started as root, running as " + sluice::effectiveUserDescription());
   try {
     sluice::policyd::Policyd daemon(configPath, cfg.value());
     if (auto st = daemon.start(); !st) {

@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "base/log.h"
+#include "base/privileges.h"
 #include "config/config.h"
 #include "config/daemon_args.h"
 #include "relayd.h"
@@ -53,7 +54,16 @@ int main(int argc, char** argv) {
   try {
     asio::io_context io(1);
     sluice::relayd::Relayd d(io, cfg.value(), args.configPath);
+    // As root only to bind (587/465 are privileged ports); then run_as_user for everything else.
+    auto who = sluice::runAsFor(c.runAsUser);
+    if (!who) return fatal(who.message());
+    if (auto st = d.bind(); !st) return fatal(st.message() + "; not starting");
+    if (who.value()) {
+      if (auto st = sluice::dropPrivileges(*who.value()); !st) return fatal(st.message());
+    }
+    if (auto st = sluice::checkStateDir(c.stateDir); !st) return fatal(st.message());
     if (auto st = d.start(); !st) return fatal(st.message() + "; not starting");
+    if (who.value()) sluice::logInfo("started as root, running as " + sluice::effectiveUserDescription());
     asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
     std::function<void(const asio::error_code&, int)> onSignal = [&](const asio::error_code& ec, int sig) {
       if (ec) return;

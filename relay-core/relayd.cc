@@ -57,8 +57,33 @@ Result<std::shared_ptr<asio::ssl::context>> Relayd::makeTls(const config::Relayd
   return ctx;
 }
 
+Status Relayd::bind() {
+  const auto& c = cfg_->relayd;
+  struct L {
+    std::string address;
+    ListenerKind kind;
+    const char* key;
+  };
+  for (const L& l : {L{c.listen, ListenerKind::kRelay, "relayd.listen"},
+                     L{c.submissionListen, ListenerKind::kSubmission, "relayd.submission_listen"},
+                     L{c.smtpsListen, ListenerKind::kSmtps, "relayd.smtps_listen"}}) {
+    if (l.address.empty()) continue;
+    asio::ip::tcp::endpoint ep;
+    if (!net::parseTcpAddress(l.address, &ep)) return makeError(std::string(l.key) + ": not HOST:PORT: " + l.address);
+    auto acc = net::openListener(io_, l.address);
+    if (!acc) return makeError(std::string(l.key) + ": " + acc.message());
+    acceptors_.push_back(std::make_shared<net::Acceptor>(std::move(acc.value())));
+    kinds_.push_back(l.kind);
+    logInfo("listening on " + l.address + " (" + toString(l.kind) + ")");
+  }
+  return okStatus();
+}
+
 Status Relayd::start() {
   const auto& c = cfg_->relayd;
+  if (acceptors_.empty()) {
+    if (auto st = bind(); !st) return st;
+  }
   auto tls = makeTls(c);
   if (!tls) return tls.error();
   tls_ = tls.value();
@@ -77,24 +102,7 @@ Status Relayd::start() {
     o.maxIdle = 256;
     policy_ = std::make_shared<PolicyClient>(o);
   }
-  struct L {
-    std::string address;
-    ListenerKind kind;
-    const char* key;
-  };
-  for (const L& l : {L{c.listen, ListenerKind::kRelay, "relayd.listen"},
-                     L{c.submissionListen, ListenerKind::kSubmission, "relayd.submission_listen"},
-                     L{c.smtpsListen, ListenerKind::kSmtps, "relayd.smtps_listen"}}) {
-    if (l.address.empty()) continue;
-    asio::ip::tcp::endpoint ep;
-    if (!net::parseTcpAddress(l.address, &ep)) return makeError(std::string(l.key) + ": not HOST:PORT: " + l.address);
-    auto acc = net::openListener(io_, l.address);
-    if (!acc) return makeError(std::string(l.key) + ": " + acc.message());
-    auto shared = std::make_shared<net::Acceptor>(std::move(acc.value()));
-    acceptors_.push_back(shared);
-    asio::co_spawn(io_, acceptLoop(shared, l.kind), asio::detached);
-    logInfo("listening on " + l.address + " (" + toString(l.kind) + ")");
-  }
+  for (size_t i = 0; i < acceptors_.size(); ++i) asio::co_spawn(io_, acceptLoop(acceptors_[i], kinds_[i]), asio::detached);
   if (!c.metricsListen.empty()) {
     metrics_ = std::make_unique<net::MetricsServer>(io_, [this] { return renderMetrics(); });
     if (auto st = metrics_->listen(c.metricsListen); !st) {

@@ -43,6 +43,9 @@ class Relayd {
  public:
   Relayd(asio::io_context& io, std::shared_ptr<const config::Config> cfg, std::string configPath);
   ~Relayd();
+  // Opens the listeners (as root, for 465/587, before the privilege drop).
+  Status bind();
+  // Everything else (state, TLS, users); bind() first if it was not called.
   Status start();
   void reload();
   void stop();
@@ -79,6 +82,7 @@ class Relayd {
   std::unique_ptr<auth::UserStore> users_;
   std::shared_ptr<PolicyClient> policy_;
   std::vector<std::shared_ptr<net::Acceptor>> acceptors_;
+  std::vector<ListenerKind> kinds_;
   std::unique_ptr<net::MetricsServer> metrics_;
   std::map<std::string, int> perClient_;
   std::map<std::string, std::vector<int64_t>> authFailures_;

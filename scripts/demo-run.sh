@@ -33,6 +33,7 @@ PPORT=$(free_port) || die "no free port"
 mkdir -p "$T/state"
 cat > "$CFG" <<YAML
 state_dir: $T/state
+run_as_user: ""
 log: { target: stderr, level: info }
 policyd: { listen: 127.0.0.1:$PPORT }
 identities:

@@ -30,6 +30,7 @@ trap cleanup EXIT
 mkdir -p "$R/relayd/state"
 cat > "$R/relayd/sluice.yaml" <<YAML
 state_dir: $R/relayd/state
+run_as_user: ""
 log: { target: stderr, level: warning }
 relayd:
   listen: 127.0.0.1:$RP

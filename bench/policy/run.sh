@@ -69,6 +69,7 @@ start_sluice() {
   fi
   cat > "$d/sluice.yaml" <<YAML
 state_dir: $d/state
+run_as_user: ""
 log: { target: stderr, level: warning }
 $store
 policyd:

@@ -49,6 +49,7 @@ if [[ $CONFIGS == *sluice* ]]; then
   mkdir -p "$R/sluice/state"
   cat > "$R/sluice/sluice.yaml" <<YAML
 state_dir: $R/sluice/state
+run_as_user: ""
 log: { target: stderr, level: warning }
 policyd:
   listen: 127.0.0.1:$SLP

@@ -1,10 +1,12 @@
 // log.cc - see log.h.
 #include "base/log.h"
 
+#include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -15,6 +17,7 @@ namespace {
 struct LogState {
   std::string prog = "sluice";
   LogTarget target = LogTarget::kStderr;
+  bool journal = false;  // stderr is systemd's journal: "<N>line", no NAME[PID]
   std::atomic<int> minLevel{static_cast<int>(LogLevel::kInfo)};
   LogSink sink = nullptr;
   void* sinkArg = nullptr;
@@ -61,6 +64,17 @@ const char* prefixFor(LogLevel level) {
   return "";
 }
 
+// systemd sets JOURNAL_STREAM=DEV:INODE for a service whose stderr is the journal; the check of
+// the descriptor itself tells it apart from a child that merely inherited the variable.
+bool stderrIsJournal() {
+  const char* env = std::getenv("JOURNAL_STREAM");
+  if (env == nullptr) return false;
+  struct stat st {};
+  if (::fstat(STDERR_FILENO, &st) != 0) return false;
+  std::string want = std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+  return want == env;
+}
+
 }  // namespace
 
 void setupLogging(std::string_view progName, LogTarget target, LogLevel minLevel,
@@ -70,6 +84,7 @@ void setupLogging(std::string_view progName, LogTarget target, LogLevel minLevel
   s.prog.assign(progName);
   s.target = target;
   s.minLevel = static_cast<int>(minLevel);
+  s.journal = target == LogTarget::kStderr && stderrIsJournal();
   if (target == LogTarget::kSyslog) {
     openlog(s.prog.c_str(), LOG_PID | LOG_NDELAY, facilityFromName(facility));
   }
@@ -127,6 +142,17 @@ void logLine(LogLevel level, std::string_view message) {
   }
   std::string line;
   line.reserve(clean.size() + s.prog.size() + 32);
+  if (s.journal) {
+    line += '<';
+    line += std::to_string(syslogPriority(level));
+    line += '>';
+    line += prefixFor(level);
+    line += clean;
+    line += '\n';
+    ssize_t ignored = write(STDERR_FILENO, line.data(), line.size());
+    (void)ignored;
+    return;
+  }
   line += s.prog;
   line += '[';
   line += std::to_string(getpid());
@@ -137,5 +163,17 @@ void logLine(LogLevel level, std::string_view message) {
   ssize_t ignored = write(STDERR_FILENO, line.data(), line.size());
   (void)ignored;
 }
+
+void logQueueLine(LogLevel level, std::string_view queueId, std::string_view message) {
+  if (!logEnabled(level)) return;
+  std::string line;
+  line.reserve(queueId.size() + 2 + message.size());
+  line.append(queueId);
+  line += ": ";
+  line.append(message);
+  logLine(level, line);
+}
+
+bool logToJournal() { return state().journal; }
 
 }  // namespace sluice

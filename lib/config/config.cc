@@ -539,6 +539,7 @@ void readDkim(Loader& loader, MapReader& root, Config& cfg) {
 
 void readSections(Loader& loader, MapReader& root, Config& cfg) {
   cfg.stateDir = root.str("state_dir");
+  cfg.runAsUser = root.str("run_as_user");
   MapReader log = root.map("log");
   cfg.log.target = log.choice("target");
   cfg.log.level = log.choice("level");

@@ -167,6 +167,7 @@ struct RateRuleConfig {
 struct Config {
   std::string file;
   std::string stateDir;
+  std::string runAsUser;  // "" = keep the user the daemon was started as
   LogConfig log;
   StoreConfig store;
   PolicydConfig policyd;

@@ -20,9 +20,17 @@ using T = ParamType;
 
 const std::vector<ParamSpec> kParams = {
     {"state_dir", T::kString, "/var/lib/sluice", 0, 0, nullptr,
-     "Directory for SQLite files, admin sockets and the relay spool."},
+     "Directory for SQLite files, admin sockets and the relay spool; it must belong to run_as_user "
+     "and not be writable by others (mode 0700)."},
+    {"run_as_user", T::kString, "sluice", 0, 0, nullptr,
+     "User the daemons run as. Started as root, a daemon binds what needs root (ports below 1024, its "
+     "socket directory in Postfix's spool), then drops to this user and its groups; started as any "
+     "other user it changes nothing. Empty: keep the user it was started as."},
     {"log", T::kMap, "", 0, 0, nullptr, "Logging."},
-    {"log.target", T::kEnum, "stderr", 0, 0, "stderr|syslog", "Where log lines go."},
+    {"log.target", T::kEnum, "stderr", 0, 0, "stderr|syslog",
+     "Where log lines go: stderr as NAME[PID]: line (under systemd, the journal, which records the "
+     "name, the pid and each line's priority itself), or syslog(3) through /dev/log with "
+     "log.syslog_facility."},
     {"log.level", T::kEnum, "info", 0, 0, "debug|info|warning|error", "Lowest level logged."},
     {"log.syslog_facility", T::kEnum, "mail", 0, 0,
      "mail|daemon|user|local0|local1|local2|local3|local4|local5|local6|local7",
@@ -172,7 +180,8 @@ const std::vector<ParamSpec> kParams = {
     {"dkim.signing_table[].signatures[].selector", T::kString, nullptr, 0, 0, nullptr,
      "The s= tag: the key is published at SELECTOR._domainkey.DOMAIN."},
     {"dkim.signing_table[].signatures[].key_file", T::kString, nullptr, 0, 0, nullptr,
-     "Private key (PEM RSA >= 2048 bits or Ed25519), mode 0600 or 0400; read once at start."},
+     "Private key (PEM RSA >= 2048 bits or Ed25519) owned by run_as_user, mode 0600 or 0400; read "
+     "once at start, as run_as_user."},
     {"dkim.signing_table[].signatures[].header_canonicalization", T::kEnum, "relaxed", 0, 0,
      "relaxed|simple", "Header canonicalization (c= first half)."},
     {"dkim.signing_table[].signatures[].body_canonicalization", T::kEnum, "relaxed", 0, 0,

@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "base/privileges.h"
 #include "base/strings.h"
 
 namespace sluice::dkim {
@@ -78,6 +79,11 @@ Result<EVP_PKEY*> parseSeed(std::string_view text, const std::string& src) {
 
 Result<std::string> readKeyFile(const std::string& path, bool checkPermissions) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0 && errno == EACCES) {
+    // Keys belong to run_as_user (the daemon opens them after dropping root), mode 0600.
+    return makeError("key file " + path + ": permission denied for " + effectiveUserDescription() +
+                     ", who runs this daemon; keys must belong to that user, mode 0600");
+  }
   if (fd < 0) return makeError("key file " + path + ": " + std::strerror(errno));
   struct stat st {};
   std::string err;

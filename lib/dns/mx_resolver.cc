@@ -235,7 +235,7 @@ void MxResolver::resolveHosts(std::shared_ptr<Lookup> l) {
   l->outstanding = l->result.hosts.size() * 2;
   for (size_t i = 0; i < l->result.hosts.size(); ++i) {
     for (int type : {kTypeAaaa, kTypeA}) {
-      query(l->result.hosts[i].name, type, [this, l, i, type](Answer a) {
+      query(l->result.hosts[i].name, type, [l, i, type](Answer a) {
         auto& h = l->result.hosts[i];
         if (a.timedOut || a.err != 0 || (a.rcode != 0 && a.rcode != 3)) {
           l->tempError = true;

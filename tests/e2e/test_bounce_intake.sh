@@ -12,6 +12,7 @@ mkdir -p "$T/state"
 RP=$(free_port)
 cat > "$T/sluice.yaml" <<YAML
 state_dir: $T/state
+run_as_user: ""
 relayd:
   listen: 127.0.0.1:$RP
   metrics_listen: ""

@@ -15,6 +15,7 @@ mkdir -p "$T/keys"
 echo "sel $(cat "$T/rsa.txt")" > "$T/records.txt"
 cat > "$T/sluice.yaml" <<YAML
 state_dir: $T/state
+run_as_user: ""
 milter: { listen: "unix:$T/milter.sock", metrics_listen: "" }
 dkim:
   trusted_networks: [127.0.0.1/32]

@@ -24,6 +24,7 @@ echo "rsa1 $(cat "$T/rsa.txt")" > "$T/records.txt"
 MPORT=$(free_port)
 cat > "$T/sluice.yaml" <<YAML
 state_dir: $T/state
+run_as_user: ""
 milter: { listen: "unix:$T/milter.sock", metrics_listen: "127.0.0.1:$MPORT" }
 identities:
   - { name: app1, sasl_usernames: [app1], senders: [example.com] }

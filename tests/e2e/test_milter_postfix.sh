@@ -28,6 +28,7 @@ mkdir -p "$T/keys"
 write_cfg() {
   cat > "$1" <<YAML
 state_dir: $T/state
+run_as_user: ""
 log: { target: stderr, level: info }
 milter: { listen: "unix:$T/milter.sock" }
 identities:

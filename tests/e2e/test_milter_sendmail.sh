@@ -34,6 +34,7 @@ PPORT=$(free_port)
 write_cfg() {
   cat > "$1" <<YAML
 state_dir: $T/state
+run_as_user: ""
 log: { target: stderr, level: info }
 policyd: { listen: 127.0.0.1:$PPORT, metrics_listen: "" }
 milter:

@@ -14,6 +14,7 @@ PPORT=$(free_port) || die "no port"
 mkdir -p "$T/state"
 cat > "$T/policyd.yaml" <<YAML
 state_dir: $T/state
+run_as_user: ""
 policyd: { listen: 127.0.0.1:$PPORT, max_request_size: 64k, request_timeout: 2s }
 identities:
   - { name: app1, sasl_usernames: [app1], senders: [example.com] }

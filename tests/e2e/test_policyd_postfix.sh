@@ -37,6 +37,7 @@ PPORT=$(free_port) || die "no port"
 mkdir -p "$T/state"
 cat > "$CFG" <<YAML
 state_dir: $T/state
+run_as_user: ""
 log: { target: stderr, level: info }
 policyd: { listen: 127.0.0.1:$PPORT }
 identities:

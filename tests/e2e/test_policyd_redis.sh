@@ -28,6 +28,7 @@ for h in A B C; do
   mkdir -p "$T/$h"
   cat > "$T/$h.yaml" <<YAML
 state_dir: $T/$h
+run_as_user: ""
 policyd: { listen: 127.0.0.1:${PORT[$h]}, metrics_listen: 127.0.0.1:${MPORT[$h]} }
 store: { backend: redis, redis: { address: 127.0.0.1:$RPORT, timeout: 50ms, reconnect_interval: 200ms } }
 identities:

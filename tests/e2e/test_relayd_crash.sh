@@ -11,6 +11,7 @@ mkdir -p "$T/state"
 RP=$(free_port)
 cat > "$T/sluice.yaml" <<YAML
 state_dir: $T/state
+run_as_user: ""
 log: { target: stderr, level: warning }
 relayd:
   listen: 127.0.0.1:$RP
@@ -68,7 +69,7 @@ evidence "$T/verify.out" acked 1
 # --- disk full ------------------------------------------------------------------------------------------
 stop_pid "$RELAYD_PID"
 mkdir -p "$T/small"
-mount -t tmpfs -o size=3m tmpfs "$T/small" || die "cannot mount a tmpfs (root needed)"
+mount -t tmpfs -o size=3m,mode=0700 tmpfs "$T/small" || die "cannot mount a tmpfs (root needed)"
 E2E_MOUNTS+=("$T/small")   # unmounted by the harness's cleanup, whatever happens
 sed -e "s|state_dir: .*|state_dir: $T/small|" "$T/sluice.yaml" > "$T/small.yaml"
 sluice_relayd_start "$T/small.yaml" || { umount -l "$T/small"; die "relayd on the tmpfs did not start"; }

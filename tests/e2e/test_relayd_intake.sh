@@ -23,6 +23,7 @@ chmod 600 "$T/ca/relay.key"
 RP=$(free_port) SP=$(free_port) TP=$(free_port)
 cat > "$T/sluice.yaml" <<YAML
 state_dir: $T/state
+run_as_user: ""
 log: { target: stderr, level: info }
 relayd:
   listen: 127.0.0.1:$RP

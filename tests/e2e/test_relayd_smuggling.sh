@@ -14,6 +14,7 @@ RP=$(free_port) SP=$(free_port)
 write_cfg() {
   cat > "$T/sluice.yaml" <<YAML
 state_dir: $T/state
+run_as_user: ""
 relayd:
   listen: 127.0.0.1:$RP
   submission_listen: 127.0.0.1:$SP
