@@ -88,6 +88,9 @@ Status Relayd::start() {
   if (!tls) return tls.error();
   tls_ = tls.value();
   identities_ = std::make_unique<IdentityMap>(cfg_->identities);
+  auto signing = dkim::Signing::build(cfg_->dkim);
+  if (!signing) return signing.error();
+  signing_ = std::move(signing.value());
   queue::QueueOptions qo;
   qo.stateDir = cfg_->stateDir;
   committer_ = std::make_unique<GroupCommitter>(qo, static_cast<size_t>(c.commitBatch));
@@ -212,6 +215,12 @@ void Relayd::reload() {
       cfg_->stateDir != cfg.value()->stateDir) {
     logWarning("listeners and state_dir changes take effect at restart");
   }
+  auto signing = dkim::Signing::build(cfg.value()->dkim);
+  if (!signing) {
+    logError("reload refused, keeping the running configuration: " + signing.message());
+    return;
+  }
+  signing_ = std::move(signing.value());
   tls_ = tls.value();
   identities_ = std::make_unique<IdentityMap>(cfg.value()->identities);
   cfg_ = cfg.value();

@@ -23,6 +23,7 @@
 #include "base/result.h"
 #include "committer.h"
 #include "config/config.h"
+#include "dkim/signing.h"
 #include "identity/identity_map.h"
 #include "net/listener.h"
 #include "net/metrics_server.h"
@@ -57,6 +58,7 @@ class Relayd {
   const IdentityMap& identities() const { return *identities_; }
   GroupCommitter& committer() { return *committer_; }
   std::shared_ptr<PolicyClient> policy() const { return policy_; }
+  std::shared_ptr<const dkim::Signing> signing() const { return signing_; }
   Stats& stats() { return stats_; }
   bool trusted(const std::optional<IpAddr>& a) const;
   // AUTH: the throttle first (false: refuse before checking), then the store.
@@ -78,6 +80,7 @@ class Relayd {
   std::string configPath_;
   std::shared_ptr<asio::ssl::context> tls_;
   std::unique_ptr<IdentityMap> identities_;
+  std::shared_ptr<const dkim::Signing> signing_;
   std::unique_ptr<GroupCommitter> committer_;
   std::unique_ptr<auth::UserStore> users_;
   std::shared_ptr<PolicyClient> policy_;

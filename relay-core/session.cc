@@ -9,6 +9,9 @@
 #include "base/log.h"
 #include "base/strings.h"
 #include "dkim/dkim_key.h"
+#include "dkim/message_headers.h"
+#include "dkim/signer.h"
+#include "identity/identity_map.h"
 #include "smtp/smtp_parse.h"
 
 namespace sluice::relayd {
@@ -766,6 +769,73 @@ awaitable<bool> Session::onBdat(const std::string& arg) {
   co_return co_await finishMessage();
 }
 
+namespace {
+// The address of one mailbox of a From:/Sender: value: the part in <...>, else the bare text.
+std::vector<std::string> mailboxes(std::string_view v) {
+  std::vector<std::string> out;
+  for (auto part : split(v, ',')) {
+    size_t lt = part.find('<'), gt = part.rfind('>');
+    std::string_view a = (lt != std::string_view::npos && gt != std::string_view::npos && gt > lt)
+                             ? part.substr(lt + 1, gt - lt - 1)
+                             : part;
+    size_t paren = a.find('(');
+    if (paren != std::string_view::npos) a = a.substr(0, paren);
+    std::string t(trim(a));
+    if (!t.empty()) out.push_back(t);
+  }
+  return out;
+}
+}  // namespace
+
+// Direct submissions get the milter's checks: exactly one From:, every From:/Sender: mailbox owned
+// by the user, then the signatures of dkim.signing_table prepended. "" = go on; else the reply.
+std::string Session::signSubmission() {
+  auto hdrs = dkim::MessageHeaders::parse(data_);
+  if (!hdrs) return smtp::reply(550, "5.6.0", "Malformed message header: " + hdrs.message());
+  size_t from = hdrs->fromCount();
+  if (from != 1) {
+    return smtp::reply(550, "5.6.0", "Message has " + std::to_string(from) +
+                                         " From: header fields (RFC 5322 requires exactly one)");
+  }
+  auto ids = d_.identities().forSaslUser(user_);
+  std::string fromDomain;
+  for (const char* name : {"from", "sender"}) {
+    for (const auto* f : hdrs->findAll(name)) {
+      for (const auto& addr : mailboxes(f->value())) {
+        bool owned = false;
+        for (const auto* id : ids) owned = owned || IdentityMap::owns(*id, addr);
+        if (!owned) {
+          return smtp::reply(550, "5.7.1", std::string(name) + ": <" + addr + "> is not owned by user " + user_);
+        }
+        if (fromDomain.empty() && std::string(name) == "from") fromDomain = domainOf(addr);
+      }
+    }
+  }
+  auto signing = d_.signing();
+  if (!signing) return "";
+  auto plan = signing->lookup(fromDomain, user_);
+  if (!plan.brokenKeys.empty() && signing->keyErrorTempfail()) {
+    logWarning("dkim: key " + plan.brokenKeys.front() + " is unavailable; message from " + user_ + " tempfailed");
+    return smtp::reply(451, "4.7.0", "DKIM signing is temporarily unavailable, try again later");
+  }
+  if (plan.specs.empty()) return "";
+  size_t bodyAt = data_.find("\r\n\r\n");
+  bodyAt = bodyAt == std::string::npos ? data_.size() : bodyAt + 4;
+  dkim::Signer signer(std::move(plan.specs));
+  signer.headers(hdrs.value());
+  signer.body(std::string_view(data_).substr(bodyAt));
+  auto sigs = signer.finish();
+  if (!sigs) {
+    logWarning("dkim: signing failed for " + user_ + ": " + sigs.message());
+    if (signing->keyErrorTempfail()) return smtp::reply(451, "4.7.0", "DKIM signing is temporarily unavailable, try again later");
+    return "";
+  }
+  std::string fields;
+  for (const auto& f : sigs.value()) fields += f + "\r\n";
+  data_.insert(0, fields);
+  return "";
+}
+
 awaitable<bool> Session::finishMessage() {
   const auto& rc = d_.cfg().relayd;
   auto done = [&]() { resetTransaction(); };
@@ -789,6 +859,7 @@ awaitable<bool> Session::finishMessage() {
   msg_.messageId = headerValue(data_, "Message-ID");
   if (kind_ != ListenerKind::kRelay) {
     std::string reply = replyForAction(policyAction("END-OF-MESSAGE", ""));
+    if (reply.empty()) reply = signSubmission();  // From: ownership, then DKIM, as the milter does
     if (!reply.empty()) {
       ++d_.stats().rejectedData;
       co_await send(reply);

@@ -57,6 +57,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void resetTransaction();
   void arm(int64_t ms);
   std::string policyAction(const std::string& state, const std::string& rcpt);
+  std::string signSubmission();
 
   Relayd& d_;
   asio::ip::tcp::socket sock_;

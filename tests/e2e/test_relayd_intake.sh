@@ -40,7 +40,13 @@ relayd:
   metrics_listen: ""
 identities:
   - { name: app1, sasl_usernames: [app1], senders: [example.com] }
+dkim:
+  signing_table:
+    - domain: example.com
+      signatures: [ { selector: sel1, key_file: $T/dkim.pem } ]
 YAML
+"$BUILD/sluicectl/sluicectl" dkim keygen --domain example.com --selector sel1 --out "$T/dkim.pem" > "$T/keygen.out" 2>&1 || die "dkim keygen"
+echo "sel1 $(sed -n 's/^sel1._domainkey.example.com. IN TXT ( \(.*\) )$/\1/p' "$T/keygen.out" | sed 's/" "//g; s/"//g')" > "$T/records.txt"
 sluicectl_run useradd.out --config "$T/sluice.yaml" user add app1 --domains example.com
 expect_eq "sluicectl user add app1" "$SLUICECTL_RC" 0 "$T/useradd.out"
 KEY=$(grep -oE 'sk_[a-z2-7]+' "$T/useradd.out" | head -1)
@@ -94,6 +100,14 @@ sub() { local out=$1; shift; swaks_run "$out" --server "127.0.0.1:$SP" --tls --a
 sub s1 --from alice@example.com --to carol@dest.example --header "Subject: submission s1"
 expect_match "587 STARTTLS + AUTH PLAIN -> 235" '^<~  235 2\.7\.0 ' "$T/s1"
 expect_match "587: queued" '^<~  250 2\.0\.0 Ok: queued as [0-9A-Z]{16}' "$T/s1"
+S1=$(grep -oE 'queued as [0-9A-Z]{16}' "$T/s1" | awk '{print $3}')
+S1F="$T/state/spool/${S1: -2}/$S1"
+expect_match "a direct submission is DKIM-signed (dkim.signing_table, as the milter signs)" '^DKIM-Signature: v=1; a=rsa-sha256' "$S1F"
+if /usr/bin/python3 "$E2E_SRC/dkim_verify.py" "$T/records.txt" "$S1F" 1 > "$T/s1.dkimpy" 2>&1; then
+  pass "dkimpy verifies the signature of the queued message"; evidence "$T/s1.dkimpy" PASS 1
+else fail "dkimpy verification of the queued message"; show_tail "$T/s1.dkimpy"; fi
+sub s5 --from alice@example.com --to carol@dest.example --header "From: CEO <ceo@other.example>"
+expect_match "From: header not owned by the user -> 550 5.7.1 after the data" '^<~\* 550 5\.7\.1 from: <ceo@other\.example> is not owned by user app1' "$T/s5"
 sub s2 --from ceo@other.example --to carol@dest.example
 expect_match "sender not owned -> 553 5.7.1" '^<~\* 553 5\.7\.1 .*not owned by user app1' "$T/s2"
 head -c 300000 /dev/zero | tr '\0' a | fold -w 76 > "$T/big.body"

@@ -1,12 +1,12 @@
-// signing.cc - the signing table of sluice-milter: config entries -> DKIM specs and keys.
-#include "signing.h"
+// signing.cc - the signing table of sluice-milter and sluice-relayd: config entries -> DKIM specs and keys.
+#include "dkim/signing.h"
 
 #include <sys/stat.h>
 
 #include "base/log.h"
 #include "base/strings.h"
 
-namespace sluice::milter {
+namespace sluice::dkim {
 
 bool domainPatternMatches(std::string_view pattern, std::string_view domain) {
   if (pattern == "*") return true;
@@ -17,8 +17,8 @@ bool domainPatternMatches(std::string_view pattern, std::string_view domain) {
   return pattern == domain;
 }
 
-dkim::HeaderPolicy headerPolicyFromConfig(const config::DkimConfig& cfg) {
-  dkim::HeaderPolicy p = dkim::defaultHeaderPolicy();
+HeaderPolicy headerPolicyFromConfig(const config::DkimConfig& cfg) {
+  HeaderPolicy p = defaultHeaderPolicy();
   if (!cfg.signedHeaders.empty()) p.sign = cfg.signedHeaders;
   if (cfg.oversignedHeaders.size() == 1 && cfg.oversignedHeaders[0] == "none") {
     p.oversign.clear();
@@ -28,12 +28,12 @@ dkim::HeaderPolicy headerPolicyFromConfig(const config::DkimConfig& cfg) {
   return p;
 }
 
-Result<dkim::SignatureSpec> specFromConfig(const config::DkimSignatureConfig& sc) {
-  dkim::SignatureSpec spec;
+Result<SignatureSpec> specFromConfig(const config::DkimSignatureConfig& sc) {
+  SignatureSpec spec;
   spec.domain = sc.domain.empty() ? std::string("%") : sc.domain;
   spec.selector = sc.selector;
-  auto hc = dkim::parseHeaderCanon(sc.headerCanonicalization);
-  auto bc = dkim::parseBodyCanon(sc.bodyCanonicalization);
+  auto hc = parseHeaderCanon(sc.headerCanonicalization);
+  auto bc = parseBodyCanon(sc.bodyCanonicalization);
   if (!hc || !bc) {
     return makeError("signature s=" + sc.selector + ": bad canonicalization \"" +
                      sc.headerCanonicalization + "/" + sc.bodyCanonicalization + "\"");
@@ -46,18 +46,18 @@ Result<dkim::SignatureSpec> specFromConfig(const config::DkimSignatureConfig& sc
 
 // The key of `path`, loaded on first use; nullptr (and the path in *broken) when it is missing or
 // unusable. A key readable by group or others is an error: the daemon must not start with it.
-Result<const dkim::DkimKey*> Signing::key(const std::string& path, const dkim::KeyLoadOptions& options,
+Result<const DkimKey*> Signing::key(const std::string& path, const KeyLoadOptions& options,
                                           std::vector<std::string>* broken) {
   for (size_t i = 0; i < keyPaths_.size(); ++i) {
     if (keyPaths_[i] != path) continue;
     if (!keys_[i]) broken->push_back(path);
-    return static_cast<const dkim::DkimKey*>(keys_[i].get());
+    return static_cast<const DkimKey*>(keys_[i].get());
   }
-  auto loaded = dkim::loadKey(path, options);
+  auto loaded = loadKey(path, options);
   keyPaths_.push_back(path);
   if (loaded) {
-    keys_.push_back(std::make_unique<dkim::DkimKey>(std::move(loaded.value())));
-    return static_cast<const dkim::DkimKey*>(keys_.back().get());
+    keys_.push_back(std::make_unique<DkimKey>(std::move(loaded.value())));
+    return static_cast<const DkimKey*>(keys_.back().get());
   }
   struct stat st {};
   if (options.checkPermissions && ::stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
@@ -66,14 +66,14 @@ Result<const dkim::DkimKey*> Signing::key(const std::string& path, const dkim::K
   logWarning("dkim: " + loaded.message() + " (messages needing it: dkim.key_error_action)");
   keys_.push_back(nullptr);
   broken->push_back(path);
-  return static_cast<const dkim::DkimKey*>(nullptr);
+  return static_cast<const DkimKey*>(nullptr);
 }
 
-Status Signing::addRule(const config::DkimRuleConfig& rc, const dkim::KeyLoadOptions& options) {
+Status Signing::addRule(const config::DkimRuleConfig& rc, const KeyLoadOptions& options) {
   Rule rule;
   rule.domain = toLower(rc.domain);
   rule.saslUser = rc.saslUsername;
-  dkim::SigningRule good{rule.domain, rule.saslUser, {}};
+  SigningRule good{rule.domain, rule.saslUser, {}};
   for (const auto& sc : rc.signatures) {
     auto spec = specFromConfig(sc);
     if (!spec) return makeError(spec.message());
@@ -99,7 +99,7 @@ Status Signing::addRule(const config::DkimRuleConfig& rc, const dkim::KeyLoadOpt
 }
 
 Result<std::unique_ptr<Signing>> Signing::build(const config::DkimConfig& cfg,
-                                               const dkim::KeyLoadOptions& options) {
+                                               const KeyLoadOptions& options) {
   std::unique_ptr<Signing> s(new Signing());
   s->keyErrorTempfail_ = cfg.keyErrorTempfail;
   s->signUnauthenticated_ = cfg.signUnauthenticated;
@@ -135,4 +135,4 @@ SigningPlan Signing::lookup(std::string_view fromDomain, std::string_view saslUs
   return {};
 }
 
-}  // namespace sluice::milter
+}  // namespace sluice::dkim
