@@ -167,4 +167,33 @@ sluicectl_run delete.out --config "$T/sluice.yaml" queue delete "$ID"
 expect_match "queue delete" "$ID: deleted" "$T/delete.out"
 [ ! -e "$SPOOL" ] && pass "queue delete removed the spool file" || fail "spool file $SPOOL still there"
 _is_our_child "$RELAYD_PID" && pass "sluice-relayd still running" || fail "sluice-relayd died"
+
+# --- SIGHUP in the middle of a session, then SIGTERM ------------------------------------------------------
+python3 - "$RP" "$RELAYD_PID" > "$T/signals.out" 2>&1 <<'PYEOF'
+import os, signal, socket, sys, time
+port, pid = int(sys.argv[1]), int(sys.argv[2])
+s = socket.create_connection(("127.0.0.1", port), timeout=10); f = s.makefile("rb")
+def reply():
+    while True:
+        l = f.readline().decode().rstrip("\r\n")
+        if len(l) < 4 or l[3] != "-": return l
+reply(); s.sendall(b"EHLO x\r\n"); reply()
+s.sendall(b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@dest.example>\r\n"); reply(); reply()
+os.kill(pid, signal.SIGHUP); time.sleep(0.5)        # reload while the transaction is open
+s.sendall(b"DATA\r\n"); print("after SIGHUP, DATA:", reply())
+s.sendall(b"Subject: hup\r\n\r\nbody\r\n.\r\n"); print("after SIGHUP, end of data:", reply())
+os.kill(pid, signal.SIGTERM); time.sleep(0.3)       # stop: no new sessions, open ones told to go
+try:
+    socket.create_connection(("127.0.0.1", port), timeout=2); print("new connection: accepted")
+except OSError as e:
+    print("new connection: refused")
+s.sendall(b"NOOP\r\n"); print("open session after SIGTERM:", reply())
+PYEOF
+expect_match "SIGHUP: the open transaction goes on (354)" "after SIGHUP, DATA: 354" "$T/signals.out"
+expect_match "SIGHUP: ... and is queued (no session dropped)" "after SIGHUP, end of data: 250 2\.0\.0 Ok: queued as" "$T/signals.out"
+expect_match "SIGHUP: relayd logs the reload" "reloaded .*sluice\.yaml \(TLS certificate re-read\)" "$RELAYD_ERR"
+expect_match "SIGTERM: no new sessions" "new connection: refused" "$T/signals.out"
+expect_match "SIGTERM: the session in flight is still served" "open session after SIGTERM: 250 2\.0\.0 Ok" "$T/signals.out"
+for ((i = 0; i < 150; i++)); do _is_our_child "$RELAYD_PID" || break; sleep 0.1; done
+_is_our_child "$RELAYD_PID" && fail "relayd still running 15 s after SIGTERM" || pass "SIGTERM: relayd exited within its 10 s bound"
 finish
