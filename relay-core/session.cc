@@ -192,7 +192,8 @@ awaitable<bool> Session::handshake() {
 void Session::resetTransaction() {
   if (state_ == State::kMail || state_ == State::kRcpt) state_ = State::kGreeted;
   msg_ = queue::NewMessage();
-  bdat_ = tooBig_ = bareLineEnd_ = sizeDeclaredTooBig_ = false;
+  bdat_ = tooBig_ = bareLineEnd_ = sizeDeclaredTooBig_ = lineTooLong_ = false;
+  lineLen_ = 0;
   data_.clear();
   acceptedRcpts_ = 0;
   instance_.clear();
@@ -665,6 +666,7 @@ awaitable<bool> Session::onData() {
         if (c == '\n') {
           data_ += "\r\n";
           lineStart = true;
+          lineLen_ = 0;
           continue;
         }
         bareLineEnd_ = true;  // a CR not followed by LF
@@ -672,6 +674,7 @@ awaitable<bool> Session::onData() {
           // A new line for the message, but never a line start for the end-of-data test (only
           // CRLF.CRLF ends DATA, as Postfix 3.9's "normalize" requires).
           data_ += "\r\n";
+          lineLen_ = 0;
           --i;  // this byte starts the next line
           continue;
         }
@@ -685,12 +688,14 @@ awaitable<bool> Session::onData() {
         bareLineEnd_ = true;  // an LF without CR: never a line end for the end-of-data test
         if (rc.normalizeBareLineEnds) {
           data_ += "\r\n";  // not a line start for the end-of-data test (see above)
+          lineLen_ = 0;
         } else {
           data_ += '\n';
         }
         continue;
       }
       data_ += c;
+      if (++lineLen_ > smtp::kMaxTextLine - 2) lineTooLong_ = true;  // RFC 5321 4.5.3.1.6
       if (data_.size() > rc.maxMessageSize) {
         tooBig_ = true;
         data_.clear();  // keep reading to the end, keep nothing
@@ -757,12 +762,14 @@ awaitable<bool> Session::onBdat(const std::string& arg) {
     char c = data_[i];
     if (c == '\r' && i + 1 < data_.size() && data_[i + 1] == '\n') {
       fixed += "\r\n";
+      lineLen_ = 0;
       ++i;
     } else if (c == '\r' || c == '\n') {
       bareLineEnd_ = true;
       fixed += rc.normalizeBareLineEnds ? std::string("\r\n") : std::string(1, c);
     } else {
       fixed += c;
+      if (++lineLen_ > smtp::kMaxTextLine - 2) lineTooLong_ = true;
     }
   }
   data_ = std::move(fixed);
@@ -842,6 +849,12 @@ awaitable<bool> Session::finishMessage() {
   if (tooBig_) {
     ++d_.stats().rejectedData;
     co_await send(smtp::reply(552, "5.3.4", "Error: message file too big"));
+    done();
+    co_return true;
+  }
+  if (lineTooLong_) {
+    ++d_.stats().rejectedData;
+    co_await send(smtp::reply(550, "5.6.0", "Error: message line longer than 998 characters (RFC 5321 4.5.3.1.6)"));
     done();
     co_return true;
   }

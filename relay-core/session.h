@@ -82,6 +82,8 @@ class Session : public std::enable_shared_from_this<Session> {
   bool tooBig_ = false;
   bool bareLineEnd_ = false;
   bool sizeDeclaredTooBig_ = false;
+  bool lineTooLong_ = false;       // a text line over 1000 octets with its CRLF
+  size_t lineLen_ = 0;
   std::string data_;
   std::unique_ptr<PolicyClient::Session> policy_;
   std::string instance_;

@@ -113,6 +113,9 @@ expect_match "sender not owned -> 553 5.7.1" '^<~\* 553 5\.7\.1 .*not owned by u
 head -c 300000 /dev/zero | tr '\0' a | fold -w 76 > "$T/big.body"
 sub s3 --from alice@example.com --to carol@dest.example --body @"$T/big.body"
 expect_match "message over max_message_size -> 552 5.3.4" '^<~\* 552 5\.3\.4 ' "$T/s3"
+head -c 1200 /dev/zero | tr '\0' b > "$T/longline.body"
+sub s6 --from alice@example.com --to carol@dest.example --body @"$T/longline.body"
+expect_match "a 1,200-character line -> 550 5.6.0 (RFC 5321 4.5.3.1.6)" '^<~\* 550 5\.6\.0 .*longer than 998' "$T/s6"
 sub s4 --from alice@example.com --to 'r1@dest.example,r2@dest.example,r3@dest.example,r4@dest.example'
 expect_match "4th recipient over max_recipients -> 452 4.5.3" '^<~\* 452 4\.5\.3 ' "$T/s4"
 expect_match "... and the first three are queued" '^<~  250 2\.0\.0 Ok: queued' "$T/s4"
