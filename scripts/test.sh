@@ -29,7 +29,7 @@ replays=$(for f in tests/fuzz/fuzz_*.cc; do basename "$f" .cc; done | sed 's/$/_
 if cmake -S . -B build-asan -G Ninja -DSLUICE_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null &&
    ninja -C build-asan unit_tests $replays; then
   step "unit tests and fuzz-corpus replays under ASan+UBSan"
-  ctest --test-dir build-asan -j"$JOBS" -L 'unit|fuzz' --output-on-failure || fail=1
+  ctest --test-dir build-asan -j"$JOBS" -L 'unit|fuzz' --output-on-failure --timeout 300 || fail=1
 else
   echo "test.sh: ASan build failed"; fail=1
 fi
