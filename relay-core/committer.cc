@@ -58,8 +58,12 @@ void GroupCommitter::loop() {
     ++batches;
     for (size_t i = 0; i < batch.size(); ++i) {
       Result<std::string> r = results[i] ? Result<std::string>(ids[i]) : Result<std::string>(results[i].error());
-      if (results[i]) ++committed;
-      else ++failed;
+      if (results[i]) {
+        ++committed;
+        if (onCommitted_) onCommitted_(*batch[i].msg, ids[i]);
+      } else {
+        ++failed;
+      }
       asio::post(batch[i].ex, [done = std::move(batch[i].done), r = std::move(r)]() mutable { done(std::move(r)); });
     }
   }

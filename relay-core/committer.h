@@ -29,6 +29,10 @@ class GroupCommitter {
   // `id`: the queue id the session chose (Queue::newId) and already wrote into Received:.
   void submit(std::shared_ptr<const queue::NewMessage> msg, std::string id, asio::any_io_executor ex, Done done);
 
+  // Runs on the committer's thread after each durable message (events, waking the delivery).
+  using OnCommitted = std::function<void(const queue::NewMessage&, const std::string& id)>;
+  void setOnCommitted(OnCommitted f) { onCommitted_ = std::move(f); }
+
   std::atomic<uint64_t> batches{0}, committed{0}, failed{0};
 
  private:
@@ -47,6 +51,7 @@ class GroupCommitter {
   std::condition_variable cv_;
   std::deque<Item> pending_;
   bool stop_ = false;
+  OnCommitted onCommitted_;
   std::thread thread_;
 };
 

@@ -32,6 +32,7 @@ Relayd::Relayd(asio::io_context& io, std::shared_ptr<const config::Config> cfg, 
 
 Relayd::~Relayd() {
   if (committer_) committer_->stop();
+  if (delivery_) delivery_->stop();
 }
 
 Result<std::shared_ptr<asio::ssl::context>> Relayd::makeTls(const config::RelaydConfig& c) {
@@ -94,10 +95,17 @@ Status Relayd::start() {
   queue::QueueOptions qo;
   qo.stateDir = cfg_->stateDir;
   committer_ = std::make_unique<GroupCommitter>(qo, static_cast<size_t>(c.commitBatch));
-  if (auto st = committer_->start(); !st) return st;
-  auto users = auth::UserStore::open(cfg_->stateDir, true);
+  auto log = events::EventLog::open(cfg_->stateDir + "/events.jsonl");
+  if (!log) return log.error();
+  events_ = std::move(log.value());
+  auto users = auth::UserStore::open(cfg_->stateDir, true);  // creates STATE_DIR/server.secret
   if (!users) return users.error();
   users_ = std::move(users.value());
+  // Delivery starts before the committer, which wakes it after every commit.
+  delivery_ = std::make_unique<Delivery>(cfg_, signing_);
+  if (auto st = delivery_->start(); !st) return makeError("delivery: " + st.message());
+  committer_->setOnCommitted([this](const queue::NewMessage& m, const std::string& id) { onCommitted(m, id); });
+  if (auto st = committer_->start(); !st) return st;
   if (!c.policyService.empty()) {
     PolicyClient::Options o;
     o.address = c.policyService;
@@ -224,6 +232,7 @@ void Relayd::reload() {
   tls_ = tls.value();
   identities_ = std::make_unique<IdentityMap>(cfg.value()->identities);
   cfg_ = cfg.value();
+  if (delivery_) delivery_->reload(cfg_, signing_);
   logInfo("reloaded " + configPath_ + (tls_ ? " (TLS certificate re-read)" : ""));
 }
 
@@ -233,6 +242,25 @@ void Relayd::stop() {
   asio::error_code ec;
   for (auto& a : acceptors_) a->close(ec);
   if (metrics_) metrics_->stop();
+}
+
+// On the committer's thread: one "accepted" event per recipient, then the delivery is woken.
+void Relayd::onCommitted(const queue::NewMessage& m, const std::string& id) {
+  int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  for (const auto& r : m.recipients) {
+    events::Event ev;
+    ev.timeMs = now;
+    ev.id = events::newEventId(now);
+    ev.type = events::EventType::kAccepted;
+    ev.queueId = id;
+    ev.recipient = r.address;
+    ev.sender = m.sender;
+    ev.messageId = m.messageId;
+    ev.identity = m.identity;
+    ev.details = {{"client", m.clientAddress}, {"size", m.content.size()}};
+    if (auto st = events_->append(ev); !st) logWarning("event log: " + st.message());
+  }
+  if (delivery_) delivery_->wake();
 }
 
 std::string Relayd::renderMetrics() {
@@ -257,6 +285,7 @@ std::string Relayd::renderMetrics() {
   m("sluice_relayd_tls_handshakes_total", "counter", "TLS handshakes completed.", static_cast<double>(stats_.tlsHandshakes));
   m("sluice_relayd_tls_failures_total", "counter", "TLS handshakes failed.", static_cast<double>(stats_.tlsFailures));
   m("sluice_relayd_timeouts_total", "counter", "Sessions closed by a timeout.", static_cast<double>(stats_.timeouts));
+  if (delivery_) out += delivery_->renderMetrics();
   if (committer_) {
     m("sluice_relayd_commit_batches_total", "counter", "Group commits.", static_cast<double>(committer_->batches));
     m("sluice_relayd_commit_messages_total", "counter", "Messages made durable.", static_cast<double>(committer_->committed));

@@ -23,7 +23,9 @@
 #include "base/result.h"
 #include "committer.h"
 #include "config/config.h"
+#include "delivery.h"
 #include "dkim/signing.h"
+#include "events/outbox.h"
 #include "identity/identity_map.h"
 #include "net/listener.h"
 #include "net/metrics_server.h"
@@ -72,6 +74,7 @@ class Relayd {
   std::string renderMetrics();
 
  private:
+  void onCommitted(const queue::NewMessage& m, const std::string& id);
   asio::awaitable<void> acceptLoop(std::shared_ptr<net::Acceptor> acc, ListenerKind kind);
   Result<std::shared_ptr<asio::ssl::context>> makeTls(const config::RelaydConfig& c);
 
@@ -82,6 +85,8 @@ class Relayd {
   std::unique_ptr<IdentityMap> identities_;
   std::shared_ptr<const dkim::Signing> signing_;
   std::unique_ptr<GroupCommitter> committer_;
+  std::unique_ptr<events::EventLog> events_;
+  std::unique_ptr<Delivery> delivery_;
   std::unique_ptr<auth::UserStore> users_;
   std::shared_ptr<PolicyClient> policy_;
   std::vector<std::shared_ptr<net::Acceptor>> acceptors_;

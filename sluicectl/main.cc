@@ -10,6 +10,7 @@
 #include "limits_cmd.h"
 #include "suppress_cmd.h"
 #include "user_cmd.h"
+#include "why_cmd.h"
 
 namespace {
 
@@ -28,8 +29,11 @@ const char* kUsage =
     "  dkim keygen|check ...          a new DKIM key and its DNS record; check the published one\n"
     "  user add|list|rotate|disable|enable|remove ...\n"
     "                                 sluice-relayd's AUTH users (API keys)\n"
-    "  queue list|show|hold|release|delete|totals ...\n"
+    "  queue list|show|hold|release|retry|delete|totals ...\n"
     "                                 sluice-relayd's queue\n"
+    "  why ID                         every attempt to deliver a queued message, and what is next\n"
+    "  events tail [-n N] [--json] [--follow]\n"
+    "                                 sluice-relayd's delivery events\n"
     "  status [--json]                sluice-policyd's connections, requests and state\n"
     "\n"
     "  -c, --config FILE   configuration file (default /etc/sluice/sluice.yaml)\n"
@@ -93,6 +97,8 @@ int main(int argc, char** argv) {
   if (cmd == "bounce") return sluice::ctl::runBounceReceive(rest, c, std::cin, std::cout, std::cerr);
   if (cmd == "user") return sluice::ctl::runUserCommand(rest, c, std::cout, std::cerr);
   if (cmd == "queue") return sluice::ctl::runQueueCommand(rest, c, std::cout, std::cerr);
+  if (cmd == "why") return sluice::ctl::runWhyCommand(rest, c, std::cout, std::cerr);
+  if (cmd == "events") return sluice::ctl::runEventsCommand(rest, c, std::cout, std::cerr);
   if (cmd == "limits") return sluice::ctl::runLimitsCommand(rest, c, std::cout, std::cerr);
   if (cmd == "status") return sluice::ctl::runStatusCommand(rest, c.policyd.adminSocket, std::cout, std::cerr);
   std::cerr << "sluicectl: unknown command \"" << cmd << "\"\n\n" << kUsage;

@@ -29,10 +29,12 @@ const char* kQueueUsage =
     "Usage: sluicectl queue list [--json] [--limit N]\n"
     "       sluicectl queue show ID [--json]\n"
     "       sluicectl queue hold|release|delete ID\n"
+    "       sluicectl queue retry ID|--all\n"
     "       sluicectl queue totals [--json]\n"
     "\n"
     "The queue of sluice-relayd (STATE_DIR/queue.db and STATE_DIR/spool). hold keeps a message's\n"
-    "unfinished recipients from delivery until release; delete removes the message and its file.\n";
+    "unfinished recipients from delivery until release; retry makes deferred recipients due now (as\n"
+    "postqueue -f does); delete removes the message and its file.\n";
 
 std::string when(int64_t ms) {
   if (ms <= 0) return "-";
@@ -197,6 +199,19 @@ int runQueueCommand(const std::vector<std::string>& a, const config::Config& cfg
       }
     }
     out << "-- " << msgs.value().size() << " message(s)\n";
+    return 0;
+  }
+  if (cmd == "retry") {
+    if (a.size() < 2) {
+      err << "sluicectl queue retry: needs a queue ID or --all\n" << kQueueUsage;
+      return 2;
+    }
+    auto n = queue.retryNow(a[1] == "--all" ? "" : a[1]);
+    if (!n) {
+      err << "sluicectl queue retry: " << n.message() << "\n";
+      return 1;
+    }
+    out << n.value() << " deferred recipient(s) due now\n";
     return 0;
   }
   if (a.size() < 2 && cmd != "totals") {

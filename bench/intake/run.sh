@@ -36,6 +36,8 @@ relayd:
   listen: 127.0.0.1:$RP
   max_message_size: 10M
   metrics_listen: ""
+delivery: { enabled: false }   # intake only, as Postfix's defer_transports on the other side
+dns: { servers: [127.0.0.1@9] }
 YAML
 "$RELAYD" --config "$R/relayd/sluice.yaml" 2> "$R/relayd/stderr.log" &
 RELAYD_PID=$!

@@ -472,6 +472,46 @@ void readRelayd(Loader& loader, MapReader& root, Config& cfg) {
   r.finish();
 }
 
+void readDelivery(Loader& loader, MapReader& root, Config& cfg) {
+  MapReader d = root.map("delivery");
+  auto& c = cfg.delivery;
+  c.enabled = d.boolean("enabled");
+  c.smtpPort = d.integer("smtp_port");
+  c.heloName = d.str("helo_name");
+  if (c.heloName.empty()) c.heloName = cfg.relayd.hostname;
+  c.maxConcurrency = d.integer("max_concurrency");
+  c.destinationConcurrency = d.integer("destination_concurrency");
+  c.destinationRate = d.integer("destination_rate");
+  c.messagesPerConnection = d.integer("messages_per_connection");
+  c.recipientsPerTransaction = d.integer("recipients_per_transaction");
+  c.connectTimeoutMs = d.duration("connect_timeout");
+  c.greetingTimeoutMs = d.duration("greeting_timeout");
+  c.commandTimeoutMs = d.duration("command_timeout");
+  c.dataTimeoutMs = d.duration("data_timeout");
+  c.retryInitialMs = d.duration("retry_initial");
+  c.retryMaxMs = d.duration("retry_max");
+  c.greylistRetryMs = d.duration("greylist_retry");
+  c.queueLifetimeMs = d.duration("queue_lifetime");
+  c.retentionMs = d.duration("retention");
+  c.delayWarningMs = d.duration("delay_warning");
+  c.tlsPolicy = d.choice("tls_policy");
+  c.tlsCaFile = d.str("tls_ca_file");
+  for (auto& item : d.list("tls_policy_map")) {
+    c.tlsPolicyMap.emplace_back(toLower(item.str("domain")), item.choice("policy"));
+    item.finish();
+  }
+  c.bounceDomain = toLower(d.str("bounce_domain"));
+  for (auto& item : d.list("bounce_domains")) {
+    c.bounceDomains.emplace_back(toLower(item.str("sender_domain")), toLower(item.str("bounce_domain")));
+    item.finish();
+  }
+  c.suppressHardBounces = d.boolean("suppress_hard_bounces");
+  if (c.retryMaxMs < c.retryInitialMs) {
+    loader.error(d.line(), "delivery.retry_max", "must not be shorter than delivery.retry_initial");
+  }
+  d.finish();
+}
+
 void readMilter(Loader& loader, MapReader& root, Config& cfg) {
   MapReader m = root.map("milter");
   cfg.milter.listen = m.str("listen");
@@ -577,6 +617,7 @@ void readSections(Loader& loader, MapReader& root, Config& cfg) {
   p.finish();
 
   readRelayd(loader, root, cfg);
+  readDelivery(loader, root, cfg);
   MapReader bo = root.map("bounces");
   cfg.bounces.globalScope = bo.choice("suppression_scope") == "global";
   cfg.bounces.maxSize = bo.size("max_size");

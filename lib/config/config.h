@@ -75,6 +75,23 @@ struct RelaydConfig {
   std::string adminSocket;  // derived: STATE_DIR/relayd.sock
 };
 
+struct DeliveryConfig {
+  bool enabled = true;
+  int64_t smtpPort = 25;
+  std::string heloName;  // resolved: relayd.hostname when empty in the file
+  int64_t maxConcurrency = 100, destinationConcurrency = 20, destinationRate = 0;
+  int64_t messagesPerConnection = 100, recipientsPerTransaction = 50;
+  int64_t connectTimeoutMs = 30000, greetingTimeoutMs = 300000, commandTimeoutMs = 300000, dataTimeoutMs = 600000;
+  int64_t retryInitialMs = 300000, retryMaxMs = 4 * 3600000LL, greylistRetryMs = 120000;
+  int64_t queueLifetimeMs = 5 * 86400000LL, retentionMs = 30 * 86400000LL, delayWarningMs = 0;
+  std::string tlsPolicy = "may";
+  std::string tlsCaFile;
+  std::vector<std::pair<std::string, std::string>> tlsPolicyMap;   // domain -> policy
+  std::string bounceDomain;
+  std::vector<std::pair<std::string, std::string>> bounceDomains;  // sender domain -> bounce domain
+  bool suppressHardBounces = true;
+};
+
 struct BouncesConfig {
   bool globalScope = false;  // suppression_scope: global (true) or sending_domain
   uint64_t maxSize = 50 * 1024 * 1024;
@@ -173,6 +190,7 @@ struct Config {
   PolicydConfig policyd;
   MilterConfig milter;
   RelaydConfig relayd;
+  DeliveryConfig delivery;
   BouncesConfig bounces;
   DnsConfig dns;
   DkimConfig dkim;

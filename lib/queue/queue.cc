@@ -16,43 +16,10 @@
 
 #include "base/log.h"
 #include "base/strings.h"
+#include "queue/queue_sql.h"
 
 namespace sluice::queue {
 namespace {
-
-constexpr const char* kBase32 = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-
-int64_t nowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-struct Stmt {
-  sqlite3_stmt* s = nullptr;
-  Stmt(sqlite3* db, const char* sql) { sqlite3_prepare_v2(db, sql, -1, &s, nullptr); }
-  ~Stmt() { sqlite3_finalize(s); }
-  void text(int i, const std::string& v) { sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT); }
-  void i64(int i, int64_t v) { sqlite3_bind_int64(s, i, v); }
-  std::string col(int i) {
-    const unsigned char* t = sqlite3_column_text(s, i);
-    return t ? std::string(reinterpret_cast<const char*>(t), static_cast<size_t>(sqlite3_column_bytes(s, i))) : "";
-  }
-};
-
-Error dbError(sqlite3* db, const std::string& what) {
-  int code = sqlite3_errcode(db);
-  std::string prefix = (code == SQLITE_FULL || code == SQLITE_IOERR) ? kNoSpace : "";
-  return makeError(prefix + "queue index: " + what + ": " + sqlite3_errmsg(db));
-}
-
-Error ioError(const std::string& what, int err) {
-  std::string prefix = (err == ENOSPC || err == EDQUOT) ? kNoSpace : "";
-  return makeError(prefix + what + ": " + std::strerror(err));
-}
-
-std::string domainOf(const std::string& address) {
-  size_t at = address.rfind('@');
-  return at == std::string::npos ? "" : toLower(address.substr(at + 1));
-}
 
 const char* kSchema =
     "CREATE TABLE IF NOT EXISTS messages ("

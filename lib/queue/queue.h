@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -100,6 +101,64 @@ class Queue {
     int64_t messages = 0;
   };
   Result<Totals> totals();
+
+  // Delivery (queue_delivery.cc): what sluice-relayd's scheduler and delivery agents read and
+  // write. Every state change is one transaction; a crash at any point loses nothing (a claimed
+  // recipient goes back to deferred at the next start, so at worst a delivery is repeated).
+  struct Due {
+    std::string messageId;
+    int index = 0;
+    std::string address, domain;
+    int attempts = 0;
+  };
+  // Up to `limit` recipients due at nowMs (queued or deferred with next_attempt <= nowMs), marked
+  // 'delivering' in one transaction. Reads only due rows through the (state, next_attempt) index.
+  Result<std::vector<Due>> claimDue(int64_t nowMs, size_t limit);
+  // The earliest next attempt of a queued or deferred recipient; nullopt when there is none.
+  Result<std::optional<int64_t>> nextDueMs();
+  // At start: recipients left 'delivering' by a crash become deferred and due now.
+  Result<size_t> resetDelivering();
+
+  struct Envelope {
+    std::string id, sender, envid, ret, body, identity, messageId, helo, client;
+    bool smtputf8 = false;
+    int64_t size = 0, receivedMs = 0;
+    struct Rcpt {
+      int index = 0;
+      std::string address, orcpt, notify, state;
+      int attempts = 0;
+    };
+    std::vector<Rcpt> recipients;
+  };
+  Result<std::optional<Envelope>> envelope(const std::string& id);
+  Result<std::string> content(const std::string& id);
+
+  // One recipient's new state after an attempt (or without one: suppressed, expired).
+  struct Outcome {
+    std::string messageId;
+    int index = 0;
+    std::string state;           // delivered | deferred | bounced | expired | suppressed
+    std::string reply;           // the remote reply or our own diagnostic
+    int64_t nextAttemptMs = 0;   // deferred only
+    bool attempted = true;       // counts as an attempt and gets an attempts row
+    std::string mx, ip, tls;     // of the attempt
+  };
+  // All outcomes in one transaction, with `extra` run inside it (events into the outbox); then the
+  // content of every message whose recipients are all final is deleted (the rows stay for late
+  // bounces). Returns the ids whose content went.
+  Result<std::vector<std::string>> record(const std::vector<Outcome>& outcomes,
+                                          const std::function<Status(sqlite3*)>& extra = nullptr);
+
+  struct Attempt {
+    int index = 0;
+    int64_t timeMs = 0;
+    std::string mx, ip, tls, reply;
+  };
+  Result<std::vector<Attempt>> attempts(const std::string& id);
+  // Deferred recipients of `id` (every message when id is "") become due now.
+  Result<size_t> retryNow(const std::string& id);
+  // Message rows (and their recipients and attempts) finished before olderThanMs are removed.
+  Result<size_t> purgeFinished(int64_t olderThanMs);
   sqlite3* db() { return db_; }
 
  private:

@@ -1,0 +1,225 @@
+// queue_delivery.cc - the delivery half of the queue (see queue.h, "Delivery"): claiming due
+// recipients, reading envelopes and content, recording outcomes, retention.
+//
+// Recipient states: queued -> delivering -> delivered | deferred | bounced | expired |
+// suppressed, and held (sluicectl). 'delivering' exists only while an agent works on the
+// recipient; resetDelivering() at start turns leftovers from a crash back into due deferrals.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <set>
+
+#include "base/log.h"
+#include "queue/queue.h"
+#include "queue/queue_sql.h"
+
+namespace sluice::queue {
+namespace {
+
+bool finalState(const std::string& s) {
+  return s == "delivered" || s == "bounced" || s == "expired" || s == "suppressed";
+}
+
+}  // namespace
+
+Result<std::vector<Queue::Due>> Queue::claimDue(int64_t now, size_t limit) {
+  std::vector<Due> out;
+  if (auto st = exec("BEGIN IMMEDIATE"); !st) return st.error();
+  {
+    // No ORDER BY: each state's rows come out of the (state, next_attempt_ms) index in time
+    // order, and only due rows are read - the cost does not grow with the queue.
+    Stmt s(db_,
+           "SELECT message_id, idx, address, domain, attempts FROM recipients"
+           " WHERE state IN ('deferred', 'queued') AND next_attempt_ms <= ? LIMIT ?");
+    s.i64(1, now);
+    s.i64(2, static_cast<int64_t>(limit));
+    while (sqlite3_step(s.s) == SQLITE_ROW) {
+      out.push_back(Due{s.col(0), static_cast<int>(s.num(1)), s.col(2), s.col(3), static_cast<int>(s.num(4))});
+    }
+  }
+  Stmt u(db_, "UPDATE recipients SET state = 'delivering' WHERE message_id = ? AND idx = ?");
+  for (const Due& d : out) {
+    sqlite3_reset(u.s);
+    u.text(1, d.messageId);
+    u.i64(2, d.index);
+    if (sqlite3_step(u.s) != SQLITE_DONE) {
+      Error e = dbError(db_, "claim");
+      (void)exec("ROLLBACK");
+      return e;
+    }
+  }
+  if (auto st = exec("COMMIT"); !st) return st.error();
+  return out;
+}
+
+Result<std::optional<int64_t>> Queue::nextDueMs() {
+  Stmt s(db_, "SELECT MIN(next_attempt_ms) FROM recipients WHERE state IN ('deferred', 'queued')");
+  if (!s.s) return dbError(db_, "next due");
+  if (sqlite3_step(s.s) == SQLITE_ROW && sqlite3_column_type(s.s, 0) != SQLITE_NULL) {
+    return std::optional<int64_t>(s.num(0));
+  }
+  return std::optional<int64_t>();
+}
+
+Result<size_t> Queue::resetDelivering() {
+  Stmt s(db_, "UPDATE recipients SET state = 'deferred', next_attempt_ms = ? WHERE state = 'delivering'");
+  s.i64(1, nowMs());
+  if (sqlite3_step(s.s) != SQLITE_DONE) return dbError(db_, "reset delivering");
+  return static_cast<size_t>(sqlite3_changes(db_));
+}
+
+Result<std::optional<Queue::Envelope>> Queue::envelope(const std::string& id) {
+  Stmt m(db_,
+         "SELECT sender, envid, ret, body, identity, message_id, helo, client, smtputf8, size, received_ms"
+         " FROM messages WHERE id = ?");
+  m.text(1, id);
+  if (!m.s) return dbError(db_, "envelope");
+  if (sqlite3_step(m.s) != SQLITE_ROW) return std::optional<Envelope>();
+  Envelope e;
+  e.id = id;
+  e.sender = m.col(0);
+  e.envid = m.col(1);
+  e.ret = m.col(2);
+  e.body = m.col(3);
+  e.identity = m.col(4);
+  e.messageId = m.col(5);
+  e.helo = m.col(6);
+  e.client = m.col(7);
+  e.smtputf8 = m.num(8) != 0;
+  e.size = m.num(9);
+  e.receivedMs = m.num(10);
+  Stmt r(db_, "SELECT idx, address, orcpt, notify, state, attempts FROM recipients WHERE message_id = ? ORDER BY idx");
+  r.text(1, id);
+  while (sqlite3_step(r.s) == SQLITE_ROW) {
+    e.recipients.push_back(
+        Envelope::Rcpt{static_cast<int>(r.num(0)), r.col(1), r.col(2), r.col(3), r.col(4), static_cast<int>(r.num(5))});
+  }
+  return std::optional<Envelope>(std::move(e));
+}
+
+Result<std::string> Queue::content(const std::string& id) {
+  std::string path = spoolPath(id);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ioError("spool file " + path, errno);
+  std::string out;
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && st.st_size > 0) out.reserve(static_cast<size_t>(st.st_size));
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      ::close(fd);
+      return ioError("spool file " + path, err);
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+Result<std::vector<std::string>> Queue::record(const std::vector<Outcome>& outcomes,
+                                               const std::function<Status(sqlite3*)>& extra) {
+  if (auto st = exec("BEGIN IMMEDIATE"); !st) return st.error();
+  auto fail = [&](Error e) -> Result<std::vector<std::string>> {
+    (void)exec("ROLLBACK");
+    return e;
+  };
+  int64_t now = nowMs();
+  Stmt u(db_,
+         "UPDATE recipients SET state = ?, attempts = attempts + ?, next_attempt_ms = ?, last_reply = ?"
+         " WHERE message_id = ? AND idx = ?");
+  Stmt a(db_, "INSERT INTO attempts (message_id, idx, time_ms, mx, ip, tls, reply) VALUES (?,?,?,?,?,?,?)");
+  if (!u.s || !a.s) return fail(dbError(db_, "prepare"));
+  std::set<std::string> touched;
+  for (const Outcome& o : outcomes) {
+    sqlite3_reset(u.s);
+    u.text(1, o.state);
+    u.i64(2, o.attempted ? 1 : 0);
+    u.i64(3, o.state == "deferred" ? o.nextAttemptMs : 0);
+    u.text(4, o.reply);
+    u.text(5, o.messageId);
+    u.i64(6, o.index);
+    if (sqlite3_step(u.s) != SQLITE_DONE) return fail(dbError(db_, "record"));
+    if (o.attempted) {
+      sqlite3_reset(a.s);
+      a.text(1, o.messageId);
+      a.i64(2, o.index);
+      a.i64(3, now);
+      a.text(4, o.mx);
+      a.text(5, o.ip);
+      a.text(6, o.tls);
+      a.text(7, o.reply);
+      if (sqlite3_step(a.s) != SQLITE_DONE) return fail(dbError(db_, "record attempt"));
+    }
+    if (finalState(o.state)) touched.insert(o.messageId);
+  }
+  if (extra) {
+    if (auto st = extra(db_); !st) return fail(st.error());
+  }
+  std::vector<std::string> done;
+  Stmt open(db_,
+            "SELECT COUNT(*) FROM recipients WHERE message_id = ?"
+            " AND state NOT IN ('delivered', 'bounced', 'expired', 'suppressed')");
+  Stmt mark(db_, "UPDATE messages SET content_deleted = 1 WHERE id = ?");
+  for (const std::string& id : touched) {
+    sqlite3_reset(open.s);
+    open.text(1, id);
+    if (sqlite3_step(open.s) != SQLITE_ROW) return fail(dbError(db_, "record"));
+    if (open.num(0) != 0) continue;
+    sqlite3_reset(mark.s);
+    mark.text(1, id);
+    if (sqlite3_step(mark.s) != SQLITE_DONE) return fail(dbError(db_, "record"));
+    done.push_back(id);
+  }
+  if (auto st = exec("COMMIT"); !st) return fail(st.error());
+  // Only after the commit: a crash before it leaves the file, which recovery keeps.
+  for (const std::string& id : done) ::unlink(spoolPath(id).c_str());
+  return done;
+}
+
+Result<std::vector<Queue::Attempt>> Queue::attempts(const std::string& id) {
+  std::vector<Attempt> out;
+  Stmt s(db_, "SELECT idx, time_ms, mx, ip, tls, reply FROM attempts WHERE message_id = ? ORDER BY time_ms, rowid");
+  if (!s.s) return dbError(db_, "attempts");
+  s.text(1, id);
+  while (sqlite3_step(s.s) == SQLITE_ROW) {
+    out.push_back(Attempt{static_cast<int>(s.num(0)), s.num(1), s.col(2), s.col(3), s.col(4), s.col(5)});
+  }
+  return out;
+}
+
+Result<size_t> Queue::retryNow(const std::string& id) {
+  const char* sql = id.empty() ? "UPDATE recipients SET next_attempt_ms = ? WHERE state = 'deferred'"
+                               : "UPDATE recipients SET next_attempt_ms = ? WHERE state = 'deferred' AND message_id = ?";
+  Stmt s(db_, sql);
+  s.i64(1, nowMs());
+  if (!id.empty()) s.text(2, id);
+  if (sqlite3_step(s.s) != SQLITE_DONE) return dbError(db_, "retry");
+  return static_cast<size_t>(sqlite3_changes(db_));
+}
+
+Result<size_t> Queue::purgeFinished(int64_t olderThanMs) {
+  if (auto st = exec("BEGIN IMMEDIATE"); !st) return st.error();
+  const char* old = "(SELECT id FROM messages WHERE content_deleted = 1 AND received_ms < ?)";
+  size_t n = 0;
+  for (const char* table : {"attempts", "recipients", "messages"}) {
+    std::string sql = std::string("DELETE FROM ") + table + " WHERE " +
+                      (std::string(table) == "messages" ? "id" : "message_id") + " IN " + old;
+    Stmt s(db_, sql.c_str());
+    s.i64(1, olderThanMs);
+    if (sqlite3_step(s.s) != SQLITE_DONE) {
+      Error e = dbError(db_, "purge");
+      (void)exec("ROLLBACK");
+      return e;
+    }
+    n = static_cast<size_t>(sqlite3_changes(db_));
+  }
+  if (auto st = exec("COMMIT"); !st) return st.error();
+  return n;
+}
+
+}  // namespace sluice::queue

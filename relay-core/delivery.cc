@@ -1,0 +1,807 @@
+// delivery.cc - see delivery.h.
+// GCC 12 miscompiles a class-type ?: inside a co_await expression: such values are built in
+// locals before the co_await.
+#include "delivery.h"
+
+#include <openssl/ssl.h>
+
+#include <asio/experimental/as_tuple.hpp>
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <fstream>
+#include <set>
+
+#include "base/log.h"
+#include "base/strings.h"
+#include "dkim/message_headers.h"
+#include "dkim/signer.h"
+#include "dsn/dsn_writer.h"
+#include "events/event.h"
+#include "smtp/smtp_parse.h"
+
+namespace sluice::relayd {
+namespace {
+
+using asio::awaitable;
+using queue::Queue;
+constexpr auto kTuple = asio::experimental::as_tuple(asio::use_awaitable);
+
+int64_t nowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string toUpper(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::string domainPart(const std::string& address) {
+  size_t at = address.rfind('@');
+  return at == std::string::npos ? "" : toLower(address.substr(at + 1));
+}
+
+std::string localPart(const std::string& address) {
+  size_t at = address.rfind('@');
+  return at == std::string::npos ? address : address.substr(0, at);
+}
+
+// 450/451 4.7.x, or wording that says so: a greylisting server wants a short wait, not a long one.
+bool greylisted(const SmtpReply& r) {
+  if (r.code != 450 && r.code != 451) return false;
+  std::string t = toLower(r.text);
+  return t.find(" 4.7.") != std::string::npos || t.find("greylist") != std::string::npos ||
+         t.find("graylist") != std::string::npos || t.find("grey-list") != std::string::npos ||
+         t.find("try again later") != std::string::npos;
+}
+
+// NOTIFY=NEVER, or a NOTIFY list without FAILURE (RFC 3461 4.1), asks for no failure DSN.
+bool wantsFailureDsn(const std::string& notify) {
+  if (notify.empty()) return true;
+  std::string n = toUpper(notify);
+  return n.find("FAILURE") != std::string::npos;
+}
+
+bool wantsDelayDsn(const std::string& notify) {
+  if (notify.empty()) return true;  // RFC 3461 4.1: the MTA may send delay DSNs by default
+  return toUpper(notify).find("DELAY") != std::string::npos;
+}
+
+// The lookup's callback wakes a timer the coroutine waits on (GCC 12 mishandles captures of
+// an async_initiate lambda in a coroutine).
+awaitable<dns::MxResult> resolveMx(dns::MxResolver& resolver, std::string domain) {
+  auto result = std::make_shared<std::optional<dns::MxResult>>();
+  auto timer = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor,
+                                                    asio::steady_timer::time_point::max());
+  resolver.resolve(domain, [result, timer](dns::MxResult r) {
+    *result = std::move(r);
+    timer->cancel();
+  });
+  while (!result->has_value()) (void)co_await timer->async_wait(kTuple);
+  dns::MxResult out = std::move(result->value());
+  co_return out;
+}
+
+std::string ms(int64_t v) {
+  return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 100);
+}
+
+}  // namespace
+
+Delivery::Delivery(std::shared_ptr<const config::Config> cfg, std::shared_ptr<const dkim::Signing> signing)
+    : cfg_(std::move(cfg)), signing_(std::move(signing)) {}
+
+Delivery::~Delivery() { stop(); }
+
+Status Delivery::start() {
+  queue::QueueOptions qo;
+  qo.stateDir = cfg_->stateDir;
+  auto q = Queue::open(qo);
+  if (!q) return q.error();
+  queue_ = std::move(q.value());
+  auto reset = queue_->resetDelivering();
+  if (!reset) return reset.error();
+  if (*reset > 0) logInfo("delivery: " + std::to_string(*reset) + " recipient(s) interrupted by a stop are due again");
+
+  dns::ResolverOptions ro;
+  ro.servers = cfg_->dns.servers;
+  ro.timeoutMs = static_cast<int>(cfg_->dns.timeoutMs);
+  resolver_ = std::make_unique<dns::MxResolver>(io_, ro);
+  if (auto st = resolver_->init(); !st) return makeError("dns.servers: " + st.message());
+
+  if (cfg_->store.backend == "sqlite") {
+    store::SqliteOptions so;
+    so.path = cfg_->store.sqlitePath.empty() ? cfg_->stateDir + "/sluice.db" : cfg_->store.sqlitePath;
+    so.busyTimeoutMs = cfg_->store.busyTimeoutMs;
+    auto s = store::SqliteStore::open(so);
+    if (!s) return makeError("suppression list: " + s.message());
+    suppression_ = std::move(s.value());
+  } else {
+    logInfo("delivery: store.backend is redis: suppression is checked by sluice-policyd at RCPT only");
+  }
+  auto log = events::EventLog::open(cfg_->stateDir + "/events.jsonl");
+  if (!log) return log.error();
+  events_ = std::move(log.value());
+  std::ifstream sf(cfg_->stateDir + "/server.secret");
+  std::string secret;
+  std::getline(sf, secret);
+  if (secret.size() >= 16) verp_ = std::make_unique<verp::VerpCodec>(secret);
+
+  tlsNoVerify_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
+  tlsVerify_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
+  for (auto* ctx : {tlsNoVerify_.get(), tlsVerify_.get()}) {
+    SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+  }
+  asio::error_code ec;
+  if (cfg_->delivery.tlsCaFile.empty()) tlsVerify_->set_default_verify_paths(ec);
+  else tlsVerify_->load_verify_file(cfg_->delivery.tlsCaFile, ec);
+  if (ec) return makeError("delivery.tls_ca_file " + cfg_->delivery.tlsCaFile + ": " + ec.message());
+
+  work_ = std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(io_.get_executor());
+  asio::co_spawn(io_, schedulerLoop(), asio::detached);
+  thread_ = std::thread([this] {
+    try {
+      io_.run();
+    } catch (const std::exception& e) {
+      logError(std::string("delivery: ") + e.what());
+    }
+  });
+  return okStatus();
+}
+
+void Delivery::stop() {
+  if (!thread_.joinable()) return;
+  stopping_ = true;
+  asio::post(io_, [this] { timer_.cancel(); });
+  // Sessions in flight get up to 10 s to finish their transaction; what is left stays
+  // 'delivering' in the index and is due again at the next start.
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (stats_.activeSessions.load() > 0 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  work_.reset();
+  io_.stop();
+  thread_.join();
+}
+
+void Delivery::wake() {
+  if (woken_.exchange(true)) return;
+  asio::post(io_, [this] { timer_.cancel(); });
+}
+
+void Delivery::reload(std::shared_ptr<const config::Config> cfg, std::shared_ptr<const dkim::Signing> signing) {
+  asio::post(io_, [this, cfg = std::move(cfg), signing = std::move(signing)]() mutable {
+    cfg_ = std::move(cfg);
+    signing_ = std::move(signing);
+  });
+}
+
+// ---- scheduling ----
+
+awaitable<void> Delivery::schedulerLoop() {
+  while (!stopping_) {
+    woken_ = false;
+    housekeeping();
+    bool full = false;
+    if (cfg_->delivery.enabled && inFlight_ < kMaxInFlight) {
+      size_t want = std::min(kClaimBatch, kMaxInFlight - inFlight_);
+      auto due = queue_->claimDue(nowMs(), want);
+      if (!due) {
+        logError("delivery: " + due.message());
+      } else if (!due->empty()) {
+        full = due->size() == want;
+        enqueue(std::move(due.value()));
+        startAgents();
+      }
+    }
+    int64_t waitMs = 1000;
+    if (full && inFlight_ < kMaxInFlight) {
+      waitMs = 0;
+    } else if (auto next = queue_->nextDueMs(); next && next.value()) {
+      waitMs = std::clamp<int64_t>(*next.value() - nowMs(), 5, 1000);
+    }
+    if (waitMs > 0 && !woken_) {
+      timer_.expires_after(std::chrono::milliseconds(waitMs));
+      (void)co_await timer_.async_wait(kTuple);
+    } else {
+      co_await asio::post(io_, asio::use_awaitable);
+    }
+  }
+}
+
+// Queue sizes for the metrics every 10 s, and finished messages' rows past delivery.retention
+// removed every hour.
+void Delivery::housekeeping() {
+  int64_t now = nowMs();
+  if (now - totalsAtMs_ >= 10000) {
+    totalsAtMs_ = now;
+    if (auto t = queue_->totals(); t) {
+      std::lock_guard<std::mutex> l(totalsMu_);
+      totals_ = t->byState;
+    }
+  }
+  if (now - purgedAtMs_ >= 3600 * 1000) {
+    purgedAtMs_ = now;
+    auto n = queue_->purgeFinished(now - cfg_->delivery.retentionMs);
+    if (!n) logWarning("delivery: purging finished messages: " + n.message());
+    else if (*n > 0) logInfo("delivery: removed " + std::to_string(*n) + " finished message(s) past delivery.retention");
+  }
+}
+
+void Delivery::enqueue(std::vector<Queue::Due> due) {
+  std::map<std::pair<std::string, std::string>, Job> jobs;
+  for (auto& d : due) {
+    auto& job = jobs[{d.messageId, d.domain}];
+    job.messageId = d.messageId;
+    job.domain = d.domain;
+    job.rcpts.push_back(std::move(d));
+  }
+  for (auto& [key, job] : jobs) {
+    inFlight_ += job.rcpts.size();
+    Destination& dest = dests_[job.domain];
+    dest.jobs.push_back(std::move(job));
+    waiting_.push_back(key.second);
+  }
+  stats_.inFlight = static_cast<int64_t>(inFlight_);
+}
+
+void Delivery::startAgents() {
+  std::deque<std::string> still;
+  while (!waiting_.empty()) {
+    std::string domain = std::move(waiting_.front());
+    waiting_.pop_front();
+    auto it = dests_.find(domain);
+    if (it == dests_.end() || it->second.jobs.empty()) continue;
+    Destination& d = it->second;
+    // One more agent when the queue is longer than what the running ones will take soon.
+    bool wanted = d.active == 0 || d.jobs.size() > static_cast<size_t>(d.active);
+    if (!wanted) continue;
+    if (agents_ >= cfg_->delivery.maxConcurrency || d.active >= cfg_->delivery.destinationConcurrency) {
+      if (d.active == 0) still.push_back(domain);
+      continue;
+    }
+    ++d.active;
+    ++agents_;
+    asio::co_spawn(io_, agent(domain), asio::detached);
+    if (d.jobs.size() > static_cast<size_t>(d.active)) still.push_back(domain);
+  }
+  waiting_ = std::move(still);
+}
+
+TlsLevel Delivery::tlsLevelFor(const std::string& domain) const {
+  const auto& dc = cfg_->delivery;
+  for (const auto& [pattern, policy] : dc.tlsPolicyMap) {
+    bool match = pattern == domain || (!pattern.empty() && pattern[0] == '.' && domain.size() > pattern.size() &&
+                                       domain.compare(domain.size() - pattern.size(), pattern.size(), pattern) == 0);
+    if (match) return parseTlsLevel(policy).value_or(TlsLevel::kMay);
+  }
+  return parseTlsLevel(dc.tlsPolicy).value_or(TlsLevel::kMay);
+}
+
+awaitable<std::shared_ptr<SmtpClient>> Delivery::connect(const std::string& domain, const dns::MxHost& host,
+                                                         const IpAddr& addr, SmtpReply* reply) {
+  const auto& dc = cfg_->delivery;
+  ClientOptions o;
+  o.heloName = dc.heloName;
+  o.tls = tlsLevelFor(domain);
+  o.tlsNoVerify = tlsNoVerify_.get();
+  o.tlsVerify = tlsVerify_.get();
+  o.peerName = host.name;
+  o.connectTimeoutMs = dc.connectTimeoutMs;
+  o.greetingTimeoutMs = dc.greetingTimeoutMs;
+  o.commandTimeoutMs = dc.commandTimeoutMs;
+  o.dataTimeoutMs = dc.dataTimeoutMs;
+  asio::ip::tcp::endpoint ep(asio::ip::make_address(addr.toString()), static_cast<unsigned short>(dc.smtpPort));
+  for (int round = 0; round < 2; ++round) {
+    auto client = std::make_shared<SmtpClient>(io_, o);
+    ++stats_.connections;
+    *reply = co_await client->open(ep);
+    if (client->usable()) {
+      if (client->tlsSummary() != "none") ++stats_.tlsSessions;
+      co_return client;
+    }
+    if (client->tlsFailed()) ++stats_.tlsFailures;
+    // "may": a failed handshake is retried once in the clear, as Postfix does.
+    if (!(client->tlsFailed() && o.tls == TlsLevel::kMay)) break;
+    logInfo("delivery: TLS with " + host.name + "[" + addr.toString() + "] failed (" + reply->text +
+            "); trying again without TLS (tls_policy may)");
+    o.tls = TlsLevel::kNone;
+  }
+  ++stats_.connectFailures;
+  co_return nullptr;
+}
+
+awaitable<void> Delivery::agent(std::string domain) {
+  ++stats_.activeSessions;
+  Destination& d = dests_[domain];
+  while (!d.jobs.empty() && !stopping_) {
+    dns::MxResult mx = co_await resolveMx(*resolver_, domain);
+    if (mx.status != dns::MxResult::Status::kOk) {
+      ++stats_.dnsErrors;
+      std::string why;
+      if (mx.status == dns::MxResult::Status::kNullMx) {
+        why = "556 5.1.10 Recipient address rejected: domain " + domain + " does not accept mail (null MX)";
+      } else if (mx.permanent()) {
+        why = "550 5.1.2 Host or domain name not found: " + domain + ": " + mx.error;
+      } else {
+        why = "451 4.4.3 Host or domain name lookup failed for " + domain + ": " + mx.error;
+      }
+      failJobs(d, why, mx.permanent(), Attempt{});
+      break;
+    }
+    bool progressed = false;
+    std::string lastError;
+    Attempt lastWhere;
+    for (const auto& host : mx.hosts) {
+      for (const auto& addr : host.addresses) {
+        if (d.jobs.empty() || stopping_) break;
+        SmtpReply r;
+        auto client = co_await connect(domain, host, addr, &r);
+        Attempt where{host.name, addr.toString(), "none"};
+        if (!client) {
+          lastError = r.text.empty() ? "connection to " + host.name + " failed" : r.text;
+          if (r.code != 0 && r.text.find(host.name) == std::string::npos) lastError = "host " + host.name + "[" + addr.toString() + "] said: " + r.text;
+          lastWhere = where;
+          continue;
+        }
+        where.tls = "policy=" + std::string(toString(tlsLevelFor(domain))) + " " + client->tlsSummary();
+        int sent = 0;
+        while (!d.jobs.empty() && client->usable() && sent < cfg_->delivery.messagesPerConnection && !stopping_) {
+          if (cfg_->delivery.destinationRate > 0) {
+            int64_t now = nowMs();
+            int64_t at = std::max(now, d.nextSendMs);
+            d.nextSendMs = at + 1000 / cfg_->delivery.destinationRate;
+            if (at > now) {
+              asio::steady_timer t(io_, std::chrono::milliseconds(at - now));
+              (void)co_await t.async_wait(kTuple);
+            }
+            if (d.jobs.empty()) break;
+          }
+          Job job = std::move(d.jobs.front());
+          d.jobs.pop_front();
+          co_await deliverJob(*client, std::move(job), where);
+          progressed = true;
+          ++sent;
+        }
+        co_await client->quit();
+      }
+      if (d.jobs.empty() || stopping_) break;
+    }
+    if (!progressed && !d.jobs.empty() && !stopping_) {
+      if (lastError.empty()) lastError = "no MX host of " + domain + " has an address";
+      failJobs(d, "451 4.4.1 " + lastError, false, lastWhere);
+      break;
+    }
+  }
+  --d.active;
+  --agents_;
+  --stats_.activeSessions;
+  if (d.active == 0 && d.jobs.empty()) dests_.erase(domain);
+  startAgents();
+  wake();
+}
+
+void Delivery::failJobs(Destination& d, const std::string& reply, bool permanent, const Attempt& where) {
+  SmtpReply r;
+  r.code = std::atoi(reply.substr(0, 3).c_str());
+  r.text = reply;
+  if (!permanent && r.code >= 500) r.code = 451;
+  while (!d.jobs.empty()) {
+    Job job = std::move(d.jobs.front());
+    d.jobs.pop_front();
+    auto env = queue_->envelope(job.messageId);
+    const Queue::Envelope* e = env && env->has_value() ? &env->value() : nullptr;
+    std::vector<Queue::Outcome> out;
+    for (const auto& rc : job.rcpts) out.push_back(outcomeFor(rc, e, r, where));
+    Result<std::string> content = permanent && e ? queue_->content(job.messageId) : Result<std::string>(std::string());
+    finishJob(job, e, std::move(out), permanent && content ? &content.value() : nullptr);
+  }
+}
+
+// ---- one job: one message to the recipients of one domain ----
+
+awaitable<void> Delivery::deliverJob(SmtpClient& client, Job job, Attempt where) {
+  auto envr = queue_->envelope(job.messageId);
+  std::vector<Queue::Outcome> outcomes;
+  if (!envr || !envr->has_value()) {
+    // Deleted by sluicectl while queued, or the index failed: nothing to send.
+    if (!envr) logError("delivery: " + job.messageId + ": " + envr.message());
+    for (const auto& r : job.rcpts) {
+      Queue::Outcome o{job.messageId, r.index, "deferred", "451 4.3.0 queue index error", nowMs() + 60000, false, "", "", ""};
+      if (envr) o.state = "expired";
+      outcomes.push_back(o);
+    }
+    finishJob(job, nullptr, std::move(outcomes), nullptr);
+    co_return;
+  }
+  const Queue::Envelope& env = envr->value();
+  std::string senderDomain = domainPart(env.sender);
+  std::vector<const Queue::Due*> send;
+  for (const auto& r : job.rcpts) {
+    if (suppressed(r.address, senderDomain)) {
+      outcomes.push_back(Queue::Outcome{job.messageId, r.index, "suppressed",
+                                        "550 5.1.1 recipient is on the suppression list", 0, false, "", "", ""});
+    } else {
+      send.push_back(&r);
+    }
+  }
+  std::string content;
+  if (!send.empty()) {
+    auto c = queue_->content(job.messageId);
+    if (!c) {
+      logError("delivery: " + job.messageId + ": " + c.message());
+      SmtpReply r{451, "451 4.3.0 cannot read the queued message: " + c.message()};
+      for (const auto* rc : send) outcomes.push_back(outcomeFor(*rc, &env, r, Attempt{}));
+      send.clear();
+    } else {
+      content = std::move(c.value());
+    }
+  }
+  // What the peer cannot take is bounced rather than sent damaged (RFC 6152, 6531, 1870).
+  std::string refuse;
+  if (!send.empty()) {
+    if (client.sizeLimit() > 0 && content.size() > client.sizeLimit()) {
+      refuse = "552 5.3.4 message size " + std::to_string(content.size()) + " exceeds size limit " +
+               std::to_string(client.sizeLimit()) + " of server " + where.mx;
+    } else if (toUpper(env.body) == "8BITMIME" && !client.has("8BITMIME")) {
+      refuse = "554 5.6.3 host " + where.mx + " does not support 8BITMIME and the message is 8-bit";
+    } else if (env.smtputf8 && !client.has("SMTPUTF8")) {
+      refuse = "553 5.6.7 host " + where.mx + " does not support SMTPUTF8, which the message requires";
+    }
+  }
+  if (!refuse.empty()) {
+    SmtpReply r{std::atoi(refuse.c_str()), refuse};
+    for (const auto* rc : send) outcomes.push_back(outcomeFor(*rc, &env, r, where));
+    send.clear();
+  }
+  bool verp = !returnPath(env, 0).empty() && returnPath(env, 0) != env.sender;
+  size_t perTx = verp ? 1 : static_cast<size_t>(cfg_->delivery.recipientsPerTransaction);
+  for (size_t i = 0; i < send.size(); i += perTx) {
+    std::vector<const Queue::Due*> chunk(send.begin() + static_cast<long>(i),
+                                         send.begin() + static_cast<long>(std::min(send.size(), i + perTx)));
+    if (!client.usable()) {
+      SmtpReply r{0, "lost connection with " + where.mx + " before the transaction"};
+      for (const auto* rc : chunk) outcomes.push_back(outcomeFor(*rc, &env, r, where));
+      continue;
+    }
+    Transaction t;
+    t.mailFrom = returnPath(env, chunk.front()->index);
+    t.content = &content;
+    if (client.has("SIZE")) t.mailParams.push_back("SIZE=" + std::to_string(content.size()));
+    if (toUpper(env.body) == "8BITMIME") t.mailParams.push_back("BODY=8BITMIME");
+    if (env.smtputf8) t.mailParams.push_back("SMTPUTF8");
+    bool dsn = client.has("DSN");
+    if (dsn && !env.ret.empty()) t.mailParams.push_back("RET=" + env.ret);
+    if (dsn && !env.envid.empty()) t.mailParams.push_back("ENVID=" + smtp::encodeXtext(env.envid));
+    for (const auto* rc : chunk) {
+      Transaction::Rcpt tr;
+      tr.address = rc->address;
+      for (const auto& er : env.recipients) {
+        if (er.index != rc->index || !dsn) continue;
+        if (!er.notify.empty()) tr.params.push_back("NOTIFY=" + er.notify);
+        if (!er.orcpt.empty()) {
+          size_t semi = er.orcpt.find(';');
+          std::string type = semi == std::string::npos ? "rfc822" : er.orcpt.substr(0, semi);
+          std::string addr = semi == std::string::npos ? er.orcpt : er.orcpt.substr(semi + 1);
+          tr.params.push_back("ORCPT=" + type + ";" + smtp::encodeXtext(addr));
+        }
+      }
+      t.rcpts.push_back(std::move(tr));
+    }
+    TransactionResult res = co_await client.send(t);
+    for (size_t k = 0; k < chunk.size(); ++k) {
+      SmtpReply r;
+      if (!res.mail.ok()) r = res.mail;
+      else if (!res.rcpts[k].ok()) r = res.rcpts[k];
+      else r = res.data;
+      if (r.code == 0 && r.text.empty()) r.text = "lost connection with " + where.mx;
+      outcomes.push_back(outcomeFor(*chunk[k], &env, r, where));
+    }
+  }
+  finishJob(job, &env, std::move(outcomes), content.empty() ? nullptr : &content);
+}
+
+Queue::Outcome Delivery::outcomeFor(const Queue::Due& r, const Queue::Envelope* env, const SmtpReply& reply,
+                                    const Attempt& where) {
+  Queue::Outcome o;
+  o.messageId = r.messageId;
+  o.index = r.index;
+  o.reply = reply.text.empty() ? std::to_string(reply.code) : reply.text;
+  o.mx = where.mx;
+  o.ip = where.ip;
+  o.tls = where.tls;
+  o.attempted = true;
+  int64_t now = nowMs();
+  if (reply.ok()) {
+    o.state = "delivered";
+  } else if (reply.permanent()) {
+    o.state = "bounced";
+  } else if (env != nullptr && now - env->receivedMs >= cfg_->delivery.queueLifetimeMs) {
+    o.state = "expired";
+  } else {
+    o.state = "deferred";
+    o.nextAttemptMs = now + backoffMs(r.attempts, greylisted(reply));
+  }
+  return o;
+}
+
+int64_t Delivery::backoffMs(int attempts, bool grey) {
+  const auto& dc = cfg_->delivery;
+  int64_t base;
+  if (grey && attempts < 2) {
+    base = dc.greylistRetryMs;
+  } else {
+    base = dc.retryInitialMs;
+    for (int i = 0; i < attempts && base < dc.retryMaxMs; ++i) base *= 2;
+    base = std::min(base, dc.retryMaxMs);
+  }
+  std::uniform_int_distribution<int64_t> jitter(-base / 10, base / 10);
+  return std::max<int64_t>(1000, base + jitter(rng_));
+}
+
+std::string Delivery::returnPath(const Queue::Envelope& env, int index) const {
+  if (env.sender.empty() || !verp_) return env.sender;
+  std::string senderDomain = domainPart(env.sender);
+  std::string bounceDomain = cfg_->delivery.bounceDomain;
+  for (const auto& [sd, bd] : cfg_->delivery.bounceDomains) {
+    if (sd == senderDomain) bounceDomain = bd;
+  }
+  if (bounceDomain.empty()) return env.sender;
+  return verp_->encode(localPart(env.sender), env.id, static_cast<uint32_t>(index), bounceDomain);
+}
+
+bool Delivery::suppressed(const std::string& rcpt, const std::string& senderDomain) {
+  if (!suppression_) return false;
+  store::SuppressionFilter f;
+  f.address = toLower(rcpt);
+  auto entries = suppression_->list(f);
+  if (!entries) {
+    logWarning("delivery: suppression list: " + entries.message());
+    return false;
+  }
+  int64_t now = nowMs();
+  for (const auto& e : entries.value()) {
+    if (e.expiresMs != 0 && e.expiresMs <= now) continue;
+    if (e.scope.empty() || e.scope == senderDomain) return true;
+  }
+  return false;
+}
+
+// ---- after a job ----
+
+void Delivery::finishJob(const Job& job, const Queue::Envelope* env, std::vector<Queue::Outcome> outcomes,
+                         const std::string* content) {
+  auto done = queue_->record(outcomes);
+  inFlight_ -= std::min(inFlight_, job.rcpts.size());
+  stats_.inFlight = static_cast<int64_t>(inFlight_);
+  if (!done) {
+    // The recipients stay 'delivering' and are due again at the next start: repeated, not lost.
+    logError("delivery: " + job.messageId + ": cannot record the outcome: " + done.message());
+    return;
+  }
+  std::vector<Queue::Outcome> failed, delayed;
+  for (const auto& o : outcomes) {
+    emit(env, job, o);
+    if (o.state == "delivered") ++stats_.delivered;
+    if (o.state == "deferred") ++stats_.deferred;
+    if (o.state == "bounced") ++stats_.bounced;
+    if (o.state == "expired") ++stats_.expired;
+    if (o.state == "suppressed") ++stats_.suppressed;
+    if (env == nullptr) continue;
+    std::string notify;
+    int attempts = 0;
+    for (const auto& r : env->recipients) {
+      if (r.index == o.index) {
+        notify = r.notify;
+        attempts = r.attempts;
+      }
+    }
+    if ((o.state == "bounced" || o.state == "expired") && wantsFailureDsn(notify)) failed.push_back(o);
+    if (o.state == "bounced" && o.attempted && cfg_->delivery.suppressHardBounces) suppress(*env, o);
+    int64_t delayMs = cfg_->delivery.delayWarningMs;
+    if (o.state == "deferred" && delayMs > 0 && wantsDelayDsn(notify) && nowMs() - env->receivedMs >= delayMs) {
+      // Once: the first deferral past delay_warning (the previous attempt was still before it).
+      if (attempts == 0 || nowMs() - env->receivedMs - delayMs < o.nextAttemptMs - nowMs()) delayed.push_back(o);
+    }
+  }
+  if (env != nullptr && !env->sender.empty()) {
+    if (!failed.empty()) sendDsn(*env, failed, content);
+    if (!delayed.empty()) sendDsn(*env, delayed, content);
+  }
+}
+
+void Delivery::emit(const Queue::Envelope* env, const Job& job, const Queue::Outcome& o) {
+  events::Event ev;
+  ev.timeMs = nowMs();
+  ev.id = events::newEventId(ev.timeMs);
+  static const std::map<std::string, events::EventType> kTypes = {
+      {"delivered", events::EventType::kDelivered}, {"deferred", events::EventType::kDeferred},
+      {"bounced", events::EventType::kBounced},     {"expired", events::EventType::kExpired},
+      {"suppressed", events::EventType::kSuppressed}};
+  auto t = kTypes.find(o.state);
+  if (t == kTypes.end()) return;
+  ev.type = t->second;
+  ev.queueId = job.messageId;
+  std::string rcpt;
+  int attempts = 0;
+  for (const auto& r : job.rcpts) {
+    if (r.index == o.index) {
+      rcpt = r.address;
+      attempts = r.attempts + (o.attempted ? 1 : 0);
+    }
+  }
+  ev.recipient = rcpt;
+  int64_t delay = 0;
+  if (env != nullptr) {
+    ev.sender = env->sender;
+    ev.messageId = env->messageId;
+    ev.identity = env->identity;
+    delay = ev.timeMs - env->receivedMs;
+  }
+  ev.details = {{"reply", o.reply}, {"attempt", attempts}, {"delay_ms", delay}};
+  if (!o.mx.empty()) ev.details["mx"] = o.mx;
+  if (!o.ip.empty()) ev.details["ip"] = o.ip;
+  if (!o.tls.empty()) ev.details["tls"] = o.tls;
+  if (o.state == "deferred") ev.details["next_attempt"] = events::formatRfc3339Ms(o.nextAttemptMs);
+  std::string status = dsn::enhancedStatus(o.reply, o.state == "delivered" ? "2.0.0" : o.state == "deferred" ? "4.0.0" : "5.0.0");
+  ev.details["status"] = status;
+  if (auto st = events_->append(ev); !st) logWarning("delivery: event log: " + st.message());
+  if (o.state == "delivered" && env != nullptr) {
+    double secs = static_cast<double>(delay) / 1000.0;
+    size_t b = 0;
+    while (b < 8 && secs > DeliveryStats::kBuckets[b]) ++b;
+    ++stats_.latency[b];
+    ++stats_.latencyCount;
+    stats_.latencySumMs += delay;
+  }
+  // The line Postfix sysadmins grep for.
+  std::string word = o.state == "delivered" ? "sent" : o.state;
+  std::string relay = o.mx.empty() ? "none" : o.mx + "[" + o.ip + "]:" + std::to_string(cfg_->delivery.smtpPort);
+  logInfo(job.messageId + ": to=<" + rcpt + ">, relay=" + relay + ", delay=" + ms(delay) + ", tries=" +
+          std::to_string(attempts) + ", dsn=" + status + ", status=" + word + " (" + o.reply + ")");
+}
+
+void Delivery::suppress(const Queue::Envelope& env, const Queue::Outcome& o) {
+  if (!suppression_) return;
+  std::string rcpt;
+  for (const auto& r : env.recipients) {
+    if (r.index == o.index) rcpt = r.address;
+  }
+  store::SuppressionEntry e;
+  e.address = toLower(rcpt);
+  e.scope = cfg_->bounces.globalScope ? "" : domainPart(env.sender);
+  e.reason = "hard-bounce:" + dsn::enhancedStatus(o.reply, "5.0.0");
+  e.source = "relayd:" + env.id;
+  e.createdMs = nowMs();
+  if (auto st = suppression_->add(e); !st) logWarning("delivery: suppression list: " + st.message());
+}
+
+void Delivery::sendDsn(const Queue::Envelope& env, const std::vector<Queue::Outcome>& list,
+                       const std::string* content) {
+  dsn::DsnInput in;
+  in.reportingMta = cfg_->relayd.hostname;
+  in.queueId = env.id;
+  in.envid = env.envid;
+  in.originalSender = env.sender;
+  in.ret = toUpper(env.ret);
+  in.arrivalMs = env.receivedMs;
+  in.nowMs = nowMs();
+  // The content is read before the outcome is recorded (the last final recipient deletes it);
+  // without it the DSN returns what the index knows.
+  in.original = content ? *content : std::string("Message-ID: " + env.messageId + "\r\n\r\n");
+  if (!content) in.ret = "HDRS";
+  for (const auto& o : list) {
+    dsn::DsnRecipient r;
+    for (const auto& er : env.recipients) {
+      if (er.index == o.index) {
+        r.address = er.address;
+        r.orcpt = er.orcpt;
+      }
+    }
+    r.action = o.state == "deferred" ? "delayed" : "failed";
+    std::string fallback = o.state == "expired" ? "4.4.7" : o.state == "deferred" ? "4.0.0" : "5.0.0";
+    r.status = dsn::enhancedStatus(o.reply, fallback);
+    if (o.state == "expired") {
+      r.status = "4.4.7";
+      r.diagnostic = "delivery time expired; last reply: " + o.reply;
+    } else {
+      r.diagnostic = o.reply;
+    }
+    r.diagnosticIsSmtp = !o.mx.empty();
+    r.remoteMta = o.mx;
+    r.lastAttemptMs = in.nowMs;
+    if (o.state == "deferred") r.willRetryUntilMs = env.receivedMs + cfg_->delivery.queueLifetimeMs;
+    in.recipients.push_back(std::move(r));
+  }
+  queue::NewMessage m;
+  m.sender = "";
+  m.recipients.push_back(queue::NewRecipient{env.sender, "", "NEVER"});
+  m.content = dsn::buildDsn(in);
+  m.body = "7BIT";
+  for (char c : m.content) {
+    if (static_cast<unsigned char>(c) >= 0x80) {
+      m.body = "8BITMIME";
+      break;
+    }
+  }
+  m.identity = env.identity;
+  m.helo = cfg_->relayd.hostname;
+  m.clientAddress = "127.0.0.1";
+  std::string id = Queue::newId();
+  size_t hdrEnd = m.content.find("Message-ID: <");
+  if (hdrEnd != std::string::npos) m.messageId = m.content.substr(hdrEnd + 12, m.content.find('\n', hdrEnd) - hdrEnd - 13);
+  // DSNs are signed like any other mail (the From: domain is relayd.hostname).
+  if (signing_) {
+    auto hdrs = dkim::MessageHeaders::parse(m.content);
+    auto plan = signing_->lookup(domainPart("x@" + cfg_->relayd.hostname), "");
+    if (hdrs && !plan.specs.empty()) {
+      size_t bodyAt = m.content.find("\r\n\r\n");
+      bodyAt = bodyAt == std::string::npos ? m.content.size() : bodyAt + 4;
+      dkim::Signer signer(std::move(plan.specs));
+      signer.headers(hdrs.value());
+      signer.body(std::string_view(m.content).substr(bodyAt));
+      auto sigs = signer.finish();
+      if (sigs) {
+        std::string fields;
+        for (const auto& f : sigs.value()) fields += f + "\r\n";
+        m.content.insert(0, fields);
+      }
+    }
+  }
+  auto st = queue_->commit({&m}, {id});
+  if (!st[0]) {
+    logError("delivery: " + env.id + ": cannot queue the DSN to <" + env.sender + ">: " + st[0].message());
+    return;
+  }
+  ++stats_.dsns;
+  logInfo(env.id + ": sender non-delivery notification: " + id);
+  wake();
+}
+
+std::string Delivery::renderMetrics() const {
+  std::string m;
+  auto counter = [&m](const char* name, const char* help, const std::string& labels, uint64_t v) {
+    m += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n";
+    m += std::string(name) + labels + " " + std::to_string(v) + "\n";
+  };
+  m += "# HELP sluice_relayd_deliveries_total Recipients by delivery outcome.\n"
+       "# TYPE sluice_relayd_deliveries_total counter\n";
+  for (auto [result, v] : {std::pair<const char*, uint64_t>{"delivered", stats_.delivered.load()},
+                           {"deferred", stats_.deferred.load()},
+                           {"bounced", stats_.bounced.load()},
+                           {"expired", stats_.expired.load()},
+                           {"suppressed", stats_.suppressed.load()}}) {
+    m += std::string("sluice_relayd_deliveries_total{result=\"") + result + "\"} " + std::to_string(v) + "\n";
+  }
+  counter("sluice_relayd_dsn_sent_total", "DSNs queued to senders.", "", stats_.dsns.load());
+  counter("sluice_relayd_smtp_connections_total", "Outbound SMTP connections tried.", "", stats_.connections.load());
+  counter("sluice_relayd_smtp_connect_failures_total", "Outbound connections that failed.", "", stats_.connectFailures.load());
+  m += "# HELP sluice_relayd_outbound_tls_total Outbound TLS outcomes.\n# TYPE sluice_relayd_outbound_tls_total counter\n";
+  m += "sluice_relayd_outbound_tls_total{outcome=\"established\"} " + std::to_string(stats_.tlsSessions.load()) + "\n";
+  m += "sluice_relayd_outbound_tls_total{outcome=\"failed\"} " + std::to_string(stats_.tlsFailures.load()) + "\n";
+  counter("sluice_relayd_dns_errors_total", "MX lookups that failed.", "", stats_.dnsErrors.load());
+  {
+    std::lock_guard<std::mutex> l(totalsMu_);
+    m += "# HELP sluice_relayd_queue_recipients Recipients in the queue index by state (every 10 s).\n"
+         "# TYPE sluice_relayd_queue_recipients gauge\n";
+    for (const auto& [state, n] : totals_) {
+      m += "sluice_relayd_queue_recipients{state=\"" + state + "\"} " + std::to_string(n) + "\n";
+    }
+  }
+  m += "# HELP sluice_relayd_delivery_sessions Outbound SMTP agents running.\n# TYPE sluice_relayd_delivery_sessions gauge\n";
+  m += "sluice_relayd_delivery_sessions " + std::to_string(stats_.activeSessions.load()) + "\n";
+  m += "# HELP sluice_relayd_delivery_latency_seconds Time from queueing to delivery.\n"
+       "# TYPE sluice_relayd_delivery_latency_seconds histogram\n";
+  uint64_t cum = 0;
+  for (size_t b = 0; b < 9; ++b) {
+    cum += stats_.latency[b].load();
+    std::string le = b < 8 ? std::to_string(static_cast<int>(DeliveryStats::kBuckets[b])) : "+Inf";
+    m += "sluice_relayd_delivery_latency_seconds_bucket{le=\"" + le + "\"} " + std::to_string(cum) + "\n";
+  }
+  m += "sluice_relayd_delivery_latency_seconds_sum " + std::to_string(static_cast<double>(stats_.latencySumMs.load()) / 1000.0) + "\n";
+  m += "sluice_relayd_delivery_latency_seconds_count " + std::to_string(stats_.latencyCount.load()) + "\n";
+  return m;
+}
+
+}  // namespace sluice::relayd

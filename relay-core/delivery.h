@@ -1,0 +1,141 @@
+// delivery.h - sluice-relayd's delivery: the scheduler with its per-destination queues, and the
+// delivery agents that resolve MX hosts and speak SMTP to them (smtp_client.h).
+//
+// Threading: everything here runs on one thread with its own io_context and its own Queue
+// connection; the intake only calls wake() (new mail) and the admin side reload()/stop().
+//
+// Scheduling: the scheduler claims due recipients from the queue index (only due rows are read,
+// through the (state, next_attempt) index: the cost per delivery does not grow with the queue)
+// while fewer than kMaxInFlight are in memory, groups them by (message, recipient domain) into
+// jobs and appends each job to its destination's queue. A destination (the recipient domain) has
+// at most delivery.destination_concurrency agents and all together at most
+// delivery.max_concurrency; an agent resolves the MX hosts, connects to them in order (random
+// among equal preferences, every address of a host, the next host on a connection failure, a
+// refused greeting or a TLS policy failure) and sends job after job over one connection
+// (delivery.messages_per_connection), several recipients per transaction unless a VERP return
+// path gives each recipient its own.
+//
+// Outcomes (one queue transaction per job): 2xx delivered; 5xx bounced (a DSN to the sender, the
+// recipient suppressed when delivery.suppress_hard_bounces); 4xx, timeouts and connection
+// failures deferred with exponential back-off and jitter (greylisting replies retried after
+// delivery.greylist_retry first), expired past delivery.queue_lifetime (a DSN). A null MX and
+// NXDOMAIN bounce at once; SERVFAIL and DNS timeouts defer. Suppressed recipients are dropped
+// with an event. Every state change is a JSON line in STATE_DIR/events.jsonl and a Postfix-style
+// log line ("ID: to=<...>, relay=..., delay=..., tries=..., dsn=..., status=sent (...)").
+#pragma once
+
+#include <asio.hpp>
+#include <asio/ssl.hpp>
+#include <atomic>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <random>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/result.h"
+#include "config/config.h"
+#include "dkim/signing.h"
+#include "dns/mx_resolver.h"
+#include "events/outbox.h"
+#include "queue/queue.h"
+#include "smtp_client.h"
+#include "store/store_sqlite.h"
+#include "verp/verp.h"
+
+namespace sluice::relayd {
+
+struct DeliveryStats {
+  std::atomic<uint64_t> delivered{0}, deferred{0}, bounced{0}, expired{0}, suppressed{0}, dsns{0};
+  std::atomic<uint64_t> connections{0}, connectFailures{0}, tlsSessions{0}, tlsFailures{0}, dnsErrors{0};
+  std::atomic<int64_t> activeSessions{0}, inFlight{0};
+  // Delivery latency (queued -> delivered), seconds: le 1, 5, 30, 60, 300, 1800, 3600, 21600, +Inf.
+  static constexpr double kBuckets[] = {1, 5, 30, 60, 300, 1800, 3600, 21600};
+  std::atomic<uint64_t> latency[9] = {};
+  std::atomic<uint64_t> latencyCount{0};
+  std::atomic<int64_t> latencySumMs{0};
+};
+
+class Delivery {
+ public:
+  static constexpr size_t kMaxInFlight = 5000;  // recipients claimed and not yet finished
+  static constexpr size_t kClaimBatch = 500;
+
+  Delivery(std::shared_ptr<const config::Config> cfg, std::shared_ptr<const dkim::Signing> signing);
+  ~Delivery();
+  Delivery(const Delivery&) = delete;
+  Delivery& operator=(const Delivery&) = delete;
+
+  Status start();
+  void stop();  // stops claiming, lets sessions in flight end (bounded), joins
+  void wake();  // new mail is queued (any thread)
+  void reload(std::shared_ptr<const config::Config> cfg, std::shared_ptr<const dkim::Signing> signing);
+  DeliveryStats& stats() { return stats_; }
+  std::string renderMetrics() const;
+
+ private:
+  struct Job {
+    std::string messageId;
+    std::string domain;
+    std::vector<queue::Queue::Due> rcpts;
+  };
+  struct Destination {
+    std::deque<Job> jobs;
+    int active = 0;
+    int64_t nextSendMs = 0;
+  };
+  struct Attempt {  // where a job's transaction went
+    std::string mx, ip, tls;
+  };
+
+  asio::awaitable<void> schedulerLoop();
+  void housekeeping();
+  void enqueue(std::vector<queue::Queue::Due> due);
+  void startAgents();
+  asio::awaitable<void> agent(std::string domain);
+  asio::awaitable<std::shared_ptr<SmtpClient>> connect(const std::string& domain, const dns::MxHost& host,
+                                                       const IpAddr& addr, SmtpReply* reply);
+  asio::awaitable<void> deliverJob(SmtpClient& client, Job job, Attempt where);
+  void failJobs(Destination& d, const std::string& reply, bool permanent, const Attempt& where);
+  void finishJob(const Job& job, const queue::Queue::Envelope* env, std::vector<queue::Queue::Outcome> outcomes,
+                 const std::string* content);
+  queue::Queue::Outcome outcomeFor(const queue::Queue::Due& r, const queue::Queue::Envelope* env,
+                                   const SmtpReply& reply, const Attempt& where);
+  int64_t backoffMs(int attempts, bool greylisted);
+  TlsLevel tlsLevelFor(const std::string& domain) const;
+  std::string returnPath(const queue::Queue::Envelope& env, int index) const;
+  void sendDsn(const queue::Queue::Envelope& env, const std::vector<queue::Queue::Outcome>& failed,
+               const std::string* content);
+  void suppress(const queue::Queue::Envelope& env, const queue::Queue::Outcome& o);
+  bool suppressed(const std::string& rcpt, const std::string& senderDomain);
+  void emit(const queue::Queue::Envelope* env, const Job& job, const queue::Queue::Outcome& o);
+
+  std::shared_ptr<const config::Config> cfg_;
+  std::shared_ptr<const dkim::Signing> signing_;
+  asio::io_context io_;
+  std::unique_ptr<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  asio::steady_timer timer_{io_};
+  std::thread thread_;
+  std::unique_ptr<queue::Queue> queue_;
+  std::unique_ptr<dns::MxResolver> resolver_;
+  std::unique_ptr<store::SqliteStore> suppression_;
+  std::unique_ptr<events::EventLog> events_;
+  std::unique_ptr<verp::VerpCodec> verp_;
+  std::unique_ptr<asio::ssl::context> tlsNoVerify_, tlsVerify_;
+  std::map<std::string, Destination> dests_;
+  std::deque<std::string> waiting_;  // destinations with jobs and no free agent slot
+  int agents_ = 0;
+  size_t inFlight_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> woken_{false};
+  DeliveryStats stats_;
+  mutable std::mutex totalsMu_;
+  std::vector<std::pair<std::string, int64_t>> totals_;  // recipients by state, refreshed every 10 s
+  int64_t totalsAtMs_ = 0, purgedAtMs_ = 0;
+  std::mt19937 rng_{std::random_device{}()};
+};
+
+}  // namespace sluice::relayd

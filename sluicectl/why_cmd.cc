@@ -1,0 +1,159 @@
+// why_cmd.cc - see why_cmd.h.
+#include "why_cmd.h"
+
+#include <unistd.h>
+
+#include <ctime>
+#include <fstream>
+#include <iomanip>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "events/event.h"
+#include "queue/queue.h"
+
+namespace sluice::ctl {
+namespace {
+
+const char* kWhyUsage =
+    "Usage: sluicectl why ID [--json]\n"
+    "\n"
+    "What happened to each recipient of queued message ID: its state, every delivery attempt\n"
+    "(time, MX host and address, TLS policy and outcome, the reply), and the next attempt.\n";
+
+const char* kEventsUsage =
+    "Usage: sluicectl events tail [-n N] [--json] [--follow]\n"
+    "\n"
+    "The last N (default 20) delivery events of sluice-relayd (STATE_DIR/events.jsonl): accepted,\n"
+    "delivered, deferred, bounced, expired, suppressed, complained. --json prints the records as\n"
+    "stored; --follow keeps printing new ones (like tail -f).\n";
+
+std::string when(int64_t ms) {
+  if (ms <= 0) return "-";
+  std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  char buf[40];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+  return std::string(buf) + "." + std::to_string(ms % 1000 / 100);
+}
+
+bool flag(const std::vector<std::string>& a, const char* f) {
+  for (const auto& x : a) {
+    if (x == f) return true;
+  }
+  return false;
+}
+
+std::string human(const std::string& line) {
+  auto e = events::eventFromJson(line);
+  if (!e) return line;
+  const auto& ev = e.value();
+  std::string s = events::formatRfc3339Ms(ev.timeMs) + " " + ev.queueId + " " + events::toString(ev.type) + " <" +
+                  ev.recipient + ">";
+  if (ev.details.contains("mx")) s += " via " + ev.details["mx"].get<std::string>();
+  if (ev.details.contains("reply")) s += ": " + ev.details["reply"].get<std::string>();
+  if (ev.details.contains("next_attempt")) s += " (next " + ev.details["next_attempt"].get<std::string>() + ")";
+  return s;
+}
+
+}  // namespace
+
+int runWhyCommand(const std::vector<std::string>& a, const config::Config& cfg, std::ostream& out, std::ostream& err) {
+  if (a.empty() || flag(a, "--help") || flag(a, "-h")) {
+    (a.empty() ? err : out) << kWhyUsage;
+    return a.empty() ? 2 : 0;
+  }
+  queue::QueueOptions o;
+  o.stateDir = cfg.stateDir;
+  o.readOnly = true;
+  auto q = queue::Queue::open(o);
+  if (!q) {
+    err << "sluicectl why: " << q.message() << "\n";
+    return 1;
+  }
+  auto env = q.value()->envelope(a[0]);
+  if (!env || !env.value()) {
+    err << "sluicectl why: " << (env ? "no message " + a[0] + " (finished messages are kept for delivery.retention)" : env.message()) << "\n";
+    return 1;
+  }
+  auto attempts = q.value()->attempts(a[0]);
+  if (!attempts) {
+    err << "sluicectl why: " << attempts.message() << "\n";
+    return 1;
+  }
+  auto info = q.value()->show(a[0]);
+  const auto& e = *env.value();
+  if (flag(a, "--json")) {
+    nlohmann::json j = {{"id", e.id}, {"sender", e.sender}, {"received", events::formatRfc3339Ms(e.receivedMs)},
+                        {"identity", e.identity}, {"recipients", nlohmann::json::array()}};
+    for (const auto& r : e.recipients) {
+      nlohmann::json jr = {{"index", r.index}, {"address", r.address}, {"state", r.state}, {"attempts", nlohmann::json::array()}};
+      for (const auto& t : attempts.value()) {
+        if (t.index != r.index) continue;
+        jr["attempts"].push_back({{"time", events::formatRfc3339Ms(t.timeMs)}, {"mx", t.mx}, {"ip", t.ip}, {"tls", t.tls}, {"reply", t.reply}});
+      }
+      if (info && info.value()) {
+        for (const auto& ir : info.value()->recipients) {
+          if (ir.index == r.index && (r.state == "deferred" || r.state == "queued")) jr["next_attempt"] = events::formatRfc3339Ms(ir.nextAttemptMs);
+        }
+      }
+      j["recipients"].push_back(jr);
+    }
+    out << j.dump(2) << "\n";
+    return 0;
+  }
+  out << e.id << " from <" << e.sender << ">, received " << when(e.receivedMs)
+      << (e.identity.empty() ? "" : ", user " + e.identity) << "\n";
+  for (const auto& r : e.recipients) {
+    out << "  <" << r.address << ">: " << r.state << ", " << r.attempts << " attempt(s)\n";
+    for (const auto& t : attempts.value()) {
+      if (t.index != r.index) continue;
+      out << "    " << when(t.timeMs) << "  " << (t.mx.empty() ? "-" : t.mx + "[" + t.ip + "]") << "  "
+          << (t.tls.empty() ? "" : t.tls + "  ") << t.reply << "\n";
+    }
+    if (info && info.value()) {
+      for (const auto& ir : info.value()->recipients) {
+        if (ir.index == r.index && (r.state == "deferred" || r.state == "queued")) out << "    next attempt " << when(ir.nextAttemptMs) << "\n";
+      }
+    }
+  }
+  return 0;
+}
+
+int runEventsCommand(const std::vector<std::string>& a, const config::Config& cfg, std::ostream& out, std::ostream& err) {
+  if (a.empty() || a[0] != "tail" || flag(a, "--help") || flag(a, "-h")) {
+    (a.empty() || a[0] != "tail" ? err : out) << kEventsUsage;
+    return a.empty() || a[0] != "tail" ? 2 : 0;
+  }
+  size_t n = 20;
+  for (size_t i = 1; i + 1 < a.size(); ++i) {
+    if (a[i] == "-n") n = std::stoul(a[i + 1]);
+  }
+  bool json = flag(a, "--json"), follow = flag(a, "--follow") || flag(a, "-f");
+  std::string path = cfg.stateDir + "/events.jsonl";
+  std::ifstream in(path);
+  if (!in) {
+    err << "sluicectl events: cannot read " << path << " (has sluice-relayd run with this state_dir?)\n";
+    return 1;
+  }
+  std::vector<std::string> last;
+  std::string line;
+  while (std::getline(in, line)) {
+    last.push_back(line);
+    if (last.size() > n) last.erase(last.begin());
+  }
+  for (const auto& l : last) out << (json ? l : human(l)) << "\n";
+  out.flush();
+  while (follow) {
+    in.clear();
+    if (std::getline(in, line)) {
+      out << (json ? line : human(line)) << std::endl;
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  }
+  return 0;
+}
+
+}  // namespace sluice::ctl

@@ -1,0 +1,235 @@
+#!/bin/bash
+# test_relayd_delivery.sh BUILD_DIR - sluice-relayd delivers what it queued: MX hosts found
+# through a real unbound on loopback serving test zones (dns.servers), receivers played by
+# test_mx.py on 127.0.0.2-4 (behaviour by recipient local part). Cases: MX preference, several
+# recipients in one transaction, a VERP return path per recipient (bounce_domains), failover
+# from a dead MX, implicit MX, null MX and NXDOMAIN (bounce at once), SERVFAIL (deferred),
+# greylisting (retried after greylist_retry), 5xx at RCPT and after DATA (bounced, DSN to the
+# sender that parses as RFC 3464, the recipient suppressed), NOTIFY=NEVER (no DSN), a suppressed
+# recipient (dropped with an event), a dropped connection mid-DATA (deferred), 4xx until the
+# queue lifetime (expired, DSN 4.4.7), STARTTLS opportunistic and verified against a test CA, a
+# certificate that does not match (verify: deferred), events, metrics, sluicectl why / retry.
+source "$(dirname "$0")/lib.sh" "$@"
+
+mkdir -p "$T/state" "$T/certs"
+MXP=$(free_port) RP=$(free_port) MP=$(free_port)
+test_cert "$T/certs" mx.tls.example
+unbound_start '  local-zone: "ok.example." static
+  local-data: "ok.example. MX 10 mx1.ok.example."
+  local-data: "ok.example. MX 20 mx2.ok.example."
+  local-data: "mx1.ok.example. A 127.0.0.2"
+  local-data: "mx2.ok.example. A 127.0.0.3"
+  local-zone: "failover.example." static
+  local-data: "failover.example. MX 10 dead.failover.example."
+  local-data: "failover.example. MX 20 mx2.ok.example."
+  local-data: "dead.failover.example. A 127.0.0.9"
+  local-zone: "implicit.example." static
+  local-data: "implicit.example. A 127.0.0.3"
+  local-zone: "nullmx.example." static
+  local-data: "nullmx.example. MX 0 ."
+  local-zone: "nxdomain.example." static
+  local-zone: "servfail.example." refuse
+  local-zone: "tls.example." static
+  local-data: "tls.example. MX 10 mx.tls.example."
+  local-data: "mx.tls.example. A 127.0.0.4"
+  local-zone: "badcert.example." static
+  local-data: "badcert.example. MX 10 other.badcert.example."
+  local-data: "other.badcert.example. A 127.0.0.4"
+  local-zone: "sender.example." static
+  local-data: "sender.example. MX 10 mx2.ok.example."'
+note "unbound on 127.0.0.1:$DNS_PORT; test MX hosts on 127.0.0.2-4:$MXP"
+
+mx_start() {  # NAME ADDR [OPTIONS]: test_mx.py on ADDR:$MXP
+  local name=$1 addr=$2; shift 2
+  start_bg "$name" /usr/bin/python3 "$E2E_SRC/test_mx.py" --listen "$addr:$MXP" --dir "$T/$name" "$@"
+  wait_port "$addr" "$MXP" 10 "$LAST_PID" || { show_tail "$T/$name.err"; die "test MX $name did not start"; }
+}
+mx_start mx1 127.0.0.2 --name mx1.ok.example
+mx_start mx2 127.0.0.3 --name mx2.ok.example
+mx_start mxtls 127.0.0.4 --name mx.tls.example --tls cert --cert "$T/certs/mx.tls.example.crt" --key "$T/certs/mx.tls.example.key"
+
+cat > "$T/sluice.yaml" <<YAML
+state_dir: $T/state
+run_as_user: ""
+log: { target: stderr, level: info }
+relayd:
+  listen: 127.0.0.1:$RP
+  hostname: relay.sluice.example
+  metrics_listen: 127.0.0.1:$MP
+dns:
+  servers: [127.0.0.1@$DNS_PORT]
+  timeout: 3s
+delivery:
+  smtp_port: $MXP
+  connect_timeout: 2s
+  command_timeout: 5s
+  retry_initial: 1s
+  retry_max: 2s
+  greylist_retry: 1s
+  queue_lifetime: 8s
+  tls_policy: may
+  tls_ca_file: $T/certs/mx.tls.example.crt
+  tls_policy_map:
+    - { domain: tls.example, policy: verify }
+    - { domain: badcert.example, policy: verify }
+  bounce_domains:
+    - { sender_domain: verp.example, bounce_domain: bounces.verp.example }
+YAML
+sluicectl_run supp.out --config "$T/sluice.yaml" suppress add supp@ok.example --reason manual
+expect_match "suppression entry added before sending" 'rc=0' "$T/supp.out"
+sluice_relayd_start "$T/sluice.yaml" || die "sluice-relayd did not start"
+EV=$T/state/events.jsonl
+
+send() { local out=$1 from=$2; shift 2; swaks_run "$out" --server "127.0.0.1:$RP" --from "$from" "$@"; }
+qid() { sed -nE 's/^<[-~]+ +250 .*queued as ([0-9A-Z]{16}).*/\1/p' "$T/$1" | head -1; }
+# ev_wait TYPE RECIPIENT [SECONDS]: an event of that type for that recipient in events.jsonl
+ev_wait() {
+  local i
+  for ((i = 0; i < ${3:-15} * 10; i++)); do
+    grep -q "\"type\":\"$1\".*\"recipient\":\"$2\"" "$EV" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
+ev_expect() {  # NAME TYPE RECIPIENT [SECONDS]
+  if ev_wait "$2" "$3" "${4:-15}"; then
+    pass "$1"; grep "\"type\":\"$2\".*\"recipient\":\"$3\"" "$EV" | head -1 | cut -c1-300 | sed 's/^/    /'
+  else
+    fail "$1 (no $2 event for $3)"; show_tail "$EV"; show_tail "$RELAYD_ERR"
+  fi
+}
+mx_file() { grep -l -- "$2" "$T/$1"/*.eml 2>/dev/null | head -1; }  # DIR REGEX
+
+# --- 1. MX preference, several recipients in one transaction, original sender kept -------------
+send m1 a@plain.example --to ok@ok.example,ok2@ok.example --header "Subject: two rcpts"
+ev_expect "ok@ok.example delivered" delivered ok@ok.example
+ev_expect "ok2@ok.example delivered" delivered ok2@ok.example
+f=$(mx_file mx1 'Subject: two rcpts')
+[ -n "$f" ] && pass "delivered to mx1 (preference 10), not mx2" || { fail "message not at mx1"; ls "$T"/mx1 "$T"/mx2; }
+[ -n "$f" ] && expect_match "both recipients in one transaction, MAIL FROM the original sender" \
+  '"mail": "a@plain.example".*"rcpts": \["ok@ok.example", "ok2@ok.example"\]' "$f"
+[ -n "$f" ] && expect_match "Received: header of relayd with the queue id" "by relay.sluice.example \(sluice-relayd\) with E?SMTP id $(qid m1)" "$f"
+expect_match "Postfix-style log line: status=sent" "$(qid m1): to=<ok@ok.example>, relay=mx1.ok.example\[127.0.0.2\]:$MXP, delay=[0-9.]+, tries=1, dsn=2\.0\.0, status=sent \(250 " "$RELAYD_ERR"
+
+# --- 2. VERP: each recipient its own transaction and return path ----------------------------------
+send m2 alice@verp.example --to v1@ok.example,v2@ok.example --header "Subject: verp"
+ev_expect "v1 delivered" delivered v1@ok.example
+ev_expect "v2 delivered" delivered v2@ok.example
+n=$(grep -l 'Subject: verp' "$T"/mx1/*.eml 2>/dev/null | wc -l)
+expect_eq "VERP: one transaction per recipient" "$n" 2
+ID2=$(qid m2)
+expect_match "VERP return path alice+<id>.0.<mac>@bounces.verp.example" \
+  "\"mail\": \"alice\+$(echo "$ID2" | tr A-Z a-z)\.0\.[a-z2-7]{8}@bounces\.verp\.example\"" $(grep -l 'Subject: verp' "$T"/mx1/*.eml)
+sluicectl_run verp.out --config "$T/sluice.yaml" bounce verp "$ID2" 1 alice@bounces.verp.example
+V1=$(head -1 "$T/verp.out")
+if [ -n "$V1" ] && grep -qF "\"mail\": \"$V1\"" $(grep -l 'Subject: verp' "$T"/mx1/*.eml); then
+  pass "the VERP address of recipient 1 is the one sluicectl bounce verp computes ($V1)"
+else
+  fail "recipient 1's return path is not $V1"; show_tail "$T/verp.out"
+fi
+
+# --- 3. failover, implicit MX, DNS failures -------------------------------------------------------
+send m3 a@plain.example --to x@failover.example
+ev_expect "dead first MX (connection refused) -> delivered to the next MX" delivered x@failover.example
+expect_match "the delivery names mx2" '"type":"delivered".*"recipient":"x@failover.example".*"mx":"mx2.ok.example"' "$EV"
+send m4 a@plain.example --to x@implicit.example
+ev_expect "no MX -> implicit MX (the domain's A record)" delivered x@implicit.example
+send m5 bob@sender.example --to x@nullmx.example
+ev_expect "null MX -> bounced at once" bounced x@nullmx.example 10
+expect_match "null MX -> 556 5.1.10" '"type":"bounced".*"recipient":"x@nullmx.example".*556 5\.1\.10' "$EV"
+send m6 bob@sender.example --to x@nosuch.nxdomain.example
+ev_expect "NXDOMAIN -> bounced at once" bounced x@nosuch.nxdomain.example 10
+send m7 bob@sender.example --to x@a.servfail.example
+ev_expect "SERVFAIL -> deferred" deferred x@a.servfail.example 10
+expect_match "SERVFAIL -> 4.4.3" '"type":"deferred".*"recipient":"x@a.servfail.example".*4\.4\.3' "$EV"
+
+# --- 4. replies: greylisting, 5xx, NOTIFY=NEVER, suppression, dropped connection ---------------
+send m8 a@plain.example --to grey@ok.example
+ev_expect "greylisted first -> deferred" deferred grey@ok.example
+ev_expect "greylisted -> delivered on the retry after greylist_retry" delivered grey@ok.example 15
+send m9 bob@sender.example --to rcpt550@ok.example --header "Subject: to be bounced"
+ev_expect "550 at RCPT -> bounced" bounced rcpt550@ok.example
+ev_expect "the DSN to bob@sender.example is delivered (from <>)" delivered bob@sender.example 15
+dsn=$(grep -l 'X-Sluice-Queue-ID: '"$(qid m9)" "$T"/mx2/*.eml 2>/dev/null | head -1)
+if [ -n "$dsn" ]; then
+  expect_match "the DSN comes from the null sender" '"mail": ""' "$dsn"
+  tail -n +2 "$dsn" > "$T/dsn.eml"
+  /usr/bin/python3 - "$T/dsn.eml" > "$T/dsn.parsed" 2>&1 <<'PY'
+import email, sys
+m = email.message_from_binary_file(open(sys.argv[1], "rb"))
+assert m.get_content_type() == "multipart/report", m.get_content_type()
+assert m.get_param("report-type") == "delivery-status"
+parts = m.get_payload()
+print("parts", [p.get_content_type() for p in parts])
+ds = parts[1].get_payload()          # message/delivery-status: a list of header blocks
+print("per-message", dict(ds[0].items()))
+r = dict(ds[1].items())
+print("recipient", r)
+assert r["Action"] == "failed" and r["Status"].startswith("5."), r
+assert r["Final-Recipient"] == "rfc822; rcpt550@ok.example", r
+assert "Remote-MTA" in r and "Diagnostic-Code" in r
+orig = parts[2]
+assert orig.get_content_type() == "message/rfc822"
+assert orig.get_payload()[0]["Subject"] == "to be bounced"
+print("DSN OK")
+PY
+  expect_match "the DSN parses (Python email): multipart/report, Action failed, Status 5.x, the original attached" '^DSN OK' "$T/dsn.parsed"
+else
+  fail "no DSN for $(qid m9) at mx2"; ls "$T/mx2"
+fi
+sluicectl_run supplist.out --config "$T/sluice.yaml" suppress list
+expect_match "the hard-bounced recipient is suppressed for the sending domain" 'rcpt550@ok.example.*sender.example' "$T/supplist.out"
+send m10 bob@sender.example --to data554@ok.example
+ev_expect "554 after DATA -> bounced" bounced data554@ok.example
+/usr/bin/python3 - "$RP" > "$T/never.out" 2>&1 <<'PY'
+import smtplib, sys
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=10)
+s.ehlo("client.example")
+s.sendmail("bob@sender.example", ["rcpt551@ok.example"], b"Subject: never\r\n\r\nno DSN wanted\r\n",
+           rcpt_options=["NOTIFY=NEVER"])
+s.quit()
+print("sent")
+PY
+expect_match "NOTIFY=NEVER message accepted" '^sent' "$T/never.out"
+ev_expect "NOTIFY=NEVER recipient bounced" bounced rcpt551@ok.example
+sleep 2
+n=$(grep -l 'rcpt551@ok.example' "$T"/mx2/*.eml 2>/dev/null | xargs -r grep -l 'multipart/report' | wc -l)
+expect_eq "NOTIFY=NEVER -> no DSN" "$n" 0
+send m11 a@plain.example --to supp@ok.example
+ev_expect "suppressed recipient -> dropped with a suppressed event" suppressed supp@ok.example
+expect_eq "the suppressed recipient never reached an MX" "$(grep -l 'supp@ok.example' "$T"/mx*/*.eml 2>/dev/null | wc -l)" 0
+send m12 a@plain.example --to drop@ok.example
+ev_expect "connection dropped mid-DATA -> deferred" deferred drop@ok.example
+
+# --- 5. TLS ------------------------------------------------------------------------------------
+send m13 a@plain.example --to ok@tls.example
+ev_expect "tls_policy verify with the right CA and name -> delivered" delivered ok@tls.example
+expect_match "delivered over TLS, verified" '"type":"delivered".*"recipient":"ok@tls.example".*"tls":"policy=verify TLSv1\.[23] .*\(verified\)' "$EV"
+f=$(mx_file mxtls 'ok@tls.example')
+[ -n "$f" ] && expect_match "the receiver saw TLS" '"tls": "TLSv1\.[23]"' "$f"
+send m14 a@plain.example --to ok@badcert.example
+ev_expect "verify against a certificate for another name -> deferred" deferred ok@badcert.example
+expect_match "the reason names the certificate" '"type":"deferred".*"recipient":"ok@badcert.example".*(certificate|verif)' "$EV"
+
+# --- 6. queue lifetime: 4xx until it expires -> DSN 4.4.7 -----------------------------------------
+send m15 bob@sender.example --to rcpt451@ok.example
+ev_expect "4xx -> deferred" deferred rcpt451@ok.example
+ev_expect "still 4xx after queue_lifetime (8 s) -> expired" expired rcpt451@ok.example 20
+tries=$(grep -c "\"type\":\"deferred\".*\"recipient\":\"rcpt451@ok.example\"" "$EV")
+[ "$tries" -ge 2 ] && pass "retried with back-off before expiring ($tries deferrals)" || fail "only $tries deferral(s) before expiry"
+sleep 3
+dsn=$(grep -l 'X-Sluice-Queue-ID: '"$(qid m15)" "$T"/mx2/*.eml 2>/dev/null | head -1)
+[ -n "$dsn" ] && expect_match "expiry DSN: Status 4.4.7, Action failed" '^Status: 4\.4\.7' "$dsn" || fail "no expiry DSN"
+
+# --- 7. admin: why, retry, metrics --------------------------------------------------------------
+sluicectl_run why.out --config "$T/sluice.yaml" why "$(qid m8)"
+expect_match "sluicectl why: the greylisted attempt" '450 4\.7\.1.*[Gg]reylisted' "$T/why.out"
+expect_match "sluicectl why: the recipient is delivered after 2 attempts" '<grey@ok.example>: delivered, 2 attempt' "$T/why.out"
+expect_match "sluicectl why: each attempt names the MX host, its address, the TLS policy and the reply" 'mx1\.ok\.example\[127\.0\.0\.2\]  policy=may .* 250 ' "$T/why.out"
+sluicectl_run retry.out --config "$T/sluice.yaml" queue retry --all
+expect_match "sluicectl queue retry --all" 'rc=0' "$T/retry.out"
+curl -s "http://127.0.0.1:$MP/metrics" > "$T/metrics.out"
+expect_match "metrics: deliveries by result" '^sluice_relayd_deliveries_total\{result="delivered"\} [1-9]' "$T/metrics.out"
+expect_match "metrics: delivery latency histogram" '^sluice_relayd_delivery_latency_seconds_count [1-9]' "$T/metrics.out"
+expect_match "metrics: queue by state" '^sluice_relayd_queue_recipients\{state="' "$T/metrics.out"
+finish
