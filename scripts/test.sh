@@ -11,6 +11,8 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 JOBS=$(nproc)
+# The ASan and fuzz builds below share scripts/build.sh's ccache settings.
+export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache} CCACHE_BASEDIR=$ROOT CCACHE_NOHASHDIR=1
 start=$(date +%s)
 step() { printf '\n==== %s (%ds)\n' "$*" $(( $(date +%s) - start )); }
 
