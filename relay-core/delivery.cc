@@ -18,6 +18,7 @@
 #include "dkim/signer.h"
 #include "dsn/dsn_writer.h"
 #include "events/event.h"
+#include "events/webhook_sender.h"
 #include "smtp/smtp_parse.h"
 
 namespace sluice::relayd {
@@ -120,6 +121,25 @@ Status Delivery::start() {
   } else {
     logInfo("delivery: store.backend is redis: suppression is checked by sluice-policyd at RCPT only");
   }
+  if (auto st = events::EventOutbox::createSchema(queue_->db()); !st) return st;
+  for (const auto& w : cfg_->events.webhooks) {
+    events::WebhookEndpoint e;
+    e.url = w.url;
+    e.secret = w.secret;
+    for (const auto& t : w.types) {
+      if (auto et = events::parseEventType(t)) e.types.push_back(*et);
+    }
+    webhooks_.push_back(std::move(e));
+  }
+  if (!webhooks_.empty()) {
+    events::WebhookOptions wo;
+    wo.timeoutMs = cfg_->events.webhookTimeoutMs;
+    wo.initialBackoffMs = cfg_->events.webhookInitialBackoffMs;
+    wo.maxBackoffMs = cfg_->events.webhookMaxBackoffMs;
+    wo.maxAgeMs = cfg_->events.webhookMaxAgeMs;
+    webhookSender_ = std::make_unique<events::WebhookSender>(cfg_->stateDir + "/queue.db", webhooks_, wo);
+    if (auto st = webhookSender_->start(); !st) return makeError("webhooks: " + st.message());
+  }
   auto log = events::EventLog::open(cfg_->stateDir + "/events.jsonl");
   if (!log) return log.error();
   events_ = std::move(log.value());
@@ -163,6 +183,11 @@ void Delivery::stop() {
   work_.reset();
   io_.stop();
   thread_.join();
+  if (webhookSender_) webhookSender_->stop();
+}
+
+void Delivery::wakeWebhooks() {
+  if (webhookSender_) webhookSender_->wake();
 }
 
 void Delivery::wake() {
@@ -572,7 +597,21 @@ bool Delivery::suppressed(const std::string& rcpt, const std::string& senderDoma
 
 void Delivery::finishJob(const Job& job, const Queue::Envelope* env, std::vector<Queue::Outcome> outcomes,
                          const std::string* content) {
-  auto done = queue_->record(outcomes);
+  // The events go into the webhook outbox in the same transaction as the new states, so
+  // neither exists without the other.
+  std::vector<std::optional<events::Event>> evs;
+  for (const auto& o : outcomes) evs.push_back(makeEvent(env, job, o));
+  std::function<Status(sqlite3*)> extra;
+  if (!webhooks_.empty()) {
+    extra = [&](sqlite3* db) -> Status {
+      for (const auto& ev : evs) {
+        if (!ev) continue;
+        if (auto st = events::EventOutbox::enqueueIn(db, *ev, webhooks_); !st) return st;
+      }
+      return okStatus();
+    };
+  }
+  auto done = queue_->record(outcomes, extra);
   inFlight_ -= std::min(inFlight_, job.rcpts.size());
   stats_.inFlight = static_cast<int64_t>(inFlight_);
   if (!done) {
@@ -581,8 +620,10 @@ void Delivery::finishJob(const Job& job, const Queue::Envelope* env, std::vector
     return;
   }
   std::vector<Queue::Outcome> failed, delayed;
-  for (const auto& o : outcomes) {
-    emit(env, job, o);
+  if (webhookSender_) webhookSender_->wake();
+  for (size_t i = 0; i < outcomes.size(); ++i) {
+    const auto& o = outcomes[i];
+    if (evs[i]) publish(*evs[i], o);
     if (o.state == "delivered") ++stats_.delivered;
     if (o.state == "deferred") ++stats_.deferred;
     if (o.state == "bounced") ++stats_.bounced;
@@ -611,27 +652,25 @@ void Delivery::finishJob(const Job& job, const Queue::Envelope* env, std::vector
   }
 }
 
-void Delivery::emit(const Queue::Envelope* env, const Job& job, const Queue::Outcome& o) {
-  events::Event ev;
-  ev.timeMs = nowMs();
-  ev.id = events::newEventId(ev.timeMs);
+std::optional<events::Event> Delivery::makeEvent(const Queue::Envelope* env, const Job& job, const Queue::Outcome& o) {
   static const std::map<std::string, events::EventType> kTypes = {
       {"delivered", events::EventType::kDelivered}, {"deferred", events::EventType::kDeferred},
       {"bounced", events::EventType::kBounced},     {"expired", events::EventType::kExpired},
       {"suppressed", events::EventType::kSuppressed}};
   auto t = kTypes.find(o.state);
-  if (t == kTypes.end()) return;
+  if (t == kTypes.end()) return std::nullopt;
+  events::Event ev;
+  ev.timeMs = nowMs();
+  ev.id = events::newEventId(ev.timeMs);
   ev.type = t->second;
   ev.queueId = job.messageId;
-  std::string rcpt;
   int attempts = 0;
   for (const auto& r : job.rcpts) {
     if (r.index == o.index) {
-      rcpt = r.address;
+      ev.recipient = r.address;
       attempts = r.attempts + (o.attempted ? 1 : 0);
     }
   }
-  ev.recipient = rcpt;
   int64_t delay = 0;
   if (env != nullptr) {
     ev.sender = env->sender;
@@ -644,10 +683,15 @@ void Delivery::emit(const Queue::Envelope* env, const Job& job, const Queue::Out
   if (!o.ip.empty()) ev.details["ip"] = o.ip;
   if (!o.tls.empty()) ev.details["tls"] = o.tls;
   if (o.state == "deferred") ev.details["next_attempt"] = events::formatRfc3339Ms(o.nextAttemptMs);
-  std::string status = dsn::enhancedStatus(o.reply, o.state == "delivered" ? "2.0.0" : o.state == "deferred" ? "4.0.0" : "5.0.0");
-  ev.details["status"] = status;
+  std::string fallback = o.state == "delivered" ? "2.0.0" : o.state == "deferred" ? "4.0.0" : "5.0.0";
+  ev.details["status"] = dsn::enhancedStatus(o.reply, fallback);
+  return ev;
+}
+
+void Delivery::publish(const events::Event& ev, const Queue::Outcome& o) {
   if (auto st = events_->append(ev); !st) logWarning("delivery: event log: " + st.message());
-  if (o.state == "delivered" && env != nullptr) {
+  int64_t delay = ev.details.value("delay_ms", int64_t{0});
+  if (o.state == "delivered") {
     double secs = static_cast<double>(delay) / 1000.0;
     size_t b = 0;
     while (b < 8 && secs > DeliveryStats::kBuckets[b]) ++b;
@@ -658,8 +702,9 @@ void Delivery::emit(const Queue::Envelope* env, const Job& job, const Queue::Out
   // The line Postfix sysadmins grep for.
   std::string word = o.state == "delivered" ? "sent" : o.state;
   std::string relay = o.mx.empty() ? "none" : o.mx + "[" + o.ip + "]:" + std::to_string(cfg_->delivery.smtpPort);
-  logInfo(job.messageId + ": to=<" + rcpt + ">, relay=" + relay + ", delay=" + ms(delay) + ", tries=" +
-          std::to_string(attempts) + ", dsn=" + status + ", status=" + word + " (" + o.reply + ")");
+  logInfo(ev.queueId + ": to=<" + ev.recipient + ">, relay=" + relay + ", delay=" + ms(delay) + ", tries=" +
+          std::to_string(ev.details.value("attempt", 0)) + ", dsn=" + ev.details.value("status", std::string()) +
+          ", status=" + word + " (" + o.reply + ")");
 }
 
 void Delivery::suppress(const Queue::Envelope& env, const Queue::Outcome& o) {

@@ -29,6 +29,7 @@
 #include <atomic>
 #include <deque>
 #include <map>
+#include <optional>
 #include <mutex>
 #include <random>
 #include <memory>
@@ -41,6 +42,7 @@
 #include "dkim/signing.h"
 #include "dns/mx_resolver.h"
 #include "events/outbox.h"
+#include "events/webhook_sender.h"
 #include "queue/queue.h"
 #include "smtp_client.h"
 #include "store/store_sqlite.h"
@@ -72,6 +74,8 @@ class Delivery {
   Status start();
   void stop();  // stops claiming, lets sessions in flight end (bounded), joins
   void wake();  // new mail is queued (any thread)
+  void wakeWebhooks();  // events were put into the outbox (any thread)
+  const std::vector<events::WebhookEndpoint>& webhooks() const { return webhooks_; }
   void reload(std::shared_ptr<const config::Config> cfg, std::shared_ptr<const dkim::Signing> signing);
   DeliveryStats& stats() { return stats_; }
   std::string renderMetrics() const;
@@ -111,7 +115,9 @@ class Delivery {
                const std::string* content);
   void suppress(const queue::Queue::Envelope& env, const queue::Queue::Outcome& o);
   bool suppressed(const std::string& rcpt, const std::string& senderDomain);
-  void emit(const queue::Queue::Envelope* env, const Job& job, const queue::Queue::Outcome& o);
+  std::optional<events::Event> makeEvent(const queue::Queue::Envelope* env, const Job& job,
+                                         const queue::Queue::Outcome& o);
+  void publish(const events::Event& ev, const queue::Queue::Outcome& o);
 
   std::shared_ptr<const config::Config> cfg_;
   std::shared_ptr<const dkim::Signing> signing_;
@@ -123,6 +129,8 @@ class Delivery {
   std::unique_ptr<dns::MxResolver> resolver_;
   std::unique_ptr<store::SqliteStore> suppression_;
   std::unique_ptr<events::EventLog> events_;
+  std::vector<events::WebhookEndpoint> webhooks_;
+  std::unique_ptr<events::WebhookSender> webhookSender_;
   std::unique_ptr<verp::VerpCodec> verp_;
   std::unique_ptr<asio::ssl::context> tlsNoVerify_, tlsVerify_;
   std::map<std::string, Destination> dests_;

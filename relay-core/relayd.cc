@@ -104,6 +104,11 @@ Status Relayd::start() {
   // Delivery starts before the committer, which wakes it after every commit.
   delivery_ = std::make_unique<Delivery>(cfg_, signing_);
   if (auto st = delivery_->start(); !st) return makeError("delivery: " + st.message());
+  if (!delivery_->webhooks().empty()) {
+    auto ob = events::EventOutbox::open(cfg_->stateDir + "/queue.db");
+    if (!ob) return makeError("webhook outbox: " + ob.message());
+    outbox_ = std::move(ob.value());
+  }
   committer_->setOnCommitted([this](const queue::NewMessage& m, const std::string& id) { onCommitted(m, id); });
   if (auto st = committer_->start(); !st) return st;
   if (!c.policyService.empty()) {
@@ -259,7 +264,11 @@ void Relayd::onCommitted(const queue::NewMessage& m, const std::string& id) {
     ev.identity = m.identity;
     ev.details = {{"client", m.clientAddress}, {"size", m.content.size()}};
     if (auto st = events_->append(ev); !st) logWarning("event log: " + st.message());
+    if (outbox_) {
+      if (auto st = outbox_->enqueue(ev, delivery_->webhooks()); !st) logWarning("webhook outbox: " + st.message());
+    }
   }
+  if (outbox_) delivery_->wakeWebhooks();
   if (delivery_) delivery_->wake();
 }
 

@@ -86,6 +86,7 @@ class Relayd {
   std::shared_ptr<const dkim::Signing> signing_;
   std::unique_ptr<GroupCommitter> committer_;
   std::unique_ptr<events::EventLog> events_;
+  std::unique_ptr<events::EventOutbox> outbox_;  // accepted events, on the committer's thread
   std::unique_ptr<Delivery> delivery_;
   std::unique_ptr<auth::UserStore> users_;
   std::shared_ptr<PolicyClient> policy_;

@@ -512,6 +512,34 @@ void readDelivery(Loader& loader, MapReader& root, Config& cfg) {
   d.finish();
 }
 
+void readEvents(Loader& loader, MapReader& root, Config& cfg) {
+  MapReader e = root.map("events");
+  auto& c = cfg.events;
+  static const std::set<std::string> kTypes = {"accepted", "delivered", "deferred", "bounced",
+                                               "expired", "suppressed", "complained"};
+  for (auto& item : e.list("webhooks")) {
+    WebhookConfig w;
+    w.line = item.line();
+    w.url = item.str("url");
+    w.secret = item.str("secret");
+    w.types = item.strList("types");
+    item.finish();
+    if (w.url.rfind("http://", 0) != 0 && w.url.rfind("https://", 0) != 0) {
+      loader.error(w.line, "events.webhooks[].url", "expected an http:// or https:// URL, got \"" + w.url + "\"");
+    }
+    if (w.secret.size() < 16) loader.error(w.line, "events.webhooks[].secret", "must be at least 16 characters");
+    for (const auto& t : w.types) {
+      if (kTypes.count(t) == 0) loader.error(w.line, "events.webhooks[].types", "unknown event type \"" + t + "\"");
+    }
+    c.webhooks.push_back(std::move(w));
+  }
+  c.webhookTimeoutMs = e.duration("webhook_timeout");
+  c.webhookInitialBackoffMs = e.duration("webhook_initial_backoff");
+  c.webhookMaxBackoffMs = e.duration("webhook_max_backoff");
+  c.webhookMaxAgeMs = e.duration("webhook_max_age");
+  e.finish();
+}
+
 void readMilter(Loader& loader, MapReader& root, Config& cfg) {
   MapReader m = root.map("milter");
   cfg.milter.listen = m.str("listen");
@@ -618,6 +646,7 @@ void readSections(Loader& loader, MapReader& root, Config& cfg) {
 
   readRelayd(loader, root, cfg);
   readDelivery(loader, root, cfg);
+  readEvents(loader, root, cfg);
   MapReader bo = root.map("bounces");
   cfg.bounces.globalScope = bo.choice("suppression_scope") == "global";
   cfg.bounces.maxSize = bo.size("max_size");

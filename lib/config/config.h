@@ -92,6 +92,18 @@ struct DeliveryConfig {
   bool suppressHardBounces = true;
 };
 
+struct WebhookConfig {
+  std::string url, secret;
+  std::vector<std::string> types;  // empty: every type
+  int line = 0;
+};
+
+struct EventsConfig {
+  std::vector<WebhookConfig> webhooks;
+  int64_t webhookTimeoutMs = 10000, webhookInitialBackoffMs = 5000, webhookMaxBackoffMs = 3600000;
+  int64_t webhookMaxAgeMs = 3 * 86400000LL;
+};
+
 struct BouncesConfig {
   bool globalScope = false;  // suppression_scope: global (true) or sending_domain
   uint64_t maxSize = 50 * 1024 * 1024;
@@ -191,6 +203,7 @@ struct Config {
   MilterConfig milter;
   RelaydConfig relayd;
   DeliveryConfig delivery;
+  EventsConfig events;
   BouncesConfig bounces;
   DnsConfig dns;
   DkimConfig dkim;

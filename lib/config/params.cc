@@ -191,6 +191,24 @@ const std::vector<ParamSpec> kParams = {
      "Send one \"delayed\" DSN when a recipient is still queued after this long (if its NOTIFY "
      "allows); 0s: never."},
 
+    {"events", T::kMap, "", 0, 0, nullptr,
+     "Delivery events: every state change is a line of STATE_DIR/events.jsonl and, for each "
+     "webhook that wants it, a signed HTTP POST from a durable outbox (at least once)."},
+    {"events.webhooks", T::kList, "[]", 0, 0, nullptr, "HTTP endpoints the events are posted to."},
+    {"events.webhooks[].url", T::kString, nullptr, 0, 0, nullptr, "http:// or https:// URL receiving a POST per event."},
+    {"events.webhooks[].secret", T::kString, nullptr, 0, 0, nullptr,
+     "HMAC-SHA256 key of the X-Sluice-Signature header (t=<unix>,v1=<hex of HMAC(secret, t.body)>); "
+     "at least 16 characters."},
+    {"events.webhooks[].types", T::kStringList, "[]", 0, 0, nullptr,
+     "Event types posted (accepted, delivered, deferred, bounced, expired, suppressed, complained); "
+     "empty: all."},
+    {"events.webhook_timeout", T::kDuration, "10s", 100 * kMs, 5 * kMin, nullptr, "Time allowed for one POST."},
+    {"events.webhook_initial_backoff", T::kDuration, "5s", 100 * kMs, 1 * kHour, nullptr,
+     "Retry delay after a failed POST; it doubles with each attempt (+-10% jitter)."},
+    {"events.webhook_max_backoff", T::kDuration, "1h", 1 * kSec, 1 * kDay, nullptr, "Longest retry delay."},
+    {"events.webhook_max_age", T::kDuration, "3d", 1 * kMin, 30 * kDay, nullptr,
+     "An event not accepted (2xx) by then is given up (logged)."},
+
     {"bounces", T::kMap, "", 0, 0, nullptr, "Bounce and complaint intake (sluicectl bounce receive)."},
     {"bounces.suppression_scope", T::kEnum, "sending_domain", 0, 0, "sending_domain|global",
      "Where a hard bounce or complaint suppresses the recipient: for the original sender's domain "

@@ -12,7 +12,8 @@
 source "$(dirname "$0")/lib.sh" "$@"
 
 mkdir -p "$T/state" "$T/certs"
-MXP=$(free_port) RP=$(free_port) MP=$(free_port)
+MXP=$(free_port) RP=$(free_port) MP=$(free_port) WP=$(free_port)
+WSECRET=webhook-secret-for-the-test
 test_cert "$T/certs" mx.tls.example
 unbound_start '  local-zone: "ok.example." static
   local-data: "ok.example. MX 10 mx1.ok.example."
@@ -48,6 +49,9 @@ mx_start mx1 127.0.0.2 --name mx1.ok.example
 mx_start mx2 127.0.0.3 --name mx2.ok.example
 mx_start mxtls 127.0.0.4 --name mx.tls.example --tls cert --cert "$T/certs/mx.tls.example.crt" --key "$T/certs/mx.tls.example.key"
 
+start_bg webhook /usr/bin/python3 "$E2E_SRC/webhook_receiver.py" --listen "127.0.0.1:$WP" --dir "$T/webhook" --secret "$WSECRET" --fail-first 1
+wait_port 127.0.0.1 "$WP" 10 "$LAST_PID" || die "webhook receiver did not start"
+
 cat > "$T/sluice.yaml" <<YAML
 state_dir: $T/state
 run_as_user: ""
@@ -74,6 +78,10 @@ delivery:
     - { domain: badcert.example, policy: verify }
   bounce_domains:
     - { sender_domain: verp.example, bounce_domain: bounces.verp.example }
+events:
+  webhooks:
+    - { url: "http://127.0.0.1:$WP/hook", secret: $WSECRET, types: [delivered, bounced] }
+  webhook_initial_backoff: 1s
 YAML
 sluicectl_run supp.out --config "$T/sluice.yaml" suppress add supp@ok.example --reason manual
 expect_match "suppression entry added before sending" 'rc=0' "$T/supp.out"
@@ -232,4 +240,15 @@ curl -s "http://127.0.0.1:$MP/metrics" > "$T/metrics.out"
 expect_match "metrics: deliveries by result" '^sluice_relayd_deliveries_total\{result="delivered"\} [1-9]' "$T/metrics.out"
 expect_match "metrics: delivery latency histogram" '^sluice_relayd_delivery_latency_seconds_count [1-9]' "$T/metrics.out"
 expect_match "metrics: queue by state" '^sluice_relayd_queue_recipients\{state="' "$T/metrics.out"
+
+# --- 8. webhooks: signed, retried after a 500, only the types asked for ---------------------------
+P=$T/webhook/posts.jsonl
+for ((i = 0; i < 100; i++)); do grep -q '"status": 200' "$P" 2>/dev/null && break; sleep 0.1; done
+expect_match "webhook: the first POST was answered 500" '"n": 1, "status": 500' "$P"
+first=$(sed -n '1s/.*"event_id": "\([0-9A-Z]*\)".*/\1/p' "$P")
+expect_match "webhook: the same event was posted again after the 500 (at least once)" "\"status\": 200, \"event_id\": \"$first\"" "$P"
+expect_no_match "webhook: every signature verifies (HMAC-SHA256 of t.body)" '"signature_ok": false' "$P"
+expect_match "webhook: a delivered event for ok@ok.example" 'type\\": *\\"delivered.*ok@ok\.example' "$P"
+expect_match "webhook: a bounced event" 'type\\": *\\"bounced' "$P"
+expect_no_match "webhook: no types the endpoint did not ask for (deferred)" 'type\\": *\\"deferred' "$P"
 finish
