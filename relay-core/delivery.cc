@@ -84,6 +84,17 @@ awaitable<dns::MxResult> resolveMx(dns::MxResolver& resolver, std::string domain
   co_return out;
 }
 
+// An outcome decided here, without an attempt (no attempts row).
+Queue::Outcome localOutcome(const std::string& id, int index, const char* state, const char* reply) {
+  Queue::Outcome o;
+  o.messageId = id;
+  o.index = index;
+  o.state = state;
+  o.reply = reply;
+  o.attempted = false;
+  return o;
+}
+
 std::string ms(int64_t v) {
   return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 100);
 }
@@ -358,16 +369,18 @@ awaitable<void> Delivery::agent(std::string domain) {
     bool progressed = false;
     std::string lastError;
     Attempt lastWhere;
+    std::vector<Queue::Outcome::Tried> tried;
     for (const auto& host : mx.hosts) {
       for (const auto& addr : host.addresses) {
         if (d.jobs.empty() || stopping_) break;
         SmtpReply r;
         auto client = co_await connect(domain, host, addr, &r);
-        Attempt where{host.name, addr.toString(), "none"};
+        Attempt where{host.name, addr.toString(), "none", tried};
         if (!client) {
           lastError = r.text.empty() ? "connection to " + host.name + " failed" : r.text;
           if (r.code != 0 && r.text.find(host.name) == std::string::npos) lastError = "host " + host.name + "[" + addr.toString() + "] said: " + r.text;
           lastWhere = where;
+          if (tried.size() < 10) tried.push_back({host.name, addr.toString(), lastError});
           continue;
         }
         where.tls = "policy=" + std::string(toString(tlsLevelFor(domain))) + " " + client->tlsSummary();
@@ -433,7 +446,8 @@ awaitable<void> Delivery::deliverJob(SmtpClient& client, Job job, Attempt where)
     // Deleted by sluicectl while queued, or the index failed: nothing to send.
     if (!envr) logError("delivery: " + job.messageId + ": " + envr.message());
     for (const auto& r : job.rcpts) {
-      Queue::Outcome o{job.messageId, r.index, "deferred", "451 4.3.0 queue index error", nowMs() + 60000, false, "", "", ""};
+      Queue::Outcome o = localOutcome(job.messageId, r.index, "deferred", "451 4.3.0 queue index error");
+      o.nextAttemptMs = nowMs() + 60000;
       if (envr) o.state = "expired";
       outcomes.push_back(o);
     }
@@ -445,8 +459,7 @@ awaitable<void> Delivery::deliverJob(SmtpClient& client, Job job, Attempt where)
   std::vector<const Queue::Due*> send;
   for (const auto& r : job.rcpts) {
     if (suppressed(r.address, senderDomain)) {
-      outcomes.push_back(Queue::Outcome{job.messageId, r.index, "suppressed",
-                                        "550 5.1.1 recipient is on the suppression list", 0, false, "", "", ""});
+      outcomes.push_back(localOutcome(job.messageId, r.index, "suppressed", "550 5.1.1 recipient is on the suppression list"));
     } else {
       send.push_back(&r);
     }
@@ -536,6 +549,7 @@ Queue::Outcome Delivery::outcomeFor(const Queue::Due& r, const Queue::Envelope* 
   o.mx = where.mx;
   o.ip = where.ip;
   o.tls = where.tls;
+  o.tried = where.tried;
   o.attempted = true;
   int64_t now = nowMs();
   if (reply.ok()) {

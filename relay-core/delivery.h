@@ -93,6 +93,7 @@ class Delivery {
   };
   struct Attempt {  // where a job's transaction went
     std::string mx, ip, tls;
+    std::vector<queue::Queue::Outcome::Tried> tried;  // hosts that failed before it
   };
 
   asio::awaitable<void> schedulerLoop();

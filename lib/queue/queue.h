@@ -142,6 +142,12 @@ class Queue {
     int64_t nextAttemptMs = 0;   // deferred only
     bool attempted = true;       // counts as an attempt and gets an attempts row
     std::string mx, ip, tls;     // of the attempt
+    // MX hosts tried before this one in the same attempt (connection refused, greeting refused,
+    // TLS policy): each gets its own attempts row, so `sluicectl why` shows the failover.
+    struct Tried {
+      std::string mx, ip, reply;
+    };
+    std::vector<Tried> tried;
   };
   // All outcomes in one transaction, with `extra` run inside it (events into the outbox); then the
   // content of every message whose recipients are all final is deleted (the rows stay for late

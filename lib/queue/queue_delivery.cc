@@ -144,6 +144,17 @@ Result<std::vector<std::string>> Queue::record(const std::vector<Outcome>& outco
     u.text(5, o.messageId);
     u.i64(6, o.index);
     if (sqlite3_step(u.s) != SQLITE_DONE) return fail(dbError(db_, "record"));
+    for (const auto& t : o.tried) {
+      sqlite3_reset(a.s);
+      a.text(1, o.messageId);
+      a.i64(2, o.index);
+      a.i64(3, now);
+      a.text(4, t.mx);
+      a.text(5, t.ip);
+      a.text(6, "");
+      a.text(7, t.reply);
+      if (sqlite3_step(a.s) != SQLITE_DONE) return fail(dbError(db_, "record attempt"));
+    }
     if (o.attempted) {
       sqlite3_reset(a.s);
       a.text(1, o.messageId);

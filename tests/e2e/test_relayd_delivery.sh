@@ -140,6 +140,8 @@ fi
 send m3 a@plain.example --to x@failover.example
 ev_expect "dead first MX (connection refused) -> delivered to the next MX" delivered x@failover.example
 expect_match "the delivery names mx2" '"type":"delivered".*"recipient":"x@failover.example".*"mx":"mx2.ok.example"' "$EV"
+sluicectl_run whyf.out --config "$T/sluice.yaml" why "$(qid m3)"
+expect_match "sluicectl why shows the dead MX tried first" 'dead\.failover\.example\[127\.0\.0\.9\].*(refused|connect)' "$T/whyf.out"
 send m4 a@plain.example --to x@implicit.example
 ev_expect "no MX -> implicit MX (the domain's A record)" delivered x@implicit.example
 send m5 bob@sender.example --to x@nullmx.example
