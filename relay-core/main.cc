@@ -52,6 +52,8 @@ int main(int argc, char** argv) {
   sluice::setupLogging("sluice-relayd", c.log.target == "syslog" ? sluice::LogTarget::kSyslog : sluice::LogTarget::kStderr,
                        level, c.log.syslogFacility);
   try {
+    // Destruction order: d goes first, then io, which destroys the sessions still suspended in
+    // it after a forced stop (the 10 s bound); they see d's alive token expired and leave it be.
     asio::io_context io(1);
     sluice::relayd::Relayd d(io, cfg.value(), args.configPath);
     // As root only to bind (587/465 are privileged ports); then run_as_user for everything else.
