@@ -235,7 +235,8 @@ awaitable<void> Session::run() {
     }
     std::string line;
     arm(rc.commandTimeoutMs);
-    ReadStatus st = co_await readLine(&line, smtp::kMaxCommandLine);
+    // Read up to the MAIL/RCPT limit; every other command is held to 512 octets below.
+    ReadStatus st = co_await readLine(&line, smtp::kMaxMailRcptLine);
     if (st == ReadStatus::kClosed) break;
     if (st == ReadStatus::kTimeout) {
       ++d_.stats().timeouts;
@@ -248,6 +249,12 @@ awaitable<void> Session::run() {
       continue;
     }
     auto cmd = smtp::parseCommand(line);
+    bool mailOrRcpt = cmd.verb == smtp::Verb::kMail || cmd.verb == smtp::Verb::kRcpt;
+    if (!mailOrRcpt && line.size() + 2 > smtp::kMaxCommandLine) {
+      co_await send(smtp::reply(500, "5.5.2", "Error: line too long"));
+      if (++errors_ > kMaxErrors) break;
+      continue;
+    }
     bool keep = true;
     switch (cmd.verb) {
       case smtp::Verb::kEhlo: keep = co_await onEhlo(cmd.arg, true); break;

@@ -4,6 +4,8 @@
 // States: kConnected (greeting sent; EHLO/HELO required) -> kGreeted -> kMail (MAIL accepted) ->
 // kRcpt (at least one RCPT accepted) -> [DATA or BDAT...LAST] -> kGreeted. STARTTLS and RSET go
 // back to kConnected / kGreeted. Every reply code comes from RFC 5321 / 3207 / 4954 / 3030 / 6531.
+// Command lines: 512 octets (RFC 5321 4.5.3.1.4), MAIL and RCPT 2048 (smtp::kMaxMailRcptLine:
+// DSN's ENVID, NOTIFY and ORCPT, RFC 3461 section 5); a longer line is answered 500 5.5.2.
 //
 // Smuggling defences: only <CR><LF>.<CR><LF> ends DATA; a bare LF or CR inside the data either
 // rejects the message (550 5.5.2, default) or is turned into CRLF (relayd.bare_line_ends:
