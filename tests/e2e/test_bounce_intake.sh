@@ -9,7 +9,11 @@
 #     verified"), nothing suppressed, no event (issue 6: the Message-ID is evidence for complaints
 #     only, and never past a mac that does not verify);
 #   an ARF complaint quoting the original Message-ID -> complained event, suppressed;
-#   an auto-reply (RFC 3834) -> ignored. Exit status 0 in every case (the MTA must not bounce it).
+#   an auto-reply (RFC 3834) -> ignored. Exit status 0 in every case (the MTA must not bounce it);
+#   then through a real, isolated Postfix with contrib/postfix/bounce-main.cf.snippet,
+#   bounce-master.cf.snippet and bounce.transport (the pipe service running sluicectl as an
+#   unprivileged user): a DSN to a VERP address of the bounce domain suppresses its recipient, a
+#   forged one is delivered to the pipe (exit 0) and suppresses nobody.
 source "$(dirname "$0")/lib.sh" "$@"
 
 mkdir -p "$T/state"
@@ -119,4 +123,62 @@ expect_match "a complained event" "\"type\":\"complained\".*\"recipient\":\"caro
 printf 'From: bob@dest.example\r\nTo: %s\r\nSubject: Out of office\r\nAuto-Submitted: auto-replied\r\n\r\nI am away.\r\n' "$V0" > "$T/vacation.eml"
 receive vacation "$V0" < "$T/vacation.eml"
 expect_match "auto-reply ignored, exit 0" "^ignored: (autoreply|auto-reply)" "$T/vacation.out"
+
+# --- through a real Postfix with contrib/postfix/bounce-*.cf.snippet and bounce.transport --------
+# The daemons and the pipe run as an unprivileged user (nobody here, sluice on a real host) who
+# owns its own state_dir, as in production; root only reads it afterwards.
+note "Postfix: bounces for bounces.example.com piped into sluicectl bounce receive (user nobody)"
+CONTRIB=$E2E_SRC/../../contrib/postfix
+PS=$T/pstate
+mkdir -p "$PS" && chown nobody: "$PS" && chmod 700 "$PS"
+chmod o+x "$T"  # nobody must reach its state_dir and config inside the test's temp dir
+PRP=$(free_port)
+cat > "$T/psluice.yaml" <<YAML
+state_dir: $PS
+run_as_user: nobody
+relayd:
+  listen: 127.0.0.1:$PRP
+  metrics_listen: ""
+YAML
+chmod 644 "$T/psluice.yaml"
+sluice_relayd_start "$T/psluice.yaml" || die "sluice-relayd (run_as_user nobody) did not start"
+swaks_run pq --server "127.0.0.1:$PRP" --from news@example.com --to erin@dest.example,frank@dest.example \
+  --header "Subject: newsletter 2" --header "Message-Id: <nl-43@example.com>"
+PID2=$(grep -oE 'queued as [0-9A-Z]{16}' "$T/pq" | awk '{print $3}')
+[ -n "$PID2" ] || die "nothing queued by the second relayd"
+PCTL=("$BUILD/sluicectl/sluicectl" --config "$T/psluice.yaml")
+PV0=$("${PCTL[@]}" bounce verp "$PID2" 0 news@bounces.example.com)
+PFORGED=$(echo "$("${PCTL[@]}" bounce verp "$PID2" 1 news@bounces.example.com)" | sed -E 's/\.1\.[0-9a-z]{8}@/.1.aaaaaaaa@/')
+mkdir -p "$T/pfb/etc"
+grep -vE '^#' "$CONTRIB/bounce.transport" > "$T/pfb/etc/transport"
+expect_match "bounce.transport routes the bounce domain to sluice-bounce" '^bounces\.example\.com +sluice-bounce:$' "$T/pfb/etc/transport"
+postmap "$T/pfb/etc/transport" || die "postmap of the shipped transport map failed"
+sed "s|hash:/etc/postfix/transport|hash:$T/pfb/etc/transport|" "$CONTRIB/bounce-main.cf.snippet" | grep -E '^[a-z_-]+ =' > "$T/pfb-main.cf"
+pf_instance pfb "$(free_port)" 9
+# As a sysadmin would: the service into master.cf, the snippet into main.cf, check, reload.
+sed "s|user=sluice|user=nobody|; s|/usr/bin/sluicectl --config /etc/sluice/sluice.yaml|$BUILD/sluicectl/sluicectl --config $T/psluice.yaml|" \
+  "$CONTRIB/bounce-master.cf.snippet" | grep -vE '^#' >> "$T/pfb/etc/master.cf"
+expect_match "master.cf has the sluice-bounce pipe service" '^sluice-bounce +unix .* pipe$' "$T/pfb/etc/master.cf"
+while IFS= read -r line; do postconf -c "$T/pfb/etc" -e "$line" || die "postconf -e $line"; done < "$T/pfb-main.cf"
+postfix -c "$T/pfb/etc" check > "$T/pfb-check.log" 2>&1 || { show_tail "$T/pfb-check.log"; die "postfix check with the bounce snippets"; }
+expect_eq "postfix check has nothing to say about the bounce snippets" "$(wc -l < "$T/pfb-check.log")" 0 "$T/pfb-check.log"
+postfix -c "$T/pfb/etc" reload > "$T/pfb-reload.log" 2>&1 || die "postfix reload"
+for ((i = 0; i < 50; i++)); do grep -q 'reload -- version' "$(pf_log)" && break; sleep 0.1; done
+# A real DSN for erin (to her VERP return path) and a forged one for frank (a bad mac), from <>.
+sed "s/$V0/$PV0/g; s/bob@dest\.example/erin@dest.example/g" "$T/hard.eml" > "$T/p-hard.eml"
+sed "s/$V0/$PFORGED/g; s/bob@dest\.example/frank@dest.example/g" "$T/hard.eml" > "$T/p-forged.eml"
+swaks_run p-hard --from '<>' --to "$PV0" --data "@$T/p-hard.eml"
+expect_match "Postfix accepts the DSN for the bounce domain" '^<-  250 2\.0\.0 Ok: queued as' "$T/p-hard"
+swaks_run p-forged --from '<>' --to "$PFORGED" --data "@$T/p-forged.eml"
+expect_match "Postfix accepts the forged DSN too" '^<-  250 2\.0\.0 Ok: queued as' "$T/p-forged"
+pf_wait_queue_empty "" 30 >/dev/null
+PLOG=$(pf_log)
+expect_match "the DSN was delivered to the pipe service (exit 0)" "to=<${PV0//+/\\+}>, relay=sluice-bounce, .*status=sent \(delivered via sluice-bounce service" "$PLOG"
+expect_match "the forged DSN too (exit 0: the MTA must not bounce it)" "to=<${PFORGED//+/\\+}>, relay=sluice-bounce, .*status=sent \(delivered via sluice-bounce service" "$PLOG"
+expect_no_match "nothing deferred or bounced by the pipe" "relay=sluice-bounce, .*status=(deferred|bounced)" "$PLOG"
+"${PCTL[@]}" suppress list --json > "$T/psupp.json" 2>&1
+expect_match "through Postfix: erin suppressed for example.com" '"address":"erin@dest.example".*"scope":"example.com"|"scope":"example.com".*"address":"erin@dest.example"' "$T/psupp.json"
+expect_no_match "through Postfix: frank (forged DSN) not suppressed" 'frank@dest\.example' "$T/psupp.json"
+expect_match "through Postfix: a bounced event for erin, written as nobody" "\"type\":\"bounced\".*\"queue_id\":\"$PID2\".*\"recipient\":\"erin@dest.example\"" "$PS/events.jsonl"
+expect_eq "the events file belongs to the pipe's user" "$(stat -c %U "$PS/events.jsonl" 2>/dev/null)" nobody
 finish
