@@ -20,6 +20,7 @@
 #include "base/log.h"
 #include "base/strings.h"
 #include "envelope_policy.h"
+#include "identity_header.h"
 #include "message_context.h"
 #include "net/metrics_server.h"
 
@@ -39,8 +40,11 @@ struct Connection {
   std::shared_ptr<PolicyClient> policyClient;     // the client `policy` belongs to
   std::unique_ptr<PolicyClient::Session> policy;  // one policyd connection per SMTP session
   std::optional<IpAddr> client;
+  IdentityHeader identity;    // relayd.identity_header: client copies removed, the SASL login added
   bool leadingSpace = false;  // SMFIP_HDR_LEADSPC negotiated: header values keep their first byte
   bool canQuarantine = false;
+  bool canChangeHeaders = false;  // SMFIF_CHGHDRS offered: identity headers can be removed
+  bool canSkip = false;           // SMFIP_SKIP negotiated: the rest of a body nobody needs is skipped
   uint64_t bytes = 0;         // header + body bytes of the current message
 
   // The newest configuration, at the start of a message.
@@ -50,6 +54,7 @@ struct Connection {
       state = std::move(now);
       message.rebind(*state->signing, *state->identities);
     }
+    identity.rename(state->config ? state->config->relayd.identityHeader : std::string());
     if (state->policy != policyClient) {
       policy.reset();
       policyClient = state->policy;
@@ -116,14 +121,23 @@ sfsistat onNegotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned 
     if ((f0 & SMFIF_ADDHDRS) == 0) return SMFIS_REJECT;  // cannot sign without adding headers
     Connection* c = connection(ctx);
     bool policy = c->state->policy != nullptr;
-    *pf0 = SMFIF_ADDHDRS | (f0 & SMFIF_SETSYMLIST) | (f0 & SMFIF_QUARANTINE);
-    unsigned long want = SMFIP_NODATA | SMFIP_NOUNKNOWN | SMFIP_HDR_LEADSPC;
+    bool identity = c->state->config && !c->state->config->relayd.identityHeader.empty();
+    if (identity && (f0 & SMFIF_CHGHDRS) == 0) {
+      // A forged identity header could not be removed: relayd would believe it.
+      logError("the MTA does not let milters delete header fields (SMFIF_CHGHDRS); relayd.identity_header " +
+               c->state->config->relayd.identityHeader + " cannot be protected; refusing the connection");
+      return SMFIS_REJECT;
+    }
+    *pf0 = SMFIF_ADDHDRS | (f0 & SMFIF_CHGHDRS) | (f0 & SMFIF_SETSYMLIST) | (f0 & SMFIF_QUARANTINE);
+    unsigned long want = SMFIP_NODATA | SMFIP_NOUNKNOWN | SMFIP_HDR_LEADSPC | SMFIP_SKIP;
     if (!policy) want |= SMFIP_NOHELO | SMFIP_NORCPT;
     *pf1 = f1 & want;
     *pf2 = 0;
     *pf3 = 0;
     c->leadingSpace = (*pf1 & SMFIP_HDR_LEADSPC) != 0;
+    c->canSkip = (*pf1 & SMFIP_SKIP) != 0;
     c->canQuarantine = (f0 & SMFIF_QUARANTINE) != 0;
+    c->canChangeHeaders = (f0 & SMFIF_CHGHDRS) != 0;
     if (f0 & SMFIF_SETSYMLIST) {
       smfi_setsymlist(ctx, SMFIM_ENVFROM, const_cast<char*>("i {auth_authen} {auth_type}"));
     }
@@ -170,8 +184,10 @@ sfsistat onEnvFrom(SMFICTX* ctx, char** argv) {
     c->bytes = 0;
     bool policy = c->policy != nullptr;
     if (policy) c->envelope.mail(from, user, macro(ctx, "{auth_type}"), macro(ctx, "i"), args);
+    c->identity.begin(user);
     bool trusted = c->state->signing->trustedClient(c->client);
-    return answer(ctx, c->message.beginMessage(user, from, trusted, policy));
+    // The identity header must be seen (and removed) in every message, signed or not.
+    return answer(ctx, c->message.beginMessage(user, from, trusted, policy || c->identity.enabled()));
   });
 }
 
@@ -197,6 +213,10 @@ sfsistat onHeader(SMFICTX* ctx, char* name, char* value) {
     if (!c->leadingSpace) v.insert(0, " ");  // the MTA dropped the usual space after the colon
     std::string n = name ? name : "";
     c->bytes += n.size() + v.size() + 3;
+    if (c->identity.matches(n)) {  // removed at end of message: never checked nor signed
+      c->identity.seen();
+      return SMFIS_CONTINUE;
+    }
     return answer(ctx, c->message.header(n, v));
   });
 }
@@ -209,6 +229,8 @@ sfsistat onBody(SMFICTX* ctx, unsigned char* data, size_t len) {
   return guarded("body", [&] {
     Connection* c = connection(ctx);
     c->bytes += len;
+    // Only the signer and policyd's size need the body; without them, skip to end of message.
+    if (c->canSkip && !c->message.signing() && !c->policy) return SMFIS_SKIP;
     c->message.body(std::string_view(reinterpret_cast<const char*>(data), len));
     return SMFIS_CONTINUE;
   });
@@ -242,6 +264,36 @@ sfsistat applyPolicyExtras(SMFICTX* ctx, Connection* c, const MilterAction& a) {
   return SMFIS_CONTINUE;
 }
 
+// Removes every identity header the client sent (highest index first, so the lower indexes stay
+// valid) and adds one naming the SASL login when the session authenticated.
+sfsistat applyIdentityHeader(SMFICTX* ctx, Connection* c) {
+  const IdentityHeader& id = c->identity;
+  if (!id.enabled()) return SMFIS_CONTINUE;
+  std::string name = id.name();
+  if (id.instances() > 0) {
+    if (!c->canChangeHeaders) {
+      logError("cannot remove " + name + " (the MTA did not offer SMFIF_CHGHDRS); answering tempfail");
+      return SMFIS_TEMPFAIL;
+    }
+    for (int i = id.instances(); i >= 1; --i) {
+      if (smfi_chgheader(ctx, name.data(), i, nullptr) != MI_SUCCESS) {
+        logError("smfi_chgheader failed removing " + name + "; answering tempfail");
+        return SMFIS_TEMPFAIL;
+      }
+    }
+    logInfo("removed " + std::to_string(id.instances()) + " " + name + " field(s) sent by the client of <" +
+            c->message.envelopeFrom() + ">" + (id.value().empty() ? "" : " user=" + id.value()));
+  }
+  if (!id.value().empty()) {
+    std::string value = (c->leadingSpace ? " " : "") + id.value();
+    if (smfi_addheader(ctx, name.data(), value.data()) != MI_SUCCESS) {
+      logError("smfi_addheader failed for " + name + "; answering tempfail");
+      return SMFIS_TEMPFAIL;
+    }
+  }
+  return SMFIS_CONTINUE;
+}
+
 sfsistat onEndOfMessage(SMFICTX* ctx) {
   return guarded("end of message", [&] {
     Connection* c = connection(ctx);
@@ -265,6 +317,7 @@ sfsistat onEndOfMessage(SMFICTX* ctx) {
         return SMFIS_TEMPFAIL;
       }
     }
+    if (sfsistat r = applyIdentityHeader(ctx, c); r != SMFIS_CONTINUE) return r;
     if (sfsistat r = applyPolicyExtras(ctx, c, policy); r != SMFIS_CONTINUE) return r;
     if (!fields.empty()) {
       ++gStats.signedMessages;
@@ -387,7 +440,7 @@ Status runMilter(const std::string& listen) {
   static struct smfiDesc desc = {};
   desc.xxfi_name = const_cast<char*>("sluice-milter");
   desc.xxfi_version = SMFI_VERSION;
-  desc.xxfi_flags = SMFIF_ADDHDRS | SMFIF_QUARANTINE;
+  desc.xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE;
   desc.xxfi_connect = onConnect;
   desc.xxfi_helo = onHelo;
   desc.xxfi_envfrom = onEnvFrom;

@@ -2,8 +2,12 @@
 // socket and runs smfi_main(). Only the events needed are negotiated: CONNECT (client address, for
 // dkim.trusted_networks), MAIL FROM (with the {auth_authen} macro, asked for with smfi_setsymlist),
 // headers, end of headers, body, end of message; HELO and RCPT only when milter.policy_service is
-// set (Sendmail: envelope checks asked of sluice-policyd). Actions: SMFIF_ADDHDRS, and
-// SMFIF_QUARANTINE for policyd's HOLD.
+// set (Sendmail: envelope checks asked of sluice-policyd). Actions: SMFIF_ADDHDRS, SMFIF_CHGHDRS
+// (every client copy of relayd.identity_header is deleted at end of message and one naming the
+// SASL login added - identity_header.h; an MTA that cannot delete headers is refused while the
+// header is configured), and SMFIF_QUARANTINE for policyd's HOLD. With the identity header on,
+// every message is followed to its end (never SMFIS_ACCEPT early); a body that neither the signer
+// nor policyd needs is skipped (SMFIS_SKIP) when the MTA offers it.
 // Invariants: no exception leaves a callback - each has one catch-all that logs and answers
 // SMFIS_TEMPFAIL, so a bug never lets a message through unsigned (Postfix then tempfails too).
 // The configuration is one immutable MilterState; a reload (SIGHUP) installs a new one, which each

@@ -52,6 +52,8 @@ int main(int argc, char** argv) {
   sluice::setupLogging("sluice-relayd", c.log.target == "syslog" ? sluice::LogTarget::kSyslog : sluice::LogTarget::kStderr,
                        level, c.log.syslogFacility);
   try {
+    // Destruction order: d goes first, then io, which destroys the sessions still suspended in
+    // it after a forced stop (the 10 s bound); they see d's alive token expired and leave it be.
     asio::io_context io(1);
     sluice::relayd::Relayd d(io, cfg.value(), args.configPath);
     // As root only to bind (587/465 are privileged ports); then run_as_user for everything else.
@@ -77,14 +79,15 @@ int main(int argc, char** argv) {
       // Poll until the open sessions are done, 10 s at most.
       auto t = std::make_shared<asio::steady_timer>(io);
       auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      // The pending wait owns the poll; the poll itself holds only a weak reference (no cycle).
       auto poll = std::make_shared<std::function<void()>>();
-      *poll = [&io, &d, t, until, poll] {
+      *poll = [&io, &d, t, until, weak = std::weak_ptr<std::function<void()>>(poll)] {
         if (d.sessions() == 0 || std::chrono::steady_clock::now() >= until) {
           io.stop();
           return;
         }
         t->expires_after(std::chrono::milliseconds(100));
-        t->async_wait([poll](const asio::error_code&) { (*poll)(); });
+        t->async_wait([self = weak.lock()](const asio::error_code&) { (*self)(); });
       };
       (*poll)();
       signals.async_wait([&io](const asio::error_code& e2, int) {

@@ -4,9 +4,10 @@
 //
 // Threading: one io_context on one thread runs every session; the group committer and the
 // user-store lookups are the only other threads (AUTH is rare and quick; commits are batched).
-// Reload (SIGHUP) replaces the TLS context (new sessions use the new certificate) and the
-// identity map; stop (SIGTERM) closes the listeners, lets sessions finish for up to 10 s, then
-// closes them, commits what is pending and exits.
+// Reload (SIGHUP) replaces the configuration, the TLS context (new sessions use the new ones;
+// each session keeps the shared_ptr copies it started with) and the identity map; stop (SIGTERM)
+// closes the listeners, lets sessions finish for up to 10 s, then closes them, commits what is
+// pending and exits. Sessions may outlive the Relayd on that forced path (see aliveToken()).
 #pragma once
 
 #include <asio.hpp>
@@ -53,9 +54,12 @@ class Relayd {
   void reload();
   void stop();
 
-  // For sessions.
+  // For sessions. A session keeps cfgPtr() (taken at its start) and reads only that: cfg() is
+  // replaced by reload() and must never be held across a co_await.
   const config::Config& cfg() const { return *cfg_; }
   std::shared_ptr<const config::Config> cfgPtr() const { return cfg_; }
+  // Lives as long as this daemon; a session checks it before calling back (release()).
+  std::weak_ptr<const void> aliveToken() const { return alive_; }
   std::shared_ptr<asio::ssl::context> tls() const { return tls_; }
   const IdentityMap& identities() const { return *identities_; }
   GroupCommitter& committer() { return *committer_; }
@@ -97,6 +101,7 @@ class Relayd {
   std::map<std::string, std::vector<int64_t>> authFailures_;
   int active_ = 0;
   bool stopping_ = false;
+  std::shared_ptr<const void> alive_ = std::make_shared<int>(0);
   Stats stats_;
 };
 

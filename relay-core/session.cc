@@ -83,7 +83,14 @@ std::string headerValue(const std::string& message, const std::string& name) {
 }
 
 Session::Session(Relayd& d, asio::ip::tcp::socket sock, ListenerKind kind)
-    : d_(d), sock_(std::move(sock)), kind_(kind), deadline_(sock_.get_executor()) {
+    : d_(d),
+      alive_(d.aliveToken()),
+      cfg_(d.cfgPtr()),
+      tlsCtx_(d.tls()),
+      policyClient_(d.policy()),
+      sock_(std::move(sock)),
+      kind_(kind),
+      deadline_(sock_.get_executor()) {
   asio::error_code ec;
   auto ep = sock_.remote_endpoint(ec);
   if (!ec) {
@@ -97,7 +104,9 @@ Session::Session(Relayd& d, asio::ip::tcp::socket sock, ListenerKind kind)
 }
 
 Session::~Session() {
-  if (admitted_) d_.release(client_);
+  // After a forced stop the io_context outlives the daemon and destroys the sessions still
+  // suspended in it: then there is nobody left to give the connection slot back to.
+  if (admitted_ && !alive_.expired()) d_.release(client_);
 }
 
 void Session::start() {
@@ -175,10 +184,9 @@ awaitable<void> Session::send(std::string text) {
 }
 
 awaitable<bool> Session::handshake() {
-  auto ctx = d_.tls();
-  if (!ctx) co_return false;
-  tls_ = std::make_unique<asio::ssl::stream<asio::ip::tcp::socket&>>(sock_, *ctx);
-  arm(d_.cfg().relayd.commandTimeoutMs);
+  if (!tlsCtx_) co_return false;
+  tls_ = std::make_unique<asio::ssl::stream<asio::ip::tcp::socket&>>(sock_, *tlsCtx_);
+  arm(cfg_->relayd.commandTimeoutMs);
   auto [ec] = co_await tls_->async_handshake(asio::ssl::stream_base::server, kTuple);
   if (ec) {
     ++d_.stats().tlsFailures;
@@ -201,7 +209,7 @@ void Session::resetTransaction() {
 
 awaitable<void> Session::run() {
   auto self = shared_from_this();
-  const auto& rc = d_.cfg().relayd;
+  const auto& rc = cfg_->relayd;
   std::string why;
   if (!d_.admit(client_, &why)) {
     ++d_.stats().rejectedConnections;
@@ -227,7 +235,8 @@ awaitable<void> Session::run() {
     }
     std::string line;
     arm(rc.commandTimeoutMs);
-    ReadStatus st = co_await readLine(&line, smtp::kMaxCommandLine);
+    // Read up to the MAIL/RCPT limit; every other command is held to 512 octets below.
+    ReadStatus st = co_await readLine(&line, smtp::kMaxMailRcptLine);
     if (st == ReadStatus::kClosed) break;
     if (st == ReadStatus::kTimeout) {
       ++d_.stats().timeouts;
@@ -240,6 +249,12 @@ awaitable<void> Session::run() {
       continue;
     }
     auto cmd = smtp::parseCommand(line);
+    bool mailOrRcpt = cmd.verb == smtp::Verb::kMail || cmd.verb == smtp::Verb::kRcpt;
+    if (!mailOrRcpt && line.size() + 2 > smtp::kMaxCommandLine) {
+      co_await send(smtp::reply(500, "5.5.2", "Error: line too long"));
+      if (++errors_ > kMaxErrors) break;
+      continue;
+    }
     bool keep = true;
     switch (cmd.verb) {
       case smtp::Verb::kEhlo: keep = co_await onEhlo(cmd.arg, true); break;
@@ -295,21 +310,21 @@ awaitable<bool> Session::onEhlo(const std::string& arg, bool ehlo) {
   helo_ = arg.substr(0, 255);
   esmtp_ = ehlo;
   state_ = State::kGreeted;
-  const auto& rc = d_.cfg().relayd;
+  const auto& rc = cfg_->relayd;
   if (!ehlo) {
     co_await send(smtp::reply(250, "", rc.hostname));
     co_return true;
   }
   std::vector<std::string> lines = {rc.hostname, "PIPELINING", "SIZE " + std::to_string(rc.maxMessageSize), "8BITMIME",
                                     "SMTPUTF8", "ENHANCEDSTATUSCODES", "DSN", "CHUNKING"};
-  if (kind_ == ListenerKind::kSubmission && !tls_ && d_.tls()) lines.push_back("STARTTLS");
+  if (kind_ == ListenerKind::kSubmission && !tls_ && tlsCtx_) lines.push_back("STARTTLS");
   if (kind_ != ListenerKind::kRelay && tls_) lines.push_back("AUTH PLAIN LOGIN");
   co_await send(smtp::replyLines(250, lines));
   co_return true;
 }
 
 awaitable<bool> Session::onStartTls(const std::string& arg) {
-  if (kind_ != ListenerKind::kSubmission || tls_ || !d_.tls()) {
+  if (kind_ != ListenerKind::kSubmission || tls_ || !tlsCtx_) {
     std::string text2 = smtp::reply(502, "5.5.1", tls_ ? "Error: TLS already active" : "Error: command not implemented");  // no ?: inside co_await (GCC 12 coroutine bugs)
     co_await send(text2);
     co_return true;
@@ -354,7 +369,7 @@ awaitable<bool> Session::onAuth(const std::string& arg) {
     co_return true;
   }
   if (!d_.authAllowed(client_)) {
-    co_await send(smtp::reply(421, "4.7.0", d_.cfg().relayd.hostname + " Too many failed authentications, try again later"));
+    co_await send(smtp::reply(421, "4.7.0", cfg_->relayd.hostname + " Too many failed authentications, try again later"));
     co_return false;
   }
   size_t sp = arg.find(' ');
@@ -362,7 +377,7 @@ awaitable<bool> Session::onAuth(const std::string& arg) {
   std::string initial = sp == std::string::npos ? "" : std::string(trim(arg.substr(sp + 1)));
   auto ask = [&](const std::string& prompt, std::string* answer) -> awaitable<bool> {
     co_await send("334 " + prompt + "\r\n");
-    arm(d_.cfg().relayd.commandTimeoutMs);
+    arm(cfg_->relayd.commandTimeoutMs);
     ReadStatus st = co_await readLine(answer, 12288);
     co_return st == ReadStatus::kOk;
   };
@@ -414,9 +429,8 @@ awaitable<bool> Session::onAuth(const std::string& arg) {
 }
 
 std::string Session::policyAction(const std::string& state, const std::string& rcpt) {
-  auto client = d_.policy();
-  if (!client) return "DUNNO";
-  if (!policy_) policy_ = std::make_unique<PolicyClient::Session>(*client);
+  if (!policyClient_) return "DUNNO";
+  if (!policy_) policy_ = std::make_unique<PolicyClient::Session>(*policyClient_);
   if (instance_.empty()) instance_ = "relayd." + queue::Queue::newId();
   PolicyClient::Attributes a = {
       {"protocol_state", state}, {"protocol_name", "ESMTPA"}, {"client_address", client_},
@@ -459,7 +473,7 @@ std::string replyForAction(const std::string& action) {
 }  // namespace
 
 awaitable<bool> Session::onMail(const std::string& arg) {
-  const auto& rc = d_.cfg().relayd;
+  const auto& rc = cfg_->relayd;
   if (state_ == State::kConnected) {
     co_await send(smtp::reply(503, "5.5.1", "Error: send HELO/EHLO first"));
     co_return true;
@@ -549,7 +563,7 @@ awaitable<bool> Session::onMail(const std::string& arg) {
 }
 
 awaitable<bool> Session::onRcpt(const std::string& arg) {
-  const auto& rc = d_.cfg().relayd;
+  const auto& rc = cfg_->relayd;
   if (state_ != State::kMail && state_ != State::kRcpt) {
     co_await send(smtp::reply(503, "5.5.1", "Error: need MAIL command"));
     co_return true;
@@ -628,7 +642,7 @@ awaitable<bool> Session::onRcpt(const std::string& arg) {
 }
 
 awaitable<bool> Session::onData() {
-  const auto& rc = d_.cfg().relayd;
+  const auto& rc = cfg_->relayd;
   if (bdat_) {
     co_await send(smtp::reply(503, "5.5.1", "Error: DATA after BDAT"));
     co_return true;
@@ -717,7 +731,7 @@ awaitable<bool> Session::onData() {
 }
 
 awaitable<bool> Session::onBdat(const std::string& arg) {
-  const auto& rc = d_.cfg().relayd;
+  const auto& rc = cfg_->relayd;
   auto parts = split(arg, ' ');
   std::optional<uint64_t> n = parts.empty() ? std::nullopt : parseUint(parts[0]);
   bool last = parts.size() == 2 && iequals(parts[1], "LAST");
@@ -844,7 +858,7 @@ std::string Session::signSubmission() {
 }
 
 awaitable<bool> Session::finishMessage() {
-  const auto& rc = d_.cfg().relayd;
+  const auto& rc = cfg_->relayd;
   auto done = [&]() { resetTransaction(); };
   if (tooBig_) {
     ++d_.stats().rejectedData;

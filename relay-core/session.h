@@ -4,6 +4,8 @@
 // States: kConnected (greeting sent; EHLO/HELO required) -> kGreeted -> kMail (MAIL accepted) ->
 // kRcpt (at least one RCPT accepted) -> [DATA or BDAT...LAST] -> kGreeted. STARTTLS and RSET go
 // back to kConnected / kGreeted. Every reply code comes from RFC 5321 / 3207 / 4954 / 3030 / 6531.
+// Command lines: 512 octets (RFC 5321 4.5.3.1.4), MAIL and RCPT 2048 (smtp::kMaxMailRcptLine:
+// DSN's ENVID, NOTIFY and ORCPT, RFC 3461 section 5); a longer line is answered 500 5.5.2.
 //
 // Smuggling defences: only <CR><LF>.<CR><LF> ends DATA; a bare LF or CR inside the data either
 // rejects the message (550 5.5.2, default) or is turned into CRLF (relayd.bare_line_ends:
@@ -13,6 +15,11 @@
 // replies are built in a local first, never as "co_await send(cond ? a : b)".
 // Deadlines: each read arms a watchdog (command_timeout or data_timeout); when it fires the
 // session answers 421 4.4.2 and closes.
+// Lifetimes: a session keeps the configuration, TLS context and policyd client it started with
+// (shared_ptr copies), so a reload (SIGHUP), which replaces the daemon's, never frees what a
+// suspended session still reads; new sessions get the new ones. The daemon may be gone before a
+// session is destroyed (forced stop: the io_context destroys what is still suspended in it), so
+// the destructor gives the connection slot back only while the daemon's alive token lives.
 #pragma once
 
 #include <asio.hpp>
@@ -60,6 +67,10 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string signSubmission();
 
   Relayd& d_;
+  std::weak_ptr<const void> alive_;                 // expired once ~Relayd ran
+  std::shared_ptr<const config::Config> cfg_;       // the configuration at session start
+  std::shared_ptr<asio::ssl::context> tlsCtx_;      // the certificate at session start (null: none)
+  std::shared_ptr<PolicyClient> policyClient_;      // outlives policy_ (its connection goes back to it)
   asio::ip::tcp::socket sock_;
   std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket&>> tls_;
   ListenerKind kind_;

@@ -2,9 +2,12 @@
 // the host MTA pipes to (Postfix: a pipe(8) transport for the bounce domain; Sendmail: a prog
 // mailer). Reads one report on stdin and:
 //   1. parses and classifies it (lib/bounce, the rules file);
-//   2. matches it to our message: the envelope recipient (the VERP return path relayd sent from),
-//      the original Return-Path in the report, or the original Message-ID - a VERP address whose
-//      HMAC does not verify is logged and ignored, so nobody can suppress addresses with forged DSNs;
+//   2. matches it to our message (lib/bounce/bounce_match.h): a VERP address whose HMAC verifies -
+//      the envelope recipient (the return path relayd sent from) or the original Return-Path in the
+//      report - or, for complaints (ARF, sent to feedback-loop addresses) only, the original
+//      Message-ID. A bounce without a verified VERP address, or any report with a VERP address
+//      that does not verify, is logged and ignored, so nobody can suppress addresses with forged
+//      DSNs (quoting a real Message-ID does not help);
 //   3. for each recipient: hard bounces and complaints are added to the suppression list (scope:
 //      the original sender's domain, or global), soft bounces only reported; auto-replies ignored;
 //   4. writes one `bounced` / `complained` event per recipient to STATE_DIR/events.jsonl.
@@ -152,6 +155,12 @@ int runBounceReceive(const std::vector<std::string>& a, const config::Config& cf
   std::optional<Original> orig;
   if (m.by == bounce::BounceMatch::By::kVerp) orig = lookup(cfg, m.verp->queueId, "");
   else if (m.by == bounce::BounceMatch::By::kMessageId) orig = lookup(cfg, "", m.messageId);
+  if (m.by == bounce::BounceMatch::By::kNone) {
+    logWarning("bounce receive: to=<" + envelopeRcpt + ">: " + bounce::toString(report.kind) +
+               (m.messageId.empty() ? "" : " quoting Message-ID <" + m.messageId + ">") + ": " + m.ignored + "; ignored");
+    out << "ignored: not verified\n";
+    return 0;
+  }
   if (!orig) {
     logWarning("bounce receive: to=<" + envelopeRcpt + ">: " + bounce::toString(report.kind) +
                " matches no message of ours; ignored");

@@ -1,4 +1,4 @@
-// bounce_match.cc - matchReport(): VERP first (verified), then the original Message-ID.
+// bounce_match.cc - matchReport(): a verified VERP address; the Message-ID for complaints only.
 #include "bounce/bounce_match.h"
 
 namespace sluice::bounce {
@@ -16,7 +16,15 @@ BounceMatch matchReport(const Report& report, std::string_view envelopeRecipient
     }
     m.rejected.push_back(v.message());
   }
-  if (!m.messageId.empty()) m.by = BounceMatch::By::kMessageId;
+  if (!m.rejected.empty()) {
+    m.ignored = "a VERP address in it does not verify (forged?); the Message-ID is not used";
+  } else if (report.kind != Kind::kComplaint) {
+    m.ignored = "a bounce needs our verified VERP return path; a quoted Message-ID alone is not trusted";
+  } else if (m.messageId.empty()) {
+    m.ignored = "a complaint with neither our VERP return path nor the original Message-ID";
+  } else {
+    m.by = BounceMatch::By::kMessageId;
+  }
   return m;
 }
 

@@ -1,11 +1,17 @@
 // bounce_match.h - which message and recipient a parsed bounce or complaint refers to; the call
 // sluice-relayd's bounce intake makes after BounceParser::parse().
 //
-// Order of evidence: (1) the envelope recipient the report arrived at (our VERP return path),
-// (2) the original Return-Path inside the report (complaints reach feedback-loop addresses, but
-// ARF reports carry the original message), (3) the original Message-ID in the report. A VERP
-// candidate whose mac does not verify is never used, and is reported in `rejected` so that the
-// caller logs it (DESIGN.md: forged DSNs are ignored).
+// Evidence (DESIGN.md, "Return path (VERP) and complaints"):
+//   1. a VERP address whose mac verifies: the envelope recipient the report arrived at (our
+//      return path), else the original Return-Path inside the report (ARF reports carry the
+//      original message). Good for bounces and complaints alike.
+//   2. the original Message-ID quoted in the report: for complaints (ARF) only, which arrive at
+//      feedback-loop addresses, not the VERP address. Anybody can quote a Message-ID, so a DSN or
+//      other bounce is never matched by it: a bounce needs a verified VERP address.
+// A VERP-shaped candidate whose mac does not verify is never used and is listed in `rejected`
+// (the caller logs it); unless the other candidate verifies, it poisons the whole report: no
+// fallback to the Message-ID, complaints included, the match is kNone (forged DSNs suppress
+// nobody). `ignored` then says why, for the caller's log line.
 #pragma once
 
 #include <optional>
@@ -24,6 +30,7 @@ struct BounceMatch {
   std::optional<verp::VerpAddress> verp;  // set when by == kVerp
   std::string messageId;                  // the original Message-ID (without <>), if any
   std::vector<std::string> rejected;      // VERP-shaped candidates whose mac failed, with reason
+  std::string ignored;                    // by == kNone: why the report matches nothing (for the log)
 };
 
 BounceMatch matchReport(const Report& report, std::string_view envelopeRecipient, const verp::VerpCodec& codec);

@@ -460,7 +460,14 @@ void readRelayd(Loader& loader, MapReader& root, Config& cfg) {
   c.normalizeBareLineEnds = r.choice("bare_line_ends") == "normalize";
   c.authFailures = r.integer("auth_failures");
   c.authFailureWindowMs = r.duration("auth_failure_window");
-  c.identityHeader = r.str("identity_header");
+  c.identityHeader = r.str("identity_header");  // "" = off: no header believed, none removed
+  for (char ch : c.identityHeader) {
+    if (ch <= 32 || ch >= 127 || ch == ':') {  // RFC 5322 2.2 field name
+      loader.error(r.line(), "relayd.identity_header",
+                   "not a header field name (printable ASCII, no space or colon), got \"" + c.identityHeader + "\"");
+      break;
+    }
+  }
   c.policyService = r.listen("policy_service");
   c.policyDefaultAction = r.action("policy_default_action");
   c.metricsListen = r.listen("metrics_listen");

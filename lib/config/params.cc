@@ -115,8 +115,10 @@ const std::vector<ParamSpec> kParams = {
     {"relayd.auth_failure_window", T::kDuration, "10m", 1 * kSec, 1 * kDay, nullptr,
      "The window of relayd.auth_failures; the client may try again after it."},
     {"relayd.identity_header", T::kString, "X-Sluice-Auth", 0, 0, nullptr,
-     "Header naming the customer's SASL login, added upstream (policyd PREPEND or the milter); "
-     "trusted only from relayd.trusted_networks on relayd.listen and removed before delivery."},
+     "Header naming the customer's SASL login: trusted only from relayd.trusted_networks on "
+     "relayd.listen and removed before delivery. Safe only when sluice-milter runs in the MTA in "
+     "front (it deletes every copy a client sent and adds one with the SASL login); without the "
+     "milter set it to \"\" (off: nothing believed, nothing removed)."},
     {"relayd.policy_service", T::kListen, "", 0, 0, nullptr,
      "sluice-policyd's address, asked about direct submissions (587/465); empty: not asked."},
     {"relayd.policy_default_action", T::kAction,

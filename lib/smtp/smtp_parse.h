@@ -24,6 +24,10 @@
 namespace sluice::smtp {
 
 inline constexpr size_t kMaxCommandLine = 512;  // RFC 5321 4.5.3.1.4, CRLF included
+// MAIL and RCPT lines may be longer: RFC 5321 4.5.3.1.4 lets each extension raise the limit, and
+// RFC 3461 (DSN) section 5 adds 100 octets to MAIL for ENVID and 500 to RCPT for NOTIFY/ORCPT
+// (RFC 4954 adds 500 to MAIL for AUTH=). Postfix accepts up to its line_length_limit, 2048.
+inline constexpr size_t kMaxMailRcptLine = 2048;  // CRLF included
 inline constexpr size_t kMaxTextLine = 1000;    // RFC 5321 4.5.3.1.6, CRLF included
 inline constexpr size_t kMaxLocalPart = 64;
 inline constexpr size_t kMaxDomain = 255;

@@ -7,6 +7,8 @@
 #   submission: STARTTLS offered, AUTH only after it (538 5.7.11 before), 530 5.7.0 without AUTH,
 #     535 5.7.8 wrong key, 421 4.7.0 after too many failures, 553 5.7.1 sender not owned,
 #     552 5.3.4 SIZE/too big, 503 5.5.1 bad sequence, 452 4.5.3 too many recipients, TLS < 1.2 refused
+#     DSN: MAIL (ENVID) and RCPT (a 500-octet ORCPT) over 512 octets -> queued; other commands
+#     over 512 octets and MAIL/RCPT over 2048 -> 500 5.5.2
 #   smtps: implicit TLS + AUTH LOGIN -> 250
 #   421 4.7.0 per-client connection limit; sluicectl queue list/show/hold/release/delete/totals
 source "$(dirname "$0")/lib.sh" "$@"
@@ -131,6 +133,30 @@ python3 "$E2E_SRC/smtp_raw.py" "127.0.0.1:$RP" "$T/seq.in" > "$T/seq" 2>&1
 expect_eq "DATA / RCPT / BDAT out of sequence -> 503 5.5.1 three times" "$(grep -c '^<- 503 5\.5\.1' "$T/seq")" 3 "$T/seq"
 expect_match "MAIL with SIZE over the limit -> 552 5.3.4" '^<- 552 5\.3\.4 ' "$T/seq"
 expect_match "unknown command -> 500 5.5.2" '^<- 500 5\.5\.2 ' "$T/seq"
+# DSN parameters make MAIL and RCPT longer than 512 octets (RFC 3461 section 5: +100 for ENVID,
+# +500 for NOTIFY/ORCPT); every other command stays at 512.
+python3 - "$T/dsnlong.in" > "$T/dsnlong.len" <<'PYEOF'
+import sys
+envid = "+2B" * 100                                  # 100 octets ("+" each), xtext-encoded: 300
+sender = "l" * 64 + "@" + ".".join(["d" * 60] * 3) + ".ex"  # a 252-octet path (256 is the limit)
+orcpt = "o" * 200 + "+2Bsuffix" + "p" * 280 + "@legacy.example"   # 500 octets decoded
+lines = ["EHLO c.example", "MAIL FROM:<%s> RET=HDRS ENVID=%s" % (sender, envid),
+         "RCPT TO:<dsn@dest.example> NOTIFY=SUCCESS,FAILURE,DELAY ORCPT=rfc822;%s" % orcpt,
+         "DATA", "Subject: long dsn parameters\r\n\r\nbody\r\n.",
+         "NOOP " + "x" * 600, "RCPT TO:<dsn2@dest.example> ORCPT=rfc822;" + "q" * 2100, "QUIT"]
+with open(sys.argv[1], "w") as f:
+    for l in lines: f.write(repr((l + "\r\n").encode()) + "\n")
+print("MAIL %d RCPT %d" % (len(lines[1]) + 2, len(lines[2]) + 2))
+PYEOF
+python3 "$E2E_SRC/smtp_raw.py" "127.0.0.1:$RP" "$T/dsnlong.in" > "$T/dsnlong" 2>&1
+expect_match "the MAIL and RCPT lines of the DSN case are over 512 octets" '^MAIL (5[2-9][0-9]|[6-9][0-9][0-9]) RCPT (5[2-9][0-9]|[6-9][0-9][0-9])$' "$T/dsnlong.len"
+expect_eq "MAIL over 512 octets with ENVID, RCPT with a 500-octet ORCPT -> 250, 250, 354, 250 queued" \
+  "$(grep -E '^<- (250 2\.1\.[05] Ok|354 |250 2\.0\.0 Ok: queued as)' "$T/dsnlong" | cut -c4-6 | tr '\n' ' ')" "250 250 354 250 " "$T/dsnlong"
+expect_eq "a 600-octet NOOP and a 2,100-octet RCPT -> 500 5.5.2 line too long" "$(grep -c '^<- 500 5\.5\.2 Error: line too long' "$T/dsnlong")" 2 "$T/dsnlong"
+DSNID=$(grep -oE 'queued as [0-9A-Z]{16}' "$T/dsnlong" | awk '{print $3}')
+python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT orcpt FROM recipients WHERE message_id = ?", (sys.argv[2],)).fetchone()[0])' \
+  "$T/state/queue.db" "${DSNID:-none}" > "$T/dsnlong.orcpt" 2>&1
+expect_match "the ORCPT is kept whole (decoded) in the queue index" "^rfc822;o{200}\+suffixp{280}@legacy\.example$" "$T/dsnlong.orcpt"
 for i in 1 2 3; do
   swaks_run "bad$i" --server "127.0.0.1:$SP" --local-interface 127.0.0.3 --tls --auth PLAIN --auth-user app1 --auth-password "nope$i" --quit-after AUTH
 done

@@ -255,14 +255,63 @@ TEST(BounceMatch, VerpFirstThenMessageId) {
   ASSERT_EQ(m.by, BounceMatch::By::kVerp);
   EXPECT_EQ(m.verp->queueId, "abcdefghjklmnpqr");
   EXPECT_EQ(m.verp->rcptIndex, 1u);
-  // A forged return path is rejected (and reported), the Message-ID still identifies the message.
-  Report forged = parser()->parse(kDsn);
-  BounceMatch f = matchReport(forged, "sender+abc.1.xxxxxxxx@bounce.example.com", codec);
-  EXPECT_EQ(f.by, BounceMatch::By::kMessageId);
-  EXPECT_EQ(f.messageId, "orig-1@example.com");
-  EXPECT_FALSE(f.rejected.empty());
   BounceMatch e = matchReport(Report{}, "", codec);
   EXPECT_EQ(e.by, BounceMatch::By::kNone);
+}
+
+// Issue 6: the Message-ID is evidence for complaints only; a forged VERP mac poisons the report.
+TEST(BounceMatch, MessageIdOnlyForComplaintsAndNeverPastABadMac) {
+  verp::VerpCodec codec("0123456789abcdef0123456789abcdef");
+  std::string good = codec.encode("sender", "ABCDEFGHJKLMNPQR", 0, "bounce.example.com");
+  std::string bad = good.substr(0, good.find('@') - 8) + "aaaaaaaa" + good.substr(good.find('@'));
+  ASSERT_TRUE(verp::VerpCodec::looksLikeVerp(bad));
+  auto report = [](Kind kind, std::string returnPath, std::string messageId) {
+    Report r;
+    r.kind = kind;
+    r.originalReturnPath = std::move(returnPath);
+    r.originalMessageId = std::move(messageId);
+    return r;
+  };
+  struct MatchCase {
+    const char* name;
+    Report rep;
+    std::string envelopeRcpt;
+    BounceMatch::By want;
+    bool wantRejected;
+  } cases[] = {
+      {"DSN to our VERP address", report(Kind::kBounce, "", "m1@example.com"), good, BounceMatch::By::kVerp, false},
+      {"DSN quoting our VERP return path", report(Kind::kBounce, good, "m1@example.com"), "postmaster@example.com",
+       BounceMatch::By::kVerp, false},
+      {"DSN to a non-VERP address quoting a real Message-ID", report(Kind::kBounce, "", "m1@example.com"),
+       "postmaster@example.com", BounceMatch::By::kNone, false},
+      {"DSN to a VERP address with a forged mac quoting a real Message-ID", report(Kind::kBounce, "", "m1@example.com"),
+       bad, BounceMatch::By::kNone, true},
+      {"DSN quoting a forged VERP return path and a real Message-ID", report(Kind::kBounce, bad, "m1@example.com"),
+       "", BounceMatch::By::kNone, true},
+      {"complaint at the FBL address with the original Message-ID", report(Kind::kComplaint, "", "m1@example.com"),
+       "fbl@example.com", BounceMatch::By::kMessageId, false},
+      {"complaint with our VERP return path", report(Kind::kComplaint, good, "m1@example.com"), "fbl@example.com",
+       BounceMatch::By::kVerp, false},
+      {"complaint with a forged VERP return path and a real Message-ID",
+       report(Kind::kComplaint, bad, "m1@example.com"), "fbl@example.com", BounceMatch::By::kNone, true},
+      {"complaint sent to a forged VERP address", report(Kind::kComplaint, "", "m1@example.com"), bad,
+       BounceMatch::By::kNone, true},
+      {"complaint with no evidence at all", report(Kind::kComplaint, "", ""), "fbl@example.com",
+       BounceMatch::By::kNone, false},
+  };
+  for (const auto& c : cases) {
+    BounceMatch m = matchReport(c.rep, c.envelopeRcpt, codec);
+    EXPECT_EQ(static_cast<int>(m.by), static_cast<int>(c.want)) << c.name;
+    EXPECT_EQ(!m.rejected.empty(), c.wantRejected) << c.name << ": rejected list";
+    EXPECT_EQ(m.by == BounceMatch::By::kNone, !m.ignored.empty()) << c.name << ": a reason to log iff ignored";
+    EXPECT_EQ(m.messageId, c.rep.originalMessageId) << c.name;
+  }
+  // The forged mac of the shipped sample DSN: ignored, not matched by its Message-ID any more.
+  Report forged = parser()->parse(kDsn);
+  BounceMatch f = matchReport(forged, "sender+abc.1.xxxxxxxx@bounce.example.com", codec);
+  EXPECT_EQ(f.by, BounceMatch::By::kNone);
+  EXPECT_EQ(f.messageId, "orig-1@example.com");
+  EXPECT_FALSE(f.rejected.empty());
 }
 
 TEST(BounceMatch, Disposition) {

@@ -118,6 +118,22 @@ TEST(Config, ErrorsNameFileAndLine) {
   }
 }
 
+TEST(Config, IdentityHeaderEmptyIsOffAndNamesAreChecked) {
+  auto def = loadConfigString("", "t.yaml");
+  ASSERT_TRUE(def) << def.message();
+  EXPECT_EQ(def.value()->relayd.identityHeader, "X-Sluice-Auth");
+  auto off = loadConfigString("relayd:\n  identity_header: \"\"\n", "t.yaml");
+  ASSERT_TRUE(off) << off.message();
+  EXPECT_EQ(off.value()->relayd.identityHeader, "") << "identity_header: \"\" must switch it off";
+  auto other = loadConfigString("relayd:\n  identity_header: X-Customer\n", "t.yaml");
+  ASSERT_TRUE(other) << other.message();
+  EXPECT_EQ(other.value()->relayd.identityHeader, "X-Customer");
+  for (const char* bad : {"'X Sluice'", "'X-Sluice-Auth:'", "\"X-\\u00e9\""}) {
+    auto cfg = loadConfigString(std::string("relayd:\n  identity_header: ") + bad + "\n", "t.yaml");
+    EXPECT_FALSE(cfg) << "identity_header " << bad << " accepted";
+  }
+}
+
 TEST(Config, ReportsAllErrorsAtOnce) {
   auto cfg = loadConfigString("bogus: 1\npolicyd:\n  idle_timeout: x\n  nope: 2\n", "t.yaml");
   ASSERT_FALSE(cfg);
