@@ -296,8 +296,9 @@ awaitable<SmtpReply> SmtpClient::open(asio::ip::tcp::endpoint peer) {
     if (r.code != 250) {
       if (options_.tls == TlsLevel::kMay && r.code != 0 && !closed_) {
         // STARTTLS refused with a reply: the session goes on in the clear.
-        enterState(State::kReady);
-        co_return co_await hello();
+        r = co_await hello();
+        if (r.code == 250) enterState(State::kReady);
+        co_return r;
       }
       co_return r;
     }

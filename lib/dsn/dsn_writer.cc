@@ -53,12 +53,15 @@ std::string orcptField(const std::string& orcpt) {
   return oneLine(orcpt.substr(0, semi)) + "; " + oneLine(orcpt.substr(semi + 1));
 }
 
+// One line per recipient, within RFC 5322's 998 octets: the diagnostic gets what the address
+// and the host name leave.
 void appendRecipientText(std::string* out, const DsnRecipient& r) {
-  *out += "<" + oneLine(r.address) + ">: ";
+  std::string line = "<" + oneLine(r.address, 300) + ">: ";
   if (!r.remoteMta.empty() && r.diagnosticIsSmtp) {
-    *out += "host " + oneLine(r.remoteMta) + " said: ";
+    line += "host " + oneLine(r.remoteMta, 300) + " said: ";
   }
-  *out += oneLine(r.diagnostic) + "\r\n";
+  line += oneLine(r.diagnostic, 998 - line.size());
+  *out += line + "\r\n";
 }
 
 }  // namespace

@@ -1,0 +1,308 @@
+// queue_delivery_test.cc - tests of the delivery half of lib/queue (queue_delivery.cc):
+// claimDue marks the rows it returns 'delivering' and returns only due rows (queued, or deferred
+// whose next attempt has come; never held, delivering or final ones) up to its limit;
+// resetDelivering turns a crash's leftovers into deferrals due now; record() writes outcomes and
+// attempts in one transaction, deletes the spool file once every recipient is final and keeps the
+// rows, and rolls everything back when its `extra` step fails; retryNow; purgeFinished; nextDueMs.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "queue/queue.h"
+
+namespace sluice::queue {
+namespace {
+
+int64_t wallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+class QueueDeliveryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "sluice-queue-XXXXXX").string();
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    q_ = openQueue();
+    ASSERT_NE(q_, nullptr);
+  }
+  void TearDown() override {
+    q_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  std::unique_ptr<Queue> openQueue() {
+    QueueOptions o;
+    o.stateDir = dir_;
+    auto q = Queue::open(o);
+    EXPECT_TRUE(q.ok()) << (q.ok() ? "" : q.message());
+    return q.ok() ? std::move(q.value()) : nullptr;
+  }
+  // Queues one message to `rcpts`; returns its id.
+  std::string add(std::vector<std::string> rcpts, const std::string& subject = "hello") {
+    NewMessage m;
+    m.sender = "alice@sender.example";
+    for (auto& r : rcpts) m.recipients.push_back(NewRecipient{r, "", ""});
+    m.content = "Subject: " + subject + "\r\n\r\nbody\r\n";
+    m.messageId = "<" + subject + "@sender.example>";
+    std::string id = Queue::newId();
+    auto st = q_->commit({&m}, {id});
+    EXPECT_TRUE(st[0].ok()) << (st[0].ok() ? "" : st[0].message());
+    return id;
+  }
+  std::map<int, std::string> states(const std::string& id) {
+    std::map<int, std::string> out;
+    auto m = q_->show(id);
+    EXPECT_TRUE(m.ok());
+    if (m.ok() && m->has_value()) {
+      for (const auto& r : m->value().recipients) out[r.index] = r.state;
+    }
+    return out;
+  }
+  bool spoolExists(const std::string& id) { return std::filesystem::exists(q_->spoolPath(id)); }
+  static Queue::Outcome outcome(const std::string& id, int index, const std::string& state, int64_t next = 0) {
+    Queue::Outcome o;
+    o.messageId = id;
+    o.index = index;
+    o.state = state;
+    o.reply = state == "delivered" ? "250 2.0.0 Ok" : state == "deferred" ? "451 4.3.0 later" : "550 5.1.1 no";
+    o.nextAttemptMs = next;
+    o.mx = "mx.dest.example";
+    o.ip = "192.0.2.1";
+    o.tls = "none";
+    return o;
+  }
+
+  std::string dir_;
+  std::unique_ptr<Queue> q_;
+};
+
+TEST_F(QueueDeliveryTest, ClaimDueMarksDeliveringAndReturnsOnlyDueRows) {
+  std::string a = add({"one@dest.example", "two@Other.Example"}, "a");
+  std::string b = add({"three@dest.example"}, "b");
+  int64_t now = wallMs() + 1;
+  auto due = q_->claimDue(now, 100);
+  ASSERT_TRUE(due.ok()) << due.message();
+  ASSERT_EQ(due->size(), 3u);
+  std::map<std::string, Queue::Due> byAddr;
+  for (const auto& d : *due) byAddr[d.address] = d;
+  EXPECT_EQ(byAddr["one@dest.example"].messageId, a);
+  EXPECT_EQ(byAddr["one@dest.example"].index, 0);
+  EXPECT_EQ(byAddr["two@Other.Example"].index, 1);
+  EXPECT_EQ(byAddr["two@Other.Example"].domain, "other.example");  // lower-cased for grouping
+  EXPECT_EQ(byAddr["three@dest.example"].messageId, b);
+  EXPECT_EQ(byAddr["three@dest.example"].attempts, 0);
+  EXPECT_EQ(states(a), (std::map<int, std::string>{{0, "delivering"}, {1, "delivering"}}));
+  EXPECT_EQ(states(b), (std::map<int, std::string>{{0, "delivering"}}));
+  // Claimed rows are not due again, however late it gets.
+  auto again = q_->claimDue(now + 86400000, 100);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->empty()) << again->size() << " rows claimed twice";
+}
+
+TEST_F(QueueDeliveryTest, ClaimDueHonoursLimitTimeAndHeld) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) ids.push_back(add({"r" + std::to_string(i) + "@dest.example"}, "m" + std::to_string(i)));
+  std::string held = add({"held@dest.example"}, "held");
+  ASSERT_EQ(q_->hold(held).value(), 1u);
+  // Queued rows are due from their arrival: nothing is due before it.
+  auto early = q_->claimDue(0, 100);
+  ASSERT_TRUE(early.ok());
+  EXPECT_TRUE(early->empty());
+  int64_t now = wallMs() + 1;
+  auto first = q_->claimDue(now, 2);
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first->size(), 2u);
+  auto rest = q_->claimDue(now, 100);
+  ASSERT_TRUE(rest.ok());
+  EXPECT_EQ(rest->size(), 3u) << "the held recipient must not be claimed";
+  for (const auto& d : *rest) EXPECT_NE(d.messageId, held);
+  EXPECT_EQ(states(held), (std::map<int, std::string>{{0, "held"}}));
+
+  // Deferred: due only once its next attempt has come.
+  std::vector<Queue::Outcome> out;
+  for (const auto& d : *first) out.push_back(outcome(d.messageId, d.index, "deferred", now + 60000));
+  ASSERT_TRUE(q_->record(out).ok());
+  auto notYet = q_->claimDue(now + 59999, 100);
+  ASSERT_TRUE(notYet.ok());
+  EXPECT_TRUE(notYet->empty());
+  auto due = q_->claimDue(now + 60000, 100);
+  ASSERT_TRUE(due.ok());
+  ASSERT_EQ(due->size(), 2u);
+  EXPECT_EQ((*due)[0].attempts, 1) << "the deferral counted as an attempt";
+}
+
+TEST_F(QueueDeliveryTest, NextDueMs) {
+  auto none = q_->nextDueMs();
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+  int64_t before = wallMs();
+  std::string a = add({"one@dest.example", "two@dest.example"});
+  auto next = q_->nextDueMs();
+  ASSERT_TRUE(next.ok() && next->has_value());
+  EXPECT_GE(**next, before);
+  EXPECT_LE(**next, wallMs());
+  auto due = q_->claimDue(wallMs() + 1, 100);
+  ASSERT_EQ(due->size(), 2u);
+  EXPECT_FALSE(q_->nextDueMs()->has_value()) << "delivering rows are not due";
+  int64_t t = wallMs() + 3600000;
+  ASSERT_TRUE(q_->record({outcome(a, 0, "deferred", t + 5), outcome(a, 1, "deferred", t)}).ok());
+  EXPECT_EQ(q_->nextDueMs()->value_or(-1), t);
+  ASSERT_TRUE(q_->record({outcome(a, 1, "bounced")}).ok());
+  EXPECT_EQ(q_->nextDueMs()->value_or(-1), t + 5) << "final rows are not due";
+}
+
+TEST_F(QueueDeliveryTest, ResetDeliveringMakesCrashLeftoversDueNow) {
+  std::string a = add({"one@dest.example", "two@dest.example"}, "a");
+  std::string b = add({"three@dest.example"}, "b");
+  auto due = q_->claimDue(wallMs() + 1, 100);
+  ASSERT_EQ(due->size(), 3u);
+  ASSERT_TRUE(q_->record({outcome(b, 0, "delivered")}).ok());
+  // A new process (after kill -9): the queue is opened again and the claims reset.
+  q_ = openQueue();
+  ASSERT_NE(q_, nullptr);
+  int64_t before = wallMs();
+  auto n = q_->resetDelivering();
+  ASSERT_TRUE(n.ok()) << n.message();
+  EXPECT_EQ(*n, 2u);
+  EXPECT_EQ(states(a), (std::map<int, std::string>{{0, "deferred"}, {1, "deferred"}}));
+  EXPECT_EQ(states(b), (std::map<int, std::string>{{0, "delivered"}}));
+  auto next = q_->nextDueMs();
+  ASSERT_TRUE(next.ok() && next->has_value());
+  EXPECT_GE(**next, before);
+  EXPECT_LE(**next, wallMs());
+  auto again = q_->claimDue(wallMs() + 1, 100);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->size(), 2u);
+  EXPECT_EQ(q_->resetDelivering().value(), 2u);
+  EXPECT_EQ(q_->resetDelivering().value(), 0u);
+}
+
+TEST_F(QueueDeliveryTest, RecordDeletesContentWhenAllFinalAndKeepsRows) {
+  std::string a = add({"one@dest.example", "two@dest.example", "three@dest.example"});
+  auto due = q_->claimDue(wallMs() + 1, 100);
+  ASSERT_EQ(due->size(), 3u);
+  ASSERT_TRUE(spoolExists(a));
+  auto r1 = q_->record({outcome(a, 0, "delivered"), outcome(a, 1, "deferred", wallMs() + 60000)});
+  ASSERT_TRUE(r1.ok()) << r1.message();
+  EXPECT_TRUE(r1->empty());
+  EXPECT_TRUE(spoolExists(a)) << "recipients 1 and 2 are not final";
+  EXPECT_TRUE(q_->content(a).ok());
+
+  Queue::Outcome supp = outcome(a, 2, "suppressed");
+  supp.attempted = false;
+  auto r2 = q_->record({supp});
+  ASSERT_TRUE(r2.ok());
+  EXPECT_TRUE(r2->empty());
+  EXPECT_TRUE(spoolExists(a)) << "recipient 1 is still deferred";
+
+  auto again = q_->claimDue(wallMs() + 120000, 100);
+  ASSERT_EQ(again->size(), 1u);
+  auto r3 = q_->record({outcome(a, 1, "bounced")});
+  ASSERT_TRUE(r3.ok());
+  EXPECT_EQ(*r3, std::vector<std::string>{a});
+  EXPECT_FALSE(spoolExists(a)) << "every recipient is final: the content goes";
+  EXPECT_FALSE(q_->content(a).ok());
+
+  // The rows stay (late bounces and complaints match them).
+  EXPECT_EQ(states(a), (std::map<int, std::string>{{0, "delivered"}, {1, "bounced"}, {2, "suppressed"}}));
+  auto env = q_->envelope(a);
+  ASSERT_TRUE(env.ok() && env->has_value());
+  EXPECT_EQ(env->value().messageId, "<hello@sender.example>");
+  ASSERT_EQ(env->value().recipients.size(), 3u);
+  EXPECT_EQ(env->value().recipients[1].attempts, 2);
+  EXPECT_EQ(env->value().recipients[2].attempts, 0) << "a suppression is not an attempt";
+  auto att = q_->attempts(a);
+  ASSERT_TRUE(att.ok());
+  ASSERT_EQ(att->size(), 3u) << "attempts: 0 delivered, 1 deferred, 1 bounced; none for the suppression";
+  EXPECT_EQ((*att)[0].mx, "mx.dest.example");
+  EXPECT_EQ((*att)[0].ip, "192.0.2.1");
+  EXPECT_EQ((*att)[2].reply, "550 5.1.1 no");
+  // The spool file does not come back with a reopen (recovery) either.
+  q_ = openQueue();
+  EXPECT_FALSE(spoolExists(a));
+  EXPECT_EQ(states(a).size(), 3u);
+}
+
+TEST_F(QueueDeliveryTest, RecordIsOneTransactionWithItsExtraStep) {
+  std::string a = add({"one@dest.example"});
+  ASSERT_EQ(q_->claimDue(wallMs() + 1, 100)->size(), 1u);
+  auto failed = q_->record({outcome(a, 0, "delivered")}, [](sqlite3*) -> Status { return makeError("outbox full"); });
+  ASSERT_FALSE(failed.ok());
+  EXPECT_NE(failed.message().find("outbox full"), std::string::npos) << failed.message();
+  EXPECT_EQ(states(a), (std::map<int, std::string>{{0, "delivering"}})) << "rolled back";
+  EXPECT_TRUE(spoolExists(a));
+  EXPECT_TRUE(q_->attempts(a)->empty());
+  bool ran = false;
+  auto ok = q_->record({outcome(a, 0, "delivered")}, [&ran](sqlite3* db) -> Status {
+    ran = db != nullptr;
+    return okStatus();
+  });
+  ASSERT_TRUE(ok.ok()) << ok.message();
+  EXPECT_TRUE(ran);
+  EXPECT_FALSE(spoolExists(a));
+}
+
+TEST_F(QueueDeliveryTest, RetryNow) {
+  std::string a = add({"one@dest.example", "two@dest.example"}, "a");
+  std::string b = add({"three@dest.example"}, "b");
+  std::string c = add({"four@dest.example"}, "c");
+  ASSERT_TRUE(q_->hold(c).ok());
+  ASSERT_EQ(q_->claimDue(wallMs() + 1, 100)->size(), 3u);
+  int64_t later = wallMs() + 3600000;
+  ASSERT_TRUE(q_->record({outcome(a, 0, "deferred", later), outcome(a, 1, "delivered"), outcome(b, 0, "deferred", later)}).ok());
+  EXPECT_TRUE(q_->claimDue(wallMs() + 1, 100)->empty());
+
+  auto one = q_->retryNow(a);
+  ASSERT_TRUE(one.ok()) << one.message();
+  EXPECT_EQ(*one, 1u) << "only the deferred recipient of a";
+  auto due = q_->claimDue(wallMs() + 1, 100);
+  ASSERT_EQ(due->size(), 1u);
+  EXPECT_EQ((*due)[0].messageId, a);
+  EXPECT_EQ((*due)[0].index, 0);
+
+  auto all = q_->retryNow("");
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(*all, 1u) << "b's deferral; not delivering, delivered or held rows";
+  due = q_->claimDue(wallMs() + 1, 100);
+  ASSERT_EQ(due->size(), 1u);
+  EXPECT_EQ((*due)[0].messageId, b);
+  EXPECT_EQ(states(c), (std::map<int, std::string>{{0, "held"}}));
+  EXPECT_EQ(q_->retryNow("NOSUCHID00000000").value(), 0u);
+}
+
+TEST_F(QueueDeliveryTest, PurgeFinished) {
+  std::string done = add({"one@dest.example"}, "done");
+  std::string open = add({"two@dest.example", "three@dest.example"}, "open");
+  ASSERT_EQ(q_->claimDue(wallMs() + 1, 100)->size(), 3u);
+  ASSERT_TRUE(q_->record({outcome(done, 0, "delivered"), outcome(open, 0, "bounced"),
+                          outcome(open, 1, "deferred", wallMs() + 60000)}).ok());
+  // Nothing was received before the cut-off: nothing goes.
+  auto none = q_->purgeFinished(0);
+  ASSERT_TRUE(none.ok()) << none.message();
+  EXPECT_EQ(*none, 0u);
+  EXPECT_EQ(states(done).size(), 1u);
+
+  auto n = q_->purgeFinished(wallMs() + 1000);
+  ASSERT_TRUE(n.ok()) << n.message();
+  EXPECT_EQ(*n, 1u);
+  auto gone = q_->show(done);
+  ASSERT_TRUE(gone.ok());
+  EXPECT_FALSE(gone->has_value()) << "the finished message's rows are removed";
+  EXPECT_FALSE(q_->envelope(done)->has_value());
+  EXPECT_TRUE(q_->attempts(done)->empty());
+  EXPECT_EQ(states(open), (std::map<int, std::string>{{0, "bounced"}, {1, "deferred"}})) << "unfinished: kept";
+  EXPECT_FALSE(q_->attempts(open)->empty());
+  EXPECT_TRUE(spoolExists(open));
+}
+
+}  // namespace
+}  // namespace sluice::queue
