@@ -64,6 +64,7 @@ class Relayd {
   const IdentityMap& identities() const { return *identities_; }
   GroupCommitter& committer() { return *committer_; }
   std::shared_ptr<PolicyClient> policy() const { return policy_; }
+  asio::thread_pool& policyPool() { return policyPool_; }
   std::shared_ptr<const dkim::Signing> signing() const { return signing_; }
   Stats& stats() { return stats_; }
   bool trusted(const std::optional<IpAddr>& a) const;
@@ -94,6 +95,7 @@ class Relayd {
   std::unique_ptr<Delivery> delivery_;
   std::unique_ptr<auth::UserStore> users_;
   std::shared_ptr<PolicyClient> policy_;
+  asio::thread_pool policyPool_{8};  // blocking policyd questions, off the event loop
   std::vector<std::shared_ptr<net::Acceptor>> acceptors_;
   std::vector<ListenerKind> kinds_;
   std::unique_ptr<net::MetricsServer> metrics_;

@@ -229,7 +229,9 @@ awaitable<void> Session::run() {
   logInfo("connect from " + client_ + " on " + toString(kind_));
   co_await send(smtp::reply(220, "", rc.hostname + " ESMTP sluice-relayd"));
   while (!closed_) {
-    if (d_.stopping()) {
+    // SIGTERM: a transaction in flight (MAIL given) is served to its end; between transactions
+    // the session is told to come back later.
+    if (d_.stopping() && state_ != State::kMail && state_ != State::kRcpt) {
       co_await send(smtp::reply(421, "4.3.2", rc.hostname + " Service shutting down, try again later"));
       break;
     }
@@ -428,9 +430,9 @@ awaitable<bool> Session::onAuth(const std::string& arg) {
   co_return true;
 }
 
-std::string Session::policyAction(const std::string& state, const std::string& rcpt) {
-  if (!policyClient_) return "DUNNO";
-  if (!policy_) policy_ = std::make_unique<PolicyClient::Session>(*policyClient_);
+awaitable<std::string> Session::policyAction(const std::string& state, const std::string& rcpt) {
+  if (!policyClient_) co_return std::string("DUNNO");
+  if (!policy_) policy_ = std::make_shared<PolicyClient::Session>(*policyClient_);
   if (instance_.empty()) instance_ = "relayd." + queue::Queue::newId();
   PolicyClient::Attributes a = {
       {"protocol_state", state}, {"protocol_name", "ESMTPA"}, {"client_address", client_},
@@ -438,7 +440,20 @@ std::string Session::policyAction(const std::string& state, const std::string& r
       {"recipient_count", std::to_string(acceptedRcpts_)}, {"instance", instance_}, {"sasl_method", "PLAIN"},
       {"sasl_username", user_}, {"size", std::to_string(state == "END-OF-MESSAGE" ? data_.size() : 0)},
       {"policy_context", "sluice-relayd"}};
-  return policy_->ask(a);
+  // The blocking question runs on the pool; its answer wakes a timer this coroutine waits on.
+  auto ex = sock_.get_executor();
+  auto answer = std::make_shared<std::optional<std::string>>();
+  auto wake = std::make_shared<asio::steady_timer>(ex, asio::steady_timer::time_point::max());
+  asio::post(d_.policyPool(), [ps = policy_, client = policyClient_, a = std::move(a), answer, wake, ex]() {
+    std::string action = ps->ask(a);
+    asio::post(ex, [answer, wake, action = std::move(action)]() {
+      *answer = action;
+      wake->cancel();
+    });
+  });
+  while (!answer->has_value()) (void)co_await wake->async_wait(kTuple);
+  std::string action = std::move(answer->value());
+  co_return action;
 }
 
 namespace {
@@ -626,7 +641,8 @@ awaitable<bool> Session::onRcpt(const std::string& arg) {
     }
   }
   if (kind_ != ListenerKind::kRelay) {
-    std::string reply = replyForAction(policyAction("RCPT", r.address));
+    std::string action = co_await policyAction("RCPT", r.address);
+    std::string reply = replyForAction(action);
     if (!reply.empty()) {
       ++d_.stats().rejectedRcpt;
       logInfo("reject: RCPT from " + client_ + " user=" + user_ + ": " + reply.substr(0, reply.size() - 2));
@@ -885,7 +901,8 @@ awaitable<bool> Session::finishMessage() {
   if (kind_ == ListenerKind::kRelay && d_.trusted(clientIp_) && !claimed.empty()) msg_.identity = claimed;
   msg_.messageId = headerValue(data_, "Message-ID");
   if (kind_ != ListenerKind::kRelay) {
-    std::string reply = replyForAction(policyAction("END-OF-MESSAGE", ""));
+    std::string action = co_await policyAction("END-OF-MESSAGE", "");
+    std::string reply = replyForAction(action);
     if (reply.empty()) reply = signSubmission();  // From: ownership, then DKIM, as the milter does
     if (!reply.empty()) {
       ++d_.stats().rejectedData;

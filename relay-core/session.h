@@ -63,7 +63,9 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<bool> finishMessage();
   void resetTransaction();
   void arm(int64_t ms);
-  std::string policyAction(const std::string& state, const std::string& rcpt);
+  // Asks sluice-policyd on relayd's policy thread pool: a slow or dead policyd holds up this
+  // session only, never the event loop the other sessions share.
+  asio::awaitable<std::string> policyAction(const std::string& state, const std::string& rcpt);
   std::string signSubmission();
 
   Relayd& d_;
@@ -96,7 +98,8 @@ class Session : public std::enable_shared_from_this<Session> {
   bool lineTooLong_ = false;       // a text line over 1000 octets with its CRLF
   size_t lineLen_ = 0;
   std::string data_;
-  std::unique_ptr<PolicyClient::Session> policy_;
+  // Shared with the policy thread pool while a question is in flight (the session may end first).
+  std::shared_ptr<PolicyClient::Session> policy_;
   std::string instance_;
   int acceptedRcpts_ = 0;
 };

@@ -211,18 +211,31 @@ s.sendall(b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@dest.example>\r\n"); reply()
 os.kill(pid, signal.SIGHUP); time.sleep(0.5)        # reload while the transaction is open
 s.sendall(b"DATA\r\n"); print("after SIGHUP, DATA:", reply())
 s.sendall(b"Subject: hup\r\n\r\nbody\r\n.\r\n"); print("after SIGHUP, end of data:", reply())
+s2 = socket.create_connection(("127.0.0.1", port), timeout=10); f2 = s2.makefile("rb")
+def reply2():
+    while True:
+        l = f2.readline().decode().rstrip("\r\n")
+        if len(l) < 4 or l[3] != "-": return l
+reply2(); s2.sendall(b"EHLO y\r\n"); reply2()
+s2.sendall(b"MAIL FROM:<a@example.com>\r\nRCPT TO:<c@dest.example>\r\n"); reply2(); reply2()
 os.kill(pid, signal.SIGTERM); time.sleep(0.3)       # stop: no new sessions, open ones told to go
 try:
     socket.create_connection(("127.0.0.1", port), timeout=2); print("new connection: accepted")
 except OSError as e:
     print("new connection: refused")
 s.sendall(b"NOOP\r\n"); print("open session after SIGTERM:", reply())
+s2.sendall(b"DATA\r\n"); print("transaction in flight at SIGTERM, DATA:", reply2())
+s2.sendall(b"Subject: term\r\n\r\nbody\r\n.\r\n"); print("transaction in flight at SIGTERM, end of data:", reply2())
+s2.sendall(b"MAIL FROM:<a@example.com>\r\n"); print("next transaction after SIGTERM:", reply2())
 PYEOF
 expect_match "SIGHUP: the open transaction goes on (354)" "after SIGHUP, DATA: 354" "$T/signals.out"
 expect_match "SIGHUP: ... and is queued (no session dropped)" "after SIGHUP, end of data: 250 2\.0\.0 Ok: queued as" "$T/signals.out"
 expect_match "SIGHUP: relayd logs the reload" "reloaded .*sluice\.yaml \(TLS certificate re-read\)" "$RELAYD_ERR"
 expect_match "SIGTERM: no new sessions" "new connection: refused" "$T/signals.out"
 expect_match "SIGTERM: the session in flight is still served" "open session after SIGTERM: 250 2\.0\.0 Ok" "$T/signals.out"
+expect_match "SIGTERM: a transaction in flight (MAIL, RCPT given) goes on to DATA" "in flight at SIGTERM, DATA: 354" "$T/signals.out"
+expect_match "SIGTERM: ... and its message is queued" "in flight at SIGTERM, end of data: 250 2\.0\.0 Ok: queued as" "$T/signals.out"
+expect_match "SIGTERM: after it, the session is told to come back (421 4.3.2)" "next transaction after SIGTERM: 421 4\.3\.2" "$T/signals.out"
 for ((i = 0; i < 150; i++)); do _is_our_child "$RELAYD_PID" || break; sleep 0.1; done
 _is_our_child "$RELAYD_PID" && fail "relayd still running 15 s after SIGTERM" || pass "SIGTERM: relayd exited within its 10 s bound"
 finish

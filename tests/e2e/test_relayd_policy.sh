@@ -52,4 +52,26 @@ sluice_policyd_stop
 sub d1 --to d@dest.example
 expect_match "policyd down -> 450 4.3.0 (relayd.policy_default_action)" '^<~\* 450 4\.3\.0 ' "$T/d1"
 expect_no_match "policyd down -> never queued" 'queued as' "$T/d1"
+
+# A policyd that accepts and never answers holds up the submission asking it, not the other
+# sessions: the question runs on relayd's policy thread pool, off the event loop.
+start_bg silent /usr/bin/python3 -c "
+import socket, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('127.0.0.1', $PP)); s.listen(16); conns = []
+while True:
+    c, _ = s.accept(); conns.append(c)
+"
+wait_port 127.0.0.1 "$PP" 10 "$LAST_PID" || die "silent policyd did not start"
+( sub h1 --to h@dest.example ) &
+HUNG=$!
+sleep 1
+t0=$(date +%s%N)
+swaks_run r1 --server "127.0.0.1:$RP" --from alice@example.com --to r@dest.example
+t1=$(date +%s%N)
+expect_match "while a submission waits for a silent policyd, the relay listener still queues mail" '^<[-~]+ +250 2\.0\.0 Ok: queued as' "$T/r1"
+ms=$(( (t1 - t0) / 1000000 ))
+[ "$ms" -lt 5000 ] && pass "... at once (${ms} ms; the waiting submission's policy timeout is 10 s)" || fail "the relay session took ${ms} ms: the event loop was blocked"
+wait "$HUNG"
+expect_match "the submission itself gets the default action once policyd times out (450 4.3.0)" '^<~\* 450 4\.3\.0 ' "$T/h1"
 finish
