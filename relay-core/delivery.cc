@@ -366,6 +366,18 @@ awaitable<void> Delivery::agent(std::string domain) {
       failJobs(d, why, mx.permanent(), Attempt{});
       break;
     }
+    // Destinations roll up by MX set: one provider hosting many domains gets at most
+    // destination_concurrency sessions in all, and a session also carries the other domains'
+    // jobs (same MX set, same TLS policy) before it closes.
+    std::string key;
+    for (const auto& h : mx.hosts) key += h.name + ",";
+    if (mxKeyOf_.size() > 100000) mxKeyOf_.clear();  // a cache: bounded
+    mxKeyOf_[domain] = key;
+    if (mxSessions_[key] >= cfg_->delivery.destinationConcurrency) {
+      parked_[key].push_back(domain);  // an agent of that MX set takes these jobs, or restarts us
+      break;
+    }
+    ++mxSessions_[key];
     bool progressed = false;
     std::string lastError;
     Attempt lastWhere;
@@ -385,7 +397,9 @@ awaitable<void> Delivery::agent(std::string domain) {
         }
         where.tls = "policy=" + std::string(toString(tlsLevelFor(domain))) + " " + client->tlsSummary();
         int sent = 0;
-        while (!d.jobs.empty() && client->usable() && sent < cfg_->delivery.messagesPerConnection && !stopping_) {
+        for (;;) {
+          if (!client->usable() || sent >= cfg_->delivery.messagesPerConnection || stopping_) break;
+          if (d.jobs.empty() && !stealJob(domain, key, &d)) break;
           if (cfg_->delivery.destinationRate > 0) {
             int64_t now = nowMs();
             int64_t at = std::max(now, d.nextSendMs);
@@ -406,6 +420,11 @@ awaitable<void> Delivery::agent(std::string domain) {
       }
       if (d.jobs.empty() || stopping_) break;
     }
+    if (--mxSessions_[key] <= 0) mxSessions_.erase(key);
+    if (auto p = parked_.find(key); p != parked_.end()) {
+      for (auto& dom : p->second) waiting_.push_back(std::move(dom));
+      parked_.erase(p);
+    }
     if (!progressed && !d.jobs.empty() && !stopping_) {
       if (lastError.empty()) lastError = "no MX host of " + domain + " has an address";
       failJobs(d, "451 4.4.1 " + lastError, false, lastWhere);
@@ -418,6 +437,21 @@ awaitable<void> Delivery::agent(std::string domain) {
   if (d.active == 0 && d.jobs.empty()) dests_.erase(domain);
   startAgents();
   wake();
+}
+
+// Moves the next job of another destination with the same MX set and TLS policy into *d.
+bool Delivery::stealJob(const std::string& domain, const std::string& key, Destination* d) {
+  TlsLevel mine = tlsLevelFor(domain);
+  for (auto it = dests_.begin(); it != dests_.end(); ++it) {
+    if (it->first == domain || it->second.jobs.empty()) continue;
+    auto k = mxKeyOf_.find(it->first);
+    if (k == mxKeyOf_.end() || k->second != key || tlsLevelFor(it->first) != mine) continue;
+    d->jobs.push_back(std::move(it->second.jobs.front()));
+    it->second.jobs.pop_front();
+    if (it->second.jobs.empty() && it->second.active == 0) dests_.erase(it);
+    return true;
+  }
+  return false;
 }
 
 void Delivery::failJobs(Destination& d, const std::string& reply, bool permanent, const Attempt& where) {

@@ -104,6 +104,7 @@ class Delivery {
   asio::awaitable<std::shared_ptr<SmtpClient>> connect(const std::string& domain, const dns::MxHost& host,
                                                        const IpAddr& addr, SmtpReply* reply);
   asio::awaitable<void> deliverJob(SmtpClient& client, Job job, Attempt where);
+  bool stealJob(const std::string& domain, const std::string& key, Destination* d);
   void failJobs(Destination& d, const std::string& reply, bool permanent, const Attempt& where);
   void finishJob(const Job& job, const queue::Queue::Envelope* env, std::vector<queue::Queue::Outcome> outcomes,
                  const std::string* content);
@@ -136,6 +137,9 @@ class Delivery {
   std::unique_ptr<asio::ssl::context> tlsNoVerify_, tlsVerify_;
   std::map<std::string, Destination> dests_;
   std::deque<std::string> waiting_;  // destinations with jobs and no free agent slot
+  std::map<std::string, std::string> mxKeyOf_;  // domain -> its MX host list (the last lookup)
+  std::map<std::string, int> mxSessions_;       // MX host list -> agents connected to it
+  std::map<std::string, std::vector<std::string>> parked_;  // MX list -> domains waiting for a slot
   int agents_ = 0;
   size_t inFlight_ = 0;
   std::atomic<bool> stopping_{false};

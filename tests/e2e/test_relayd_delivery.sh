@@ -36,6 +36,12 @@ unbound_start '  local-zone: "ok.example." static
   local-zone: "badcert.example." static
   local-data: "badcert.example. MX 10 other.badcert.example."
   local-data: "other.badcert.example. A 127.0.0.4"
+  local-zone: "roll1.example." static
+  local-data: "roll1.example. MX 10 mx.roll.example."
+  local-zone: "roll2.example." static
+  local-data: "roll2.example. MX 10 mx.roll.example."
+  local-zone: "roll.example." static
+  local-data: "mx.roll.example. A 127.0.0.5"
   local-zone: "sender.example." static
   local-data: "sender.example. MX 10 mx2.ok.example."'
 note "unbound on 127.0.0.1:$DNS_PORT; test MX hosts on 127.0.0.2-4:$MXP"
@@ -47,6 +53,7 @@ mx_start() {  # NAME ADDR [OPTIONS]: test_mx.py on ADDR:$MXP
 }
 mx_start mx1 127.0.0.2 --name mx1.ok.example
 mx_start mx2 127.0.0.3 --name mx2.ok.example
+mx_start mxroll 127.0.0.5 --name mx.roll.example
 mx_start mxtls 127.0.0.4 --name mx.tls.example --tls cert --cert "$T/certs/mx.tls.example.crt" --key "$T/certs/mx.tls.example.key"
 
 start_bg webhook /usr/bin/python3 "$E2E_SRC/webhook_receiver.py" --listen "127.0.0.1:$WP" --dir "$T/webhook" --secret "$WSECRET" --fail-first 1
@@ -65,6 +72,7 @@ dns:
   timeout: 3s
 delivery:
   smtp_port: $MXP
+  destination_concurrency: 1
   connect_timeout: 2s
   command_timeout: 5s
   retry_initial: 1s
@@ -135,6 +143,15 @@ if [ -n "$V1" ] && grep -qF "\"mail\": \"$V1\"" $(grep -l 'Subject: verp' "$T"/m
 else
   fail "recipient 1's return path is not $V1"; show_tail "$T/verp.out"
 fi
+
+# --- 2b. two domains with one MX set are one destination: one session carries both -------------
+c0=$(grep -c '"ev": "connect"' "$T/mxroll/events.jsonl")   # the harness's own wait_port probe
+send m2b a@plain.example --to a@roll1.example,b@roll2.example --header "Subject: rollup"
+ev_expect "roll1 delivered" delivered a@roll1.example
+ev_expect "roll2 delivered" delivered b@roll2.example
+expect_eq "two domains with the same MX host, destination_concurrency 1: one connection for both" \
+  "$(( $(grep -c '"ev": "connect"' "$T/mxroll/events.jsonl") - c0 ))" 1
+expect_eq "... and two transactions (one per domain)" "$(ls "$T"/mxroll/*.eml | wc -l)" 2
 
 # --- 3. failover, implicit MX, DNS failures -------------------------------------------------------
 send m3 a@plain.example --to x@failover.example
