@@ -387,7 +387,7 @@ awaitable<void> Delivery::agent(std::string domain) {
         if (d.jobs.empty() || stopping_) break;
         SmtpReply r;
         auto client = co_await connect(domain, host, addr, &r);
-        Attempt where{host.name, addr.toString(), "none", tried};
+        Attempt where{host.name, addr.toString(), "none", tried, false};
         if (!client) {
           lastError = r.text.empty() ? "connection to " + host.name + " failed" : r.text;
           if (r.code != 0 && r.text.find(host.name) == std::string::npos) lastError = "host " + host.name + "[" + addr.toString() + "] said: " + r.text;
@@ -544,6 +544,7 @@ awaitable<void> Delivery::deliverJob(SmtpClient& client, Job job, Attempt where)
     if (toUpper(env.body) == "8BITMIME") t.mailParams.push_back("BODY=8BITMIME");
     if (env.smtputf8) t.mailParams.push_back("SMTPUTF8");
     bool dsn = client.has("DSN");
+    where.peerDsn = dsn;
     if (dsn && !env.ret.empty()) t.mailParams.push_back("RET=" + env.ret);
     if (dsn && !env.envid.empty()) t.mailParams.push_back("ENVID=" + smtp::encodeXtext(env.envid));
     for (const auto* rc : chunk) {
@@ -571,7 +572,7 @@ awaitable<void> Delivery::deliverJob(SmtpClient& client, Job job, Attempt where)
       outcomes.push_back(outcomeFor(*chunk[k], &env, r, where));
     }
   }
-  finishJob(job, &env, std::move(outcomes), content.empty() ? nullptr : &content);
+  finishJob(job, &env, std::move(outcomes), content.empty() ? nullptr : &content, where.peerDsn);
 }
 
 Queue::Outcome Delivery::outcomeFor(const Queue::Due& r, const Queue::Envelope* env, const SmtpReply& reply,
@@ -644,7 +645,7 @@ bool Delivery::suppressed(const std::string& rcpt, const std::string& senderDoma
 // ---- after a job ----
 
 void Delivery::finishJob(const Job& job, const Queue::Envelope* env, std::vector<Queue::Outcome> outcomes,
-                         const std::string* content) {
+                         const std::string* content, bool peerDsn) {
   // The events go into the webhook outbox in the same transaction as the new states, so
   // neither exists without the other.
   std::vector<std::optional<events::Event>> evs;
@@ -667,7 +668,7 @@ void Delivery::finishJob(const Job& job, const Queue::Envelope* env, std::vector
     logError("delivery: " + job.messageId + ": cannot record the outcome: " + done.message());
     return;
   }
-  std::vector<Queue::Outcome> failed, delayed;
+  std::vector<Queue::Outcome> failed, delayed, relayed;
   if (webhookSender_) webhookSender_->wake();
   for (size_t i = 0; i < outcomes.size(); ++i) {
     const auto& o = outcomes[i];
@@ -688,15 +689,22 @@ void Delivery::finishJob(const Job& job, const Queue::Envelope* env, std::vector
     }
     if ((o.state == "bounced" || o.state == "expired") && wantsFailureDsn(notify)) failed.push_back(o);
     if (o.state == "bounced" && o.attempted && cfg_->delivery.suppressHardBounces) suppress(*env, o);
+    // RFC 3461 5.2.2.3: NOTIFY=SUCCESS to a peer without DSN - we report "relayed" ourselves.
+    if (o.state == "delivered" && !peerDsn && toUpper(notify).find("SUCCESS") != std::string::npos) {
+      relayed.push_back(o);
+    }
+    // One "delayed" DSN: at the first attempt made after delay_warning.
     int64_t delayMs = cfg_->delivery.delayWarningMs;
     if (o.state == "deferred" && delayMs > 0 && wantsDelayDsn(notify) && nowMs() - env->receivedMs >= delayMs) {
-      // Once: the first deferral past delay_warning (the previous attempt was still before it).
-      if (attempts == 0 || nowMs() - env->receivedMs - delayMs < o.nextAttemptMs - nowMs()) delayed.push_back(o);
+      auto n = queue_->attemptsSince(job.messageId, o.index, env->receivedMs + delayMs);
+      if (n && n.value() == 1) delayed.push_back(o);
     }
+    (void)attempts;
   }
   if (env != nullptr && !env->sender.empty()) {
     if (!failed.empty()) sendDsn(*env, failed, content);
     if (!delayed.empty()) sendDsn(*env, delayed, content);
+    if (!relayed.empty()) sendDsn(*env, relayed, content);
   }
 }
 
@@ -792,8 +800,9 @@ void Delivery::sendDsn(const Queue::Envelope& env, const std::vector<Queue::Outc
         r.orcpt = er.orcpt;
       }
     }
-    r.action = o.state == "deferred" ? "delayed" : "failed";
-    std::string fallback = o.state == "expired" ? "4.4.7" : o.state == "deferred" ? "4.0.0" : "5.0.0";
+    r.action = o.state == "deferred" ? "delayed" : o.state == "delivered" ? "relayed" : "failed";
+    std::string fallback = o.state == "expired" ? "4.4.7" : o.state == "deferred" ? "4.0.0"
+                           : o.state == "delivered" ? "2.0.0" : "5.0.0";
     r.status = dsn::enhancedStatus(o.reply, fallback);
     if (o.state == "expired") {
       r.status = "4.4.7";

@@ -94,6 +94,7 @@ class Delivery {
   struct Attempt {  // where a job's transaction went
     std::string mx, ip, tls;
     std::vector<queue::Queue::Outcome::Tried> tried;  // hosts that failed before it
+    bool peerDsn = false;  // the peer took the DSN parameters (it reports success itself)
   };
 
   asio::awaitable<void> schedulerLoop();
@@ -107,7 +108,7 @@ class Delivery {
   bool stealJob(const std::string& domain, const std::string& key, Destination* d);
   void failJobs(Destination& d, const std::string& reply, bool permanent, const Attempt& where);
   void finishJob(const Job& job, const queue::Queue::Envelope* env, std::vector<queue::Queue::Outcome> outcomes,
-                 const std::string* content);
+                 const std::string* content, bool peerDsn = false);
   queue::Queue::Outcome outcomeFor(const queue::Queue::Due& r, const queue::Queue::Envelope* env,
                                    const SmtpReply& reply, const Attempt& where);
   int64_t backoffMs(int attempts, bool greylisted);

@@ -161,6 +161,8 @@ class Queue {
     std::string mx, ip, tls, reply;
   };
   Result<std::vector<Attempt>> attempts(const std::string& id);
+  // How many attempts of recipient (id, index) were made at or after sinceMs.
+  Result<int64_t> attemptsSince(const std::string& id, int index, int64_t sinceMs);
   // Deferred recipients of `id` (every message when id is "") become due now.
   Result<size_t> retryNow(const std::string& id);
   // Message rows (and their recipients and attempts) finished before olderThanMs are removed.

@@ -151,7 +151,7 @@ Result<std::vector<std::string>> Queue::record(const std::vector<Outcome>& outco
       a.i64(3, now);
       a.text(4, t.mx);
       a.text(5, t.ip);
-      a.text(6, "");
+      a.text(6, "(tried)");
       a.text(7, t.reply);
       if (sqlite3_step(a.s) != SQLITE_DONE) return fail(dbError(db_, "record attempt"));
     }
@@ -201,6 +201,16 @@ Result<std::vector<Queue::Attempt>> Queue::attempts(const std::string& id) {
     out.push_back(Attempt{static_cast<int>(s.num(0)), s.num(1), s.col(2), s.col(3), s.col(4), s.col(5)});
   }
   return out;
+}
+
+Result<int64_t> Queue::attemptsSince(const std::string& id, int index, int64_t sinceMs) {
+  Stmt s(db_, "SELECT COUNT(*) FROM attempts WHERE message_id = ? AND idx = ? AND time_ms >= ? AND tls != '(tried)'");
+  if (!s.s) return dbError(db_, "attempts");
+  s.text(1, id);
+  s.i64(2, index);
+  s.i64(3, sinceMs);
+  if (sqlite3_step(s.s) != SQLITE_ROW) return dbError(db_, "attempts");
+  return s.num(0);
 }
 
 Result<size_t> Queue::retryNow(const std::string& id) {

@@ -53,7 +53,7 @@ mx_start() {  # NAME ADDR [OPTIONS]: test_mx.py on ADDR:$MXP
 }
 mx_start mx1 127.0.0.2 --name mx1.ok.example
 mx_start mx2 127.0.0.3 --name mx2.ok.example
-mx_start mxroll 127.0.0.5 --name mx.roll.example
+mx_start mxroll 127.0.0.5 --name mx.roll.example --no-dsn
 mx_start mxtls 127.0.0.4 --name mx.tls.example --tls cert --cert "$T/certs/mx.tls.example.crt" --key "$T/certs/mx.tls.example.key"
 
 start_bg webhook /usr/bin/python3 "$E2E_SRC/webhook_receiver.py" --listen "127.0.0.1:$WP" --dir "$T/webhook" --secret "$WSECRET" --fail-first 1
@@ -79,6 +79,7 @@ delivery:
   retry_max: 2s
   greylist_retry: 1s
   queue_lifetime: 8s
+  delay_warning: 3s
   tls_policy: may
   tls_ca_file: $T/certs/mx.tls.example.crt
   tls_policy_map:
@@ -152,6 +153,25 @@ ev_expect "roll2 delivered" delivered b@roll2.example
 expect_eq "two domains with the same MX host, destination_concurrency 1: one connection for both" \
   "$(( $(grep -c '"ev": "connect"' "$T/mxroll/events.jsonl") - c0 ))" 1
 expect_eq "... and two transactions (one per domain)" "$(ls "$T"/mxroll/*.eml | wc -l)" 2
+
+/usr/bin/python3 - "$RP" > "$T/success.out" 2>&1 <<'PY'
+import smtplib, sys
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=10)
+s.ehlo("client.example")
+s.sendmail("bob@sender.example", ["s1@ok.example", "s2@roll1.example"],
+           b"Subject: success wanted\r\n\r\nplease confirm\r\n", rcpt_options=["NOTIFY=SUCCESS,FAILURE"])
+s.quit()
+print("sent")
+PY
+ev_expect "NOTIFY=SUCCESS to an MX with DSN: delivered" delivered s1@ok.example
+ev_expect "NOTIFY=SUCCESS to an MX without DSN: delivered" delivered s2@roll1.example
+sleep 1
+f=$(grep -l 'Final-Recipient: rfc822; s1@ok.example' "$T"/mx2/*.eml 2>/dev/null | head -1)
+[ -z "$f" ] && pass "no DSN of relayd's for the recipient whose MX has DSN (that MX reports success itself)" || fail "relayd answered for a DSN-capable MX"
+expect_match "NOTIFY passed on to the MX with DSN" '"s1@ok.example": \["NOTIFY=SUCCESS,FAILURE"\]' $(grep -l 's1@ok.example' "$T"/mx1/*.eml)
+for ((i = 0; i < 50; i++)); do grep -lq '^Action: relayed' "$T"/mx2/*.eml 2>/dev/null && break; sleep 0.1; done
+f=$(grep -l '^Action: relayed' "$T"/mx2/*.eml 2>/dev/null | head -1)
+[ -n "$f" ] && expect_match "NOTIFY=SUCCESS via an MX without DSN -> relayd's own \"relayed\" DSN for that recipient" '^Final-Recipient: rfc822; s2@roll1\.example' "$f" || fail "no relayed DSN"
 
 # --- 3. failover, implicit MX, DNS failures -------------------------------------------------------
 send m3 a@plain.example --to x@failover.example
@@ -245,8 +265,13 @@ ev_expect "still 4xx after queue_lifetime (8 s) -> expired" expired rcpt451@ok.e
 tries=$(grep -c "\"type\":\"deferred\".*\"recipient\":\"rcpt451@ok.example\"" "$EV")
 [ "$tries" -ge 2 ] && pass "retried with back-off before expiring ($tries deferrals)" || fail "only $tries deferral(s) before expiry"
 sleep 3
-dsn=$(grep -l 'X-Sluice-Queue-ID: '"$(qid m15)" "$T"/mx2/*.eml 2>/dev/null | head -1)
-[ -n "$dsn" ] && expect_match "expiry DSN: Status 4.4.7, Action failed" '^Status: 4\.4\.7' "$dsn" || fail "no expiry DSN"
+dsns=$(grep -l 'X-Sluice-Queue-ID: '"$(qid m15)" "$T"/mx2/*.eml 2>/dev/null)
+delayed=$(grep -l '^Action: delayed' $dsns 2>/dev/null | wc -l)
+expect_eq "delay_warning (3 s): exactly one \"delayed\" DSN before the expiry" "$delayed" 1
+f=$(grep -l '^Action: delayed' $dsns 2>/dev/null | head -1)
+[ -n "$f" ] && expect_match "... with Will-Retry-Until" '^Will-Retry-Until: ' "$f"
+f=$(grep -l '^Action: failed' $dsns 2>/dev/null | head -1)
+[ -n "$f" ] && expect_match "expiry DSN: Status 4.4.7, Action failed" '^Status: 4\.4\.7' "$f" || fail "no expiry DSN"
 
 # --- 7. admin: why, retry, metrics --------------------------------------------------------------
 sluicectl_run why.out --config "$T/sluice.yaml" why "$(qid m8)"
