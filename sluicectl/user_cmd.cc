@@ -3,6 +3,8 @@
 // due work from it), so no daemon has to be running to inspect or repair a queue.
 #include "user_cmd.h"
 
+#include "cli_util.h"
+
 #include <nlohmann/json.hpp>
 #include <ctime>
 #include <iomanip>
@@ -36,22 +38,7 @@ const char* kQueueUsage =
     "unfinished recipients from delivery until release; retry makes deferred recipients due now (as\n"
     "postqueue -f does); delete removes the message and its file.\n";
 
-std::string when(int64_t ms) {
-  if (ms <= 0) return "-";
-  std::time_t t = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  localtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
-  return buf;
-}
-
-bool hasFlag(const std::vector<std::string>& a, const char* f) {
-  for (const auto& x : a) {
-    if (x == f) return true;
-  }
-  return false;
-}
+std::string when(int64_t ms) { return localTime(ms); }
 
 nlohmann::json toJson(const queue::MessageInfo& m) {
   nlohmann::json j = {{"id", m.id}, {"sender", m.sender}, {"size", m.size}, {"received_ms", m.receivedMs},

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "cli_util.h"
 #include "events/event.h"
 #include "queue/queue.h"
 
@@ -28,22 +29,9 @@ const char* kEventsUsage =
     "delivered, deferred, bounced, expired, suppressed, complained. --json prints the records as\n"
     "stored; --follow keeps printing new ones (like tail -f).\n";
 
-std::string when(int64_t ms) {
-  if (ms <= 0) return "-";
-  std::time_t t = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  localtime_r(&t, &tm);
-  char buf[40];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
-  return std::string(buf) + "." + std::to_string(ms % 1000 / 100);
-}
+std::string when(int64_t ms) { return localTime(ms, true); }
 
-bool flag(const std::vector<std::string>& a, const char* f) {
-  for (const auto& x : a) {
-    if (x == f) return true;
-  }
-  return false;
-}
+bool flag(const std::vector<std::string>& a, const char* f) { return hasFlag(a, f); }
 
 std::string human(const std::string& line) {
   auto e = events::eventFromJson(line);

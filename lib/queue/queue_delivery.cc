@@ -144,28 +144,21 @@ Result<std::vector<std::string>> Queue::record(const std::vector<Outcome>& outco
     u.text(5, o.messageId);
     u.i64(6, o.index);
     if (sqlite3_step(u.s) != SQLITE_DONE) return fail(dbError(db_, "record"));
+    auto attempt = [&](const std::string& mx, const std::string& ip, const std::string& tls, const std::string& reply) {
+      sqlite3_reset(a.s);
+      a.text(1, o.messageId);
+      a.i64(2, o.index);
+      a.i64(3, now);
+      a.text(4, mx);
+      a.text(5, ip);
+      a.text(6, tls);
+      a.text(7, reply);
+      return sqlite3_step(a.s) == SQLITE_DONE;
+    };
     for (const auto& t : o.tried) {
-      sqlite3_reset(a.s);
-      a.text(1, o.messageId);
-      a.i64(2, o.index);
-      a.i64(3, now);
-      a.text(4, t.mx);
-      a.text(5, t.ip);
-      a.text(6, "(tried)");
-      a.text(7, t.reply);
-      if (sqlite3_step(a.s) != SQLITE_DONE) return fail(dbError(db_, "record attempt"));
+      if (!attempt(t.mx, t.ip, "(tried)", t.reply)) return fail(dbError(db_, "record attempt"));
     }
-    if (o.attempted) {
-      sqlite3_reset(a.s);
-      a.text(1, o.messageId);
-      a.i64(2, o.index);
-      a.i64(3, now);
-      a.text(4, o.mx);
-      a.text(5, o.ip);
-      a.text(6, o.tls);
-      a.text(7, o.reply);
-      if (sqlite3_step(a.s) != SQLITE_DONE) return fail(dbError(db_, "record attempt"));
-    }
+    if (o.attempted && !attempt(o.mx, o.ip, o.tls, o.reply)) return fail(dbError(db_, "record attempt"));
     if (finalState(o.state)) touched.insert(o.messageId);
   }
   if (extra) {
