@@ -157,7 +157,7 @@ MilterAction EnvelopeChecks::rcpt(PolicyClient::Session& session, std::string re
   std::string answer = session.ask(attributes("RCPT", recipient, 0));
   MilterAction a = milterActionFor(answer);
   if (!a.reason.empty() && a.verdict.kind == Verdict::Kind::kContinue && !a.hold) {
-    logInfo("policy: " + answer + " for <" + sender_ + "> -> <" + recipient + ">");
+    logQueueLine(LogLevel::kInfo, queueId_, "policy: " + answer + " for <" + sender_ + "> -> <" + recipient + ">");
   }
   if (a.verdict.kind == Verdict::Kind::kContinue) {
     ++accepted_;
@@ -171,7 +171,7 @@ MilterAction EnvelopeChecks::rcpt(PolicyClient::Session& session, std::string re
       holdReason_ = a.reason;
     }
   } else if (!a.reason.empty()) {
-    logWarning("policy: " + a.reason);
+    logQueueLine(LogLevel::kWarning, queueId_, "policy: " + a.reason);
   }
   return a;
 }

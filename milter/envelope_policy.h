@@ -46,6 +46,8 @@ class EnvelopeChecks {
   // HOLD gathered at RCPT are merged into the answer.
   MilterAction endOfMessage(PolicyClient::Session& session, uint64_t size);
   void abort() { inTransaction_ = false; }
+  // The queue id learnt after MAIL FROM (Postfix: once its queue file exists), sent from then on.
+  void setQueueId(std::string id) { queueId_ = std::move(id); }
 
   // The attributes of a request at protocol_state `state` (public for tests).
   PolicyClient::Attributes attributes(std::string_view state, std::string_view recipient, uint64_t size) const;

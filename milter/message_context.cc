@@ -120,10 +120,11 @@ Verdict MessageContext::checkOwnership() const {
 
 Verdict MessageContext::keyError(const std::string& why) const {
   if (signing_->keyErrorTempfail()) {
-    logWarning("dkim: " + why + "; message from <" + envelopeFrom_ + "> tempfailed");
+    logQueueLine(LogLevel::kWarning, queueId_, "dkim: " + why + "; message from <" + envelopeFrom_ + "> tempfailed");
     return Verdict::tempfail("DKIM signing is temporarily unavailable, try again later");
   }
-  logWarning("dkim: " + why + "; message from <" + envelopeFrom_ + "> sent with fewer signatures");
+  logQueueLine(LogLevel::kWarning, queueId_,
+               "dkim: " + why + "; message from <" + envelopeFrom_ + "> sent with fewer signatures");
   return Verdict::next();
 }
 
@@ -150,7 +151,7 @@ Verdict MessageContext::endOfHeaders() {
     return pass();  // unauthenticated, not trusted: passed unsigned, not ours to judge
   }
   if (!headerError_.empty()) {
-    logWarning("message from <" + envelopeFrom_ + ">: " + headerError_);
+    logQueueLine(LogLevel::kWarning, queueId_, "message from <" + envelopeFrom_ + ">: " + headerError_);
     if (authUser_.empty()) return pass();  // trusted client: sent unsigned
     return Verdict::reject("550", "5.6.0", "Malformed message header: " + headerError_);
   }

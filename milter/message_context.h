@@ -64,6 +64,10 @@ class MessageContext {
   // On kContinue, *fields holds the DKIM-Signature fields (whole, CRLF-folded) to insert.
   Verdict endOfMessage(std::vector<std::string>* fields);
 
+  // The MTA's queue id ({i}) once known, first on every log line about the message. Kept by
+  // beginMessage(): the caller sets it (again) at each event that brings it.
+  void setQueueId(std::string id) { queueId_ = std::move(id); }
+  const std::string& queueId() const { return queueId_; }
   const std::string& authUser() const { return authUser_; }
   const std::string& envelopeFrom() const { return envelopeFrom_; }
   bool signing() const { return signer_.has_value(); }
@@ -81,6 +85,7 @@ class MessageContext {
   bool mustSeeAll_ = false;
   std::string authUser_;
   std::string envelopeFrom_;
+  std::string queueId_;
   dkim::MessageHeaders headers_;
   std::string headerError_;
   std::optional<dkim::Signer> signer_;

@@ -46,6 +46,13 @@ struct Connection {
   bool canChangeHeaders = false;  // SMFIF_CHGHDRS offered: identity headers can be removed
   bool canSkip = false;           // SMFIP_SKIP negotiated: the rest of a body nobody needs is skipped
   uint64_t bytes = 0;         // header + body bytes of the current message
+  std::string queueId;        // the MTA's {i} for the current message; "" until it is known
+
+  void setQueueId(std::string id) {
+    queueId = std::move(id);
+    message.setQueueId(queueId);
+    envelope.setQueueId(queueId);
+  }
 
   // The newest configuration, at the start of a message.
   void refresh() {
@@ -77,6 +84,17 @@ std::string macro(SMFICTX* ctx, const char* name) {
   const char* v = smfi_getsymval(ctx, const_cast<char*>(name));
   return v ? v : "";
 }
+
+// {i}, the queue id, at each event that may bring it first: Sendmail sends it from MAIL FROM on;
+// Postfix once its queue file exists - with smtpd_delay_open_until_valid_rcpt = yes (the default)
+// from the second RCPT, and always at end of headers and end of message.
+void learnQueueId(SMFICTX* ctx, Connection* c) {
+  std::string id = macro(ctx, "i");
+  if (!id.empty() && id != c->queueId) c->setQueueId(std::move(id));
+}
+
+// "QUEUEID: text" (or "text" while the id is not known), for lines about the current message.
+void logMessage(LogLevel level, const Connection* c, const std::string& text) { logQueueLine(level, c->queueId, text); }
 
 std::string escapePercent(const std::string& s) {
   std::string out;
@@ -139,7 +157,11 @@ sfsistat onNegotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned 
     c->canQuarantine = (f0 & SMFIF_QUARANTINE) != 0;
     c->canChangeHeaders = (f0 & SMFIF_CHGHDRS) != 0;
     if (f0 & SMFIF_SETSYMLIST) {
+      // These lists replace the MTA's for this milter: {i} wherever it may first be known.
       smfi_setsymlist(ctx, SMFIM_ENVFROM, const_cast<char*>("i {auth_authen} {auth_type}"));
+      smfi_setsymlist(ctx, SMFIM_ENVRCPT, const_cast<char*>("i"));
+      smfi_setsymlist(ctx, SMFIM_EOH, const_cast<char*>("i"));
+      smfi_setsymlist(ctx, SMFIM_EOM, const_cast<char*>("i"));
     }
     return SMFIS_CONTINUE;
   });
@@ -183,11 +205,14 @@ sfsistat onEnvFrom(SMFICTX* ctx, char** argv) {
     for (int i = 1; argv && argv[0] && argv[i]; ++i) args.emplace_back(argv[i]);
     c->bytes = 0;
     bool policy = c->policy != nullptr;
-    if (policy) c->envelope.mail(from, user, macro(ctx, "{auth_type}"), macro(ctx, "i"), args);
+    std::string queueId = macro(ctx, "i");
+    if (policy) c->envelope.mail(from, user, macro(ctx, "{auth_type}"), queueId, args);
     c->identity.begin(user);
     bool trusted = c->state->signing->trustedClient(c->client);
     // The identity header must be seen (and removed) in every message, signed or not.
-    return answer(ctx, c->message.beginMessage(user, from, trusted, policy || c->identity.enabled()));
+    Verdict v = c->message.beginMessage(user, from, trusted, policy || c->identity.enabled());
+    c->setQueueId(std::move(queueId));
+    return answer(ctx, v);
   });
 }
 
@@ -195,6 +220,7 @@ sfsistat onEnvRcpt(SMFICTX* ctx, char** argv) {
   return guarded("RCPT TO", [&] {
     Connection* c = connection(ctx);
     if (!c->policy) return SMFIS_CONTINUE;
+    learnQueueId(ctx, c);
     std::string rcpt = argv && argv[0] ? argv[0] : "";
     if (rcpt.size() >= 2 && rcpt.front() == '<' && rcpt.back() == '>') rcpt = rcpt.substr(1, rcpt.size() - 2);
     ++gStats.policyQueries;
@@ -222,7 +248,11 @@ sfsistat onHeader(SMFICTX* ctx, char* name, char* value) {
 }
 
 sfsistat onEndOfHeaders(SMFICTX* ctx) {
-  return guarded("end of headers", [&] { return answer(ctx, connection(ctx)->message.endOfHeaders()); });
+  return guarded("end of headers", [&] {
+    Connection* c = connection(ctx);
+    learnQueueId(ctx, c);
+    return answer(ctx, c->message.endOfHeaders());
+  });
 }
 
 sfsistat onBody(SMFICTX* ctx, unsigned char* data, size_t len) {
@@ -244,22 +274,23 @@ sfsistat applyPolicyExtras(SMFICTX* ctx, Connection* c, const MilterAction& a) {
     std::string name(trim(field.substr(0, colon)));
     std::string value = milterHeaderValue(field, c->leadingSpace);
     if (smfi_insheader(ctx, 0, name.data(), value.data()) != MI_SUCCESS) {
-      logError("smfi_insheader failed for a PREPEND field; answering tempfail");
+      logMessage(LogLevel::kError, c, "smfi_insheader failed for a PREPEND field; answering tempfail");
       return SMFIS_TEMPFAIL;
     }
   }
   if (a.hold) {
     ++gStats.held;
     if (!c->canQuarantine) {
-      logWarning("policy answered HOLD but the MTA does not offer quarantine; message tempfailed");
+      logMessage(LogLevel::kWarning, c,
+                 "policy answered HOLD but the MTA does not offer quarantine; message tempfailed");
       return SMFIS_TEMPFAIL;
     }
     std::string reason = a.reason.empty() ? std::string("held by policy") : a.reason;
     if (smfi_quarantine(ctx, reason.data()) != MI_SUCCESS) {
-      logError("smfi_quarantine failed; answering tempfail");
+      logMessage(LogLevel::kError, c, "smfi_quarantine failed; answering tempfail");
       return SMFIS_TEMPFAIL;
     }
-    logInfo("held (quarantined) message from <" + c->message.envelopeFrom() + ">: " + reason);
+    logMessage(LogLevel::kInfo, c, "held (quarantined) message from <" + c->message.envelopeFrom() + ">: " + reason);
   }
   return SMFIS_CONTINUE;
 }
@@ -272,22 +303,24 @@ sfsistat applyIdentityHeader(SMFICTX* ctx, Connection* c) {
   std::string name = id.name();
   if (id.instances() > 0) {
     if (!c->canChangeHeaders) {
-      logError("cannot remove " + name + " (the MTA did not offer SMFIF_CHGHDRS); answering tempfail");
+      logMessage(LogLevel::kError, c,
+                 "cannot remove " + name + " (the MTA did not offer SMFIF_CHGHDRS); answering tempfail");
       return SMFIS_TEMPFAIL;
     }
     for (int i = id.instances(); i >= 1; --i) {
       if (smfi_chgheader(ctx, name.data(), i, nullptr) != MI_SUCCESS) {
-        logError("smfi_chgheader failed removing " + name + "; answering tempfail");
+        logMessage(LogLevel::kError, c, "smfi_chgheader failed removing " + name + "; answering tempfail");
         return SMFIS_TEMPFAIL;
       }
     }
-    logInfo("removed " + std::to_string(id.instances()) + " " + name + " field(s) sent by the client of <" +
-            c->message.envelopeFrom() + ">" + (id.value().empty() ? "" : " user=" + id.value()));
+    logMessage(LogLevel::kInfo, c,
+               "removed " + std::to_string(id.instances()) + " " + name + " field(s) sent by the client of <" +
+                   c->message.envelopeFrom() + ">" + (id.value().empty() ? "" : " user=" + id.value()));
   }
   if (!id.value().empty()) {
     std::string value = (c->leadingSpace ? " " : "") + id.value();
     if (smfi_addheader(ctx, name.data(), value.data()) != MI_SUCCESS) {
-      logError("smfi_addheader failed for " + name + "; answering tempfail");
+      logMessage(LogLevel::kError, c, "smfi_addheader failed for " + name + "; answering tempfail");
       return SMFIS_TEMPFAIL;
     }
   }
@@ -297,6 +330,7 @@ sfsistat applyIdentityHeader(SMFICTX* ctx, Connection* c) {
 sfsistat onEndOfMessage(SMFICTX* ctx) {
   return guarded("end of message", [&] {
     Connection* c = connection(ctx);
+    learnQueueId(ctx, c);
     MilterAction policy;
     if (c->policy) {
       ++gStats.policyQueries;
@@ -313,7 +347,8 @@ sfsistat onEndOfMessage(SMFICTX* ctx) {
     for (auto it = fields.rbegin(); it != fields.rend(); ++it) {  // index 0: spec order, top down
       std::string value = milterHeaderValue(*it, c->leadingSpace);
       if (smfi_insheader(ctx, 0, const_cast<char*>("DKIM-Signature"), value.data()) != MI_SUCCESS) {
-        logError("smfi_insheader failed for <" + c->message.envelopeFrom() + ">; answering tempfail");
+        logMessage(LogLevel::kError, c,
+                   "smfi_insheader failed for <" + c->message.envelopeFrom() + ">; answering tempfail");
         return SMFIS_TEMPFAIL;
       }
     }
@@ -322,8 +357,9 @@ sfsistat onEndOfMessage(SMFICTX* ctx) {
     if (!fields.empty()) {
       ++gStats.signedMessages;
       gStats.signatures += fields.size();
-      logInfo("signed message from <" + c->message.envelopeFrom() + "> user=" + c->message.authUser() +
-              " signatures=" + std::to_string(fields.size()));
+      logMessage(LogLevel::kInfo, c,
+                 "signed message from <" + c->message.envelopeFrom() + "> user=" + c->message.authUser() +
+                     " signatures=" + std::to_string(fields.size()));
     }
     return SMFIS_CONTINUE;
   });
@@ -334,6 +370,7 @@ sfsistat onAbort(SMFICTX* ctx) {
     Connection* c = connection(ctx);
     c->message.beginMessage("", "");
     c->envelope.abort();
+    c->setQueueId("");
     return SMFIS_CONTINUE;
   });
 }

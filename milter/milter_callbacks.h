@@ -7,7 +7,9 @@
 // SASL login added - identity_header.h; an MTA that cannot delete headers is refused while the
 // header is configured), and SMFIF_QUARANTINE for policyd's HOLD. With the identity header on,
 // every message is followed to its end (never SMFIS_ACCEPT early); a body that neither the signer
-// nor policyd needs is skipped (SMFIS_SKIP) when the MTA offers it.
+// nor policyd needs is skipped (SMFIS_SKIP) when the MTA offers it. The queue id ({i}, asked for
+// at MAIL, RCPT, end of headers and end of message) starts every log line about a message once
+// the MTA has one (Sendmail: from MAIL FROM on; Postfix: once its queue file exists).
 // Invariants: no exception leaves a callback - each has one catch-all that logs and answers
 // SMFIS_TEMPFAIL, so a bug never lets a message through unsigned (Postfix then tempfails too).
 // The configuration is one immutable MilterState; a reload (SIGHUP) installs a new one, which each

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <cstdio>
 
 #include "base/log.h"
 #include "session.h"
@@ -39,7 +40,10 @@ Result<std::shared_ptr<asio::ssl::context>> Relayd::makeTls(const config::Relayd
   if (c.tlsCertFile.empty() || c.tlsKeyFile.empty()) return std::shared_ptr<asio::ssl::context>();
   struct stat st {};
   if (::stat(c.tlsKeyFile.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
-    return makeError("relayd.tls_key_file " + c.tlsKeyFile + " is readable by group or others; chmod 600 it");
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return makeError("relayd.tls_key_file " + c.tlsKeyFile + " is readable by group or others (mode " + mode +
+                     "); chmod 600 it");
   }
   auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
   asio::error_code ec;
@@ -75,7 +79,7 @@ Status Relayd::bind() {
     if (!acc) return makeError(std::string(l.key) + ": " + acc.message());
     acceptors_.push_back(std::make_shared<net::Acceptor>(std::move(acc.value())));
     kinds_.push_back(l.kind);
-    logInfo("listening on " + l.address + " (" + toString(l.kind) + ")");
+    addresses_.push_back(l.address);
   }
   return okStatus();
 }
@@ -126,6 +130,7 @@ Status Relayd::start() {
       metrics_.reset();
     }
   }
+  for (size_t i = 0; i < acceptors_.size(); ++i) logInfo("listening on " + addresses_[i] + " (" + toString(kinds_[i]) + ")");
   return okStatus();
 }
 

@@ -47,9 +47,11 @@ class Relayd {
  public:
   Relayd(asio::io_context& io, std::shared_ptr<const config::Config> cfg, std::string configPath);
   ~Relayd();
-  // Opens the listeners (as root, for 465/587, before the privilege drop).
+  // Opens the listeners (as root, for 465/587, before the privilege drop). Logs nothing: a start
+  // refused later (a key, the state directory) stays one line.
   Status bind();
-  // Everything else (state, TLS, users); bind() first if it was not called.
+  // Everything else (state, TLS, users); bind() first if it was not called. Logs the listeners
+  // once everything is ready.
   Status start();
   void reload();
   void stop();
@@ -98,6 +100,7 @@ class Relayd {
   asio::thread_pool policyPool_{8};  // blocking policyd questions, off the event loop
   std::vector<std::shared_ptr<net::Acceptor>> acceptors_;
   std::vector<ListenerKind> kinds_;
+  std::vector<std::string> addresses_;  // of acceptors_, for the start line
   std::unique_ptr<net::MetricsServer> metrics_;
   std::map<std::string, int> perClient_;
   std::map<std::string, std::vector<int64_t>> authFailures_;

@@ -166,6 +166,10 @@ void logLine(LogLevel level, std::string_view message) {
 
 void logQueueLine(LogLevel level, std::string_view queueId, std::string_view message) {
   if (!logEnabled(level)) return;
+  if (queueId.empty()) {
+    logLine(level, message);
+    return;
+  }
   std::string line;
   line.reserve(queueId.size() + 2 + message.size());
   line.append(queueId);

@@ -36,7 +36,9 @@ inline void logDebug(std::string_view m) { if (logEnabled(LogLevel::kDebug)) log
 inline void logInfo(std::string_view m) { logLine(LogLevel::kInfo, m); }
 inline void logWarning(std::string_view m) { logLine(LogLevel::kWarning, m); }
 inline void logError(std::string_view m) { logLine(LogLevel::kError, m); }
-// "QUEUEID: message" (the queue id first, Postfix's convention for lines about one message).
+// "QUEUEID: message" (the queue id first, Postfix's convention for lines about one message);
+// just "message" while the id is not known yet (queueId empty: Postfix has not opened its queue
+// file, so neither its policy requests nor its milter macros carry one).
 void logQueueLine(LogLevel level, std::string_view queueId, std::string_view message);
 // True when stderr lines go to systemd's journal (set by setupLogging; for tests and messages).
 bool logToJournal();

@@ -20,6 +20,14 @@ namespace {
 
 std::string_view orDash(std::string_view v) { return v.empty() ? std::string_view("-") : v; }
 
+// A line about one message starts with its queue id when the request carries one, as Postfix's
+// own reject lines do. Postfix sends queue_id once its queue file exists: not at MAIL, nor at the
+// first RCPT with smtpd_delay_open_until_valid_rcpt = yes (the default), then at every later
+// RCPT and at END-OF-MESSAGE. sluice-milter sends Sendmail's (known from MAIL FROM on).
+void logAboutMessage(LogLevel level, const PolicyRequest& req, std::string_view line) {
+  logQueueLine(level, req.get(Attr::kQueueId), line);
+}
+
 uint64_t attrNumber(const PolicyRequest& req, Attr a) {
   auto v = parseUint(req.get(a));
   return v ? *v : 0;
@@ -301,8 +309,9 @@ Decision DecisionEngine::refuse(uint32_t rule, const std::string& key, const Pol
   d.refuses = r.action.refuses();
   if (r.monitor) {
     ++stats_.monitorHits;
-    logInfo("monitor: rule=" + r.name + " key=" + key + " state=" + state +
-            " instance=" + std::string(orDash(req.get(Attr::kInstance))) + " would answer " + d.action);
+    logAboutMessage(LogLevel::kInfo, req,
+                    "monitor: rule=" + r.name + " key=" + key + " state=" + state +
+                        " instance=" + std::string(orDash(req.get(Attr::kInstance))) + " would answer " + d.action);
     return {};
   }
   return d;
@@ -482,7 +491,7 @@ void DecisionEngine::logDecision(const PolicyRequest& req, const Decision& d) co
   line += "> to=<";
   line += req.get(Attr::kRecipient);
   line += "> rule=" + d.rule + " action=" + d.action;
-  logInfo(line);
+  logAboutMessage(LogLevel::kInfo, req, line);
 }
 
 }  // namespace sluice::decision

@@ -172,6 +172,18 @@ free_port() {
   exec {fd}>&-
   echo "free_port: no free port in $E2E_PORT_MIN-$E2E_PORT_MAX" >&2; return 1
 }
+# claim_port PORT: reserve this one port (e.g. a privileged 465 a test binds as root) the way
+# free_port does; fails, reserving nothing, if anything listens on it or a live test holds it.
+claim_port() {
+  local fd p=$1 owner rc=1
+  mkdir -p "$E2E_PORT_DIR"
+  exec {fd}>>"$E2E_PORT_LOCK"
+  flock -w 30 "$fd" || { exec {fd}>&-; return 1; }
+  owner=$(cat "$E2E_PORT_DIR/$p" 2>/dev/null)
+  if { [ -z "$owner" ] || [ ! -d "/proc/$owner" ]; } && ! _port_busy "$p"; then echo $$ > "$E2E_PORT_DIR/$p"; rc=0; fi
+  exec {fd}>&-
+  return $rc
+}
 _release_ports() {
   local f
   for f in "$E2E_PORT_DIR"/*; do

@@ -6,8 +6,8 @@
 #   (b) sluice-setup: the sluice user and group (created on this host if missing), owners and
 #       modes of /var/lib/sluice, /etc/sluice, /etc/sluice/dkim, /var/spool/postfix/sluice;
 #   (c) the systemd units pass `systemd-analyze verify` (ExecStart pointed at the staged binaries;
-#       a daemon not built yet - sluice-relayd - is verified against a stub); `systemctl --root
-#       enable` makes the multi-user.target.wants links;
+#       a daemon missing from a partial build is verified against a stub); `systemctl --root
+#       enable` of the three units (README step 5) makes the multi-user.target.wants links;
 #   (d) every man page renders with `man --warnings -l` and nothing on stderr, and every key of
 #       `sluicectl config params` appears in sluice.yaml(5);
 #   (e) DKIM keys made with the README's openssl commands; the daemons started as root, as the
@@ -17,8 +17,15 @@
 #   (f) the contrib snippets appended to a real (isolated) Postfix's main.cf, `postfix reload`, and
 #       an authenticated message comes out DKIM-signed; `sluicectl status` talks to policyd;
 #   (g) refusals, each one line: a world-readable key, a world-writable state dir, a state dir
-#       owned by root, an unknown run_as_user; and the warning for a key sluice cannot read.
-# Needs root (users, chown, Postfix). ~15 s.
+#       owned by root, an unknown run_as_user; and the warning for a key sluice cannot read;
+#   (h) sluice-relayd started as root with submission_listen 127.0.0.1:587 and smtps_listen
+#       127.0.0.1:465 (privileged; unprivileged free ports instead, said so, when something else
+#       holds them) and a TLS certificate: it binds them, runs as sluice (/proc/PID/status), serves
+#       TLS on both after the drop, `sluicectl queue totals` (README step 7) reads its queue; it
+#       refuses, in one line and exit 1, a world-writable state_dir, a group-readable
+#       relayd.tls_key_file and a group-readable DKIM key. Delivery is off and dns.servers points
+#       at 127.0.0.1@9: this relayd never resolves a name.
+# Needs root (users, chown, Postfix, ports 465/587). ~20 s.
 source "$(dirname "$0")/lib.sh" "$@"
 
 SRC=$(cd "$E2E_SRC/../.." && pwd)
@@ -108,9 +115,15 @@ for n in sluice-policyd sluice-milter sluice-relayd; do
     && grep -q '^ReadWritePaths=/var/lib/sluice' "$T/units/$n.service" && grep -q '^PrivateTmp=yes$' "$T/units/$n.service" \
     && pass "(c) $n: reload by SIGHUP, restart on failure, hardening" || fail "(c) $n unit lacks a required setting"
 done
-systemctl --root="$R" enable sluice-policyd sluice-milter > "$T/enable.out" 2>&1
-[ -L "$R/etc/systemd/system/multi-user.target.wants/sluice-policyd.service" ] && [ -L "$R/etc/systemd/system/multi-user.target.wants/sluice-milter.service" ] \
-  && pass "(c) systemctl enable links both units into multi-user.target.wants" || { fail "(c) systemctl enable"; show_tail "$T/enable.out"; }
+# README step 5 (without --now: nothing runs under systemd here).
+systemctl --root="$R" enable $DAEMONS > "$T/enable.out" 2>&1; rc=$?
+expect_eq "(c) systemctl --root enable $DAEMONS exits 0" "$rc" 0 "$T/enable.out"
+for n in $DAEMONS; do
+  l=$R/etc/systemd/system/multi-user.target.wants/$n.service
+  [ -L "$l" ] && [ "$(readlink "$l")" = "$PREFIX/lib/systemd/system/$n.service" ] \
+    && pass "(c) systemctl enable linked $n.service into multi-user.target.wants" || { fail "(c) systemctl enable $n"; show_tail "$T/enable.out"; }
+done
+[ $RELAYD = 1 ] || fail "(c) sluice-relayd is not built, so its unit was neither installed nor enabled"
 
 # --- (d) man pages ----------------------------------------------------------------------------
 note "(d) man pages"
@@ -215,9 +228,9 @@ note "(g) refusals"
 refuse() {
   local name=$1 bin=$2 cfg=$3 re=$4
   timeout 20 "$R/$P/sbin/$bin" --config "$cfg" > "$T/$name.out" 2> "$T/$name.err"; local rc=$?
-  expect_eq "(g) $name: $bin exits 1" "$rc" 1 "$T/$name.err"
-  expect_eq "(g) $name: one line" "$(grep -c . "$T/$name.err")" 1 "$T/$name.err"
-  expect_match "(g) $name: the reason" "^$bin\[[0-9]+\]: fatal: $re" "$T/$name.err"
+  expect_eq "${SEC:-(g)} $name: $bin exits 1" "$rc" 1 "$T/$name.err"
+  expect_eq "${SEC:-(g)} $name: one line" "$(grep -c . "$T/$name.err")" 1 "$T/$name.err"
+  expect_match "${SEC:-(g)} $name: the reason" "^$bin\[[0-9]+\]: fatal: $re" "$T/$name.err"
 }
 cp -p "$D/example.com.rsa.pem" "$D/world.pem"; chmod 644 "$D/world.pem"
 write_cfg "$T/g1.yaml" "$R/var/lib/sluice" "$D/world.pem"
@@ -238,4 +251,80 @@ write_cfg "$T/g4.yaml" "$R/var/lib/rootowned" "$D/example.com.rsa.pem"
 refuse root-owned-state sluice-policyd "$T/g4.yaml" "state_dir $R/var/lib/rootowned belongs to root, not to sluice who runs this daemon; chown -R sluice: $R/var/lib/rootowned$"
 write_cfg "$T/g5.yaml" "$R/var/lib/sluice" "$D/example.com.rsa.pem" no-such-user-e2e
 refuse unknown-user sluice-policyd "$T/g5.yaml" "run_as_user no-such-user-e2e: no such user"
+
+# --- (h) sluice-relayd: binds 587/465 as root, then runs as sluice --------------------------------
+note "(h) sluice-relayd as root"
+[ $RELAYD = 1 ] || die "(h) $BUILD/relay-core/sluice-relayd is not built"
+# The privileged ports when nothing holds them (reserved like free_port's); else unprivileged
+# ones, and the output says the privileged bind was not shown.
+pick_port() {  # pick_port PORT: PORT if claim_port gets it, else a free_port
+  if claim_port "$1"; then echo "$1"; return; fi
+  note "(h) 127.0.0.1:$1 is taken ($(ss -Htlnp "( sport = :$1 )" 2>/dev/null | awk '{print $4, $6}' | head -1)): using an unprivileged port, the bind of a privileged port is NOT shown" >&2
+  free_port
+}
+SUBPORT=$(pick_port 587) && SMTPSPORT=$(pick_port 465) && RLPORT=$(free_port) || die "(h) no ports"
+TLS=$R/etc/sluice/tls
+install -d -o root -g sluice -m 0750 "$TLS"
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=relay.test.example" \
+  -keyout "$TLS/relay.key" -out "$TLS/relay.crt" > "$T/tls.err" 2>&1 || { show_tail "$T/tls.err"; die "(h) test certificate"; }
+chown sluice:sluice "$TLS/relay.key" && chmod 600 "$TLS/relay.key"
+write_relayd_cfg() {  # write_relayd_cfg FILE STATE_DIR TLS_KEY DKIM_KEY
+  cat > "$1" <<YAML
+state_dir: $2
+run_as_user: sluice
+relayd:
+  listen: 127.0.0.1:$RLPORT
+  submission_listen: 127.0.0.1:$SUBPORT
+  smtps_listen: 127.0.0.1:$SMTPSPORT
+  tls_cert_file: $TLS/relay.crt
+  tls_key_file: $3
+  hostname: relay.test.example
+  metrics_listen: ""
+identities:
+  - { name: app1, sasl_usernames: [app1], senders: [example.com] }
+dkim:
+  signing_table:
+    - domain: example.com
+      signatures: [ { selector: rsa1, key_file: $4 } ]
+# never deliver, never resolve: no MX lookups through this machine's resolver
+delivery: { enabled: false }
+dns: { servers: [127.0.0.1@9] }
+YAML
+}
+RCFG=$T/relayd.yaml
+write_relayd_cfg "$RCFG" "$R/var/lib/sluice" "$TLS/relay.key" "$D/example.com.rsa.pem"
+start_bg relayd "$R/$P/sbin/sluice-relayd" --config "$RCFG"; RPID=$LAST_PID
+wait_port 127.0.0.1 "$SMTPSPORT" 15 "$RPID" && wait_port 127.0.0.1 "$SUBPORT" 5 "$RPID" && wait_port 127.0.0.1 "$RLPORT" 5 "$RPID" \
+  || { show_tail "$T/relayd.err"; die "(h) sluice-relayd did not start"; }
+expect_match "(h) sluice-relayd logs the drop" "sluice-relayd\[$RPID\]: started as root, running as sluice \(uid $SLUICE_UID\)" "$T/relayd.err" 5
+grep -E '^(Uid|Gid|Groups):' "/proc/$RPID/status" > "$T/relayd.ids"
+expect_match "(h) sluice-relayd runs as sluice (Uid)" "^Uid:[[:space:]]+$SLUICE_UID[[:space:]]+$SLUICE_UID[[:space:]]+$SLUICE_UID[[:space:]]+$SLUICE_UID$" "$T/relayd.ids"
+expect_match "(h) sluice-relayd runs as sluice (Gid)" "^Gid:[[:space:]]+$SLUICE_GID[[:space:]]+$SLUICE_GID[[:space:]]+$SLUICE_GID[[:space:]]+$SLUICE_GID$" "$T/relayd.ids"
+expect_no_match "(h) sluice-relayd kept no root group" '^Groups:.*(^|[[:space:]])0([[:space:]]|$)' "$T/relayd.ids"
+for l in "$SMTPSPORT smtps" "$SUBPORT submission"; do
+  read -r port kind <<< "$l"
+  ss -Htlnp "( sport = :$port )" > "$T/ss.$port" 2>&1
+  expect_match "(h) 127.0.0.1:$port ($kind) is held by sluice-relayd pid $RPID" "127\.0\.0\.1:$port .*pid=$RPID," "$T/ss.$port"
+  expect_match "(h) sluice-relayd logs its $kind listener" "listening on 127\.0\.0\.1:$port \($kind\)" "$T/relayd.err"
+done
+# TLS on both listeners, served by the dropped process (its key read as sluice).
+swaks_run h-smtps --server "127.0.0.1:$SMTPSPORT" --tlsc --quit-after EHLO
+expect_match "(h) implicit TLS on $SMTPSPORT, then EHLO 250" '^<~  250 ' "$T/h-smtps"
+swaks_run h-sub --server "127.0.0.1:$SUBPORT" --tls --quit-after EHLO
+expect_match "(h) STARTTLS on $SUBPORT, then EHLO 250" '^<~  250 ' "$T/h-sub"
+# README step 7: the queue relayd opened as sluice.
+"$R/$P/bin/sluicectl" --config "$RCFG" queue totals > "$T/totals.out" 2>&1
+expect_match "(h) sluicectl queue totals reads relayd's queue" '^messages: 0$' "$T/totals.out"
+expect_eq "(h) relayd's queue.db belongs to sluice" "$(stat -c %U "$R/var/lib/sluice/queue.db" 2>/dev/null)" sluice
+stop_pid "$RPID"; rc=$?
+expect_eq "(h) sluice-relayd exits 0 on SIGTERM" "$rc" 0 "$T/relayd.err"
+SEC="(h)"
+write_relayd_cfg "$T/h1.yaml" "$R/var/lib/ww" "$TLS/relay.key" "$D/example.com.rsa.pem"
+refuse relayd-world-writable-state sluice-relayd "$T/h1.yaml" "state_dir $R/var/lib/ww is writable by everyone \(mode 0777\); chmod 700 $R/var/lib/ww$"
+install -o sluice -g sluice -m 0640 "$TLS/relay.key" "$TLS/group.key"
+write_relayd_cfg "$T/h2.yaml" "$R/var/lib/sluice" "$TLS/group.key" "$D/example.com.rsa.pem"
+refuse relayd-group-readable-tls-key sluice-relayd "$T/h2.yaml" "relayd\.tls_key_file $TLS/group\.key is readable by group or others \(mode 0640\); chmod 600 it; not starting$"
+install -o sluice -g sluice -m 0640 "$D/example.com.rsa.pem" "$D/group.pem"
+write_relayd_cfg "$T/h3.yaml" "$R/var/lib/sluice" "$TLS/relay.key" "$D/group.pem"
+refuse relayd-group-readable-dkim-key sluice-relayd "$T/h3.yaml" ".*$D/group\.pem is readable by group or others \(mode 0640\); chmod 600 it"
 finish

@@ -2,7 +2,8 @@
 # test_milter_postfix.sh BUILD_DIR - sluice-milter behind a real Postfix (smtpd_milters, SASL over
 # STARTTLS, relay to smtp-sink). Keys (RSA-2048 + Ed25519) are made fresh with dkim_sign_tool and
 # the delivered message is verified offline with dkimpy (dkim_verify.py, a records file, no DNS).
-#   (a) app1 authenticated, From example.com -> delivered with rsa + ed25519 signatures that verify
+#   (a) app1 authenticated, From example.com -> delivered with rsa + ed25519 signatures that verify;
+#       the milter's log line starts with the queue id Postfix logged for it
 #   (b) app1 with From: ceo@other.example -> 550 5.7.1, nothing delivered
 #   (c) two From: header fields -> 550 5.6.0
 #   (d) unauthenticated relay from mynetworks -> delivered unsigned
@@ -82,7 +83,12 @@ expect_match "(a) one rsa-sha256 and one ed25519-sha256" 'a=ed25519-sha256' "$T/
 if [ -n "$f" ] && "$BUILD/tests/unit/opendkim_verify" "$T/records.txt" "$T/a.eml" 2 > "$T/a.opendkim" 2>&1; then
   pass "(a) libopendkim verifies both signatures"; evidence "$T/a.opendkim" PASS 2
 else fail "(a) libopendkim verification"; show_tail "$T/a.opendkim"; fi
-expect_match "(a) milter logs the signing" 'sluice-milter\[[0-9]+\]: .*signed message from <alice@example\.com> user=app1 signatures=2' "$T/milter.err" 3
+QID=$(sed -n 's/^<~  250 2\.0\.0 Ok: queued as \([0-9A-Za-z]*\).*/\1/p' "$T/a" | head -1)
+note "(a) Postfix queue id ${QID:-none}"
+[ -n "$QID" ] || fail "(a) no queue id in the 250 reply"
+expect_match "(a) maillog: Postfix logged $QID's delivery" "$QID: to=<rcpt-a@dest\.example>, relay=127\.0\.0\.1.*status=sent" "$LOG" 3
+expect_match "(a) milter logs the signing, first the same queue id $QID" \
+  "sluice-milter\[[0-9]+\]: $QID: signed message from <alice@example\.com> user=app1 signatures=2" "$T/milter.err" 3
 
 # --- (b) From: not owned ------------------------------------------------------------------------------
 send b "CEO <ceo@other.example>"

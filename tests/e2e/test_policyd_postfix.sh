@@ -10,6 +10,7 @@
 # Cases (run in this order, so that each starts from a known counter state):
 #   (a) app1 as example.com -> 250, delivered     (d) app1 as other.example -> 553 5.7.1
 #   (e) suppressed rcpt -> 550 5.1.1 at RCPT     (j) unauthenticated from 127.0.0.2 as example.com -> 553 5.7.1
+#   (k) a second RCPT refused (suppressed): policyd's line starts with the queue id Postfix logs
 #   (b) app1's 4th message in the hour -> 450 4.7.1 "Rate limit per-user", and the maillog reject line
 #   (c) app2 aborts after RCPT 4 times, then still sends 3 (reservations released)
 #   (f) monitor rule "watch" only logs; app2's 2nd message was accepted
@@ -101,6 +102,22 @@ send e1 app3 ops@third.example bob@dest.example
 expect_match "(e) suppressed bob@dest.example -> 550 5.1.1 at RCPT" '^<~\* 550 5\.1\.1 .*bob@dest\.example' "$T/e1"
 expect_no_match "(e) swaks never reached DATA" '^ [-~]> DATA' "$T/e1"
 expect_match "(e) maillog: reject line" 'reject: RCPT from .*: 550 5\.1\.1 .*to=<bob@dest\.example>' "$LOG" 3
+# The first RCPT of a transaction comes before Postfix's queue file (smtpd_delay_open_until_valid_rcpt
+# = yes): no queue_id in the request, so policyd's line starts with "reject:".
+expect_match "(e) policyd: a first-RCPT refusal has no queue id yet" \
+  'sluice-policyd\[[0-9]+\]: reject: RCPT from .*to=<bob@dest\.example> rule=suppression' "$POLICYD_ERR" 3
+
+# --- (k) the queue id: a second RCPT refused, the message sent to the first -------------------------
+send k1 app3 ops@third.example rcpt-k1@dest.example,bob@dest.example
+expect_match "(k) rcpt-k1 accepted, bob refused, message queued" "$QUEUED" "$T/k1"
+QID=$(sed -n 's/^<~  250 2\.0\.0 Ok: queued as \([0-9A-Za-z]*\).*/\1/p' "$T/k1" | head -1)
+note "(k) Postfix queue id ${QID:-none}"
+[ -n "$QID" ] || fail "(k) no queue id in the 250 reply"
+expect_match "(k) maillog: Postfix's reject line starts with $QID" "/smtpd\[[0-9]+\]: $QID: reject: RCPT from .*: 550 5\.1\.1 .*to=<bob@dest\.example>" "$LOG" 3
+expect_match "(k) policyd's decision line starts with the same $QID" \
+  "sluice-policyd\[[0-9]+\]: $QID: reject: RCPT from .*to=<bob@dest\.example> rule=suppression action=550 5\.1\.1" "$POLICYD_ERR" 3
+pf_wait_queue_empty >/dev/null
+expect_match "(k) maillog: $QID delivered to rcpt-k1" "$QID: to=<rcpt-k1@dest\.example>, relay=127\.0\.0\.1.*status=sent" "$LOG" 3
 
 # --- (j) unauthenticated client (127.0.0.2, not in mynetworks) using a protected domain --------------
 swaks_run j1 --local-interface 127.0.0.2 --from x@example.com --to postmaster@local.example
@@ -177,8 +194,8 @@ expect_match "(h) maillog: tempfail reject line" 'reject: RCPT from .*: 4[0-9][0
 
 # --- everything accepted was delivered, nothing else --------------------------------------------------
 pf_wait_queue_empty >/dev/null || fail "queue did not drain"
-sink_wait 7 5
-expect_eq "the sink got exactly the 7 accepted messages" "$(sink_rcpts)" \
-  "rcpt-a@dest.example rcpt-b2@dest.example rcpt-b3@dest.example rcpt-c1@dest.example rcpt-c2@dest.example rcpt-c3@dest.example rcpt-g2@dest.example"
+sink_wait 8 5
+expect_eq "the sink got exactly the 8 accepted messages" "$(sink_rcpts)" \
+  "rcpt-a@dest.example rcpt-b2@dest.example rcpt-b3@dest.example rcpt-c1@dest.example rcpt-c2@dest.example rcpt-c3@dest.example rcpt-g2@dest.example rcpt-k1@dest.example"
 note "policyd stderr: $(grep -c . "$POLICYD_ERR") lines; elapsed $((SECONDS - E2E_START)) s"
 finish

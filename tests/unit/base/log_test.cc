@@ -36,6 +36,15 @@ TEST(Log, QueueIdFirst) {
   EXPECT_EQ(c.lines[1], "warning|3F9AKQ2M7C0PB1XZ: conversation timed out");
 }
 
+TEST(Log, QueueLineWithoutAnIdIsThePlainLine) {
+  Captured c;
+  setLogSink(capture, &c);
+  logQueueLine(LogLevel::kInfo, "", "reject: RCPT from client.example[192.0.2.7]: ...");
+  setLogSink(nullptr, nullptr);
+  ASSERT_EQ(c.lines.size(), 1u);
+  EXPECT_EQ(c.lines[0], "info|reject: RCPT from client.example[192.0.2.7]: ...") << "no \": \" before it";
+}
+
 std::string slurp(const std::string& path) {
   std::ifstream in(path);
   std::stringstream ss;

@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <vector>
+
+#include "base/log.h"
 
 namespace sluice::decision {
 namespace {
@@ -257,6 +260,46 @@ TEST_F(EngineTest, OtherProtocolStatesAreDunno) {
   configure(kThreePerHour);
   for (const char* s : {"CONNECT", "EHLO", "HELO", "DATA", "VRFY", "ETRN", "BDAT"}) {
     EXPECT_EQ(ask(s, {{"sasl_username", "app1"}}).action, "DUNNO") << s;
+  }
+}
+
+void captureLog(LogLevel, std::string_view line, void* arg) {
+  static_cast<std::vector<std::string>*>(arg)->push_back(std::string(line));
+}
+
+// Decision and monitor lines start with Postfix's queue_id when the request has one (a second
+// RCPT, END-OF-MESSAGE), as Postfix's own lines about the message do.
+TEST_F(EngineTest, DecisionLinesStartWithTheQueueId) {
+  configure(
+      "rate_limits:\n"
+      "  - {name: watch, key: sasl_username, mode: monitor, action: REJECT, windows: [{limit: 1, per: 1h}]}\n");
+  struct Case {
+    const char* name;
+    std::string state;
+    Attrs attrs;
+    std::string wantPrefix;
+  };
+  const Case cases[] = {
+      {"first RCPT: no queue id yet", "RCPT",
+       {{"sasl_username", "app1"}, {"sender", "a@other.example"}, {"recipient", "r@dest.example"}, {"instance", "q1"}},
+       "reject: RCPT from -[127.0.0.1]: instance=q1 sasl_username=app1 from=<a@other.example>"},
+      {"second RCPT: the queue id first", "RCPT",
+       {{"sasl_username", "app1"}, {"sender", "a@other.example"}, {"recipient", "s@dest.example"}, {"instance", "q1"},
+        {"queue_id", "4F2A1B3C"}},
+       "4F2A1B3C: reject: RCPT from -[127.0.0.1]: instance=q1"},
+      {"monitor line", "END-OF-MESSAGE",
+       {{"sasl_username", "app1"}, {"sender", "a@example.com"}, {"instance", "q2"}, {"queue_id", "4F2A1B3D"},
+        {"recipient_count", "1"}},
+       "4F2A1B3D: monitor: rule=watch key=app1 state=END-OF-MESSAGE"},
+  };
+  EXPECT_EQ(message("app1", "a@example.com").action, "DUNNO");  // watch's one message of the hour
+  for (const auto& c : cases) {
+    std::vector<std::string> lines;
+    setLogSink(captureLog, &lines);
+    ask(c.state, c.attrs);
+    setLogSink(nullptr, nullptr);
+    ASSERT_EQ(lines.size(), 1u) << c.name;
+    EXPECT_EQ(lines[0].substr(0, c.wantPrefix.size()), c.wantPrefix) << c.name << ": got " << lines[0];
   }
 }
 

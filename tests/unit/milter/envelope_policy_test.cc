@@ -4,6 +4,8 @@
 // sluice-policyd behind a real Sendmail).
 #include "envelope_policy.h"
 
+#include "base/log.h"
+
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -105,6 +107,7 @@ class FakePolicyd {
     if (local == "defer") return "DEFER_IF_PERMIT 4.7.1 Rate limit exceeded";
     if (local == "prepend") return "PREPEND X-Policy: seen";
     if (local == "hold") return "HOLD review";
+    if (local == "warn") return "WARN near the limit";
     return "DUNNO";
   }
   void run() {
@@ -215,6 +218,39 @@ TEST(EnvelopeChecks, OneTransactionOnOnePolicydConnection) {
   EXPECT_NE(e.instance(), first);
   EXPECT_EQ(e.rcpt(session, "bob@dest.example").verdict.kind, K::kContinue);
   EXPECT_EQ(fake.requests().back().conn, reqs[0].conn);
+}
+
+void captureLog(LogLevel, std::string_view line, void* arg) {
+  static_cast<std::vector<std::string>*>(arg)->push_back(std::string(line));
+}
+
+// Postfix has no queue id at MAIL FROM (its queue file is opened after the first accepted RCPT):
+// the milter learns {i} later and sends it from then on, and its log lines start with it.
+TEST(EnvelopeChecks, QueueIdLearntAfterMailIsSentAndLogged) {
+  FakePolicyd fake;
+  PolicyClient::Options o;
+  o.address = fake.address();
+  o.timeoutMs = 2000;
+  PolicyClient client(o);
+  PolicyClient::Session session(client);
+  std::vector<std::string> lines;
+  setLogSink(captureLog, &lines);
+  EnvelopeChecks e;
+  e.connect("192.0.2.7", "");
+  e.mail("alice@example.com", "app1", "PLAIN", "", {});
+  EXPECT_EQ(e.rcpt(session, "warn@dest.example").verdict.kind, K::kContinue);
+  e.setQueueId("4AB12CD");
+  EXPECT_EQ(e.rcpt(session, "warn@other.example").verdict.kind, K::kContinue);
+  EXPECT_EQ(e.endOfMessage(session, 10).verdict.kind, K::kContinue);
+  setLogSink(nullptr, nullptr);
+  auto reqs = fake.requests();
+  ASSERT_EQ(reqs.size(), 3u);
+  EXPECT_EQ(reqs[0].attrs.at("queue_id"), "") << "first RCPT: not known yet";
+  EXPECT_EQ(reqs[1].attrs.at("queue_id"), "4AB12CD");
+  EXPECT_EQ(reqs[2].attrs.at("queue_id"), "4AB12CD") << "END-OF-MESSAGE";
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0], "policy: WARN near the limit for <alice@example.com> -> <warn@dest.example>");
+  EXPECT_EQ(lines[1], "4AB12CD: policy: WARN near the limit for <alice@example.com> -> <warn@other.example>");
 }
 
 TEST(EnvelopeChecks, UnreachablePolicydAppliesTheDefaultAction) {
