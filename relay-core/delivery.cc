@@ -739,7 +739,7 @@ std::optional<events::Event> Delivery::makeEvent(const Queue::Envelope* env, con
   if (!o.ip.empty()) ev.details["ip"] = o.ip;
   if (!o.tls.empty()) ev.details["tls"] = o.tls;
   if (o.state == "deferred") ev.details["next_attempt"] = events::formatRfc3339Ms(o.nextAttemptMs);
-  std::string fallback = o.state == "delivered" ? "2.0.0" : o.state == "deferred" ? "4.0.0" : "5.0.0";
+  std::string fallback = o.state == "delivered" ? "2.0.0" : o.state == "deferred" ? "4.4.2" : "5.0.0";  // no reply: a network failure
   ev.details["status"] = dsn::enhancedStatus(o.reply, fallback);
   return ev;
 }
@@ -801,7 +801,7 @@ void Delivery::sendDsn(const Queue::Envelope& env, const std::vector<Queue::Outc
       }
     }
     r.action = o.state == "deferred" ? "delayed" : o.state == "delivered" ? "relayed" : "failed";
-    std::string fallback = o.state == "expired" ? "4.4.7" : o.state == "deferred" ? "4.0.0"
+    std::string fallback = o.state == "expired" ? "4.4.7" : o.state == "deferred" ? "4.4.2"
                            : o.state == "delivered" ? "2.0.0" : "5.0.0";
     r.status = dsn::enhancedStatus(o.reply, fallback);
     if (o.state == "expired") {

@@ -42,6 +42,10 @@ unbound_start '  local-zone: "ok.example." static
   local-data: "roll2.example. MX 10 mx.roll.example."
   local-zone: "roll.example." static
   local-data: "mx.roll.example. A 127.0.0.5"
+  local-zone: "blackhole.example." static
+  local-data: "blackhole.example. MX 10 hole.blackhole.example."
+  local-data: "blackhole.example. MX 20 mx2.ok.example."
+  local-data: "hole.blackhole.example. A 127.0.0.6"
   local-zone: "sender.example." static
   local-data: "sender.example. MX 10 mx2.ok.example."'
 note "unbound on 127.0.0.1:$DNS_PORT; test MX hosts on 127.0.0.2-4:$MXP"
@@ -53,7 +57,15 @@ mx_start() {  # NAME ADDR [OPTIONS]: test_mx.py on ADDR:$MXP
 }
 mx_start mx1 127.0.0.2 --name mx1.ok.example
 mx_start mx2 127.0.0.3 --name mx2.ok.example
-mx_start mxroll 127.0.0.5 --name mx.roll.example --no-dsn
+mx_start mxroll 127.0.0.5 --name mx.roll.example --no-dsn --no-8bitmime --no-smtputf8
+# A black hole: the kernel completes the handshake, nothing ever answers (no greeting).
+start_bg hole /usr/bin/python3 -c "
+import socket, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('127.0.0.6', $MXP)); s.listen(64)
+time.sleep(3600)
+"
+wait_port 127.0.0.6 "$MXP" 10 "$LAST_PID" || die "black hole did not start"
 mx_start mxtls 127.0.0.4 --name mx.tls.example --tls cert --cert "$T/certs/mx.tls.example.crt" --key "$T/certs/mx.tls.example.key"
 
 start_bg webhook /usr/bin/python3 "$E2E_SRC/webhook_receiver.py" --listen "127.0.0.1:$WP" --dir "$T/webhook" --secret "$WSECRET" --fail-first 1
@@ -74,7 +86,8 @@ delivery:
   smtp_port: $MXP
   destination_concurrency: 1
   connect_timeout: 2s
-  command_timeout: 5s
+  greeting_timeout: 2s
+  command_timeout: 3s
   retry_initial: 1s
   retry_max: 2s
   greylist_retry: 1s
@@ -190,6 +203,28 @@ send m7 bob@sender.example --to x@a.servfail.example
 ev_expect "SERVFAIL -> deferred" deferred x@a.servfail.example 10
 expect_match "SERVFAIL -> 4.4.3" '"type":"deferred".*"recipient":"x@a.servfail.example".*4\.4\.3' "$EV"
 
+send m7b a@plain.example --to x@blackhole.example
+ev_expect "an MX that never greets (black hole) -> greeting timeout, then the next MX" delivered x@blackhole.example 15
+sluicectl_run whyb.out --config "$T/sluice.yaml" why "$(qid m7b)"
+expect_match "sluicectl why: the black hole's timeout is recorded" 'hole\.blackhole\.example\[127\.0\.0\.6\].*timeout' "$T/whyb.out"
+/usr/bin/python3 - "$RP" > "$T/ext.out" 2>&1 <<'PY'
+import smtplib, sys
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=10)
+s.ehlo("client.example")
+s.sendmail("bob@sender.example", ["e8@roll1.example"], "Subject: caf\u00e9\r\n\r\ncaf\u00e9\r\n".encode(),
+           mail_options=["BODY=8BITMIME"])
+s.sendmail("bob@sender.example", ["u8@roll1.example"], "Subject: utf8\r\n\r\nx\r\n".encode(),
+           mail_options=["SMTPUTF8"])
+s.quit()
+print("sent")
+PY
+expect_match "8BITMIME and SMTPUTF8 messages accepted by relayd" '^sent' "$T/ext.out"
+ev_expect "an 8-bit message to an MX without 8BITMIME -> bounced, not sent damaged" bounced e8@roll1.example
+expect_match "... 5.6.3" '"type":"bounced".*"recipient":"e8@roll1.example".*5\.6\.3' "$EV"
+ev_expect "an SMTPUTF8 message to an MX without SMTPUTF8 -> bounced" bounced u8@roll1.example
+expect_match "... 5.6.7" '"type":"bounced".*"recipient":"u8@roll1.example".*5\.6\.7' "$EV"
+expect_eq "neither reached that MX" "$(grep -lE 'e8@roll1|u8@roll1' "$T"/mxroll/*.eml 2>/dev/null | wc -l)" 0
+
 # --- 4. replies: greylisting, 5xx, NOTIFY=NEVER, suppression, dropped connection ---------------
 send m8 a@plain.example --to grey@ok.example
 ev_expect "greylisted first -> deferred" deferred grey@ok.example
@@ -247,6 +282,9 @@ ev_expect "suppressed recipient -> dropped with a suppressed event" suppressed s
 expect_eq "the suppressed recipient never reached an MX" "$(grep -l 'supp@ok.example' "$T"/mx*/*.eml 2>/dev/null | wc -l)" 0
 send m12 a@plain.example --to drop@ok.example
 ev_expect "connection dropped mid-DATA -> deferred" deferred drop@ok.example
+send m12b a@plain.example --to slow@ok.example
+ev_expect "an RCPT reply slower than command_timeout -> deferred" deferred slow@ok.example 15
+expect_match "... as a timeout (4.4.2), with the next attempt set" '"type":"deferred".*"recipient":"slow@ok.example".*"next_attempt":"20.*timeout waiting for a reply.*"status":"4\.4\.2"' "$EV"
 
 # --- 5. TLS ------------------------------------------------------------------------------------
 send m13 a@plain.example --to ok@tls.example
