@@ -46,6 +46,9 @@ unbound_start '  local-zone: "ok.example." static
   local-data: "blackhole.example. MX 10 hole.blackhole.example."
   local-data: "blackhole.example. MX 20 mx2.ok.example."
   local-data: "hole.blackhole.example. A 127.0.0.6"
+  local-zone: "v6.example." static
+  local-data: "v6.example. MX 10 mx.v6.example."
+  local-data: "mx.v6.example. AAAA ::1"
   local-zone: "sender.example." static
   local-data: "sender.example. MX 10 mx2.ok.example."'
 note "unbound on 127.0.0.1:$DNS_PORT; test MX hosts on 127.0.0.2-4:$MXP"
@@ -57,6 +60,8 @@ mx_start() {  # NAME ADDR [OPTIONS]: test_mx.py on ADDR:$MXP
 }
 mx_start mx1 127.0.0.2 --name mx1.ok.example
 mx_start mx2 127.0.0.3 --name mx2.ok.example
+start_bg mxv6 /usr/bin/python3 "$E2E_SRC/test_mx.py" --listen "[::1]:$MXP" --dir "$T/mxv6" --name mx.v6.example
+for ((i = 0; i < 100; i++)); do ss -Hltn "sport = :$MXP" | grep -q '\[::1\]' && break; sleep 0.1; done
 mx_start mxroll 127.0.0.5 --name mx.roll.example --no-dsn --no-8bitmime --no-smtputf8
 # A black hole: the kernel completes the handshake, nothing ever answers (no greeting).
 start_bg hole /usr/bin/python3 -c "
@@ -192,6 +197,9 @@ ev_expect "dead first MX (connection refused) -> delivered to the next MX" deliv
 expect_match "the delivery names mx2" '"type":"delivered".*"recipient":"x@failover.example".*"mx":"mx2.ok.example"' "$EV"
 sluicectl_run whyf.out --config "$T/sluice.yaml" why "$(qid m3)"
 expect_match "sluicectl why shows the dead MX tried first" 'dead\.failover\.example\[127\.0\.0\.9\].*(refused|connect)' "$T/whyf.out"
+send m3b a@plain.example --to x@v6.example
+ev_expect "an MX with only an IPv6 address (AAAA ::1) -> delivered over IPv6" delivered x@v6.example
+expect_match "... to [::1]" '"type":"delivered".*"recipient":"x@v6.example".*"ip":"::1"' "$EV"
 send m4 a@plain.example --to x@implicit.example
 ev_expect "no MX -> implicit MX (the domain's A record)" delivered x@implicit.example
 send m5 bob@sender.example --to x@nullmx.example
