@@ -76,6 +76,11 @@ mx_start mxtls 127.0.0.4 --name mx.tls.example --tls cert --cert "$T/certs/mx.tl
 start_bg webhook /usr/bin/python3 "$E2E_SRC/webhook_receiver.py" --listen "127.0.0.1:$WP" --dir "$T/webhook" --secret "$WSECRET" --fail-first 1
 wait_port 127.0.0.1 "$WP" 10 "$LAST_PID" || die "webhook receiver did not start"
 
+# relayd signs its own DSNs like any other mail: a key for its hostname's domain.
+mkdir -p "$T/keys" && chmod 700 "$T/keys"
+"$BUILD/tests/unit/dkim_sign_tool" keygen rsa "$T/keys/dsn.pem" 2048 > "$T/dsn-record.txt" || die "DKIM keygen"
+echo "dsn1 $(cat "$T/dsn-record.txt")" > "$T/records.txt"
+
 cat > "$T/sluice.yaml" <<YAML
 state_dir: $T/state
 run_as_user: ""
@@ -105,6 +110,11 @@ delivery:
     - { domain: badcert.example, policy: verify }
   bounce_domains:
     - { sender_domain: verp.example, bounce_domain: bounces.verp.example }
+dkim:
+  signing_table:
+    - domain: relay.sluice.example
+      signatures:
+        - { domain: "%", selector: dsn1, key_file: $T/keys/dsn.pem }
 events:
   webhooks:
     - { url: "http://127.0.0.1:$WP/hook", secret: $WSECRET, types: [delivered, bounced] }
@@ -264,6 +274,11 @@ assert orig.get_payload()[0]["Subject"] == "to be bounced"
 print("DSN OK")
 PY
   expect_match "the DSN parses (Python email): multipart/report, Action failed, Status 5.x, the original attached" '^DSN OK' "$T/dsn.parsed"
+  if /usr/bin/python3 "$E2E_SRC/dkim_verify.py" "$T/records.txt" "$T/dsn.eml" 1 > "$T/dsn.dkim" 2>&1; then
+    pass "the DSN is DKIM-signed (d=relay.sluice.example) and dkimpy verifies it"
+  else
+    fail "DSN DKIM verification"; show_tail "$T/dsn.dkim"
+  fi
 else
   fail "no DSN for $(qid m9) at mx2"; ls "$T/mx2"
 fi
