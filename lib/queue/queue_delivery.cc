@@ -54,12 +54,15 @@ Result<std::vector<Queue::Due>> Queue::claimDue(int64_t now, size_t limit) {
 }
 
 Result<std::optional<int64_t>> Queue::nextDueMs() {
-  Stmt s(db_, "SELECT MIN(next_attempt_ms) FROM recipients WHERE state IN ('deferred', 'queued')");
-  if (!s.s) return dbError(db_, "next due");
-  if (sqlite3_step(s.s) == SQLITE_ROW && sqlite3_column_type(s.s, 0) != SQLITE_NULL) {
-    return std::optional<int64_t>(s.num(0));
+  // One index probe per state (MIN over "state IN (...)" would read every such row).
+  std::optional<int64_t> best;
+  for (const char* state : {"deferred", "queued"}) {
+    Stmt s(db_, "SELECT next_attempt_ms FROM recipients WHERE state = ? ORDER BY next_attempt_ms LIMIT 1");
+    if (!s.s) return dbError(db_, "next due");
+    s.text(1, state);
+    if (sqlite3_step(s.s) == SQLITE_ROW && (!best || s.num(0) < *best)) best = s.num(0);
   }
-  return std::optional<int64_t>();
+  return best;
 }
 
 Result<size_t> Queue::resetDelivering() {
