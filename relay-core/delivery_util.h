@@ -1,0 +1,98 @@
+// delivery_util.h - small helpers shared by delivery.cc (scheduling, agents, one job) and
+// delivery_report.cc (outcomes: events, log lines, DSNs, suppression, metrics). Internal to
+// relay-core.
+#pragma once
+
+#include <asio.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <cctype>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "base/strings.h"
+#include "dns/mx_resolver.h"
+#include "queue/queue.h"
+#include "smtp_client.h"
+
+namespace sluice::relayd::delivery_util {
+
+using asio::awaitable;
+using queue::Queue;
+inline constexpr auto kTuple = asio::experimental::as_tuple(asio::use_awaitable);
+
+
+inline int64_t nowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+inline std::string toUpper(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+inline std::string domainPart(const std::string& address) {
+  size_t at = address.rfind('@');
+  return at == std::string::npos ? "" : toLower(address.substr(at + 1));
+}
+
+inline std::string localPart(const std::string& address) {
+  size_t at = address.rfind('@');
+  return at == std::string::npos ? address : address.substr(0, at);
+}
+
+// 450/451 4.7.x, or wording that says so: a greylisting server wants a short wait, not a long one.
+inline bool greylisted(const SmtpReply& r) {
+  if (r.code != 450 && r.code != 451) return false;
+  std::string t = toLower(r.text);
+  return t.find(" 4.7.") != std::string::npos || t.find("greylist") != std::string::npos ||
+         t.find("graylist") != std::string::npos || t.find("grey-list") != std::string::npos ||
+         t.find("try again later") != std::string::npos;
+}
+
+// NOTIFY=NEVER, or a NOTIFY list without FAILURE (RFC 3461 4.1), asks for no failure DSN.
+inline bool wantsFailureDsn(const std::string& notify) {
+  if (notify.empty()) return true;
+  std::string n = toUpper(notify);
+  return n.find("FAILURE") != std::string::npos;
+}
+
+inline bool wantsDelayDsn(const std::string& notify) {
+  if (notify.empty()) return true;  // RFC 3461 4.1: the MTA may send delay DSNs by default
+  return toUpper(notify).find("DELAY") != std::string::npos;
+}
+
+// The lookup's callback wakes a timer the coroutine waits on (GCC 12 mishandles captures of
+// an async_initiate lambda in a coroutine).
+inline awaitable<dns::MxResult> resolveMx(dns::MxResolver& resolver, std::string domain) {
+  auto result = std::make_shared<std::optional<dns::MxResult>>();
+  auto timer = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor,
+                                                    asio::steady_timer::time_point::max());
+  resolver.resolve(domain, [result, timer](dns::MxResult r) {
+    *result = std::move(r);
+    timer->cancel();
+  });
+  while (!result->has_value()) (void)co_await timer->async_wait(kTuple);
+  dns::MxResult out = std::move(result->value());
+  co_return out;
+}
+
+// An outcome decided here, without an attempt (no attempts row).
+inline Queue::Outcome localOutcome(const std::string& id, int index, const char* state, const char* reply) {
+  Queue::Outcome o;
+  o.messageId = id;
+  o.index = index;
+  o.state = state;
+  o.reply = reply;
+  o.attempted = false;
+  return o;
+}
+
+inline std::string ms(int64_t v) {
+  return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 100);
+}
+
+
+}  // namespace sluice::relayd::delivery_util
