@@ -3,7 +3,9 @@
 # and implicit TLS (465-style), certificates from a test CA made here; users from `sluicectl user
 # add`. Every reply code of issue 4, the open-relay battery and the queue admin commands:
 #   relay listener: trusted 127.0.0.1 -> 250 with the queue id (also in Received: and the index);
-#     untrusted 127.0.0.2 -> 550 5.7.1 for every address trick
+#     untrusted 127.0.0.2 -> 550 5.7.1 for every address trick; every trick again with a wrong
+#     password on 587, 465 (535 5.7.8, then 530 5.7.0 at MAIL) and the relay listener (AUTH 502,
+#     RCPT 5xx, DATA 503): nothing from those clients in the queue
 #   submission: STARTTLS offered, AUTH only after it (538 5.7.11 before), 530 5.7.0 without AUTH,
 #     535 5.7.8 wrong key, 421 4.7.0 after too many failures, 553 5.7.1 sender not owned,
 #     552 5.3.4 SIZE/too big, 503 5.5.1 bad sequence, 452 4.5.3 too many recipients, TLS < 1.2 refused
@@ -80,10 +82,56 @@ for rcpt in 'bob@dest.example' 'user%other.example@dest.example' '"user@other.ex
     pass "open relay: RCPT TO:<$rcpt> from an untrusted client refused ($(swaks_reply "$T/open$n"))"
   else fail "open relay: RCPT TO:<$rcpt> was not refused"; show_tail "$T/open$n"; fi
 done
-# ... and with a wrong password on the submission port
-swaks_run open-badpw --server "127.0.0.1:$SP" --tls --auth PLAIN --auth-user app1 --auth-password wrong \
-  --from a@example.com --to 'user%other.example@dest.example' --quit-after RCPT
-expect_no_match "wrong password: no recipient is ever accepted" '^<~  250 2\.1\.5' "$T/open-badpw"
+# ... and every trick again with a wrong password: on 587 (STARTTLS) and 465 the failed AUTH leaves
+# the session unauthenticated, so nothing gets past MAIL; on the relay listener (which offers no
+# AUTH) an untrusted client's AUTH attempt changes nothing and RCPT is refused.
+TRICKS=('bob@dest.example' 'user%other.example@dest.example' '"user@other.example"@dest.example'
+        '@hop1.example,@hop2.example:user@dest.example' 'other.example!user@dest.example'
+        'user@dest.example.' 'user@[192.0.2.1]' 'postmaster@relay.test.example')
+n=0
+for rcpt in "${TRICKS[@]}"; do
+  n=$((n + 1))
+  for port in "$SP" "$TP"; do
+    if [ "$port" = "$SP" ]; then tls=--tls name="587 open-badpw$n" out=open-badpw$n src=127.0.2.$n
+    else tls=--tlsc name="465 open-badpw$n" out=open-badpw465-$n src=127.0.3.$n; fi
+    swaks_run "$out" --server "127.0.0.1:$port" --local-interface "$src" $tls --auth-optional PLAIN --auth-user app1 \
+      --auth-password "wrong$n" --from a@example.com --to "$rcpt" --quit-after RCPT
+    if grep -qE '^<~\* 535 5\.7\.8 ' "$T/$out" && ! grep -qE '^<~  250 2\.1\.5' "$T/$out" && ! grep -q 'queued as' "$T/$out"; then
+      pass "open relay, wrong password on ${name%% *}: RCPT TO:<$rcpt> not accepted ($(swaks_reply "$T/$out"))"
+    else fail "open relay, wrong password on ${name%% *}: RCPT TO:<$rcpt>"; show_tail "$T/$out"; fi
+  done
+done
+python3 - "$RP" "$T/open-relay-badpw" "${TRICKS[@]}" > "$T/open-relay-badpw.out" 2>&1 <<'PYEOF'
+import socket, sys
+port, out, tricks = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+for i, rcpt in enumerate(tricks):
+    s = socket.create_connection(("127.0.0.1", port), timeout=10, source_address=("127.0.4.%d" % (i + 1), 0))
+    f = s.makefile("rb")
+    def reply():
+        while True:
+            l = f.readline().decode().rstrip("\r\n")
+            if len(l) < 4 or l[3] != "-": return l
+    reply(); s.sendall(b"EHLO c.example\r\n"); reply()
+    s.sendall(b"AUTH PLAIN AGFwcDEAd3Jvbmc=\r\n"); auth = reply()
+    s.sendall(b"MAIL FROM:<x@spammer.example>\r\n"); mail = reply()
+    s.sendall(("RCPT TO:<%s>\r\n" % rcpt).encode()); r = reply()
+    s.sendall(b"DATA\r\n"); d = reply()
+    if d.startswith("354"):
+        s.sendall(b"Subject: relay?\r\n\r\nbody\r\n.\r\n"); d += " / " + reply()
+    print("%s | AUTH %s | MAIL %s | RCPT %s | DATA %s" % (rcpt, auth[:9], mail[:9], r, d))
+    s.close()
+PYEOF
+n=0
+for rcpt in "${TRICKS[@]}"; do
+  n=$((n + 1))
+  line=$(grep -F -- "$rcpt | " "$T/open-relay-badpw.out" | head -1)
+  if [[ $line == *"| MAIL 250 2.1.0 | RCPT 5"[05][0-9]" 5."* ]] && [[ $line != *"queued as"* ]]; then
+    pass "open relay, AUTH with a wrong password on the relay listener from 127.0.4.$n: RCPT TO:<$rcpt> refused (${line#*| RCPT })"
+  else fail "open relay, wrong password on the relay listener: RCPT TO:<$rcpt>: ${line:-no reply}"; show_tail "$T/open-relay-badpw.out"; fi
+done
+
+sluicectl_run open-queue.out --config "$T/sluice.yaml" queue list --json
+expect_no_match "open relay: nothing in the queue from any battery client (127.0.0.2, 127.0.2-4.x)" '"client":"127\.0\.(0\.2|[2-4]\.[0-9]+)"' "$T/open-queue.out"
 
 # --- submission (STARTTLS) -----------------------------------------------------------------------------
 swaks_run ehlo --server "127.0.0.1:$SP" --quit-after EHLO
