@@ -3,14 +3,20 @@
 # and implicit TLS (465-style), certificates from a test CA made here; users from `sluicectl user
 # add`. Every reply code of issue 4, the open-relay battery and the queue admin commands:
 #   relay listener: trusted 127.0.0.1 -> 250 with the queue id (also in Received: and the index);
-#     untrusted 127.0.0.2 -> 550 5.7.1 for every address trick
+#     untrusted 127.0.0.2 -> 550 5.7.1 for every address trick; every trick again with a wrong
+#     password on 587, 465 (535 5.7.8, then 530 5.7.0 at MAIL) and the relay listener (AUTH 502,
+#     RCPT 5xx, DATA 503): nothing from those clients in the queue
 #   submission: STARTTLS offered, AUTH only after it (538 5.7.11 before), 530 5.7.0 without AUTH,
 #     535 5.7.8 wrong key, 421 4.7.0 after too many failures, 553 5.7.1 sender not owned,
 #     552 5.3.4 SIZE/too big, 503 5.5.1 bad sequence, 452 4.5.3 too many recipients, TLS < 1.2 refused
 #     DSN: MAIL (ENVID) and RCPT (a 500-octet ORCPT) over 512 octets -> queued; other commands
 #     over 512 octets and MAIL/RCPT over 2048 -> 500 5.5.2
-#   smtps: implicit TLS + AUTH LOGIN -> 250
+#   submission without TLS: swaks --auth never sends AUTH (not offered); STARTTLS without AUTH -> 530
+#   smtps: implicit TLS + AUTH LOGIN -> 250; wrong key 535 5.7.8, no AUTH 530 5.7.0, plaintext -> no reply
+#   command lines: 512 octets pass, 513 and a 200,000-octet line -> 500 5.5.2, the session in step
 #   421 4.7.0 per-client connection limit; sluicectl queue list/show/hold/release/delete/totals
+#   a second instance: max_connections 2 -> 421 4.3.2; command_timeout 1 s and data_timeout 2 s ->
+#     421 4.4.2 and closed, the stalled message not queued
 source "$(dirname "$0")/lib.sh" "$@"
 
 # --- a test CA and a server certificate signed by it ------------------------------------------------
@@ -76,10 +82,56 @@ for rcpt in 'bob@dest.example' 'user%other.example@dest.example' '"user@other.ex
     pass "open relay: RCPT TO:<$rcpt> from an untrusted client refused ($(swaks_reply "$T/open$n"))"
   else fail "open relay: RCPT TO:<$rcpt> was not refused"; show_tail "$T/open$n"; fi
 done
-# ... and with a wrong password on the submission port
-swaks_run open-badpw --server "127.0.0.1:$SP" --tls --auth PLAIN --auth-user app1 --auth-password wrong \
-  --from a@example.com --to 'user%other.example@dest.example' --quit-after RCPT
-expect_no_match "wrong password: no recipient is ever accepted" '^<~  250 2\.1\.5' "$T/open-badpw"
+# ... and every trick again with a wrong password: on 587 (STARTTLS) and 465 the failed AUTH leaves
+# the session unauthenticated, so nothing gets past MAIL; on the relay listener (which offers no
+# AUTH) an untrusted client's AUTH attempt changes nothing and RCPT is refused.
+TRICKS=('bob@dest.example' 'user%other.example@dest.example' '"user@other.example"@dest.example'
+        '@hop1.example,@hop2.example:user@dest.example' 'other.example!user@dest.example'
+        'user@dest.example.' 'user@[192.0.2.1]' 'postmaster@relay.test.example')
+n=0
+for rcpt in "${TRICKS[@]}"; do
+  n=$((n + 1))
+  for port in "$SP" "$TP"; do
+    if [ "$port" = "$SP" ]; then tls=--tls name="587 open-badpw$n" out=open-badpw$n src=127.0.2.$n
+    else tls=--tlsc name="465 open-badpw$n" out=open-badpw465-$n src=127.0.3.$n; fi
+    swaks_run "$out" --server "127.0.0.1:$port" --local-interface "$src" $tls --auth-optional PLAIN --auth-user app1 \
+      --auth-password "wrong$n" --from a@example.com --to "$rcpt" --quit-after RCPT
+    if grep -qE '^<~\* 535 5\.7\.8 ' "$T/$out" && ! grep -qE '^<~  250 2\.1\.5' "$T/$out" && ! grep -q 'queued as' "$T/$out"; then
+      pass "open relay, wrong password on ${name%% *}: RCPT TO:<$rcpt> not accepted ($(swaks_reply "$T/$out"))"
+    else fail "open relay, wrong password on ${name%% *}: RCPT TO:<$rcpt>"; show_tail "$T/$out"; fi
+  done
+done
+python3 - "$RP" "$T/open-relay-badpw" "${TRICKS[@]}" > "$T/open-relay-badpw.out" 2>&1 <<'PYEOF'
+import socket, sys
+port, out, tricks = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+for i, rcpt in enumerate(tricks):
+    s = socket.create_connection(("127.0.0.1", port), timeout=10, source_address=("127.0.4.%d" % (i + 1), 0))
+    f = s.makefile("rb")
+    def reply():
+        while True:
+            l = f.readline().decode().rstrip("\r\n")
+            if len(l) < 4 or l[3] != "-": return l
+    reply(); s.sendall(b"EHLO c.example\r\n"); reply()
+    s.sendall(b"AUTH PLAIN AGFwcDEAd3Jvbmc=\r\n"); auth = reply()
+    s.sendall(b"MAIL FROM:<x@spammer.example>\r\n"); mail = reply()
+    s.sendall(("RCPT TO:<%s>\r\n" % rcpt).encode()); r = reply()
+    s.sendall(b"DATA\r\n"); d = reply()
+    if d.startswith("354"):
+        s.sendall(b"Subject: relay?\r\n\r\nbody\r\n.\r\n"); d += " / " + reply()
+    print("%s | AUTH %s | MAIL %s | RCPT %s | DATA %s" % (rcpt, auth[:9], mail[:9], r, d))
+    s.close()
+PYEOF
+n=0
+for rcpt in "${TRICKS[@]}"; do
+  n=$((n + 1))
+  line=$(grep -F -- "$rcpt | " "$T/open-relay-badpw.out" | head -1)
+  if [[ $line == *"| MAIL 250 2.1.0 | RCPT 5"[05][0-9]" 5."* ]] && [[ $line != *"queued as"* ]]; then
+    pass "open relay, AUTH with a wrong password on the relay listener from 127.0.4.$n: RCPT TO:<$rcpt> refused (${line#*| RCPT })"
+  else fail "open relay, wrong password on the relay listener: RCPT TO:<$rcpt>: ${line:-no reply}"; show_tail "$T/open-relay-badpw.out"; fi
+done
+
+sluicectl_run open-queue.out --config "$T/sluice.yaml" queue list --json
+expect_no_match "open relay: nothing in the queue from any battery client (127.0.0.2, 127.0.2-4.x)" '"client":"127\.0\.(0\.2|[2-4]\.[0-9]+)"' "$T/open-queue.out"
 
 # --- submission (STARTTLS) -----------------------------------------------------------------------------
 swaks_run ehlo --server "127.0.0.1:$SP" --quit-after EHLO
@@ -172,6 +224,45 @@ swaks_run t1 --server "127.0.0.1:$TP" --tlsc --auth LOGIN --auth-user app1 --aut
   --from alice@example.com --to dave@dest.example --header "Subject: smtps t1"
 expect_match "465 implicit TLS + AUTH LOGIN -> queued" '^<~  250 2\.0\.0 Ok: queued as [0-9A-Z]{16}' "$T/t1"
 
+# ... and its failure cases: a wrong key, no AUTH at all, a client speaking plaintext to 465
+swaks_run t2 --server "127.0.0.1:$TP" --local-interface 127.0.0.4 --tlsc --auth LOGIN --auth-user app1 --auth-password wrong \
+  --from alice@example.com --to dave@dest.example
+expect_match "465: wrong key -> 535 5.7.8" '^<~\* 535 5\.7\.8 ' "$T/t2"
+expect_no_match "465: wrong key -> nothing queued" 'queued as' "$T/t2"
+swaks_run t3 --server "127.0.0.1:$TP" --tlsc --from alice@example.com --to dave@dest.example
+expect_match "465: MAIL without AUTH -> 530 5.7.0" '^<~\* 530 5\.7\.0 ' "$T/t3"
+expect_no_match "465: without AUTH -> nothing queued" 'queued as' "$T/t3"
+swaks_run t3e --server "127.0.0.1:$TP" --tlsc --quit-after EHLO
+expect_match "465: AUTH PLAIN LOGIN offered inside the implicit TLS session" '^<~  250.AUTH PLAIN LOGIN' "$T/t3e"
+printf '%s\n' "b'EHLO c.example\\r\\n'" "b'MAIL FROM:<a@example.com>\\r\\n'" > "$T/t4.in"
+python3 "$E2E_SRC/smtp_raw.py" "127.0.0.1:$TP" "$T/t4.in" > "$T/t4" 2>&1
+expect_no_match "465: a plaintext client gets no SMTP reply at all (TLS first)" '^<- [0-9]{3}' "$T/t4"
+# 587: AUTH is not offered before STARTTLS, a client that insists gets no further, and TLS alone
+# (no AUTH) is not enough to relay.
+swaks_run s7 --server "127.0.0.1:$SP" --auth PLAIN --auth-user app1 --auth-password "$KEY" \
+  --from alice@example.com --to carol@dest.example
+expect_no_match "587: swaks --auth without TLS: AUTH never offered, so never sent" '^ -> AUTH' "$T/s7"
+expect_no_match "587: ... and nothing queued" 'queued as' "$T/s7"
+swaks_run s8 --server "127.0.0.1:$SP" --tls --from alice@example.com --to carol@dest.example
+expect_match "587: after STARTTLS but without AUTH, MAIL -> 530 5.7.0" '^<~\* 530 5\.7\.0 ' "$T/s8"
+expect_no_match "587: ... and nothing queued" 'queued as' "$T/s8"
+
+# --- too-long command lines ----------------------------------------------------------------------------
+# 512 octets (CRLF included) is the limit of an ordinary command (RFC 5321 4.5.3.1.4): 512 passes,
+# 513 does not; a 200,000-octet line (several reads, discarded as it streams in) gets one 500 and
+# the session stays in step.
+python3 - "$T/longcmd.in" <<'PYEOF'
+import sys
+lines = ["EHLO c.example", "NOOP " + "x" * 505, "NOOP " + "x" * 506, "HELP " + "y" * 200000,
+         "MAIL FROM:<a@example.com>", "RCPT TO:<" + "z" * 3000 + "@dest.example>", "RCPT TO:<b@dest.example>", "QUIT"]
+with open(sys.argv[1], "w") as f:
+    for l in lines: f.write(repr((l + "\r\n").encode()) + "\n")
+PYEOF
+python3 "$E2E_SRC/smtp_raw.py" "127.0.0.1:$RP" "$T/longcmd.in" > "$T/longcmd" 2>&1
+expect_eq "EHLO, NOOP of 512 / 513 octets, a 200,000-octet HELP, MAIL, a 3,000-octet RCPT, RCPT -> 250 250 500 500 250 500 250" \
+  "$(grep -E '^<- [0-9]{3} ' "$T/longcmd" | grep -vE '^<- (220|221) ' | cut -c4-6 | tr '\n' ' ')" "250 250 500 500 250 500 250 " "$T/longcmd"
+expect_eq "every too-long line -> 500 5.5.2 Error: line too long" "$(grep -c '^<- 500 5\.5\.2 Error: line too long' "$T/longcmd")" 3 "$T/longcmd"
+
 # --- per-client connection limit -------------------------------------------------------------------------
 python3 - "$RP" > "$T/limit" 2>&1 <<'EOF'
 import socket, sys, time
@@ -238,4 +329,59 @@ expect_match "SIGTERM: ... and its message is queued" "in flight at SIGTERM, end
 expect_match "SIGTERM: after it, the session is told to come back (421 4.3.2)" "next transaction after SIGTERM: 421 4\.3\.2" "$T/signals.out"
 for ((i = 0; i < 150; i++)); do _is_our_child "$RELAYD_PID" || break; sleep 0.1; done
 _is_our_child "$RELAYD_PID" && fail "relayd still running 15 s after SIGTERM" || pass "SIGTERM: relayd exited within its 10 s bound"
+
+# --- a second instance: relayd.max_connections 2, command_timeout 1 s, data_timeout 2 s ------------------
+LP=$(free_port)
+sed -e "s|^  listen: .*|  listen: 127.0.0.1:$LP|" -e '/^  submission_listen:/d' -e '/^  smtps_listen:/d' \
+    -e "s|^  max_connections_per_client: .*|  max_connections_per_client: 20\n  max_connections: 2\n  command_timeout: 1s\n  data_timeout: 2s|" \
+    "$T/sluice.yaml" > "$T/limits.yaml"
+sluice_relayd_start "$T/limits.yaml" || die "sluice-relayd (limits.yaml) did not start"
+python3 - "$LP" > "$T/limits.out" 2>&1 <<'PYEOF'
+import socket, sys, time
+port = int(sys.argv[1])
+def conn():
+    s = socket.create_connection(("127.0.0.1", port), timeout=10); return s, s.makefile("rb")
+def reply(f):
+    while True:
+        l = f.readline().decode().rstrip("\r\n")
+        if len(l) < 4 or l[3] != "-": return l
+def closed(s, f):   # after the last reply: does the server close (EOF) within 5 s?
+    s.settimeout(5)
+    try: return f.read(1) == b""
+    except OSError: return True
+# max_connections: two sessions in, the third is told 421 4.3.2 and closed; a slot freed is reusable
+a, fa = conn(); print("1st:", reply(fa))
+b, fb = conn(); print("2nd:", reply(fb))
+c, fc = conn(); print("3rd:", reply(fc)); print("3rd closed:", closed(c, fc))
+a.sendall(b"QUIT\r\n"); reply(fa); a.close(); b.sendall(b"QUIT\r\n"); reply(fb); b.close(); time.sleep(0.3)
+# command_timeout: a client that says nothing after the greeting
+a, fa = conn(); reply(fa); t = time.time()
+print("command timeout:", reply(fa), "after %.1f s" % (time.time() - t)); print("command timeout closed:", closed(a, fa))
+# ... and one that stops in the middle of a command line
+a, fa = conn(); reply(fa); a.sendall(b"EHLO x\r\nMAIL FROM:<a@exa"); reply(fa); t = time.time()
+print("partial command timeout:", reply(fa), "after %.1f s" % (time.time() - t)); print("partial command closed:", closed(a, fa))
+# data_timeout: a client that stops in the middle of DATA (longer than command_timeout: data_timeout rules)
+a, fa = conn(); reply(fa)
+a.sendall(b"EHLO x\r\n"); reply(fa)
+a.sendall(b"MAIL FROM:<a@example.com>\r\n"); reply(fa)
+a.sendall(b"RCPT TO:<timeout@dest.example>\r\n"); reply(fa)
+a.sendall(b"DATA\r\n"); print("DATA:", reply(fa))
+a.sendall(b"Subject: stalled\r\n\r\nhalf a bo"); t = time.time()
+print("data timeout:", reply(fa), "after %.1f s" % (time.time() - t)); print("data timeout closed:", closed(a, fa))
+PYEOF
+expect_match "max_connections 2: 1st session greeted" '^1st: 220 ' "$T/limits.out"
+expect_match "max_connections 2: 2nd session greeted" '^2nd: 220 ' "$T/limits.out"
+expect_match "max_connections 2: 3rd session -> 421 4.3.2" '^3rd: 421 4\.3\.2 ' "$T/limits.out"
+expect_match "max_connections 2: ... and closed" '^3rd closed: True' "$T/limits.out"
+expect_match "relayd logs the refusal naming relayd.max_connections" 'refused connection from 127\.0\.0\.1: 2 sessions \(relayd\.max_connections\)' "$RELAYD_ERR"
+expect_match "command_timeout 1 s: a silent client -> 421 4.4.2 after about 1 s" '^command timeout: 421 4\.4\.2 .* after (0\.9|1\.[0-9]|2\.[0-4]) s$' "$T/limits.out"
+expect_match "command_timeout: ... and closed" '^command timeout closed: True' "$T/limits.out"
+expect_match "command_timeout: a half-sent command line -> 421 4.4.2" '^partial command timeout: 421 4\.4\.2 .* after (0\.9|1\.[0-9]|2\.[0-4]) s$' "$T/limits.out"
+expect_match "command_timeout: ... and closed" '^partial command closed: True' "$T/limits.out"
+expect_match "data_timeout: DATA -> 354" '^DATA: 354 ' "$T/limits.out"
+expect_match "data_timeout 2 s: a client stalled in DATA -> 421 4.4.2 after about 2 s (not command_timeout's 1 s)" '^data timeout: 421 4\.4\.2 .* after (1\.9|2\.[0-9]|3\.[0-4]) s$' "$T/limits.out"
+expect_match "data_timeout: ... and closed" '^data timeout closed: True' "$T/limits.out"
+sluicectl_run limits-list.out --config "$T/limits.yaml" queue list
+expect_no_match "data_timeout: the stalled message is not queued" 'timeout@dest\.example' "$T/limits-list.out"
+stop_pid "$RELAYD_PID"
 finish
