@@ -57,3 +57,66 @@ pgrp_cpu_ticks() {
   done
   echo "$t"
 }
+
+# --- network namespaces with a local unbound (bench/relay, bench/queue-scale) ---------------------
+# netns_up NAME: a private network namespace with only its own loopback up, and
+# /etc/netns/NAME/resolv.conf = "nameserver 127.0.0.1" (ip netns exec bind-mounts it over
+# /etc/resolv.conf), so unmodified libc resolvers (Postfix) ask the unbound of ns_unbound_start
+# and nothing can reach the machine's own resolver. netns_down NAME removes both (EXIT trap).
+netns_up() {
+  ip netns add "$1"
+  ip -n "$1" link set lo up
+  mkdir -p "/etc/netns/$1"
+  echo "nameserver 127.0.0.1" > "/etc/netns/$1/resolv.conf"
+  printf '127.0.0.1 localhost relay.test.example\n::1 localhost\n' > "/etc/netns/$1/hosts"
+}
+netns_down() {
+  [ -n "${1:-}" ] || return 0
+  ip netns del "$1" 2>/dev/null || true
+  rm -rf "/etc/netns/$1"
+  rmdir /etc/netns 2>/dev/null || true
+}
+# ns_wait_port NS HOST PORT [TIMEOUT_S]: wait_port inside namespace NS.
+ns_wait_port() {
+  ip netns exec "$1" bash -c "$(declare -f wait_port); wait_port $2 $3 ${4:-20}"
+}
+# ns_free_port NS: free_port inside namespace NS.
+ns_free_port() { ip netns exec "$1" bash -c "$(declare -f free_port); free_port"; }
+# ns_unbound_start NS DIR ZONE_LINES: unbound on 127.0.0.1:53 inside NS answering only from
+# ZONE_LINES (unbound.conf local-zone:/local-data: lines); everything else is REFUSED, so nothing
+# is asked of the internet. Sets UNBOUND_PID (stop it with stop_pid).
+ns_unbound_start() {
+  local ns=$1 dir=$2 i
+  mkdir -p "$dir"
+  cat > "$dir/unbound.conf" <<CF
+server:
+  interface: 127.0.0.1@53
+  port: 53
+  do-ip6: no
+  chroot: ""
+  username: ""
+  directory: "$dir"
+  pidfile: ""
+  use-syslog: no
+  logfile: ""
+  verbosity: 1
+  module-config: "iterator"
+  access-control: 127.0.0.0/8 allow
+  num-threads: 1
+  local-zone: "." refuse
+$3
+remote-control:
+  control-enable: no
+CF
+  unbound-checkconf "$dir/unbound.conf" >/dev/null
+  ip netns exec "$ns" unbound -d -c "$dir/unbound.conf" 2> "$dir/unbound.log" &
+  UNBOUND_PID=$!
+  for ((i = 0; i < 50; i++)); do
+    ip netns exec "$ns" ss -Hlun 'sport = :53' 2>/dev/null | grep -q . && return 0
+    sleep 0.1
+  done
+  echo "unbound did not start in $ns" >&2; cat "$dir/unbound.log" >&2; return 1
+}
+# rss_kib PID / hwm_kib PID: resident set now / its peak (VmHWM), KiB.
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+hwm_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
