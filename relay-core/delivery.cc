@@ -34,6 +34,7 @@ Delivery::~Delivery() { stop(); }
 Status Delivery::start() {
   queue::QueueOptions qo;
   qo.stateDir = cfg_->stateDir;
+  qo.recover = false;  // the intake's committer recovers the spool (once per start)
   auto q = Queue::open(qo);
   if (!q) return q.error();
   queue_ = std::move(q.value());
@@ -175,11 +176,12 @@ awaitable<void> Delivery::schedulerLoop() {
 // removed every hour.
 void Delivery::housekeeping() {
   int64_t now = nowMs();
-  if (now - totalsAtMs_ >= 10000) {
+  // Counting costs time in a large queue (an index count per state): once a minute.
+  if (now - totalsAtMs_ >= 60000) {
     totalsAtMs_ = now;
-    if (auto t = queue_->totals(); t) {
+    if (auto t = queue_->countsByState(); t) {
       std::lock_guard<std::mutex> l(totalsMu_);
-      totals_ = t->byState;
+      totals_ = std::move(t.value());
     }
   }
   if (now - purgedAtMs_ >= 3600 * 1000) {
@@ -303,7 +305,7 @@ awaitable<void> Delivery::agent(std::string domain) {
       break;
     }
     ++mxSessions_[key];
-    bool progressed = false;
+    bool progressed = false, connected = false;
     std::string lastError;
     Attempt lastWhere;
     std::vector<Queue::Outcome::Tried> tried;
@@ -320,6 +322,7 @@ awaitable<void> Delivery::agent(std::string domain) {
           if (tried.size() < 10) tried.push_back({host.name, addr.toString(), lastError});
           continue;
         }
+        connected = true;
         where.tls = "policy=" + std::string(toString(tlsLevelFor(domain))) + " " + client->tlsSummary();
         int sent = 0;
         for (;;) {
@@ -350,7 +353,9 @@ awaitable<void> Delivery::agent(std::string domain) {
       for (auto& dom : p->second) waiting_.push_back(std::move(dom));
       parked_.erase(p);
     }
-    if (!progressed && !d.jobs.empty() && !stopping_) {
+    // Jobs that arrived after a working session had found the queue empty are not a failure:
+    // the loop goes round again. Only when no host could be reached are they deferred.
+    if (!progressed && !connected && !d.jobs.empty() && !stopping_) {
       if (lastError.empty()) lastError = "no MX host of " + domain + " has an address";
       failJobs(d, "451 4.4.1 " + lastError, false, lastWhere);
       break;

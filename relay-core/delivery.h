@@ -147,7 +147,7 @@ class Delivery {
   std::atomic<bool> woken_{false};
   DeliveryStats stats_;
   mutable std::mutex totalsMu_;
-  std::vector<std::pair<std::string, int64_t>> totals_;  // recipients by state, refreshed every 10 s
+  std::vector<std::pair<std::string, int64_t>> totals_;  // recipients by state, refreshed every minute
   int64_t totalsAtMs_ = 0, purgedAtMs_ = 0;
   std::mt19937 rng_{std::random_device{}()};
 };

@@ -261,7 +261,7 @@ std::string Delivery::renderMetrics() const {
   counter("sluice_relayd_dns_errors_total", "MX lookups that failed.", "", stats_.dnsErrors.load());
   {
     std::lock_guard<std::mutex> l(totalsMu_);
-    m += "# HELP sluice_relayd_queue_recipients Recipients in the queue index by state (every 10 s).\n"
+    m += "# HELP sluice_relayd_queue_recipients Recipients in the queue index by state (counted every minute).\n"
          "# TYPE sluice_relayd_queue_recipients gauge\n";
     for (const auto& [state, n] : totals_) {
       m += "sluice_relayd_queue_recipients{state=\"" + state + "\"} " + std::to_string(n) + "\n";

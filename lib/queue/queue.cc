@@ -93,7 +93,7 @@ Result<std::unique_ptr<Queue>> Queue::open(const QueueOptions& o) {
   if (!o.readOnly) {
     if (auto st = q->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"); !st) return st.error();
     if (auto st = q->exec(kSchema); !st) return st.error();
-    auto rec = q->recover();
+    auto rec = o.recover ? q->recover() : Result<Recovery>(Recovery{});
     if (!rec) return rec.error();
     if (rec->orphanFiles || rec->missingFiles) {
       logWarning("queue recovery: removed " + std::to_string(rec->orphanFiles) +

@@ -63,6 +63,7 @@ struct MessageInfo {
 struct QueueOptions {
   std::string stateDir;
   bool readOnly = false;  // sluicectl: never creates, migrates or deletes anything
+  bool recover = true;    // false: another connection of the same process runs recover()
   int busyTimeoutMs = 5000;
 };
 
@@ -161,6 +162,8 @@ class Queue {
     std::string mx, ip, tls, reply;
   };
   Result<std::vector<Attempt>> attempts(const std::string& id);
+  // Recipients per state, one index count per state (no scan of the domain columns): for metrics.
+  Result<std::vector<std::pair<std::string, int64_t>>> countsByState();
   // How many attempts of recipient (id, index) were made at or after sinceMs.
   Result<int64_t> attemptsSince(const std::string& id, int index, int64_t sinceMs);
   // Deferred recipients of `id` (every message when id is "") become due now.

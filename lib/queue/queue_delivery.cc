@@ -199,6 +199,18 @@ Result<std::vector<Queue::Attempt>> Queue::attempts(const std::string& id) {
   return out;
 }
 
+Result<std::vector<std::pair<std::string, int64_t>>> Queue::countsByState() {
+  std::vector<std::pair<std::string, int64_t>> out;
+  for (const char* state : {"queued", "delivering", "deferred", "held", "delivered", "bounced", "expired", "suppressed"}) {
+    Stmt s(db_, "SELECT COUNT(*) FROM recipients WHERE state = ?");
+    if (!s.s) return dbError(db_, "counts");
+    s.text(1, state);
+    if (sqlite3_step(s.s) != SQLITE_ROW) return dbError(db_, "counts");
+    out.emplace_back(state, s.num(0));
+  }
+  return out;
+}
+
 Result<int64_t> Queue::attemptsSince(const std::string& id, int index, int64_t sinceMs) {
   Stmt s(db_, "SELECT COUNT(*) FROM attempts WHERE message_id = ? AND idx = ? AND time_ms >= ? AND tls != '(tried)'");
   if (!s.s) return dbError(db_, "attempts");
