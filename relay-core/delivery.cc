@@ -3,6 +3,7 @@
 // locals before the co_await.
 #include "delivery.h"
 #include "delivery_util.h"
+#include "identity/identity_map.h"
 
 #include <openssl/ssl.h>
 
@@ -419,7 +420,7 @@ awaitable<void> Delivery::deliverJob(SmtpClient& client, Job job, Attempt where)
     co_return;
   }
   const Queue::Envelope& env = envr->value();
-  std::string senderDomain = domainPart(env.sender);
+  std::string senderDomain = domainOf(env.sender);
   std::vector<const Queue::Due*> send;
   for (const auto& r : job.rcpts) {
     if (suppressed(r.address, senderDomain)) {
@@ -480,15 +481,13 @@ awaitable<void> Delivery::deliverJob(SmtpClient& client, Job job, Attempt where)
     for (const auto* rc : chunk) {
       Transaction::Rcpt tr;
       tr.address = rc->address;
-      for (const auto& er : env.recipients) {
-        if (er.index != rc->index || !dsn) continue;
-        if (!er.notify.empty()) tr.params.push_back("NOTIFY=" + er.notify);
-        if (!er.orcpt.empty()) {
-          size_t semi = er.orcpt.find(';');
-          std::string type = semi == std::string::npos ? "rfc822" : er.orcpt.substr(0, semi);
-          std::string addr = semi == std::string::npos ? er.orcpt : er.orcpt.substr(semi + 1);
-          tr.params.push_back("ORCPT=" + type + ";" + smtp::encodeXtext(addr));
-        }
+      const auto* er = dsn ? env.rcpt(rc->index) : nullptr;
+      if (er != nullptr && !er->notify.empty()) tr.params.push_back("NOTIFY=" + er->notify);
+      if (er != nullptr && !er->orcpt.empty()) {
+        size_t semi = er->orcpt.find(';');
+        std::string type = semi == std::string::npos ? "rfc822" : er->orcpt.substr(0, semi);
+        std::string addr = semi == std::string::npos ? er->orcpt : er->orcpt.substr(semi + 1);
+        tr.params.push_back("ORCPT=" + type + ";" + smtp::encodeXtext(addr));
       }
       t.rcpts.push_back(std::move(tr));
     }
@@ -546,7 +545,7 @@ int64_t Delivery::backoffMs(int attempts, bool grey) {
 
 std::string Delivery::returnPath(const Queue::Envelope& env, int index) const {
   if (env.sender.empty() || !verp_) return env.sender;
-  std::string senderDomain = domainPart(env.sender);
+  std::string senderDomain = domainOf(env.sender);
   std::string bounceDomain = cfg_->delivery.bounceDomain;
   for (const auto& [sd, bd] : cfg_->delivery.bounceDomains) {
     if (sd == senderDomain) bounceDomain = bd;

@@ -13,6 +13,7 @@
 #include "dkim/signer.h"
 #include "dsn/dsn_writer.h"
 #include "events/event.h"
+#include "identity/identity_map.h"
 
 namespace sluice::relayd {
 
@@ -55,14 +56,8 @@ void Delivery::finishJob(const Job& job, const Queue::Envelope* env, std::vector
     if (o.state == "expired") ++stats_.expired;
     if (o.state == "suppressed") ++stats_.suppressed;
     if (env == nullptr) continue;
-    std::string notify;
-    int attempts = 0;
-    for (const auto& r : env->recipients) {
-      if (r.index == o.index) {
-        notify = r.notify;
-        attempts = r.attempts;
-      }
-    }
+    const auto* er = env->rcpt(o.index);
+    std::string notify = er ? er->notify : "";
     if ((o.state == "bounced" || o.state == "expired") && wantsFailureDsn(notify)) failed.push_back(o);
     if (o.state == "bounced" && o.attempted && cfg_->delivery.suppressHardBounces) suppress(*env, o);
     // RFC 3461 5.2.2.3: NOTIFY=SUCCESS to a peer without DSN - we report "relayed" ourselves.
@@ -75,7 +70,6 @@ void Delivery::finishJob(const Job& job, const Queue::Envelope* env, std::vector
       auto n = queue_->attemptsSince(job.messageId, o.index, env->receivedMs + delayMs);
       if (n && n.value() == 1) delayed.push_back(o);
     }
-    (void)attempts;
   }
   if (env != nullptr && !env->sender.empty()) {
     if (!failed.empty()) sendDsn(*env, failed, content);
@@ -141,13 +135,11 @@ void Delivery::publish(const events::Event& ev, const Queue::Outcome& o) {
 
 void Delivery::suppress(const Queue::Envelope& env, const Queue::Outcome& o) {
   if (!suppression_) return;
-  std::string rcpt;
-  for (const auto& r : env.recipients) {
-    if (r.index == o.index) rcpt = r.address;
-  }
+  const auto* er = env.rcpt(o.index);
+  if (er == nullptr) return;
   store::SuppressionEntry e;
-  e.address = toLower(rcpt);
-  e.scope = cfg_->bounces.globalScope ? "" : domainPart(env.sender);
+  e.address = toLower(er->address);
+  e.scope = cfg_->bounces.globalScope ? "" : domainOf(env.sender);
   e.reason = "hard-bounce:" + dsn::enhancedStatus(o.reply, "5.0.0");
   e.source = "relayd:" + env.id;
   e.createdMs = nowMs();
@@ -170,11 +162,9 @@ void Delivery::sendDsn(const Queue::Envelope& env, const std::vector<Queue::Outc
   if (!content) in.ret = "HDRS";
   for (const auto& o : list) {
     dsn::DsnRecipient r;
-    for (const auto& er : env.recipients) {
-      if (er.index == o.index) {
-        r.address = er.address;
-        r.orcpt = er.orcpt;
-      }
+    if (const auto* er = env.rcpt(o.index)) {
+      r.address = er->address;
+      r.orcpt = er->orcpt;
     }
     r.action = o.state == "deferred" ? "delayed" : o.state == "delivered" ? "relayed" : "failed";
     std::string fallback = o.state == "expired" ? "4.4.7" : o.state == "deferred" ? "4.4.2"
@@ -212,7 +202,7 @@ void Delivery::sendDsn(const Queue::Envelope& env, const std::vector<Queue::Outc
   // DSNs are signed like any other mail (the From: domain is relayd.hostname).
   if (signing_) {
     auto hdrs = dkim::MessageHeaders::parse(m.content);
-    auto plan = signing_->lookup(domainPart("x@" + cfg_->relayd.hostname), "");
+    auto plan = signing_->lookup(toLower(cfg_->relayd.hostname), "");
     if (hdrs && !plan.specs.empty()) {
       size_t bodyAt = m.content.find("\r\n\r\n");
       bodyAt = bodyAt == std::string::npos ? m.content.size() : bodyAt + 4;

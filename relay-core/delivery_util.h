@@ -33,11 +33,6 @@ inline std::string toUpper(std::string s) {
   return s;
 }
 
-inline std::string domainPart(const std::string& address) {
-  size_t at = address.rfind('@');
-  return at == std::string::npos ? "" : toLower(address.substr(at + 1));
-}
-
 inline std::string localPart(const std::string& address) {
   size_t at = address.rfind('@');
   return at == std::string::npos ? address : address.substr(0, at);

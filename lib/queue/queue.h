@@ -130,6 +130,13 @@ class Queue {
       int attempts = 0;
     };
     std::vector<Rcpt> recipients;
+    // The recipient with that index, or nullptr.
+    const Rcpt* rcpt(int index) const {
+      for (const auto& r : recipients) {
+        if (r.index == index) return &r;
+      }
+      return nullptr;
+    }
   };
   Result<std::optional<Envelope>> envelope(const std::string& id);
   Result<std::string> content(const std::string& id);
