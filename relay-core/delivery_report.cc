@@ -204,17 +204,9 @@ void Delivery::sendDsn(const Queue::Envelope& env, const std::vector<Queue::Outc
     auto hdrs = dkim::MessageHeaders::parse(m.content);
     auto plan = signing_->lookup(toLower(cfg_->relayd.hostname), "");
     if (hdrs && !plan.specs.empty()) {
-      size_t bodyAt = m.content.find("\r\n\r\n");
-      bodyAt = bodyAt == std::string::npos ? m.content.size() : bodyAt + 4;
-      dkim::Signer signer(std::move(plan.specs));
-      signer.headers(hdrs.value());
-      signer.body(std::string_view(m.content).substr(bodyAt));
-      auto sigs = signer.finish();
-      if (sigs) {
-        std::string fields;
-        for (const auto& f : sigs.value()) fields += f + "\r\n";
-        m.content.insert(0, fields);
-      }
+      auto fields = dkim::signatureFields(std::move(plan.specs), hdrs.value(), m.content);
+      if (fields) m.content.insert(0, fields.value());
+      else logWarning("delivery: " + env.id + ": DKIM signing of the DSN failed: " + fields.message());
     }
   }
   auto st = queue_->commit({&m}, {id});

@@ -856,20 +856,13 @@ std::string Session::signSubmission() {
     return smtp::reply(451, "4.7.0", "DKIM signing is temporarily unavailable, try again later");
   }
   if (plan.specs.empty()) return "";
-  size_t bodyAt = data_.find("\r\n\r\n");
-  bodyAt = bodyAt == std::string::npos ? data_.size() : bodyAt + 4;
-  dkim::Signer signer(std::move(plan.specs));
-  signer.headers(hdrs.value());
-  signer.body(std::string_view(data_).substr(bodyAt));
-  auto sigs = signer.finish();
-  if (!sigs) {
-    logWarning("dkim: signing failed for " + user_ + ": " + sigs.message());
+  auto fields = dkim::signatureFields(std::move(plan.specs), hdrs.value(), data_);
+  if (!fields) {
+    logWarning("dkim: signing failed for " + user_ + ": " + fields.message());
     if (signing->keyErrorTempfail()) return smtp::reply(451, "4.7.0", "DKIM signing is temporarily unavailable, try again later");
     return "";
   }
-  std::string fields;
-  for (const auto& f : sigs.value()) fields += f + "\r\n";
-  data_.insert(0, fields);
+  data_.insert(0, fields.value());
   return "";
 }
 

@@ -135,4 +135,18 @@ SigningPlan Signing::lookup(std::string_view fromDomain, std::string_view saslUs
   return {};
 }
 
+Result<std::string> signatureFields(std::vector<SignatureSpec> specs, const MessageHeaders& headers,
+                                    std::string_view message) {
+  size_t bodyAt = message.find("\r\n\r\n");
+  bodyAt = bodyAt == std::string_view::npos ? message.size() : bodyAt + 4;
+  Signer signer(std::move(specs));
+  signer.headers(headers);
+  signer.body(message.substr(bodyAt));
+  auto sigs = signer.finish();
+  if (!sigs) return sigs.error();
+  std::string fields;
+  for (const auto& f : sigs.value()) fields += f + "\r\n";
+  return fields;
+}
+
 }  // namespace sluice::dkim

@@ -19,6 +19,7 @@
 #include "base/result.h"
 #include "config/config.h"
 #include "dkim/dkim_key.h"
+#include "dkim/message_headers.h"
 #include "dkim/signer.h"
 
 namespace sluice::dkim {
@@ -28,6 +29,11 @@ struct SigningPlan {
   std::vector<SignatureSpec> specs;  // the usable signatures, d= resolved
   std::vector<std::string> brokenKeys;     // key files of the matching rule that failed to load
 };
+
+// The DKIM-Signature fields (each ending in CRLF) for a whole message held in memory (CRLF line
+// ends; `headers` parsed from it), to be prepended to it: relayd's direct submissions and DSNs.
+Result<std::string> signatureFields(std::vector<SignatureSpec> specs, const MessageHeaders& headers,
+                                    std::string_view message);
 
 class Signing {
  public:
