@@ -78,6 +78,8 @@ Status Delivery::start() {
     webhookSender_ = std::make_unique<events::WebhookSender>(cfg_->stateDir + "/queue.db", webhooks_, wo);
     if (auto st = webhookSender_->start(); !st) return makeError("webhooks: " + st.message());
   }
+  recorder_ = std::make_unique<OutcomeRecorder>(qo, webhooks_);
+  if (auto st = recorder_->start(); !st) return st;
   auto log = events::EventLog::open(cfg_->stateDir + "/events.jsonl");
   if (!log) return log.error();
   events_ = std::move(log.value());
@@ -118,8 +120,11 @@ void Delivery::stop() {
   while (stats_.activeSessions.load() > 0 && std::chrono::steady_clock::now() < until) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+  // What the sessions handed over is recorded; the recorder posts each job's follow-up (events,
+  // DSNs) to io_ before the stop posted after them.
+  if (recorder_) recorder_->stop();
   work_.reset();
-  io_.stop();
+  asio::post(io_, [this] { io_.stop(); });
   thread_.join();
   if (webhookSender_) webhookSender_->stop();
 }
@@ -394,11 +399,15 @@ void Delivery::failJobs(Destination& d, const std::string& reply, bool permanent
     Job job = std::move(d.jobs.front());
     d.jobs.pop_front();
     auto env = queue_->envelope(job.messageId);
-    const Queue::Envelope* e = env && env->has_value() ? &env->value() : nullptr;
+    std::shared_ptr<const Queue::Envelope> e;
+    if (env && env->has_value()) e = std::make_shared<const Queue::Envelope>(std::move(env->value()));
     std::vector<Queue::Outcome> out;
-    for (const auto& rc : job.rcpts) out.push_back(outcomeFor(rc, e, r, where));
-    Result<std::string> content = permanent && e ? queue_->content(job.messageId) : Result<std::string>(std::string());
-    finishJob(job, e, std::move(out), permanent && content ? &content.value() : nullptr);
+    for (const auto& rc : job.rcpts) out.push_back(outcomeFor(rc, e.get(), r, where));
+    std::shared_ptr<const std::string> content;
+    if (permanent && e) {
+      if (auto c = queue_->content(job.messageId)) content = std::make_shared<const std::string>(std::move(c.value()));
+    }
+    finishJob(std::move(job), std::move(e), std::move(out), std::move(content));
   }
 }
 
@@ -416,10 +425,11 @@ awaitable<void> Delivery::deliverJob(SmtpClient& client, Job job, Attempt where)
       if (envr) o.state = "expired";
       outcomes.push_back(o);
     }
-    finishJob(job, nullptr, std::move(outcomes), nullptr);
+    finishJob(std::move(job), nullptr, std::move(outcomes), nullptr);
     co_return;
   }
-  const Queue::Envelope& env = envr->value();
+  auto envp = std::make_shared<const Queue::Envelope>(std::move(envr->value()));
+  const Queue::Envelope& env = *envp;
   std::string senderDomain = domainOf(env.sender);
   std::vector<const Queue::Due*> send;
   for (const auto& r : job.rcpts) {
@@ -501,7 +511,9 @@ awaitable<void> Delivery::deliverJob(SmtpClient& client, Job job, Attempt where)
       outcomes.push_back(outcomeFor(*chunk[k], &env, r, where));
     }
   }
-  finishJob(job, &env, std::move(outcomes), content.empty() ? nullptr : &content, where.peerDsn);
+  std::shared_ptr<const std::string> held;
+  if (!content.empty()) held = std::make_shared<const std::string>(std::move(content));
+  finishJob(std::move(job), std::move(envp), std::move(outcomes), std::move(held), where.peerDsn);
 }
 
 Queue::Outcome Delivery::outcomeFor(const Queue::Due& r, const Queue::Envelope* env, const SmtpReply& reply,

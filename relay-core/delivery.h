@@ -15,7 +15,7 @@
 // (delivery.messages_per_connection), several recipients per transaction unless a VERP return
 // path gives each recipient its own.
 //
-// Outcomes (one queue transaction per job): 2xx delivered; 5xx bounced (a DSN to the sender, the
+// Outcomes (recorded by recorder.h in group commits, one batch per transaction): 2xx delivered; 5xx bounced (a DSN to the sender, the
 // recipient suppressed when delivery.suppress_hard_bounces); 4xx, timeouts and connection
 // failures deferred with exponential back-off and jitter (greylisting replies retried after
 // delivery.greylist_retry first), expired past delivery.queue_lifetime (a DSN). A null MX and
@@ -44,6 +44,7 @@
 #include "events/outbox.h"
 #include "events/webhook_sender.h"
 #include "queue/queue.h"
+#include "recorder.h"
 #include "smtp_client.h"
 #include "store/store_sqlite.h"
 #include "verp/verp.h"
@@ -107,8 +108,12 @@ class Delivery {
   asio::awaitable<void> deliverJob(SmtpClient& client, Job job, Attempt where);
   bool stealJob(const std::string& domain, const std::string& key, Destination* d);
   void failJobs(Destination& d, const std::string& reply, bool permanent, const Attempt& where);
-  void finishJob(const Job& job, const queue::Queue::Envelope* env, std::vector<queue::Queue::Outcome> outcomes,
-                 const std::string* content, bool peerDsn = false);
+  void finishJob(Job job, std::shared_ptr<const queue::Queue::Envelope> env,
+                 std::vector<queue::Queue::Outcome> outcomes, std::shared_ptr<const std::string> content,
+                 bool peerDsn = false);
+  void recorded(const Job& job, const queue::Queue::Envelope* env, const std::vector<queue::Queue::Outcome>& outcomes,
+                const std::vector<std::optional<events::Event>>& evs, const Status& st, const std::string* content,
+                bool peerDsn);
   queue::Queue::Outcome outcomeFor(const queue::Queue::Due& r, const queue::Queue::Envelope* env,
                                    const SmtpReply& reply, const Attempt& where);
   int64_t backoffMs(int attempts, bool greylisted);
@@ -129,6 +134,7 @@ class Delivery {
   asio::steady_timer timer_{io_};
   std::thread thread_;
   std::unique_ptr<queue::Queue> queue_;
+  std::unique_ptr<OutcomeRecorder> recorder_;  // outcomes are committed there, in batches
   std::unique_ptr<dns::MxResolver> resolver_;
   std::unique_ptr<store::SqliteStore> suppression_;
   std::unique_ptr<events::EventLog> events_;

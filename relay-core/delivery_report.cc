@@ -21,32 +21,34 @@ using namespace delivery_util;  // NOLINT(google-build-using-namespace): interna
 
 // ---- after a job ----
 
-void Delivery::finishJob(const Job& job, const Queue::Envelope* env, std::vector<Queue::Outcome> outcomes,
-                         const std::string* content, bool peerDsn) {
+void Delivery::finishJob(Job job, std::shared_ptr<const Queue::Envelope> env, std::vector<Queue::Outcome> outcomes,
+                         std::shared_ptr<const std::string> content, bool peerDsn) {
   // The events go into the webhook outbox in the same transaction as the new states, so
-  // neither exists without the other.
+  // neither exists without the other. The recorder commits in batches off this thread; what
+  // follows a commit (events, log lines, DSNs, suppression) runs here when it is done.
   std::vector<std::optional<events::Event>> evs;
-  for (const auto& o : outcomes) evs.push_back(makeEvent(env, job, o));
-  std::function<Status(sqlite3*)> extra;
-  if (!webhooks_.empty()) {
-    extra = [&](sqlite3* db) -> Status {
-      for (const auto& ev : evs) {
-        if (!ev) continue;
-        if (auto st = events::EventOutbox::enqueueIn(db, *ev, webhooks_); !st) return st;
-      }
-      return okStatus();
-    };
-  }
-  auto done = queue_->record(outcomes, extra);
+  for (const auto& o : outcomes) evs.push_back(makeEvent(env.get(), job, o));
+  std::vector<std::optional<events::Event>> outbox;
+  if (!webhooks_.empty()) outbox = evs;
+  recorder_->submit(outcomes, std::move(outbox), io_.get_executor(),
+                    [this, job = std::move(job), env = std::move(env), outcomes, content = std::move(content), peerDsn,
+                     evs = std::move(evs)](Status st) mutable {
+                      recorded(job, env.get(), outcomes, evs, st, content.get(), peerDsn);
+                    });
+}
+
+void Delivery::recorded(const Job& job, const Queue::Envelope* env, const std::vector<Queue::Outcome>& outcomes,
+                        const std::vector<std::optional<events::Event>>& evs, const Status& st,
+                        const std::string* content, bool peerDsn) {
   inFlight_ -= std::min(inFlight_, job.rcpts.size());
   stats_.inFlight = static_cast<int64_t>(inFlight_);
-  if (!done) {
+  if (!st) {
     // The recipients stay 'delivering' and are due again at the next start: repeated, not lost.
-    logError("delivery: " + job.messageId + ": cannot record the outcome: " + done.message());
+    logError("delivery: " + job.messageId + ": cannot record the outcome: " + st.message());
     return;
   }
-  std::vector<Queue::Outcome> failed, delayed, relayed;
   if (webhookSender_) webhookSender_->wake();
+  std::vector<Queue::Outcome> failed, delayed, relayed;
   for (size_t i = 0; i < outcomes.size(); ++i) {
     const auto& o = outcomes[i];
     if (evs[i]) publish(*evs[i], o);

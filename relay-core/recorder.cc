@@ -1,0 +1,102 @@
+// recorder.cc - see recorder.h.
+#include "recorder.h"
+
+#include "base/log.h"
+
+namespace sluice::relayd {
+
+OutcomeRecorder::OutcomeRecorder(queue::QueueOptions options, std::vector<events::WebhookEndpoint> webhooks,
+                                 size_t maxBatch)
+    : options_(std::move(options)), webhooks_(std::move(webhooks)), maxBatch_(maxBatch) {}
+
+OutcomeRecorder::~OutcomeRecorder() { stop(); }
+
+Status OutcomeRecorder::start() {
+  auto q = queue::Queue::open(options_);
+  if (!q) return q.error();
+  queue_ = std::move(q.value());
+  thread_ = std::thread([this] { loop(); });
+  return okStatus();
+}
+
+void OutcomeRecorder::stop() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void OutcomeRecorder::submit(std::vector<queue::Queue::Outcome> outcomes,
+                             std::vector<std::optional<events::Event>> events, asio::any_io_executor ex, Done done) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    pending_.push_back({std::move(outcomes), std::move(events), std::move(ex), std::move(done)});
+  }
+  cv_.notify_one();
+}
+
+size_t OutcomeRecorder::pending() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return pending_.size();
+}
+
+Status OutcomeRecorder::recordItems(const std::vector<Item*>& items) {
+  std::vector<queue::Queue::Outcome> all;
+  bool anyEvent = false;
+  for (const Item* it : items) {
+    all.insert(all.end(), it->outcomes.begin(), it->outcomes.end());
+    for (const auto& ev : it->events) anyEvent = anyEvent || ev.has_value();
+  }
+  std::function<Status(sqlite3*)> extra;
+  if (!webhooks_.empty() && anyEvent) {
+    extra = [&](sqlite3* db) -> Status {
+      for (const Item* it : items) {
+        for (const auto& ev : it->events) {
+          if (!ev) continue;
+          if (auto st = events::EventOutbox::enqueueIn(db, *ev, webhooks_); !st) return st;
+        }
+      }
+      return okStatus();
+    };
+  }
+  auto done = queue_->record(all, extra);
+  if (!done) return done.error();
+  return okStatus();
+}
+
+void OutcomeRecorder::loop() {
+  while (true) {
+    std::vector<Item> batch;
+    {
+      std::unique_lock<std::mutex> l(mu_);
+      cv_.wait(l, [this] { return stop_ || !pending_.empty(); });
+      if (pending_.empty() && stop_) return;
+      while (!pending_.empty() && batch.size() < maxBatch_) {
+        batch.push_back(std::move(pending_.front()));
+        pending_.pop_front();
+      }
+    }
+    std::vector<Item*> all;
+    for (auto& it : batch) all.push_back(&it);
+    std::vector<Status> results(batch.size(), okStatus());
+    Status st = recordItems(all);
+    ++batches;
+    if (!st && batch.size() > 1) {
+      // One bad job must not fail the others: each on its own.
+      logWarning("delivery: recording " + std::to_string(batch.size()) + " outcomes at once failed (" + st.message() +
+                 "); recording them one by one");
+      for (size_t i = 0; i < batch.size(); ++i) results[i] = recordItems({&batch[i]});
+    } else if (!st) {
+      results[0] = st;
+    }
+    for (size_t i = 0; i < batch.size(); ++i) {
+      ++jobs;
+      if (!results[i]) ++failed;
+      asio::post(batch[i].ex, [done = std::move(batch[i].done), r = std::move(results[i])]() mutable { done(std::move(r)); });
+    }
+  }
+}
+
+}  // namespace sluice::relayd

@@ -1,0 +1,74 @@
+// recorder.h - the group commit of sluice-relayd's delivery outcomes: delivery agents hand over a
+// job's outcomes (and the events for the webhook outbox), one thread records them in batches -
+// one queue transaction, one synced COMMIT for everything pending, then the spool files of
+// finished messages are unlinked - and each job's `done` runs on the delivery's io_context only
+// after the commit that covers it.
+//
+// Why a thread: a synchronous commit per delivered message on the delivery thread blocked every
+// agent's SMTP I/O for an fdatasync, an unlink and, while the intake committer held the write
+// lock, SQLite's busy sleeps (bench/README.md, relay benchmark). Here those waits cost one batch,
+// not one message each, and never the event loop.
+//
+// A batch that fails is retried job by job, so one bad job fails alone. A job whose outcome could
+// not be recorded keeps its recipients 'delivering': due again at the next start (a repeated
+// delivery, never a lost one - DESIGN.md).
+#pragma once
+
+#include <asio.hpp>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "base/result.h"
+#include "events/event.h"
+#include "events/outbox.h"
+#include "queue/queue.h"
+
+namespace sluice::relayd {
+
+class OutcomeRecorder {
+ public:
+  // ok: the outcomes are committed.
+  using Done = std::function<void(Status ok)>;
+  OutcomeRecorder(queue::QueueOptions options, std::vector<events::WebhookEndpoint> webhooks, size_t maxBatch = 512);
+  ~OutcomeRecorder();
+  OutcomeRecorder(const OutcomeRecorder&) = delete;
+  OutcomeRecorder& operator=(const OutcomeRecorder&) = delete;
+
+  Status start();
+  void stop();  // records what is pending (its `done`s are posted), then joins
+  // `events` go into the webhook outbox in the same transaction (nullopt: none for that outcome).
+  void submit(std::vector<queue::Queue::Outcome> outcomes, std::vector<std::optional<events::Event>> events,
+              asio::any_io_executor ex, Done done);
+  size_t pending() const;
+
+  std::atomic<uint64_t> batches{0}, jobs{0}, failed{0};
+
+ private:
+  struct Item {
+    std::vector<queue::Queue::Outcome> outcomes;
+    std::vector<std::optional<events::Event>> events;
+    asio::any_io_executor ex;
+    Done done;
+  };
+  void loop();
+  Status recordItems(const std::vector<Item*>& items);
+
+  queue::QueueOptions options_;
+  std::vector<events::WebhookEndpoint> webhooks_;
+  size_t maxBatch_;
+  std::unique_ptr<queue::Queue> queue_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Item> pending_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+}  // namespace sluice::relayd
