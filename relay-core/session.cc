@@ -1,6 +1,8 @@
 // session.cc - see session.h.
 #include "session.h"
 
+#include <cstring>
+
 #include <openssl/evp.h>
 
 #include <chrono>
@@ -657,6 +659,21 @@ awaitable<bool> Session::onRcpt(const std::string& arg) {
   co_return true;
 }
 
+// Ordinary message bytes (no CR or LF) of the current line: counted against the line length
+// limit (RFC 5321 4.5.3.1.6) and max_message_size; past that size nothing more is kept.
+void Session::appendData(std::string_view bytes, size_t maxSize) {
+  lineLen_ += bytes.size();
+  if (lineLen_ > smtp::kMaxTextLine - 2) lineTooLong_ = true;
+  if (tooBig_) return;
+  if (data_.size() + bytes.size() > maxSize) {
+    tooBig_ = true;
+    data_.clear();  // keep reading to the end, keep nothing
+    data_.shrink_to_fit();
+    return;
+  }
+  data_.append(bytes);
+}
+
 awaitable<bool> Session::onData() {
   const auto& rc = cfg_->relayd;
   if (bdat_) {
@@ -690,11 +707,24 @@ awaitable<bool> Session::onData() {
         lineStart = false;
         if (i >= in_.size()) break;
       }
+      if (!prevCR) {
+        // Fast path: the run of ordinary bytes up to the next CR or LF is copied at once.
+        const char* base = in_.data();
+        const void* nl = std::memchr(base + i, '\n', in_.size() - i);
+        size_t end = nl ? static_cast<size_t>(static_cast<const char*>(nl) - base) : in_.size();
+        const void* cr = std::memchr(base + i, '\r', end - i);
+        size_t stop = cr ? static_cast<size_t>(static_cast<const char*>(cr) - base) : end;
+        if (stop > i) {
+          appendData(std::string_view(base + i, stop - i), rc.maxMessageSize);
+          i = stop;
+          if (i >= in_.size()) break;
+        }
+      }
       char c = in_[i++];
       if (prevCR) {
         prevCR = false;
         if (c == '\n') {
-          data_ += "\r\n";
+          if (!tooBig_) data_ += "\r\n";
           lineStart = true;
           lineLen_ = 0;
           continue;
@@ -703,12 +733,12 @@ awaitable<bool> Session::onData() {
         if (rc.normalizeBareLineEnds) {
           // A new line for the message, but never a line start for the end-of-data test (only
           // CRLF.CRLF ends DATA, as Postfix 3.9's "normalize" requires).
-          data_ += "\r\n";
+          if (!tooBig_) data_ += "\r\n";
           lineLen_ = 0;
           --i;  // this byte starts the next line
           continue;
         }
-        data_ += '\r';
+        if (!tooBig_) data_ += '\r';
       }
       if (c == '\r') {
         prevCR = true;
@@ -717,19 +747,14 @@ awaitable<bool> Session::onData() {
       if (c == '\n') {
         bareLineEnd_ = true;  // an LF without CR: never a line end for the end-of-data test
         if (rc.normalizeBareLineEnds) {
-          data_ += "\r\n";  // not a line start for the end-of-data test (see above)
+          if (!tooBig_) data_ += "\r\n";  // not a line start for the end-of-data test (see above)
           lineLen_ = 0;
         } else {
-          data_ += '\n';
+          if (!tooBig_) data_ += '\n';
         }
         continue;
       }
-      data_ += c;
-      if (++lineLen_ > smtp::kMaxTextLine - 2) lineTooLong_ = true;  // RFC 5321 4.5.3.1.6
-      if (data_.size() > rc.maxMessageSize) {
-        tooBig_ = true;
-        data_.clear();  // keep reading to the end, keep nothing
-      }
+      appendData(std::string_view(&c, 1), rc.maxMessageSize);
     }
     in_.erase(0, i);
     if (done) break;

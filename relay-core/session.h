@@ -92,6 +92,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // The transaction.
   queue::NewMessage msg_;
   bool bdat_ = false;              // a BDAT sequence is in progress
+  void appendData(std::string_view bytes, size_t maxSize);
   bool tooBig_ = false;
   bool bareLineEnd_ = false;
   bool sizeDeclaredTooBig_ = false;
