@@ -154,7 +154,15 @@ awaitable<void> Delivery::schedulerLoop() {
     bool full = false;
     if (cfg_->delivery.enabled && inFlight_ < kMaxInFlight) {
       size_t want = std::min(kClaimBatch, kMaxInFlight - inFlight_);
-      auto due = queue_->claimDue(nowMs(), want);
+      // Claimed on the recorder's thread (a write transaction); agents go on meanwhile.
+      auto claimWake = std::make_shared<asio::steady_timer>(io_, asio::steady_timer::time_point::max());
+      auto claimed = std::make_shared<std::optional<Result<std::vector<Queue::Due>>>>();
+      recorder_->claim(nowMs(), want, io_.get_executor(), [claimWake, claimed](Result<std::vector<Queue::Due>> r) {
+        *claimed = std::move(r);
+        claimWake->cancel();
+      });
+      if (!claimed->has_value()) (void)co_await claimWake->async_wait(kTuple);
+      auto due = std::move(**claimed);
       if (!due) {
         logError("delivery: " + due.message());
       } else if (!due->empty()) {
@@ -513,7 +521,17 @@ awaitable<void> Delivery::deliverJob(SmtpClient& client, Job job, Attempt where)
   }
   std::shared_ptr<const std::string> held;
   if (!content.empty()) held = std::make_shared<const std::string>(std::move(content));
-  finishJob(std::move(job), std::move(envp), std::move(outcomes), std::move(held), where.peerDsn);
+  // The agent sends its next transaction only once this one's outcome is committed: at any moment
+  // at most one transaction per agent has been accepted by a peer and not yet recorded (what a
+  // crash can make us repeat), while the recorder still groups the commits of all agents.
+  auto recordedWake = std::make_shared<asio::steady_timer>(io_, asio::steady_timer::time_point::max());
+  auto isRecorded = std::make_shared<bool>(false);
+  finishJob(std::move(job), std::move(envp), std::move(outcomes), std::move(held), where.peerDsn,
+            [recordedWake, isRecorded] {
+              *isRecorded = true;
+              recordedWake->cancel();
+            });
+  if (!*isRecorded) (void)co_await recordedWake->async_wait(kTuple);
 }
 
 Queue::Outcome Delivery::outcomeFor(const Queue::Due& r, const Queue::Envelope* env, const SmtpReply& reply,

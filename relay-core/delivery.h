@@ -110,7 +110,7 @@ class Delivery {
   void failJobs(Destination& d, const std::string& reply, bool permanent, const Attempt& where);
   void finishJob(Job job, std::shared_ptr<const queue::Queue::Envelope> env,
                  std::vector<queue::Queue::Outcome> outcomes, std::shared_ptr<const std::string> content,
-                 bool peerDsn = false);
+                 bool peerDsn = false, std::function<void()> after = nullptr);
   void recorded(const Job& job, const queue::Queue::Envelope* env, const std::vector<queue::Queue::Outcome>& outcomes,
                 const std::vector<std::optional<events::Event>>& evs, const Status& st, const std::string* content,
                 bool peerDsn);

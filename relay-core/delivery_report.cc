@@ -22,7 +22,7 @@ using namespace delivery_util;  // NOLINT(google-build-using-namespace): interna
 // ---- after a job ----
 
 void Delivery::finishJob(Job job, std::shared_ptr<const Queue::Envelope> env, std::vector<Queue::Outcome> outcomes,
-                         std::shared_ptr<const std::string> content, bool peerDsn) {
+                         std::shared_ptr<const std::string> content, bool peerDsn, std::function<void()> after) {
   // The events go into the webhook outbox in the same transaction as the new states, so
   // neither exists without the other. The recorder commits in batches off this thread; what
   // follows a commit (events, log lines, DSNs, suppression) runs here when it is done.
@@ -32,8 +32,9 @@ void Delivery::finishJob(Job job, std::shared_ptr<const Queue::Envelope> env, st
   if (!webhooks_.empty()) outbox = evs;
   recorder_->submit(outcomes, std::move(outbox), io_.get_executor(),
                     [this, job = std::move(job), env = std::move(env), outcomes, content = std::move(content), peerDsn,
-                     evs = std::move(evs)](Status st) mutable {
+                     evs = std::move(evs), after = std::move(after)](Status st) mutable {
                       recorded(job, env.get(), outcomes, evs, st, content.get(), peerDsn);
+                      if (after) after();
                     });
 }
 

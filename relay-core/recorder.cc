@@ -37,6 +37,14 @@ void OutcomeRecorder::submit(std::vector<queue::Queue::Outcome> outcomes,
   cv_.notify_one();
 }
 
+void OutcomeRecorder::claim(int64_t nowMs, size_t limit, asio::any_io_executor ex, Claimed done) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    claims_.push_back({nowMs, limit, std::move(ex), std::move(done)});
+  }
+  cv_.notify_one();
+}
+
 size_t OutcomeRecorder::pending() const {
   std::lock_guard<std::mutex> l(mu_);
   return pending_.size();
@@ -69,14 +77,31 @@ Status OutcomeRecorder::recordItems(const std::vector<Item*>& items) {
 void OutcomeRecorder::loop() {
   while (true) {
     std::vector<Item> batch;
+    std::deque<Claim> claims;
     {
       std::unique_lock<std::mutex> l(mu_);
-      cv_.wait(l, [this] { return stop_ || !pending_.empty(); });
-      if (pending_.empty() && stop_) return;
+      cv_.wait(l, [this] { return stop_ || !pending_.empty() || !claims_.empty(); });
+      if (pending_.empty() && stop_) {
+        claims.swap(claims_);  // answered (empty): the scheduler is stopping
+        l.unlock();
+        for (auto& c : claims) {
+          asio::post(c.ex, [done = std::move(c.done)]() mutable { done(std::vector<queue::Queue::Due>()); });
+        }
+        return;
+      }
       while (!pending_.empty() && batch.size() < maxBatch_) {
         batch.push_back(std::move(pending_.front()));
         pending_.pop_front();
       }
+      claims.swap(claims_);
+    }
+    // Outcomes first: what they free is what the claims may take next.
+    if (batch.empty()) {
+      for (auto& c : claims) {
+        auto r = queue_->claimDue(c.nowMs, c.limit);
+        asio::post(c.ex, [done = std::move(c.done), r = std::move(r)]() mutable { done(std::move(r)); });
+      }
+      continue;
     }
     std::vector<Item*> all;
     for (auto& it : batch) all.push_back(&it);
@@ -95,6 +120,10 @@ void OutcomeRecorder::loop() {
       ++jobs;
       if (!results[i]) ++failed;
       asio::post(batch[i].ex, [done = std::move(batch[i].done), r = std::move(results[i])]() mutable { done(std::move(r)); });
+    }
+    for (auto& c : claims) {
+      auto r = queue_->claimDue(c.nowMs, c.limit);
+      asio::post(c.ex, [done = std::move(c.done), r = std::move(r)]() mutable { done(std::move(r)); });
     }
   }
 }

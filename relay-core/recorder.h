@@ -9,6 +9,9 @@
 // lock, SQLite's busy sleeps (bench/README.md, relay benchmark). Here those waits cost one batch,
 // not one message each, and never the event loop.
 //
+// The scheduler's claims of due recipients (Queue::claimDue, a write transaction too) run here as
+// well, so the delivery thread never waits for the index's write lock.
+//
 // A batch that fails is retried job by job, so one bad job fails alone. A job whose outcome could
 // not be recorded keeps its recipients 'delivering': due again at the next start (a repeated
 // delivery, never a lost one - DESIGN.md).
@@ -47,6 +50,9 @@ class OutcomeRecorder {
   void submit(std::vector<queue::Queue::Outcome> outcomes, std::vector<std::optional<events::Event>> events,
               asio::any_io_executor ex, Done done);
   size_t pending() const;
+  // Queue::claimDue(nowMs, limit) on the recorder's thread; `done` runs on `ex`.
+  using Claimed = std::function<void(Result<std::vector<queue::Queue::Due>>)>;
+  void claim(int64_t nowMs, size_t limit, asio::any_io_executor ex, Claimed done);
 
   std::atomic<uint64_t> batches{0}, jobs{0}, failed{0};
 
@@ -56,6 +62,12 @@ class OutcomeRecorder {
     std::vector<std::optional<events::Event>> events;
     asio::any_io_executor ex;
     Done done;
+  };
+  struct Claim {
+    int64_t nowMs;
+    size_t limit;
+    asio::any_io_executor ex;
+    Claimed done;
   };
   void loop();
   Status recordItems(const std::vector<Item*>& items);
@@ -67,6 +79,7 @@ class OutcomeRecorder {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Item> pending_;
+  std::deque<Claim> claims_;
   bool stop_ = false;
   std::thread thread_;
 };

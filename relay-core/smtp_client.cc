@@ -3,6 +3,8 @@
 // are always built in locals first.
 #include "smtp_client.h"
 
+#include <cstring>
+
 #include <openssl/ssl.h>
 
 #include <asio/experimental/as_tuple.hpp>
@@ -59,11 +61,14 @@ const char* SmtpClient::toString(State s) {
 std::string dotStuff(const std::string& content) {
   std::string out;
   out.reserve(content.size() + content.size() / 64 + 8);
-  bool lineStart = true;
-  for (char c : content) {
-    if (lineStart && c == '.') out += '.';
-    out += c;
-    lineStart = c == '\n';
+  // Line by line (memchr for each LF), a dot doubled where a line starts with one.
+  size_t pos = 0;
+  while (pos < content.size()) {
+    if (content[pos] == '.') out += '.';
+    const void* nl = std::memchr(content.data() + pos, '\n', content.size() - pos);
+    size_t end = nl ? static_cast<size_t>(static_cast<const char*>(nl) - content.data()) + 1 : content.size();
+    out.append(content, pos, end - pos);
+    pos = end;
   }
   if (!content.empty() && (content.size() < 2 || content.compare(content.size() - 2, 2, "\r\n") != 0)) out += "\r\n";
   out += ".\r\n";

@@ -12,7 +12,8 @@
 # can reach the machine's own resolver; smtp-sink on 127.0.0.2:PORT (delivery.smtp_port = PORT).
 #
 # Environment: BUILD (default /work/main/build), N (default 20000; --quick 2000), SESS (20),
-# WARMUP (200), SIZES ("4096 102400"), KEEP=1 keeps the scratch directory.
+# WARMUP (200), SIZES ("4096 102400"), KEEP=1 keeps the scratch directory, ONLY=relayd skips
+# the Postfix side (for comparing relayd builds; no ratio).
 # Needs root (namespace, Postfix instance). Every process stopped by PID at exit.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -126,6 +127,7 @@ printf '%-7s %9s %9s %7s %13s %15s %7s\n' size "relayd/s" "postfix/s" ratio "ing
 RESULT=0
 for size in $SIZES; do
   run relayd "$RP" "$size"; read -r r ri rs rc <<< "$OUT"
+  if [ "${ONLY:-}" = relayd ]; then printf '%-7s %9s %9s %7s %13s %15s\n' "$size" "$r" - - "$ri/-" "$rc/-"; continue; fi
   run postfix "$PP" "$size"; read -r p pi ps pc <<< "$OUT"
   ratio=$(echo "$r / $p" | bc -l)
   verdict=PASS; [ "$(echo "$ratio >= 3" | bc -l)" = 1 ] || { verdict=FAIL; RESULT=1; }

@@ -11,7 +11,11 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <set>
 
 #include "base/log.h"
@@ -40,7 +44,99 @@ const char* kSchema =
     " ip TEXT NOT NULL DEFAULT '', tls TEXT NOT NULL DEFAULT '', reply TEXT NOT NULL DEFAULT '');"
     "CREATE INDEX IF NOT EXISTS attempts_rcpt ON attempts (message_id, idx);";
 
+// ---- Recycled spool files ----
+// One pool per state directory and process: the names in spool/free/ that no commit is using.
+// The files there are empty (truncated before the move) or, after a crash inside commit(), hold
+// an unacknowledged message that the next use truncates. At most kFreeMax are kept.
+constexpr size_t kFreeMax = 4096;
+
+struct FreePool {
+  std::mutex mu;
+  std::vector<std::string> names;
+  uint64_t counter = 0;
+};
+
+FreePool& freePool(const std::string& stateDir) {
+  static std::mutex mu;
+  static std::map<std::string, std::unique_ptr<FreePool>> pools;
+  std::lock_guard<std::mutex> l(mu);
+  auto& p = pools[stateDir];
+  if (!p) p = std::make_unique<FreePool>();
+  return *p;
+}
+
+// The index has several writers in one process (the intake's committer, the delivery's
+// recorder and scheduler): SQLite's default busy handler sleeps 1, 2, 5, 10 ... ms when the
+// write lock is taken, far longer than a write transaction holds it (one fsync). This one sleeps
+// 100 us at a time, until busy_timeout_ms.
+int shortBusyWait(void* arg, int count) {
+  const auto* timeoutMs = static_cast<const int*>(arg);
+  if (static_cast<int64_t>(count) * 100 >= static_cast<int64_t>(*timeoutMs) * 1000) return 0;
+  ::usleep(count < 20 ? 50 : 100);
+  return 1;
+}
+
 }  // namespace
+
+// A file for message `id`'s content, open for writing: a recycled one from spool/free/ (its name
+// in *freeName: commit() renames it into place) or a new one at spoolPath(id) (*freeName empty).
+int Queue::openSpoolFile(const std::string& id, std::string* freeName) {
+  FreePool& pool = freePool(options_.stateDir);
+  freeName->clear();
+  {
+    std::lock_guard<std::mutex> l(pool.mu);
+    if (!pool.names.empty()) {
+      *freeName = std::move(pool.names.back());
+      pool.names.pop_back();
+    }
+  }
+  if (!freeName->empty()) {
+    std::string path = options_.stateDir + "/spool/free/" + *freeName;
+    int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW);
+    if (fd >= 0) return fd;
+    freeName->clear();  // gone (removed by hand?): a new file instead
+  }
+  return ::open(spoolPath(id).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+}
+
+// After the message's last recipient is final: its file, emptied, back into the pool (or unlinked
+// when the pool is full).
+void Queue::recycleSpoolFile(const std::string& id) {
+  std::string path = spoolPath(id);
+  FreePool& pool = freePool(options_.stateDir);
+  std::string name;
+  {
+    std::lock_guard<std::mutex> l(pool.mu);
+    if (pool.names.size() < kFreeMax) name = std::to_string(::getpid()) + "." + std::to_string(++pool.counter);
+  }
+  if (!name.empty() && ::truncate(path.c_str(), 0) == 0) {
+    std::string to = options_.stateDir + "/spool/free/" + name;
+    if (::rename(path.c_str(), to.c_str()) == 0) {
+      std::lock_guard<std::mutex> l(pool.mu);
+      pool.names.push_back(std::move(name));
+      return;
+    }
+  }
+  ::unlink(path.c_str());
+}
+
+// At start (recover()): the files a previous run left in spool/free/ join the pool.
+void Queue::adoptFreeFiles() {
+  std::string dir = options_.stateDir + "/spool/free";
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return;
+  DIR* in = ::opendir(dir.c_str());
+  if (in == nullptr) return;
+  FreePool& pool = freePool(options_.stateDir);
+  std::lock_guard<std::mutex> l(pool.mu);
+  std::set<std::string> known(pool.names.begin(), pool.names.end());
+  while (dirent* f = ::readdir(in)) {
+    std::string name = f->d_name;
+    if (name == "." || name == ".." || f->d_type == DT_DIR || known.count(name) != 0) continue;
+    if (pool.names.size() < kFreeMax) pool.names.push_back(name);
+    else ::unlinkat(::dirfd(in), name.c_str(), 0);
+  }
+  ::closedir(in);
+}
 
 std::string Queue::newId() {
   static std::atomic<uint32_t> counter{0};
@@ -88,8 +184,8 @@ Result<std::unique_ptr<Queue>> Queue::open(const QueueOptions& o) {
     ::close(fd);
     return makeError("queue index " + path + ": " + e);
   }
-  sqlite3_busy_timeout(db, o.busyTimeoutMs);
   std::unique_ptr<Queue> q(new Queue(db, o, fd));
+  sqlite3_busy_handler(db, shortBusyWait, &q->options_.busyTimeoutMs);
   if (!o.readOnly) {
     if (auto st = q->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"); !st) return st.error();
     if (auto st = q->exec(kSchema); !st) return st.error();
@@ -138,12 +234,13 @@ std::vector<Status> Queue::commit(const std::vector<const NewMessage*>& batch, c
       out[i] = st;
       continue;
     }
-    std::string path = spoolPath(id);
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    std::string path = spoolPath(id), freeName;
+    int fd = openSpoolFile(id, &freeName);
     if (fd < 0) {
       out[i] = ioError("spool file " + path, errno);
       continue;
     }
+    std::string freePath = freeName.empty() ? "" : options_.stateDir + "/spool/free/" + freeName;
     const std::string& c = batch[i]->content;
     size_t off = 0;
     int err = 0;
@@ -157,9 +254,13 @@ std::vector<Status> Queue::commit(const std::vector<const NewMessage*>& batch, c
       off += static_cast<size_t>(n);
     }
     if (::close(fd) != 0 && err == 0) err = errno;
+    // A recycled file moves into place; it never replaces a file already there.
+    if (err == 0 && !freeName.empty() && ::renameat2(AT_FDCWD, freePath.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) != 0) {
+      err = errno;
+    }
     if (err != 0) {
       out[i] = ioError("spool file " + path, err);
-      ::unlink(path.c_str());
+      ::unlink(freeName.empty() ? path.c_str() : freePath.c_str());
       continue;
     }
     written[i] = true;
@@ -266,6 +367,7 @@ Result<Queue::Recovery> Queue::recover() {
     }
   }
   if (rec.orphanFiles > 0 && ::syncfs(spoolFd_) != 0) return ioError("syncfs", errno);
+  adoptFreeFiles();
   return rec;
 }
 

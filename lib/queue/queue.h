@@ -12,6 +12,10 @@
 //
 // Queue ids: 16 characters of Crockford base32 from an 80-bit value - 48 bits of milliseconds, 32
 // of a per-process counter mixed with randomness - so ids sort by arrival time.
+// Finished messages' spool files are not unlinked but emptied and moved to spool/free/, and
+// commit() writes new messages into them and renames them into place: creating an inode costs
+// ext4 far more than reusing one when many were deleted recently (bench/README.md, intake).
+//
 // Threading: one Queue per thread (each holds its own SQLite connection); several may share the
 // files (sluicectl reads the index while relayd writes it).
 #pragma once
@@ -183,6 +187,11 @@ class Queue {
   Queue(sqlite3* db, QueueOptions o, int spoolFd) : db_(db), options_(std::move(o)), spoolFd_(spoolFd) {}
   Status exec(const char* sql);
   Status ensureDir(const std::string& sub);
+  // Spool inodes are recycled (see queue.cc "Recycled spool files"): a finished message's file
+  // goes, emptied, to spool/free/ and the next commit() writes into it.
+  int openSpoolFile(const std::string& id, std::string* freeName);
+  void recycleSpoolFile(const std::string& id);
+  void adoptFreeFiles();
 
   sqlite3* db_;
   QueueOptions options_;

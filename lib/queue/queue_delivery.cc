@@ -184,7 +184,7 @@ Result<std::vector<std::string>> Queue::record(const std::vector<Outcome>& outco
   }
   if (auto st = exec("COMMIT"); !st) return fail(st.error());
   // Only after the commit: a crash before it leaves the file, which recovery keeps.
-  for (const std::string& id : done) ::unlink(spoolPath(id).c_str());
+  for (const std::string& id : done) recycleSpoolFile(id);
   return done;
 }
 

@@ -145,8 +145,11 @@ for line in open(final):
     for r in m["recipients"]:
         states[r["state"]] = states.get(r["state"], 0) + 1
 check(msgs == n and states == {"delivered": n}, "the queue ends with all %d recipients delivered (%d messages, %s)" % (n, msgs, states))
-left = [f for d in os.listdir(spool) for f in os.listdir(os.path.join(spool, d))]
+left = [f for d in os.listdir(spool) if d != "free" for f in os.listdir(os.path.join(spool, d))]
 check(not left, "no spool file left (%d: %s)" % (len(left), left[:5]))
+free = [os.path.join(spool, "free", f) for f in os.listdir(os.path.join(spool, "free"))]
+check(free and all(os.path.getsize(f) == 0 for f in free),
+      "finished messages' files recycled, emptied, in spool/free (%d, none with content)" % len(free))
 print("DUPLICATES %d" % ndup)
 sys.exit(0 if ok else 1)
 PYEOF
