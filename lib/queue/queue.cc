@@ -46,8 +46,9 @@ const char* kSchema =
 
 // ---- Recycled spool files ----
 // One pool per state directory and process: the names in spool/free/ that no commit is using.
-// The files there are empty (truncated before the move) or, after a crash inside commit(), hold
-// an unacknowledged message that the next use truncates. At most kFreeMax are kept.
+// The files there hold the content of a finished message (or, after a crash inside commit(), of
+// an unacknowledged one) until the next use overwrites it; spool/ is mode 0700, the files 0600.
+// At most kFreeMax are kept.
 constexpr size_t kFreeMax = 4096;
 
 struct FreePool {
@@ -92,15 +93,17 @@ int Queue::openSpoolFile(const std::string& id, std::string* freeName) {
   }
   if (!freeName->empty()) {
     std::string path = options_.stateDir + "/spool/free/" + *freeName;
-    int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW);
+    // Not truncated: the new content overwrites the old blocks, commit() cuts off what is left
+    // (freeing blocks costs more than rewriting them, above all with online discard).
+    int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd >= 0) return fd;
     freeName->clear();  // gone (removed by hand?): a new file instead
   }
   return ::open(spoolPath(id).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 }
 
-// After the message's last recipient is final: its file, emptied, back into the pool (or unlinked
-// when the pool is full).
+// After the message's last recipient is final: its file back into the pool (or unlinked when the
+// pool is full). It keeps its blocks, and the old content until the next use overwrites it.
 void Queue::recycleSpoolFile(const std::string& id) {
   std::string path = spoolPath(id);
   FreePool& pool = freePool(options_.stateDir);
@@ -109,7 +112,7 @@ void Queue::recycleSpoolFile(const std::string& id) {
     std::lock_guard<std::mutex> l(pool.mu);
     if (pool.names.size() < kFreeMax) name = std::to_string(::getpid()) + "." + std::to_string(++pool.counter);
   }
-  if (!name.empty() && ::truncate(path.c_str(), 0) == 0) {
+  if (!name.empty()) {
     std::string to = options_.stateDir + "/spool/free/" + name;
     if (::rename(path.c_str(), to.c_str()) == 0) {
       std::lock_guard<std::mutex> l(pool.mu);
@@ -253,6 +256,7 @@ std::vector<Status> Queue::commit(const std::vector<const NewMessage*>& batch, c
       }
       off += static_cast<size_t>(n);
     }
+    if (err == 0 && !freeName.empty() && ::ftruncate(fd, static_cast<off_t>(c.size())) != 0) err = errno;
     if (::close(fd) != 0 && err == 0) err = errno;
     // A recycled file moves into place; it never replaces a file already there.
     if (err == 0 && !freeName.empty() && ::renameat2(AT_FDCWD, freePath.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) != 0) {
