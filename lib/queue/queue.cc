@@ -16,7 +16,10 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <condition_variable>
+#include <deque>
 #include <set>
+#include <thread>
 
 #include "base/log.h"
 #include "base/strings.h"
@@ -45,16 +48,99 @@ const char* kSchema =
     "CREATE INDEX IF NOT EXISTS attempts_rcpt ON attempts (message_id, idx);";
 
 // ---- Recycled spool files ----
-// One pool per state directory and process: the names in spool/free/ that no commit is using.
-// The files there hold the content of a finished message (or, after a crash inside commit(), of
-// an unacknowledged one) until the next use overwrites it; spool/ is mode 0700, the files 0600.
-// At most kFreeMax are kept.
+// One pool per state directory and process: the names in spool/free/ that a commit may use next.
+// A finished message's file is renamed into spool/free/ at once (so it leaves the spool with its
+// index transaction) and the pool's janitor thread empties it (truncate: freeing blocks is slow,
+// above all with online discard, and must not hold up the delivery's recorder) before it becomes
+// usable, or unlinks it when kFreeMax are kept. After a crash, the files found in spool/free/ are
+// emptied at start. spool/ is mode 0700, the files 0600.
 constexpr size_t kFreeMax = 4096;
 
-struct FreePool {
-  std::mutex mu;
-  std::vector<std::string> names;
-  uint64_t counter = 0;
+class FreePool {
+ public:
+  explicit FreePool(std::string dir) : dir_(std::move(dir)) {}
+  ~FreePool() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (janitor_.joinable()) janitor_.join();
+  }
+  FreePool(const FreePool&) = delete;
+  FreePool& operator=(const FreePool&) = delete;
+
+  // A usable (empty) file's name, or "" when there is none.
+  std::string take() {
+    std::lock_guard<std::mutex> l(mu_);
+    if (ready_.empty()) return "";
+    std::string n = std::move(ready_.back());
+    ready_.pop_back();
+    return n;
+  }
+  // Moves `path` into the pool directory; the janitor empties it. false: it is still at `path`.
+  bool give(const std::string& path) {
+    std::string name;
+    bool keep;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      name = std::to_string(::getpid()) + "." + std::to_string(++counter_);
+      keep = ready_.size() + work_.size() < kFreeMax;
+    }
+    if (::rename(path.c_str(), (dir_ + "/" + name).c_str()) != 0) return false;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      work_.push_back({std::move(name), keep});
+      if (!janitor_.joinable()) janitor_ = std::thread([this] { run(); });
+    }
+    cv_.notify_one();
+    return true;
+  }
+  // At start: files left in the directory by an earlier run (emptied here, synchronously).
+  void adopt() {
+    DIR* in = ::opendir(dir_.c_str());
+    if (in == nullptr) return;
+    std::lock_guard<std::mutex> l(mu_);
+    std::set<std::string> known(ready_.begin(), ready_.end());
+    for (const auto& w : work_) known.insert(w.name);
+    while (dirent* f = ::readdir(in)) {
+      std::string name = f->d_name;
+      if (name == "." || name == ".." || f->d_type == DT_DIR || known.count(name) != 0) continue;
+      if (ready_.size() < kFreeMax && ::truncate((dir_ + "/" + name).c_str(), 0) == 0) ready_.push_back(name);
+      else ::unlinkat(::dirfd(in), name.c_str(), 0);
+    }
+    ::closedir(in);
+  }
+
+ private:
+  struct Work {
+    std::string name;
+    bool keep;
+  };
+  void run() {
+    std::unique_lock<std::mutex> l(mu_);
+    while (true) {
+      cv_.wait(l, [this] { return stop_ || !work_.empty(); });
+      if (work_.empty()) return;
+      Work w = std::move(work_.front());
+      work_.pop_front();
+      l.unlock();
+      std::string path = dir_ + "/" + w.name;
+      bool ok = w.keep && ::truncate(path.c_str(), 0) == 0;
+      if (!ok) ::unlink(path.c_str());
+      l.lock();
+      if (ok) ready_.push_back(std::move(w.name));
+    }
+  }
+
+  std::string dir_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::string> ready_;
+  std::deque<Work> work_;
+  uint64_t counter_ = 0;
+  bool stop_ = false;
+  std::thread janitor_;
 };
 
 FreePool& freePool(const std::string& stateDir) {
@@ -62,7 +148,7 @@ FreePool& freePool(const std::string& stateDir) {
   static std::map<std::string, std::unique_ptr<FreePool>> pools;
   std::lock_guard<std::mutex> l(mu);
   auto& p = pools[stateDir];
-  if (!p) p = std::make_unique<FreePool>();
+  if (!p) p = std::make_unique<FreePool>(stateDir + "/spool/free");
   return *p;
 }
 
@@ -82,63 +168,28 @@ int shortBusyWait(void* arg, int count) {
 // A file for message `id`'s content, open for writing: a recycled one from spool/free/ (its name
 // in *freeName: commit() renames it into place) or a new one at spoolPath(id) (*freeName empty).
 int Queue::openSpoolFile(const std::string& id, std::string* freeName) {
-  FreePool& pool = freePool(options_.stateDir);
-  freeName->clear();
-  {
-    std::lock_guard<std::mutex> l(pool.mu);
-    if (!pool.names.empty()) {
-      *freeName = std::move(pool.names.back());
-      pool.names.pop_back();
-    }
-  }
+  *freeName = freePool(options_.stateDir).take();
   if (!freeName->empty()) {
     std::string path = options_.stateDir + "/spool/free/" + *freeName;
-    // Not truncated: the new content overwrites the old blocks, commit() cuts off what is left
-    // (freeing blocks costs more than rewriting them, above all with online discard).
-    int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+    int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW);
     if (fd >= 0) return fd;
     freeName->clear();  // gone (removed by hand?): a new file instead
   }
   return ::open(spoolPath(id).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 }
 
-// After the message's last recipient is final: its file back into the pool (or unlinked when the
-// pool is full). It keeps its blocks, and the old content until the next use overwrites it.
+// After the message's last recipient is final: its file leaves the spool, into the pool (or is
+// unlinked when that fails).
 void Queue::recycleSpoolFile(const std::string& id) {
   std::string path = spoolPath(id);
-  FreePool& pool = freePool(options_.stateDir);
-  std::string name;
-  {
-    std::lock_guard<std::mutex> l(pool.mu);
-    if (pool.names.size() < kFreeMax) name = std::to_string(::getpid()) + "." + std::to_string(++pool.counter);
-  }
-  if (!name.empty()) {
-    std::string to = options_.stateDir + "/spool/free/" + name;
-    if (::rename(path.c_str(), to.c_str()) == 0) {
-      std::lock_guard<std::mutex> l(pool.mu);
-      pool.names.push_back(std::move(name));
-      return;
-    }
-  }
-  ::unlink(path.c_str());
+  if (!freePool(options_.stateDir).give(path)) ::unlink(path.c_str());
 }
 
-// At start (recover()): the files a previous run left in spool/free/ join the pool.
+// At start (recover()): the files a previous run left in spool/free/ join the pool, emptied.
 void Queue::adoptFreeFiles() {
   std::string dir = options_.stateDir + "/spool/free";
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return;
-  DIR* in = ::opendir(dir.c_str());
-  if (in == nullptr) return;
-  FreePool& pool = freePool(options_.stateDir);
-  std::lock_guard<std::mutex> l(pool.mu);
-  std::set<std::string> known(pool.names.begin(), pool.names.end());
-  while (dirent* f = ::readdir(in)) {
-    std::string name = f->d_name;
-    if (name == "." || name == ".." || f->d_type == DT_DIR || known.count(name) != 0) continue;
-    if (pool.names.size() < kFreeMax) pool.names.push_back(name);
-    else ::unlinkat(::dirfd(in), name.c_str(), 0);
-  }
-  ::closedir(in);
+  freePool(options_.stateDir).adopt();
 }
 
 std::string Queue::newId() {
@@ -256,7 +307,6 @@ std::vector<Status> Queue::commit(const std::vector<const NewMessage*>& batch, c
       }
       off += static_cast<size_t>(n);
     }
-    if (err == 0 && !freeName.empty() && ::ftruncate(fd, static_cast<off_t>(c.size())) != 0) err = errno;
     if (::close(fd) != 0 && err == 0) err = errno;
     // A recycled file moves into place; it never replaces a file already there.
     if (err == 0 && !freeName.empty() && ::renameat2(AT_FDCWD, freePath.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) != 0) {

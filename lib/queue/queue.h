@@ -12,10 +12,10 @@
 //
 // Queue ids: 16 characters of Crockford base32 from an 80-bit value - 48 bits of milliseconds, 32
 // of a per-process counter mixed with randomness - so ids sort by arrival time.
-// Finished messages' spool files are not unlinked but moved to spool/free/ (at most 4096), and
-// commit() overwrites them with new messages and renames them into place: creating an inode and
-// allocating and freeing its blocks cost ext4 far more than reusing them, above all when many
-// inodes were deleted recently or the filesystem discards freed blocks (bench/README.md, relay).
+// Finished messages' spool files are not unlinked but moved to spool/free/ and emptied there (at
+// most 4096 kept), and commit() writes new messages into them and renames them into place:
+// creating an inode costs ext4 far more than reusing one when many were deleted recently
+// (bench/README.md, relay).
 //
 // Threading: one Queue per thread (each holds its own SQLite connection); several may share the
 // files (sluicectl reads the index while relayd writes it).

@@ -148,8 +148,8 @@ check(msgs == n and states == {"delivered": n}, "the queue ends with all %d reci
 left = [f for d in os.listdir(spool) if d != "free" for f in os.listdir(os.path.join(spool, d))]
 check(not left, "no spool file left (%d: %s)" % (len(left), left[:5]))
 free = [os.path.join(spool, "free", f) for f in os.listdir(os.path.join(spool, "free"))]
-check(len(free) > 0,
-      "finished messages' files recycled into spool/free (%d)" % len(free))
+check(free and all(os.path.getsize(f) == 0 for f in free),
+      "finished messages' files recycled, emptied, in spool/free (%d, none with content)" % len(free))
 print("DUPLICATES %d" % ndup)
 sys.exit(0 if ok else 1)
 PYEOF

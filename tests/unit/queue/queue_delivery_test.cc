@@ -3,11 +3,15 @@
 // whose next attempt has come; never held, delivering or final ones) up to its limit;
 // resetDelivering turns a crash's leftovers into deferrals due now; record() writes outcomes and
 // attempts in one transaction, deletes the spool file once every recipient is final and keeps the
-// rows, and rolls everything back when its `extra` step fails; retryNow; purgeFinished; nextDueMs.
+// rows, and rolls everything back when its `extra` step fails; retryNow; purgeFinished; nextDueMs;
+// recycled spool files (emptied in spool/free, reused by the next commit, emptied at start).
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <cstdio>
 
 #include <algorithm>
 #include <chrono>
@@ -302,6 +306,54 @@ TEST_F(QueueDeliveryTest, PurgeFinished) {
   EXPECT_EQ(states(open), (std::map<int, std::string>{{0, "bounced"}, {1, "deferred"}})) << "unfinished: kept";
   EXPECT_FALSE(q_->attempts(open)->empty());
   EXPECT_TRUE(spoolExists(open));
+}
+
+// A finished message's spool file leaves the spool at once, is emptied in spool/free/, and the
+// next commit writes into that inode (no new inode); files a crash left there are emptied at start.
+TEST_F(QueueDeliveryTest, FinishedSpoolFilesAreEmptiedAndReused) {
+  namespace fs = std::filesystem;
+  std::string a = add({"one@dest.example"}, "first");
+  struct stat st {};
+  ASSERT_EQ(::stat(q_->spoolPath(a).c_str(), &st), 0);
+  ino_t inode = st.st_ino;
+  ASSERT_EQ(q_->claimDue(wallMs() + 1, 10)->size(), 1u);
+  auto r = q_->record({outcome(a, 0, "delivered")});
+  ASSERT_TRUE(r.ok()) << r.message();
+  EXPECT_FALSE(spoolExists(a));
+  fs::path free = fs::path(dir_) / "spool" / "free";
+  auto emptied = [&] {
+    for (int i = 0; i < 200; ++i) {
+      bool all = true;
+      size_t n = 0;
+      for (const auto& e : fs::directory_iterator(free)) {
+        ++n;
+        all = all && fs::file_size(e.path()) == 0;
+      }
+      if (n > 0 && all) return n;
+      usleep(10000);
+    }
+    return size_t{0};
+  };
+  ASSERT_EQ(emptied(), 1u) << "one file in spool/free, emptied";
+
+  std::string b = add({"two@dest.example"}, "second");
+  ASSERT_EQ(::stat(q_->spoolPath(b).c_str(), &st), 0);
+  EXPECT_EQ(st.st_ino, inode) << "the new message went into the recycled inode";
+  auto c = q_->content(b);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c.value(), "Subject: second\r\n\r\nbody\r\n");
+  EXPECT_TRUE(fs::is_empty(free));
+
+  // A file with content left in spool/free (a crash inside commit) is emptied by the next start.
+  std::string leftover = (free / "12345.1").string();
+  FILE* f = fopen(leftover.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  fputs("Subject: never acknowledged\r\n", f);
+  fclose(f);
+  q_ = openQueue();
+  ASSERT_NE(q_, nullptr);
+  EXPECT_EQ(fs::file_size(leftover), 0u);
+  EXPECT_TRUE(spoolExists(b)) << "an acknowledged message is untouched";
 }
 
 }  // namespace
