@@ -155,6 +155,9 @@ class Delivery {
   mutable std::mutex totalsMu_;
   std::vector<std::pair<std::string, int64_t>> totals_;  // recipients by state, refreshed every minute
   int64_t totalsAtMs_ = 0, purgedAtMs_ = 0;
+  std::unique_ptr<queue::Queue> slowQueue_;  // housekeeping's own index connection, used on slow_ only
+  asio::thread_pool slow_{1};               // housekeeping: counts and purges (see housekeeping())
+  std::atomic<bool> housekeepingBusy_{false};
   std::mt19937 rng_{std::random_device{}()};
 };
 

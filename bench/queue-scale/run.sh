@@ -65,6 +65,9 @@ fill() {  # fill N: add N deferred messages (relayd stopped)
   local out
   out=$("$FILL" "$R/state" "$1" 1000 1024 1000 2> "$R/fill.log") || { cat "$R/fill.log" >&2; exit 1; }
   echo "# queue_fill: $1 deferred messages in $(echo "$out" | cut -d' ' -f2) s" >&2
+  # The fill's writes (1.5 GB at 1M) reach the disk before relayd starts: otherwise the first
+  # probes' syncfs would wait for the fill's writeback, which a real queue never has pending.
+  sync
 }
 measure() {  # measure QUEUED: start relayd, probe, stop; appends a row to $R/rows
   local t0 t1 c0 c1 w0 w1 res rss hwm cpu

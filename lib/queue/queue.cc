@@ -53,8 +53,12 @@ const char* kSchema =
 // index transaction) and the pool's janitor thread empties it (truncate: freeing blocks is slow,
 // above all with online discard, and must not hold up the delivery's recorder) before it becomes
 // usable, or unlinks it when kFreeMax are kept. After a crash, the files found in spool/free/ are
-// emptied at start. spool/ is mode 0700, the files 0600.
+// emptied at start. The pool of the process that recovers the spool (relayd's committer) is also
+// kept at kLowWater files or more: when it runs low the janitor creates empty files, so creating
+// inodes (the dearest part of writing a new file on ext4) is off the path of an acknowledgement.
+// spool/ is mode 0700, the files 0600.
 constexpr size_t kFreeMax = 4096;
+constexpr size_t kLowWater = 256, kHighWater = 512;
 
 class FreePool {
  public:
@@ -76,6 +80,7 @@ class FreePool {
     if (ready_.empty()) return "";
     std::string n = std::move(ready_.back());
     ready_.pop_back();
+    if (primed_ && ready_.size() < kLowWater) cv_.notify_one();
     return n;
   }
   // Moves `path` into the pool directory; the janitor empties it. false: it is still at `path`.
@@ -110,6 +115,9 @@ class FreePool {
       else ::unlinkat(::dirfd(in), name.c_str(), 0);
     }
     ::closedir(in);
+    primed_ = true;  // from now on the janitor keeps kLowWater files ready
+    if (!janitor_.joinable()) janitor_ = std::thread([this] { run(); });
+    cv_.notify_one();
   }
 
  private:
@@ -119,9 +127,25 @@ class FreePool {
   };
   void run() {
     std::unique_lock<std::mutex> l(mu_);
+    bool filling = false;
     while (true) {
-      cv_.wait(l, [this] { return stop_ || !work_.empty(); });
-      if (work_.empty()) return;
+      cv_.wait(l, [&] { return stop_ || !work_.empty() || (primed_ && ready_.size() < (filling ? kHighWater : kLowWater)); });
+      if (work_.empty() && stop_) return;
+      if (work_.empty()) {
+        filling = true;
+        std::string name = std::to_string(::getpid()) + "." + std::to_string(++counter_);
+        l.unlock();
+        int fd = ::open((dir_ + "/" + name).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd >= 0) ::close(fd);
+        l.lock();
+        if (fd < 0) {
+          primed_ = false;  // the directory went away (or is full): no more filling
+        } else {
+          ready_.push_back(std::move(name));
+        }
+        if (ready_.size() >= kHighWater) filling = false;
+        continue;
+      }
       Work w = std::move(work_.front());
       work_.pop_front();
       l.unlock();
@@ -140,6 +164,7 @@ class FreePool {
   std::deque<Work> work_;
   uint64_t counter_ = 0;
   bool stop_ = false;
+  bool primed_ = false;
   std::thread janitor_;
 };
 
