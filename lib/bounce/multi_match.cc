@@ -5,9 +5,7 @@
 #include <re2/re2.h>
 
 #include <algorithm>
-#include <array>
 #include <cctype>
-#include <deque>
 
 namespace sluice::bounce {
 
@@ -70,76 +68,96 @@ Status MultiMatcher::build(const std::vector<std::string>& patterns) {
     for (char& c : a) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   filterAtoms_ = atoms.size();
   atoms.insert(atoms.end(), literals.begin(), literals.end());
-  atoms_ = atoms;
+  atoms_ = std::move(atoms);
+  for (size_t keyLen : {size_t{10}, size_t{8}, size_t{6}, size_t{4}, size_t{3}}) {
+    if (buildAutomaton(keyLen)) return okStatus();
+  }
+  return makeError("too many rule atoms for the automaton");
+}
+
+bool MultiMatcher::buildAutomaton(size_t keyLen) {
+  keyLen_ = keyLen;
   // Byte classes: each ASCII byte used in a key gets a class; every byte >= 0x80 shares one;
-  // all other bytes share class 0.
+  // all other bytes share class 0. Rows are padded to a power of two (a shift, not a multiply).
+  std::fill(std::begin(cls_), std::end(cls_), uint8_t{0});
+  uint32_t classes = 1;
   uint8_t high = 0;
-  for (const auto& a : atoms) {
-    for (size_t i = 0; i < a.size() && i < kKeyLen; ++i) {
+  for (const auto& a : atoms_) {
+    for (size_t i = 0; i < a.size() && i < keyLen; ++i) {
       auto c = static_cast<unsigned char>(a[i]);
       if (c >= 0x80) {
-        if (high == 0) high = static_cast<uint8_t>(classes_++);
+        if (high == 0) high = static_cast<uint8_t>(classes++);
         continue;
       }
-      if (cls_[c] == 0) cls_[c] = static_cast<uint8_t>(classes_++);
+      if (cls_[c] == 0) cls_[c] = static_cast<uint8_t>(classes++);
     }
   }
   if (high != 0)
     for (int c = 0x80; c < 0x100; ++c) cls_[c] = high;
+  rowShift_ = 0;
+  while ((1u << rowShift_) < classes) ++rowShift_;
   // Trie over the keys.
-  std::vector<std::vector<int32_t>> next(1, std::vector<int32_t>(classes_, -1));
+  std::vector<std::vector<int32_t>> next(1, std::vector<int32_t>(classes, -1));
   std::vector<std::vector<int32_t>> outs(1);
-  for (size_t i = 0; i < atoms.size(); ++i) {
+  for (size_t i = 0; i < atoms_.size(); ++i) {
     int32_t s = 0;
-    for (size_t j = 0; j < atoms[i].size() && j < kKeyLen; ++j) {
-      int32_t& t = next[static_cast<size_t>(s)][cls_[static_cast<unsigned char>(atoms[i][j])]];
+    for (size_t j = 0; j < atoms_[i].size() && j < keyLen; ++j) {
+      int32_t& t = next[static_cast<size_t>(s)][cls_[static_cast<unsigned char>(atoms_[i][j])]];
       if (t < 0) {
         t = static_cast<int32_t>(next.size());
-        next.emplace_back(classes_, -1);
+        next.emplace_back(classes, -1);
         outs.emplace_back();
       }
       s = t;
+      if (next.size() > kMaxStates) return false;
     }
     outs[static_cast<size_t>(s)].push_back(static_cast<int32_t>(i));
   }
-  // BFS: failure links, full transition table, merged outputs.
+  // BFS: failure links, full transition table, merged outputs. States are renumbered in BFS
+  // order, so that the shallow states, where a scan spends most of its time, share cache lines.
   size_t n = next.size();
-  if (static_cast<uint64_t>(n) * classes_ >= 0x80000000u) return makeError("too many rule atoms for the automaton");
-  std::vector<uint32_t> fail(n, 0);
-  delta_.assign(n * classes_, 0);
-  std::deque<uint32_t> q;
-  for (uint32_t c = 0; c < classes_; ++c) {
+  std::vector<uint32_t> fail(n, 0), order, rank(n, 0);
+  std::vector<uint32_t> delta(n * classes, 0);
+  order.reserve(n);
+  order.push_back(0);
+  for (uint32_t c = 0; c < classes; ++c) {
     int32_t t = next[0][c];
-    delta_[c] = t < 0 ? 0 : static_cast<uint32_t>(t);
-    if (t > 0) q.push_back(static_cast<uint32_t>(t));
+    delta[c] = t < 0 ? 0 : static_cast<uint32_t>(t);
+    if (t > 0) order.push_back(static_cast<uint32_t>(t));
   }
-  while (!q.empty()) {
-    uint32_t s = q.front();
-    q.pop_front();
+  for (size_t qi = 1; qi < order.size(); ++qi) {
+    uint32_t s = order[qi];
     auto& own = outs[s];
     const auto& fo = outs[fail[s]];
     own.insert(own.end(), fo.begin(), fo.end());
-    for (uint32_t c = 0; c < classes_; ++c) {
+    for (uint32_t c = 0; c < classes; ++c) {
       int32_t t = next[s][c];
-      uint32_t viaFail = delta_[static_cast<size_t>(fail[s]) * classes_ + c];
+      uint32_t viaFail = delta[static_cast<size_t>(fail[s]) * classes + c];
       if (t < 0) {
-        delta_[static_cast<size_t>(s) * classes_ + c] = viaFail;
+        delta[static_cast<size_t>(s) * classes + c] = viaFail;
       } else {
-        delta_[static_cast<size_t>(s) * classes_ + c] = static_cast<uint32_t>(t);
+        delta[static_cast<size_t>(s) * classes + c] = static_cast<uint32_t>(t);
         fail[static_cast<size_t>(t)] = viaFail;
-        q.push_back(static_cast<uint32_t>(t));
+        order.push_back(static_cast<uint32_t>(t));
       }
     }
   }
-  // Mark transitions into states that have outputs with the top bit, so that the scan loop
-  // touches outStart_ only where a key ends.
-  for (auto& t : delta_) t = (outs[t].empty() ? 0u : 0x80000000u) | (t * classes_);
+  for (size_t i = 0; i < n; ++i) rank[order[i]] = static_cast<uint32_t>(i);
+  // Final table in BFS numbering; the top bit marks transitions into states where outputs end,
+  // so that the scan loop touches outStart_ only where a key ends.
+  delta_.assign(n << rowShift_, 0);
   outStart_.assign(n + 1, 0);
-  for (size_t s = 0; s < n; ++s) {
-    outStart_[s + 1] = outStart_[s] + static_cast<uint32_t>(outs[s].size());
+  out_.clear();
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t s = order[i];
+    for (uint32_t c = 0; c < classes; ++c) {
+      uint32_t t = delta[static_cast<size_t>(s) * classes + c];
+      delta_[(i << rowShift_) + c] = static_cast<uint16_t>((outs[t].empty() ? 0u : kOutputBit) | rank[t]);
+    }
+    outStart_[i + 1] = outStart_[i] + static_cast<uint32_t>(outs[s].size());
     out_.insert(out_.end(), outs[s].begin(), outs[s].end());
   }
-  return okStatus();
+  return true;
 }
 
 std::vector<int> MultiMatcher::match(std::string_view text) const {
@@ -147,17 +165,16 @@ std::vector<int> MultiMatcher::match(std::string_view text) const {
   if (!filter_) return result;
   std::vector<int> atoms;
   size_t s = 0;
-  const uint32_t* delta = delta_.data();
-  const size_t k = classes_;
+  const uint16_t* delta = delta_.data();
+  const unsigned shift = rowShift_;
   for (size_t pos = 0; pos < text.size(); ++pos) {
-    uint32_t t = delta[s + cls_[static_cast<unsigned char>(text[pos])]];
-    s = t & 0x7fffffffu;
-    if (!(t & 0x80000000u)) continue;
-    size_t state = s / k;
-    for (uint32_t i = outStart_[state]; i < outStart_[state + 1]; ++i) {
+    uint16_t t = delta[(s << shift) + cls_[static_cast<unsigned char>(text[pos])]];
+    s = t & (kOutputBit - 1);
+    if (!(t & kOutputBit)) continue;
+    for (uint32_t i = outStart_[s]; i < outStart_[s + 1]; ++i) {
       // The key ends at pos; confirm the whole atom from where its key started.
       const std::string& a = atoms_[static_cast<size_t>(out_[i])];
-      size_t keyLen = std::min(a.size(), kKeyLen);
+      size_t keyLen = std::min(a.size(), keyLen_);
       size_t start = pos + 1 - keyLen;
       if (text.size() - start >= a.size() && text.compare(start, a.size(), a) == 0) atoms.push_back(out_[i]);
     }

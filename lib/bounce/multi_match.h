@@ -41,16 +41,19 @@ class MultiMatcher {
  private:
   std::unique_ptr<re2::FilteredRE2> filter_;
   size_t patternCount_ = 0;
-  // The automaton runs over "keys": the first kKeyLen bytes of each atom, with all bytes >= 0x80
-  // in one class (keeps the table small enough for the cache); a key hit is confirmed by
-  // comparing the whole atom at that position. delta_[state * classes_ + cls_[byte]] is the
-  // next state, the top bit set when outputs end there; outStart_[s] .. outStart_[s+1] index
-  // out_, the atoms whose key ends at state s (fail-link outputs merged in); states in delta_
-  // are stored premultiplied by classes_ to save a multiplication per byte.
-  static constexpr size_t kKeyLen = 10;
+  // The automaton runs over "keys": the first keyLen_ bytes of each atom (10, shorter when the
+  // trie would exceed kMaxStates), with all bytes >= 0x80 in one class (keeps the table small
+  // enough for the cache); a key hit is confirmed by comparing the whole atom at that position.
+  // delta_[(state << rowShift_) + cls_[byte]] is the next state, kOutputBit set when outputs end
+  // there; outStart_[s] .. outStart_[s+1] index out_, the atoms whose key ends at state s
+  // (fail-link outputs merged in). States are numbered in BFS order (shallow states first).
+  bool buildAutomaton(size_t keyLen);
+  static constexpr size_t kMaxStates = 1u << 15;
+  static constexpr uint16_t kOutputBit = 0x8000;
+  size_t keyLen_ = 10;
   uint8_t cls_[256] = {};
-  uint32_t classes_ = 1;
-  std::vector<uint32_t> delta_;  // next state * classes_ (premultiplied), top bit = outputs
+  unsigned rowShift_ = 0;
+  std::vector<uint16_t> delta_;
   std::vector<uint32_t> outStart_;
   std::vector<int32_t> out_;
   std::vector<std::string> atoms_;      // FilteredRE2 atoms, then the plain-literal patterns
