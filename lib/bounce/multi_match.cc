@@ -1,10 +1,12 @@
-// multi_match.cc - MultiMatcher: FilteredRE2 atoms in a dense Aho-Corasick DFA (see the header).
+// multi_match.cc - MultiMatcher: FilteredRE2 atoms found by a hashed-key prefilter, then RE2
+// (see the header).
 #include "bounce/multi_match.h"
 
 #include <re2/filtered_re2.h>
 #include <re2/re2.h>
 
 #include <algorithm>
+#include <bit>
 #include <cctype>
 
 namespace sluice::bounce {
@@ -32,6 +34,14 @@ bool plainLiteral(std::string_view p, std::string* out) {
   }
   for (char& ch : *out) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
   return out->size() >= 2;
+}
+
+// Up to 4 bytes as a little-endian number, zero-padded (one load on little-endian machines).
+uint32_t key4(const unsigned char* b, size_t len) {
+  if (len >= 4) return uint32_t{b[0]} | uint32_t{b[1]} << 8 | uint32_t{b[2]} << 16 | uint32_t{b[3]} << 24;
+  uint32_t v = 0;
+  for (size_t i = 0; i < len; ++i) v |= uint32_t{b[i]} << (8 * i);
+  return v;
 }
 
 }  // namespace
@@ -69,115 +79,81 @@ Status MultiMatcher::build(const std::vector<std::string>& patterns) {
   filterAtoms_ = atoms.size();
   atoms.insert(atoms.end(), literals.begin(), literals.end());
   atoms_ = std::move(atoms);
-  for (size_t keyLen : {size_t{10}, size_t{8}, size_t{6}, size_t{4}, size_t{3}}) {
-    if (buildAutomaton(keyLen)) return okStatus();
+  for (const std::string& a : atoms_) {
+    if (a.size() < 2) return makeError("rule atom shorter than 2 bytes: " + a);
   }
-  return makeError("too many rule atoms for the automaton");
+  // Patterns without atoms run on every text: skipping FilteredRE2 needs there to be none.
+  std::vector<int> always;
+  if (regexCount_ > 0) filter_->AllPotentials({}, &always);
+  unfiltered_ = !always.empty();
+  buildIndex();
+  return okStatus();
 }
 
-bool MultiMatcher::buildAutomaton(size_t keyLen) {
-  keyLen_ = keyLen;
-  // Byte classes: each ASCII byte used in a key gets a class; every byte >= 0x80 shares one;
-  // all other bytes share class 0. Rows are padded to a power of two (a shift, not a multiply).
-  std::fill(std::begin(cls_), std::end(cls_), uint8_t{0});
-  uint32_t classes = 1;
-  uint8_t high = 0;
-  for (const auto& a : atoms_) {
-    for (size_t i = 0; i < a.size() && i < keyLen; ++i) {
-      auto c = static_cast<unsigned char>(a[i]);
-      if (c >= 0x80) {
-        if (high == 0) high = static_cast<uint8_t>(classes++);
-        continue;
-      }
-      if (cls_[c] == 0) cls_[c] = static_cast<uint8_t>(classes++);
-    }
-  }
-  if (high != 0)
-    for (int c = 0x80; c < 0x100; ++c) cls_[c] = high;
-  rowShift_ = 0;
-  while ((1u << rowShift_) < classes) ++rowShift_;
-  // Trie over the keys.
-  std::vector<std::vector<int32_t>> next(1, std::vector<int32_t>(classes, -1));
-  std::vector<std::vector<int32_t>> outs(1);
+void MultiMatcher::buildIndex() {
+  std::vector<std::pair<uint32_t, int32_t>> keys[kMaxKey + 1];  // (hash, atom) by key length
   for (size_t i = 0; i < atoms_.size(); ++i) {
-    int32_t s = 0;
-    for (size_t j = 0; j < atoms_[i].size() && j < keyLen; ++j) {
-      int32_t& t = next[static_cast<size_t>(s)][cls_[static_cast<unsigned char>(atoms_[i][j])]];
-      if (t < 0) {
-        t = static_cast<int32_t>(next.size());
-        next.emplace_back(classes, -1);
-        outs.emplace_back();
-      }
-      s = t;
-      if (next.size() > kMaxStates) return false;
+    const std::string& a = atoms_[i];
+    size_t len = std::min(a.size(), kMaxKey);
+    uint32_t v = key4(reinterpret_cast<const unsigned char*>(a.data()), len);
+    keys[len].emplace_back(keyHash(v), static_cast<int32_t>(i));
+  }
+  for (size_t len = 0; len <= kMaxKey; ++len) {
+    if (keys[len].empty()) continue;
+    std::sort(keys[len].begin(), keys[len].end());
+    KeyIndex& ix = index_[len];
+    ix.bits.assign(kWords, 0);
+    ix.rank.assign(kWords, 0);
+    for (const auto& [h, atom] : keys[len]) {
+      if (!(ix.bits[h / 64] & (uint64_t{1} << (h % 64)))) ix.start.push_back(static_cast<uint32_t>(ix.atoms.size()));
+      ix.bits[h / 64] |= uint64_t{1} << (h % 64);
+      ix.atoms.push_back(atom);
     }
-    outs[static_cast<size_t>(s)].push_back(static_cast<int32_t>(i));
-  }
-  // BFS: failure links, full transition table, merged outputs. States are renumbered in BFS
-  // order, so that the shallow states, where a scan spends most of its time, share cache lines.
-  size_t n = next.size();
-  std::vector<uint32_t> fail(n, 0), order, rank(n, 0);
-  std::vector<uint32_t> delta(n * classes, 0);
-  order.reserve(n);
-  order.push_back(0);
-  for (uint32_t c = 0; c < classes; ++c) {
-    int32_t t = next[0][c];
-    delta[c] = t < 0 ? 0 : static_cast<uint32_t>(t);
-    if (t > 0) order.push_back(static_cast<uint32_t>(t));
-  }
-  for (size_t qi = 1; qi < order.size(); ++qi) {
-    uint32_t s = order[qi];
-    auto& own = outs[s];
-    const auto& fo = outs[fail[s]];
-    own.insert(own.end(), fo.begin(), fo.end());
-    for (uint32_t c = 0; c < classes; ++c) {
-      int32_t t = next[s][c];
-      uint32_t viaFail = delta[static_cast<size_t>(fail[s]) * classes + c];
-      if (t < 0) {
-        delta[static_cast<size_t>(s) * classes + c] = viaFail;
-      } else {
-        delta[static_cast<size_t>(s) * classes + c] = static_cast<uint32_t>(t);
-        fail[static_cast<size_t>(t)] = viaFail;
-        order.push_back(static_cast<uint32_t>(t));
-      }
+    ix.start.push_back(static_cast<uint32_t>(ix.atoms.size()));
+    uint32_t before = 0;
+    for (size_t w = 0; w < kWords; ++w) {
+      ix.rank[w] = before;
+      before += static_cast<uint32_t>(std::popcount(ix.bits[w]));
     }
   }
-  for (size_t i = 0; i < n; ++i) rank[order[i]] = static_cast<uint32_t>(i);
-  // Final table in BFS numbering; the top bit marks transitions into states where outputs end,
-  // so that the scan loop touches outStart_ only where a key ends.
-  delta_.assign(n << rowShift_, 0);
-  outStart_.assign(n + 1, 0);
-  out_.clear();
-  for (size_t i = 0; i < n; ++i) {
-    uint32_t s = order[i];
-    for (uint32_t c = 0; c < classes; ++c) {
-      uint32_t t = delta[static_cast<size_t>(s) * classes + c];
-      delta_[(i << rowShift_) + c] = static_cast<uint16_t>((outs[t].empty() ? 0u : kOutputBit) | rank[t]);
-    }
-    outStart_[i + 1] = outStart_[i] + static_cast<uint32_t>(outs[s].size());
-    out_.insert(out_.end(), outs[s].begin(), outs[s].end());
+}
+
+// A key whose hash h has its bit set was seen at pos: confirm every atom whose key hashes the
+// same. They are the h-th group of ix.atoms, h counted in set bits (rank, then popcount).
+void MultiMatcher::confirm(const KeyIndex& ix, uint32_t h, std::string_view text, size_t pos,
+                           std::vector<int>& found) const {
+  uint64_t below = ix.bits[h / 64] & ((uint64_t{1} << (h % 64)) - 1);
+  size_t group = ix.rank[h / 64] + static_cast<size_t>(std::popcount(below));
+  for (uint32_t i = ix.start[group]; i < ix.start[group + 1]; ++i) {
+    const std::string& a = atoms_[static_cast<size_t>(ix.atoms[i])];
+    if (text.size() - pos >= a.size() && text.compare(pos, a.size(), a) == 0) found.push_back(ix.atoms[i]);
   }
-  return true;
 }
 
 std::vector<int> MultiMatcher::match(std::string_view text) const {
   std::vector<int> result;
   if (!filter_) return result;
   std::vector<int> atoms;
-  size_t s = 0;
-  const uint16_t* delta = delta_.data();
-  const unsigned shift = rowShift_;
-  for (size_t pos = 0; pos < text.size(); ++pos) {
-    uint16_t t = delta[(s << shift) + cls_[static_cast<unsigned char>(text[pos])]];
-    s = t & (kOutputBit - 1);
-    if (!(t & kOutputBit)) continue;
-    for (uint32_t i = outStart_[s]; i < outStart_[s + 1]; ++i) {
-      // The key ends at pos; confirm the whole atom from where its key started.
-      const std::string& a = atoms_[static_cast<size_t>(out_[i])];
-      size_t keyLen = std::min(a.size(), keyLen_);
-      size_t start = pos + 1 - keyLen;
-      if (text.size() - start >= a.size() && text.compare(start, a.size(), a) == 0) atoms.push_back(out_[i]);
-    }
+  const KeyIndex &k2 = index_[2], &k3 = index_[3], &k4 = index_[4];
+  const bool has2 = !k2.bits.empty(), has3 = !k3.bits.empty(), has4 = !k4.bits.empty();
+  // The bit test inline, the rare look-up out of line.
+  auto probe = [&](const KeyIndex& ix, uint32_t key, size_t at) {
+    uint32_t h = keyHash(key);
+    if (ix.bits[h / 64] & (uint64_t{1} << (h % 64))) confirm(ix, h, text, at, atoms);
+  };
+  const size_t n = text.size();
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  size_t pos = 0;
+  for (; pos + 4 <= n; ++pos) {
+    uint32_t v = key4(p + pos, 4);
+    if (has4) probe(k4, v, pos);
+    if (has3) probe(k3, v & 0xffffffu, pos);
+    if (has2) probe(k2, v & 0xffffu, pos);
+  }
+  for (; pos < n; ++pos) {  // the last three positions: shorter keys only
+    uint32_t v = key4(p + pos, n - pos);
+    if (has3 && n - pos >= 3) probe(k3, v, pos);
+    if (has2 && n - pos >= 2) probe(k2, v & 0xffffu, pos);
   }
   std::sort(atoms.begin(), atoms.end());
   atoms.erase(std::unique(atoms.begin(), atoms.end()), atoms.end());
@@ -187,7 +163,7 @@ std::vector<int> MultiMatcher::match(std::string_view text) const {
     result.push_back(literalPattern_[static_cast<size_t>(*it) - filterAtoms_]);
   }
   atoms.erase(firstLiteral, atoms.end());
-  if (regexCount_ > 0) {
+  if (regexCount_ > 0 && (!atoms.empty() || unfiltered_)) {
     std::vector<int> ids;
     filter_->AllMatches(re2::StringPiece(text.data(), text.size()), atoms, &ids);
     for (int id : ids) result.push_back(filterPattern_[static_cast<size_t>(id)]);
