@@ -114,7 +114,11 @@ std::string extractAddress(std::string_view text) {
   return detail::addressAt(text, 0, &at, &end);
 }
 
-std::string collapseSpace(std::string_view text, size_t max) {
+namespace {
+
+// Whitespace runs to one space, leading and trailing ones dropped, at most max bytes; ASCII
+// letters lower-cased too when lower is set (one pass, one allocation).
+std::string collapse(std::string_view text, size_t max, bool lower) {
   std::string out;
   out.resize(std::min(text.size(), max));
   char* o = out.data();
@@ -131,10 +135,19 @@ std::string collapseSpace(std::string_view text, size_t max) {
       space = false;
     }
     if (o == end) break;
+    if (lower && c >= 'A' && c <= 'Z') c = static_cast<char>(c + ('a' - 'A'));
     *o++ = c;
   }
   out.resize(static_cast<size_t>(o - out.data()));
   return out;
 }
+
+}  // namespace
+
+std::string collapseSpace(std::string_view text, size_t max) { return collapse(text, max, false); }
+
+namespace detail {
+std::string collapseLower(std::string_view text, size_t max) { return collapse(text, max, true); }
+}  // namespace detail
 
 }  // namespace sluice::bounce
