@@ -1,40 +1,18 @@
-// multi_match.cc - MultiMatcher: FilteredRE2 atoms found by a hashed-key prefilter, then RE2
-// (see the header).
+// multi_match.cc - MultiMatcher: the patterns' branches (regex_split.h), their literals found by
+// a hashed-key prefilter, RE2 for the regex branches whose required literal occurred.
 #include "bounce/multi_match.h"
 
-#include <re2/filtered_re2.h>
 #include <re2/re2.h>
 
 #include <algorithm>
 #include <bit>
-#include <cctype>
+#include <map>
+
+#include "bounce/regex_split.h"
 
 namespace sluice::bounce {
 
 namespace {
-
-// The literal a pattern stands for, if it is a plain literal: ordinary characters, escaped
-// punctuation ("\\."), and one-character classes ("[ ]", "[.]"). Lower-cased. False otherwise.
-bool plainLiteral(std::string_view p, std::string* out) {
-  out->clear();
-  for (size_t i = 0; i < p.size(); ++i) {
-    char c = p[i];
-    if (c == '\\') {
-      if (i + 1 >= p.size() || std::isalnum(static_cast<unsigned char>(p[i + 1]))) return false;
-      out->push_back(p[++i]);
-    } else if (c == '[') {
-      if (i + 2 >= p.size() || p[i + 2] != ']' || p[i + 1] == '^' || p[i + 1] == '\\') return false;
-      out->push_back(p[i + 1]);
-      i += 2;
-    } else if (std::string_view(".*+?()|{}^$]").find(c) != std::string_view::npos) {
-      return false;
-    } else {
-      out->push_back(c);
-    }
-  }
-  for (char& ch : *out) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  return out->size() >= 2;
-}
 
 // Up to 4 bytes as a little-endian number, zero-padded (one load on little-endian machines).
 uint32_t key4(const unsigned char* b, size_t len) {
@@ -51,41 +29,51 @@ MultiMatcher::~MultiMatcher() = default;
 
 Status MultiMatcher::build(const std::vector<std::string>& patterns) {
   patternCount_ = patterns.size();
-  if (patterns.empty()) return okStatus();
-  filter_ = std::make_unique<re2::FilteredRE2>(3);
   re2::RE2::Options o;
   o.set_encoding(re2::RE2::Options::EncodingLatin1);
   o.set_case_sensitive(false);
   o.set_log_errors(false);
-  std::vector<std::string> literals;
-  for (size_t i = 0; i < patterns.size(); ++i) {
-    std::string lit;
-    if (plainLiteral(patterns[i], &lit)) {
-      literals.push_back(lit);
-      literalPattern_.push_back(static_cast<int>(i));
-      continue;
+  std::map<std::string, int32_t> atomIds;
+  std::vector<std::vector<Target>> targets;
+  auto addAtom = [&](const std::string& a, Target t) {
+    auto [it, fresh] = atomIds.emplace(a, static_cast<int32_t>(atoms_.size()));
+    if (fresh) {
+      atoms_.push_back(a);
+      targets.emplace_back();
     }
-    int id = 0;
-    if (filter_->Add(patterns[i], o, &id) != re2::RE2::NoError) {
+    targets[static_cast<size_t>(it->second)].push_back(t);
+  };
+  for (size_t i = 0; i < patterns.size(); ++i) {
+    if (!re2::RE2(patterns[i], o).ok()) {
       return makeError("pattern " + std::to_string(i) + " does not compile: " + patterns[i]);
     }
-    filterPattern_.push_back(static_cast<int>(i));
+    std::vector<detail::Branch> branches = detail::splitAlternatives(patterns[i]);
+    // Should a branch not compile (a reader bug), the whole pattern runs as one regex instead.
+    for (const auto& b : branches) {
+      if (!b.literal && !re2::RE2(b.text, o).ok()) {
+        branches = {detail::Branch{false, patterns[i], ""}};
+        break;
+      }
+    }
+    for (const auto& b : branches) {
+      auto pattern = static_cast<int32_t>(i);
+      if (b.literal) {
+        addAtom(b.text, Target{pattern, -1});
+        continue;
+      }
+      auto id = static_cast<int32_t>(regexes_.size());
+      regexes_.push_back(Regex{pattern, static_cast<uint32_t>(b.required.size()), b.prefix,
+                               std::make_unique<re2::RE2>(b.text, o)});
+      if (!b.prefix.empty()) anchored_.push_back(id);
+      else if (b.required.empty()) always_.push_back(id);
+      for (const std::string& r : b.required) addAtom(r, Target{pattern, id});
+    }
   }
-  regexCount_ = filterPattern_.size();
-  std::vector<std::string> atoms;
-  if (regexCount_ > 0) filter_->Compile(&atoms);
-  for (auto& a : atoms)
-    for (char& c : a) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  filterAtoms_ = atoms.size();
-  atoms.insert(atoms.end(), literals.begin(), literals.end());
-  atoms_ = std::move(atoms);
-  for (const std::string& a : atoms_) {
-    if (a.size() < 2) return makeError("rule atom shorter than 2 bytes: " + a);
+  targetStart_.assign(1, 0);
+  for (const auto& t : targets) {
+    targets_.insert(targets_.end(), t.begin(), t.end());
+    targetStart_.push_back(static_cast<uint32_t>(targets_.size()));
   }
-  // Patterns without atoms run on every text: skipping FilteredRE2 needs there to be none.
-  std::vector<int> always;
-  if (regexCount_ > 0) filter_->AllPotentials({}, &always);
-  unfiltered_ = !always.empty();
   buildIndex();
   return okStatus();
 }
@@ -132,7 +120,6 @@ void MultiMatcher::confirm(const KeyIndex& ix, uint32_t h, std::string_view text
 
 std::vector<int> MultiMatcher::match(std::string_view text) const {
   std::vector<int> result;
-  if (!filter_) return result;
   std::vector<int> atoms;
   const KeyIndex &k2 = index_[2], &k3 = index_[3], &k4 = index_[4];
   const bool has2 = !k2.bits.empty(), has3 = !k3.bits.empty(), has4 = !k4.bits.empty();
@@ -157,17 +144,37 @@ std::vector<int> MultiMatcher::match(std::string_view text) const {
   }
   std::sort(atoms.begin(), atoms.end());
   atoms.erase(std::unique(atoms.begin(), atoms.end()), atoms.end());
-  // Literal patterns matched already; the rest of the atoms feed FilteredRE2.
-  auto firstLiteral = std::lower_bound(atoms.begin(), atoms.end(), static_cast<int>(filterAtoms_));
-  for (auto it = firstLiteral; it != atoms.end(); ++it) {
-    result.push_back(literalPattern_[static_cast<size_t>(*it) - filterAtoms_]);
+  // Literal branches decide their pattern; a regex branch runs in RE2 when all its required
+  // literals occurred (or the text starts with its prefix), unless another branch matched its
+  // pattern already.
+  std::vector<int32_t> candidates = always_, hits;
+  for (int atom : atoms) {
+    for (uint32_t t = targetStart_[static_cast<size_t>(atom)]; t < targetStart_[static_cast<size_t>(atom) + 1]; ++t) {
+      if (targets_[t].regex < 0) result.push_back(targets_[t].pattern);
+      else hits.push_back(targets_[t].regex);
+    }
   }
-  atoms.erase(firstLiteral, atoms.end());
-  if (regexCount_ > 0 && (!atoms.empty() || unfiltered_)) {
-    std::vector<int> ids;
-    filter_->AllMatches(re2::StringPiece(text.data(), text.size()), atoms, &ids);
-    for (int id : ids) result.push_back(filterPattern_[static_cast<size_t>(id)]);
+  std::sort(hits.begin(), hits.end());  // atoms are distinct: a branch's count = its required found
+  for (size_t i = 0, j = 0; i < hits.size(); i = j) {
+    while (j < hits.size() && hits[j] == hits[i]) ++j;
+    if (j - i == regexes_[static_cast<size_t>(hits[i])].required) candidates.push_back(hits[i]);
   }
+  for (int32_t id : anchored_) {
+    if (text.starts_with(regexes_[static_cast<size_t>(id)].prefix)) candidates.push_back(id);
+  }
+  if (!candidates.empty()) {
+    std::sort(result.begin(), result.end());
+    std::sort(candidates.begin(), candidates.end());
+    size_t literalHits = result.size();
+    for (int32_t c : candidates) {
+      const Regex& r = regexes_[static_cast<size_t>(c)];
+      if (result.size() > literalHits && result.back() == r.pattern) continue;  // ids of a pattern are adjacent
+      if (std::binary_search(result.begin(), result.begin() + static_cast<ptrdiff_t>(literalHits), r.pattern)) continue;
+      if (re2::RE2::PartialMatch(re2::StringPiece(text.data(), text.size()), *r.re)) result.push_back(r.pattern);
+    }
+  }
+  std::sort(result.begin(), result.end());
+  result.erase(std::unique(result.begin(), result.end()), result.end());
   return result;
 }
 
