@@ -95,7 +95,10 @@ void MultiMatcher::buildIndex() {
     for (const auto& [h, atom] : keys[len]) {
       if (!(ix.bits[h / 64] & (uint64_t{1} << (h % 64)))) ix.start.push_back(static_cast<uint32_t>(ix.atoms.size()));
       ix.bits[h / 64] |= uint64_t{1} << (h % 64);
-      ix.atoms.push_back(atom);
+      const auto* a = reinterpret_cast<const unsigned char*>(atoms_[static_cast<size_t>(atom)].data());
+      size_t size = atoms_[static_cast<size_t>(atom)].size(), more = std::min<size_t>(size - len, 4);
+      ix.atoms.push_back(Entry{atom, static_cast<uint32_t>(size), key4(a, len), key4(a + len, more),
+                               more == 4 ? ~0u : (1u << (8 * more)) - 1});
     }
     ix.start.push_back(static_cast<uint32_t>(ix.atoms.size()));
     uint32_t before = 0;
@@ -107,14 +110,23 @@ void MultiMatcher::buildIndex() {
 }
 
 // A key whose hash h has its bit set was seen at pos: confirm every atom whose key hashes the
-// same. They are the h-th group of ix.atoms, h counted in set bits (rank, then popcount).
-void MultiMatcher::confirm(const KeyIndex& ix, uint32_t h, std::string_view text, size_t pos,
+// same. They are the h-th group of ix.atoms, h counted in set bits (rank, then popcount); each is
+// checked on its key and next 4 bytes inline before a whole comparison.
+void MultiMatcher::confirm(const KeyIndex& ix, uint32_t h, uint32_t key, std::string_view text, size_t pos,
                            std::vector<int>& found) const {
   uint64_t below = ix.bits[h / 64] & ((uint64_t{1} << (h % 64)) - 1);
   size_t group = ix.rank[h / 64] + static_cast<size_t>(std::popcount(below));
+  size_t left = text.size() - pos;
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data()) + pos;
+  uint32_t next = left > kMaxKey ? key4(p + kMaxKey, std::min<size_t>(left - kMaxKey, 4)) : 0;
   for (uint32_t i = ix.start[group]; i < ix.start[group + 1]; ++i) {
-    const std::string& a = atoms_[static_cast<size_t>(ix.atoms[i])];
-    if (text.size() - pos >= a.size() && text.compare(pos, a.size(), a) == 0) found.push_back(ix.atoms[i]);
+    const Entry& e = ix.atoms[i];
+    if (e.key != key || (next & e.mask) != e.next || e.size > left) continue;
+    if (e.size > 2 * kMaxKey) {
+      std::string_view rest = std::string_view(atoms_[static_cast<size_t>(e.atom)]).substr(2 * kMaxKey);
+      if (text.substr(pos + 2 * kMaxKey, rest.size()) != rest) continue;
+    }
+    found.push_back(e.atom);
   }
 }
 
@@ -126,7 +138,7 @@ std::vector<int> MultiMatcher::match(std::string_view text) const {
   // The bit test inline, the rare look-up out of line.
   auto probe = [&](const KeyIndex& ix, uint32_t key, size_t at) {
     uint32_t h = keyHash(key);
-    if (ix.bits[h / 64] & (uint64_t{1} << (h % 64))) confirm(ix, h, text, at, atoms);
+    if (ix.bits[h / 64] & (uint64_t{1} << (h % 64))) confirm(ix, h, key, text, at, atoms);
   };
   const size_t n = text.size();
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());

@@ -53,15 +53,22 @@ class MultiMatcher {
   // The atoms whose key has one length: a bit per key hash; the atoms grouped by hash, in hash
   // order (atoms[start[g]] .. atoms[start[g+1]] for the g-th set bit); rank[w] = set bits
   // before word w, so a bit's group is found in O(1).
+  struct Entry {
+    int32_t atom;
+    uint32_t size;  // of the atom
+    uint32_t key;   // its key (first bytes), and the up to 4 bytes after it (masked)
+    uint32_t next, mask;
+  };
   struct KeyIndex {
     std::vector<uint64_t> bits;
     std::vector<uint32_t> rank;
     std::vector<uint32_t> start;
-    std::vector<int32_t> atoms;
+    std::vector<Entry> atoms;
   };
   static uint32_t keyHash(uint32_t key) { return (key * 0x9E3779B1u) >> (32 - kHashBits); }
   void buildIndex();
-  void confirm(const KeyIndex& ix, uint32_t h, std::string_view text, size_t pos, std::vector<int>& found) const;
+  void confirm(const KeyIndex& ix, uint32_t h, uint32_t key, std::string_view text, size_t pos,
+               std::vector<int>& found) const;
 
   // A literal's meaning: its pattern matches (regex < 0), or regex branch `regex` must run.
   struct Target {
