@@ -41,22 +41,21 @@ std::string stripType(std::string_view v, std::string* type = nullptr) {
 std::string stripTags(std::string_view html) {
   std::string out;
   out.reserve(html.size());
-  size_t pos = 0;
-  while (pos < html.size()) {
-    size_t open = html.find_first_of("<>", pos);
-    if (open == std::string_view::npos) {
-      out.append(html.substr(pos));
-      break;
+  bool inTag = false;
+  size_t run = 0;  // start of the current run of text outside tags
+  for (size_t i = 0; i < html.size(); ++i) {
+    char c = html[i];
+    if (c != '<' && c != '>') continue;
+    if (!inTag) out.append(html.substr(run, i - run));
+    if (c == '<') {
+      inTag = true;
+    } else {
+      inTag = false;
+      out.push_back(' ');
     }
-    out.append(html.substr(pos, open - pos));
-    if (html[open] == '<') {
-      size_t close = html.find('>', open + 1);
-      if (close == std::string_view::npos) break;
-      open = close;
-    }
-    out.push_back(' ');
-    pos = open + 1;
+    run = i + 1;
   }
+  if (!inTag) out.append(html.substr(run));
   return out;
 }
 
