@@ -131,8 +131,9 @@ void MultiMatcher::confirm(const KeyIndex& ix, uint32_t h, uint32_t key, std::st
 }
 
 std::vector<int> MultiMatcher::match(std::string_view text) const {
-  std::vector<int> result;
-  std::vector<int> atoms;
+  std::vector<int> result, atoms;
+  result.reserve(16);  // one allocation each, not one per doubling
+  atoms.reserve(32);
   const KeyIndex &k2 = index_[2], &k3 = index_[3], &k4 = index_[4];
   const bool has2 = !k2.bits.empty(), has3 = !k3.bits.empty(), has4 = !k4.bits.empty();
   // The bit test inline, the rare look-up out of line.

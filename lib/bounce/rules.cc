@@ -60,11 +60,9 @@ Result<std::unique_ptr<ReSet>> buildSet(const std::vector<Rule>& rules, const st
   return set;
 }
 
-std::vector<int> runSet(const ReSet* set, size_t n, std::string_view text) {
-  std::vector<int> hits;
-  if (!set || n == 0) return hits;
-  set->Match(re2::StringPiece(text.data(), text.size()), &hits);
-  return hits;
+// Whether any pattern of the set matches (no list of which: RE2 stops at the first).
+bool anyInSet(const ReSet* set, size_t n, std::string_view text) {
+  return set && n > 0 && set->Match(re2::StringPiece(text.data(), text.size()), nullptr);
 }
 
 }  // namespace
@@ -227,13 +225,13 @@ RuleSet::Hits RuleSet::scan(std::string_view text) const {
 
 std::vector<int> RuleSet::matchReasons(std::string_view text) const { return scan(text).reasons; }
 std::vector<int> RuleSet::matchReasons5(std::string_view text) const { return scan(text).reasons5; }
-bool RuleSet::matchSender(std::string_view s) const { return !runSet(re_->sender.get(), senderRules_.size(), s).empty(); }
-bool RuleSet::matchSubject(std::string_view s) const { return !runSet(re_->subject.get(), subjectRules_.size(), s).empty(); }
-bool RuleSet::matchAutoReply(std::string_view s) const { return !runSet(re_->autoReply.get(), autoReplyRules_.size(), s).empty(); }
-bool RuleSet::skipAddress(std::string_view s) const { return !runSet(re_->skip.get(), skipRules_.size(), s).empty(); }
+bool RuleSet::matchSender(std::string_view s) const { return anyInSet(re_->sender.get(), senderRules_.size(), s); }
+bool RuleSet::matchSubject(std::string_view s) const { return anyInSet(re_->subject.get(), subjectRules_.size(), s); }
+bool RuleSet::matchAutoReply(std::string_view s) const { return anyInSet(re_->autoReply.get(), autoReplyRules_.size(), s); }
+bool RuleSet::skipAddress(std::string_view s) const { return anyInSet(re_->skip.get(), skipRules_.size(), s); }
 
 bool RuleSet::matchComplaint(std::string_view s) const {
-  return !runSet(re_->complaint.get(), complaintRules_.size(), s).empty();
+  return anyInSet(re_->complaint.get(), complaintRules_.size(), s);
 }
 
 std::string RuleSet::smtpCommand(std::string_view text) const {

@@ -195,6 +195,7 @@ size_t parseFields(std::string_view text, Fields& out, const Limits& limits) {
     if (isWsp(line[0])) {
       if (!open) break;  // continuation before any field: not a header block
       if (!isFolded) {
+        if (folded.capacity() < 256) folded.reserve(256);  // one allocation for most values
         folded.assign(first);
         isFolded = true;
       }
