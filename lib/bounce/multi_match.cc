@@ -51,7 +51,7 @@ Status MultiMatcher::build(const std::vector<std::string>& patterns) {
     // Should a branch not compile (a reader bug), the whole pattern runs as one regex instead.
     for (const auto& b : branches) {
       if (!b.literal && !re2::RE2(b.text, o).ok()) {
-        branches = {detail::Branch{false, patterns[i], ""}};
+        branches = {detail::Branch{false, patterns[i], "", {}}};
         break;
       }
     }
