@@ -25,6 +25,10 @@ struct RuleSet::Compiled {
   MultiMatcher command;  // the command rules alone, for long texts
   std::unique_ptr<ReSet> sender, subject, autoReply, skip, complaint;
   std::unique_ptr<re2::RE2> cut;
+  // The same after a "\n" instead of at "^": a pattern that starts with a literal byte, which
+  // RE2 finds with memchr (it skips from line end to line end instead of stepping its DFA
+  // through every byte).
+  std::unique_ptr<re2::RE2> cutAfterNewline;
 };
 
 namespace {
@@ -198,9 +202,11 @@ Status RuleSet::compile(const std::string& source) {
       for (size_t i = 0; i < v.size(); ++i) a += (i ? "|(?:" : "(?:") + v[i].pattern + ")";
       return a.empty() ? std::string("[^\\s\\S]") : a;  // an empty class never matches
     };
-    std::string all = "(?m)^(?:[ \\t>]*(?:" + alt(cutRules_) + ")|(?:" + alt(cut0Rules_) + "))";
-    re_->cut = std::make_unique<re2::RE2>(all, reOptions());
+    std::string body = "(?:[ \\t>]*(?:" + alt(cutRules_) + ")|(?:" + alt(cut0Rules_) + "))";
+    re_->cut = std::make_unique<re2::RE2>("(?m)^" + body, reOptions());
     if (!re_->cut->ok()) return makeError(source + ": bad cut pattern: " + re_->cut->error());
+    re_->cutAfterNewline = std::make_unique<re2::RE2>("\\n" + body, reOptions());
+    if (!re_->cutAfterNewline->ok()) return makeError(source + ": bad cut pattern: " + re_->cutAfterNewline->error());
   }
   return okStatus();
 }
@@ -252,11 +258,12 @@ std::string RuleSet::demoted(const std::string& reason, std::string_view command
 
 size_t RuleSet::findCut(std::string_view text) const {
   if (!re_->cut) return std::string_view::npos;
-  re2::StringPiece m;
-  if (!re_->cut->Match(re2::StringPiece(text.data(), text.size()), 0, text.size(), re2::RE2::UNANCHORED, &m, 1)) {
-    return std::string_view::npos;
-  }
-  return static_cast<size_t>(m.data() - text.data());
+  // A line start is the text's start or follows a '\n' (the text has LF line ends): the first
+  // anchored there, the others found by the pattern that starts with the "\n".
+  re2::StringPiece t(text.data(), text.size()), m;
+  if (re_->cut->Match(t, 0, text.size(), re2::RE2::ANCHOR_START, &m, 1)) return 0;
+  if (!re_->cutAfterNewline->Match(t, 0, text.size(), re2::RE2::UNANCHORED, &m, 1)) return std::string_view::npos;
+  return static_cast<size_t>(m.data() - text.data()) + 1;
 }
 
 std::string RuleSet::statusReason(std::string_view code) const {
