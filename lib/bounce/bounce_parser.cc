@@ -116,7 +116,7 @@ bool temporaryText(const Recipient& r, std::string_view lower) {
 const std::string& BounceParser::Context::lowerText() const {
   if (!lowered) {
     lowered = true;
-    lower = toLower(collapseSpace(raw, kMaxContext));
+    lower = detail::collapseLower(raw, kMaxContext);
   }
   return lower;
 }
@@ -145,7 +145,7 @@ void BounceParser::classify(Recipient& r, std::string_view context) const {
 
 void BounceParser::classifyIn(Recipient& r, const Context& context) const {
   const RuleSet& rs = *rules_;
-  std::string lower = toLower(collapseSpace(r.diagnostic));
+  std::string lower = detail::collapseLower(r.diagnostic);
   std::string found = findStatusCode(lower);
   bool vague = r.status.size() >= 5 && r.status[2] == '0' && r.status[4] == '0' && r.status.size() == 5;
   bool better = !found.empty() && found != r.status && (preciseCode(found) || (vague && found[2] != '0'));
@@ -228,7 +228,8 @@ bool binaryJunk(std::string_view raw) {
   size_t n = std::min<size_t>(raw.size(), 1024), bad = 0;
   for (size_t i = 0; i < n; ++i) {
     auto c = static_cast<unsigned char>(raw[i]);
-    if (c == 0 || (c < 32 && c != '\n' && c != '\r' && c != '\t')) ++bad;
+    // Control bytes other than TAB, LF and CR; comparisons only, so that it vectorises.
+    bad += static_cast<size_t>((c < 32) & (c != '\t') & (c != '\n') & (c != '\r'));
   }
   return n == 0 || bad * 10 > n;
 }
@@ -296,10 +297,10 @@ Report BounceParser::parseDepth(std::string_view raw, int depth) const {
     }
     classifyIn(r, ctx);
   }
-  rep.originalMessageId = messageId(env.original.get("message-id"));
-  rep.originalFrom = extractAddress(env.original.get("from"));
-  if (rep.originalReturnPath.empty()) rep.originalReturnPath = extractAddress(env.original.get("return-path"));
-  rep.originalTo = extractAddress(env.original.get("to"));
+  rep.originalMessageId = messageId(env.original().get("message-id"));
+  rep.originalFrom = extractAddress(env.original().get("from"));
+  if (rep.originalReturnPath.empty()) rep.originalReturnPath = extractAddress(env.original().get("return-path"));
+  rep.originalTo = extractAddress(env.original().get("to"));
   if (rep.originalFrom.empty() && rep.kind == Kind::kBounce) rep.originalFrom = env.to;
   return rep;
 }

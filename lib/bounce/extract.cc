@@ -37,14 +37,25 @@ std::string stripType(std::string_view v, std::string* type = nullptr) {
   return std::string(trim(v));
 }
 
+// Text outside <...> tags, each tag replaced by one space (a '>' outside a tag too).
 std::string stripTags(std::string_view html) {
   std::string out;
+  out.reserve(html.size());
   bool inTag = false;
-  for (char c : html) {
-    if (c == '<') inTag = true;
-    else if (c == '>') { inTag = false; out.push_back(' '); }
-    else if (!inTag) out.push_back(c);
+  size_t run = 0;  // start of the current run of text outside tags
+  for (size_t i = 0; i < html.size(); ++i) {
+    char c = html[i];
+    if (c != '<' && c != '>') continue;
+    if (!inTag) out.append(html.substr(run, i - run));
+    if (c == '<') {
+      inTag = true;
+    } else {
+      inTag = false;
+      out.push_back(' ');
+    }
+    run = i + 1;
   }
+  if (!inTag) out.append(html.substr(run));
   return out;
 }
 
@@ -68,7 +79,7 @@ void findParts(const mime::Part& p, Envelope& env, size_t depth) {
   }
   if (p.type == "message/feedback-report" && !env.feedback) env.feedback = &p;
   if (p.isMessage()) {
-    if (env.original.empty() && !p.children.empty()) env.original = p.children.front().headers;
+    if (env.original().empty() && !p.children.empty()) env.originalPart = &p.children.front().headers;
     return;
   }
   for (const auto& c : p.children) findParts(c, env, depth + 1);
@@ -149,12 +160,15 @@ Envelope inspect(const mime::Message& msg, const RuleSet& rules) {
   env.fullText = text;
   size_t cut = rules.findCut(text);
   if (cut != std::string::npos) {
-    if (env.original.empty()) inlineOriginal(text.substr(cut), env.original);
+    if (env.original().empty()) {
+      env.originalPart = nullptr;
+      inlineOriginal(text.substr(cut), env.originalInline);
+    }
     text = text.substr(0, cut);
   }
   env.text = text.substr(0, 64 * 1024);
   for (std::string_view k : {"from", "return-path", "sender", "reply-to"}) {
-    std::string a = firstAddress(env.original.get(k));
+    std::string a = firstAddress(env.original().get(k));
     if (!a.empty()) env.notRecipients.insert(toLower(a));
   }
   if (!env.from.empty()) env.notRecipients.insert(toLower(env.from));
@@ -189,9 +203,9 @@ std::string blockFor(std::string_view text, std::string_view lower, std::string_
 bool readArf(const Envelope& env, const RuleSet& rules, Report& out) {
   if (!env.feedback) {
     // A complaint without the ARF part (Microsoft JMRP): the reported message is attached.
-    if (env.original.empty() || !rules.matchComplaint(env.subject)) return false;
-    std::string a = firstAddress(env.original.get("x-hmxmroriginalrecipient"));
-    if (a.empty()) a = firstAddress(env.original.get("to"));
+    if (env.original().empty() || !rules.matchComplaint(env.subject)) return false;
+    std::string a = firstAddress(env.original().get("x-hmxmroriginalrecipient"));
+    if (a.empty()) a = firstAddress(env.original().get("to"));
     if (a.empty()) return false;
     out.kind = Kind::kComplaint;
     out.format = "complaint";
@@ -218,7 +232,7 @@ bool readArf(const Envelope& env, const RuleSet& rules, Report& out) {
     }
   }
   if (rcpts.empty()) {
-    std::string a = firstAddress(env.original.get("to"));
+    std::string a = firstAddress(env.original().get("to"));
     if (!a.empty()) rcpts.push_back(a);
   }
   std::string mailFrom = firstAddress(all.get("original-mail-from"));
@@ -342,7 +356,7 @@ bool readText(const Envelope& env, const RuleSet& rules, Report& out) {
     }
   }
   if (rcpts.empty()) {
-    std::string a = toLower(firstAddress(env.original.get("to")));
+    std::string a = toLower(firstAddress(env.original().get("to")));
     if (a.empty() || env.notRecipients.count(a) || a == reportTo) return false;
     add(a, std::string::npos);
   }

@@ -23,7 +23,10 @@ struct Envelope {
   std::string subject;          // decoded
   const mime::Part* deliveryStatus = nullptr;  // message/delivery-status part
   const mime::Part* feedback = nullptr;        // message/feedback-report part
-  mime::Fields original;        // headers of the returned original message (may be empty)
+  const mime::Fields* originalPart = nullptr;  // headers of the returned message/rfc822 part
+  mime::Fields originalInline;  // or of a returned message written inline after a cut line
+  // Headers of the returned original message (may be empty).
+  const mime::Fields& original() const { return originalPart ? *originalPart : originalInline; }
   std::string_view text;        // human-readable text, cut before the returned message
   std::string_view fullText;    // the same, not cut (first 256 KiB)
   std::string ownedText;        // backing store when the text is not a part's body (HTML)
@@ -40,6 +43,8 @@ bool readSesJson(const Envelope& env, Report& out);
 bool readText(const Envelope& env, const RuleSet& rules, Report& out);
 bool readAutoReply(const Envelope& env, const RuleSet& rules, Report& out);
 
+// collapseSpace() and ASCII lower-casing in one pass.
+std::string collapseLower(std::string_view text, size_t max = kMaxDiagnostic);
 // First address at or after pos in t; *at/*end get its bounds. Domain lower-cased.
 std::string addressAt(std::string_view t, size_t pos, size_t* at, size_t* end);
 // The paragraph(s) of text about one address: from its line to the next other recipient's line.

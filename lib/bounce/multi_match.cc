@@ -1,39 +1,25 @@
-// multi_match.cc - MultiMatcher: FilteredRE2 atoms in a dense Aho-Corasick DFA (see the header).
+// multi_match.cc - MultiMatcher: the patterns' branches (regex_split.h), their literals found by
+// a hashed-key prefilter, RE2 for the regex branches whose required literal occurred.
 #include "bounce/multi_match.h"
 
-#include <re2/filtered_re2.h>
 #include <re2/re2.h>
 
 #include <algorithm>
-#include <array>
-#include <cctype>
-#include <deque>
+#include <bit>
+#include <map>
+
+#include "bounce/regex_split.h"
 
 namespace sluice::bounce {
 
 namespace {
 
-// The literal a pattern stands for, if it is a plain literal: ordinary characters, escaped
-// punctuation ("\\."), and one-character classes ("[ ]", "[.]"). Lower-cased. False otherwise.
-bool plainLiteral(std::string_view p, std::string* out) {
-  out->clear();
-  for (size_t i = 0; i < p.size(); ++i) {
-    char c = p[i];
-    if (c == '\\') {
-      if (i + 1 >= p.size() || std::isalnum(static_cast<unsigned char>(p[i + 1]))) return false;
-      out->push_back(p[++i]);
-    } else if (c == '[') {
-      if (i + 2 >= p.size() || p[i + 2] != ']' || p[i + 1] == '^' || p[i + 1] == '\\') return false;
-      out->push_back(p[i + 1]);
-      i += 2;
-    } else if (std::string_view(".*+?()|{}^$]").find(c) != std::string_view::npos) {
-      return false;
-    } else {
-      out->push_back(c);
-    }
-  }
-  for (char& ch : *out) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  return out->size() >= 2;
+// Up to 4 bytes as a little-endian number, zero-padded (one load on little-endian machines).
+uint32_t key4(const unsigned char* b, size_t len) {
+  if (len >= 4) return uint32_t{b[0]} | uint32_t{b[1]} << 8 | uint32_t{b[2]} << 16 | uint32_t{b[3]} << 24;
+  uint32_t v = 0;
+  for (size_t i = 0; i < len; ++i) v |= uint32_t{b[i]} << (8 * i);
+  return v;
 }
 
 }  // namespace
@@ -43,138 +29,167 @@ MultiMatcher::~MultiMatcher() = default;
 
 Status MultiMatcher::build(const std::vector<std::string>& patterns) {
   patternCount_ = patterns.size();
-  if (patterns.empty()) return okStatus();
-  filter_ = std::make_unique<re2::FilteredRE2>(3);
   re2::RE2::Options o;
   o.set_encoding(re2::RE2::Options::EncodingLatin1);
   o.set_case_sensitive(false);
   o.set_log_errors(false);
-  std::vector<std::string> literals;
-  for (size_t i = 0; i < patterns.size(); ++i) {
-    std::string lit;
-    if (plainLiteral(patterns[i], &lit)) {
-      literals.push_back(lit);
-      literalPattern_.push_back(static_cast<int>(i));
-      continue;
+  std::map<std::string, int32_t> atomIds;
+  std::vector<std::vector<Target>> targets;
+  auto addAtom = [&](const std::string& a, Target t) {
+    auto [it, fresh] = atomIds.emplace(a, static_cast<int32_t>(atoms_.size()));
+    if (fresh) {
+      atoms_.push_back(a);
+      targets.emplace_back();
     }
-    int id = 0;
-    if (filter_->Add(patterns[i], o, &id) != re2::RE2::NoError) {
+    targets[static_cast<size_t>(it->second)].push_back(t);
+  };
+  for (size_t i = 0; i < patterns.size(); ++i) {
+    if (!re2::RE2(patterns[i], o).ok()) {
       return makeError("pattern " + std::to_string(i) + " does not compile: " + patterns[i]);
     }
-    filterPattern_.push_back(static_cast<int>(i));
-  }
-  regexCount_ = filterPattern_.size();
-  std::vector<std::string> atoms;
-  if (regexCount_ > 0) filter_->Compile(&atoms);
-  for (auto& a : atoms)
-    for (char& c : a) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  filterAtoms_ = atoms.size();
-  atoms.insert(atoms.end(), literals.begin(), literals.end());
-  atoms_ = atoms;
-  // Byte classes: each ASCII byte used in a key gets a class; every byte >= 0x80 shares one;
-  // all other bytes share class 0.
-  uint8_t high = 0;
-  for (const auto& a : atoms) {
-    for (size_t i = 0; i < a.size() && i < kKeyLen; ++i) {
-      auto c = static_cast<unsigned char>(a[i]);
-      if (c >= 0x80) {
-        if (high == 0) high = static_cast<uint8_t>(classes_++);
+    std::vector<detail::Branch> branches = detail::splitAlternatives(patterns[i]);
+    // Should a branch not compile (a reader bug), the whole pattern runs as one regex instead.
+    for (const auto& b : branches) {
+      if (!b.literal && !re2::RE2(b.text, o).ok()) {
+        branches = {detail::Branch{false, patterns[i], "", {}}};
+        break;
+      }
+    }
+    for (const auto& b : branches) {
+      auto pattern = static_cast<int32_t>(i);
+      if (b.literal) {
+        addAtom(b.text, Target{pattern, -1});
         continue;
       }
-      if (cls_[c] == 0) cls_[c] = static_cast<uint8_t>(classes_++);
+      auto id = static_cast<int32_t>(regexes_.size());
+      regexes_.push_back(Regex{pattern, static_cast<uint32_t>(b.required.size()), b.prefix,
+                               std::make_unique<re2::RE2>(b.text, o)});
+      if (!b.prefix.empty()) anchored_.push_back(id);
+      else if (b.required.empty()) always_.push_back(id);
+      for (const std::string& r : b.required) addAtom(r, Target{pattern, id});
     }
   }
-  if (high != 0)
-    for (int c = 0x80; c < 0x100; ++c) cls_[c] = high;
-  // Trie over the keys.
-  std::vector<std::vector<int32_t>> next(1, std::vector<int32_t>(classes_, -1));
-  std::vector<std::vector<int32_t>> outs(1);
-  for (size_t i = 0; i < atoms.size(); ++i) {
-    int32_t s = 0;
-    for (size_t j = 0; j < atoms[i].size() && j < kKeyLen; ++j) {
-      int32_t& t = next[static_cast<size_t>(s)][cls_[static_cast<unsigned char>(atoms[i][j])]];
-      if (t < 0) {
-        t = static_cast<int32_t>(next.size());
-        next.emplace_back(classes_, -1);
-        outs.emplace_back();
-      }
-      s = t;
-    }
-    outs[static_cast<size_t>(s)].push_back(static_cast<int32_t>(i));
+  targetStart_.assign(1, 0);
+  for (const auto& t : targets) {
+    targets_.insert(targets_.end(), t.begin(), t.end());
+    targetStart_.push_back(static_cast<uint32_t>(targets_.size()));
   }
-  // BFS: failure links, full transition table, merged outputs.
-  size_t n = next.size();
-  if (static_cast<uint64_t>(n) * classes_ >= 0x80000000u) return makeError("too many rule atoms for the automaton");
-  std::vector<uint32_t> fail(n, 0);
-  delta_.assign(n * classes_, 0);
-  std::deque<uint32_t> q;
-  for (uint32_t c = 0; c < classes_; ++c) {
-    int32_t t = next[0][c];
-    delta_[c] = t < 0 ? 0 : static_cast<uint32_t>(t);
-    if (t > 0) q.push_back(static_cast<uint32_t>(t));
-  }
-  while (!q.empty()) {
-    uint32_t s = q.front();
-    q.pop_front();
-    auto& own = outs[s];
-    const auto& fo = outs[fail[s]];
-    own.insert(own.end(), fo.begin(), fo.end());
-    for (uint32_t c = 0; c < classes_; ++c) {
-      int32_t t = next[s][c];
-      uint32_t viaFail = delta_[static_cast<size_t>(fail[s]) * classes_ + c];
-      if (t < 0) {
-        delta_[static_cast<size_t>(s) * classes_ + c] = viaFail;
-      } else {
-        delta_[static_cast<size_t>(s) * classes_ + c] = static_cast<uint32_t>(t);
-        fail[static_cast<size_t>(t)] = viaFail;
-        q.push_back(static_cast<uint32_t>(t));
-      }
-    }
-  }
-  // Mark transitions into states that have outputs with the top bit, so that the scan loop
-  // touches outStart_ only where a key ends.
-  for (auto& t : delta_) t = (outs[t].empty() ? 0u : 0x80000000u) | (t * classes_);
-  outStart_.assign(n + 1, 0);
-  for (size_t s = 0; s < n; ++s) {
-    outStart_[s + 1] = outStart_[s] + static_cast<uint32_t>(outs[s].size());
-    out_.insert(out_.end(), outs[s].begin(), outs[s].end());
-  }
+  buildIndex();
   return okStatus();
 }
 
-std::vector<int> MultiMatcher::match(std::string_view text) const {
-  std::vector<int> result;
-  if (!filter_) return result;
-  std::vector<int> atoms;
-  size_t s = 0;
-  const uint32_t* delta = delta_.data();
-  const size_t k = classes_;
-  for (size_t pos = 0; pos < text.size(); ++pos) {
-    uint32_t t = delta[s + cls_[static_cast<unsigned char>(text[pos])]];
-    s = t & 0x7fffffffu;
-    if (!(t & 0x80000000u)) continue;
-    size_t state = s / k;
-    for (uint32_t i = outStart_[state]; i < outStart_[state + 1]; ++i) {
-      // The key ends at pos; confirm the whole atom from where its key started.
-      const std::string& a = atoms_[static_cast<size_t>(out_[i])];
-      size_t keyLen = std::min(a.size(), kKeyLen);
-      size_t start = pos + 1 - keyLen;
-      if (text.size() - start >= a.size() && text.compare(start, a.size(), a) == 0) atoms.push_back(out_[i]);
+void MultiMatcher::buildIndex() {
+  std::vector<std::pair<uint32_t, int32_t>> keys[kMaxKey + 1];  // (hash, atom) by key length
+  for (size_t i = 0; i < atoms_.size(); ++i) {
+    const std::string& a = atoms_[i];
+    size_t len = std::min(a.size(), kMaxKey);
+    uint32_t v = key4(reinterpret_cast<const unsigned char*>(a.data()), len);
+    keys[len].emplace_back(keyHash(v), static_cast<int32_t>(i));
+  }
+  for (size_t len = 0; len <= kMaxKey; ++len) {
+    if (keys[len].empty()) continue;
+    std::sort(keys[len].begin(), keys[len].end());
+    KeyIndex& ix = index_[len];
+    ix.bits.assign(kWords, 0);
+    ix.rank.assign(kWords, 0);
+    for (const auto& [h, atom] : keys[len]) {
+      if (!(ix.bits[h / 64] & (uint64_t{1} << (h % 64)))) ix.start.push_back(static_cast<uint32_t>(ix.atoms.size()));
+      ix.bits[h / 64] |= uint64_t{1} << (h % 64);
+      const auto* a = reinterpret_cast<const unsigned char*>(atoms_[static_cast<size_t>(atom)].data());
+      size_t size = atoms_[static_cast<size_t>(atom)].size(), more = std::min<size_t>(size - len, 4);
+      ix.atoms.push_back(Entry{atom, static_cast<uint32_t>(size), key4(a, len), key4(a + len, more),
+                               more == 4 ? ~0u : (1u << (8 * more)) - 1});
     }
+    ix.start.push_back(static_cast<uint32_t>(ix.atoms.size()));
+    uint32_t before = 0;
+    for (size_t w = 0; w < kWords; ++w) {
+      ix.rank[w] = before;
+      before += static_cast<uint32_t>(std::popcount(ix.bits[w]));
+    }
+  }
+}
+
+// A key whose hash h has its bit set was seen at pos: confirm every atom whose key hashes the
+// same. They are the h-th group of ix.atoms, h counted in set bits (rank, then popcount); each is
+// checked on its key and next 4 bytes inline before a whole comparison.
+void MultiMatcher::confirm(const KeyIndex& ix, uint32_t h, uint32_t key, std::string_view text, size_t pos,
+                           std::vector<int>& found) const {
+  uint64_t below = ix.bits[h / 64] & ((uint64_t{1} << (h % 64)) - 1);
+  size_t group = ix.rank[h / 64] + static_cast<size_t>(std::popcount(below));
+  size_t left = text.size() - pos;
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data()) + pos;
+  uint32_t next = left > kMaxKey ? key4(p + kMaxKey, std::min<size_t>(left - kMaxKey, 4)) : 0;
+  for (uint32_t i = ix.start[group]; i < ix.start[group + 1]; ++i) {
+    const Entry& e = ix.atoms[i];
+    if (e.key != key || (next & e.mask) != e.next || e.size > left) continue;
+    if (e.size > 2 * kMaxKey) {  // the rest, byte by byte (short: a memcmp call costs more)
+      const char* a = atoms_[static_cast<size_t>(e.atom)].data();
+      size_t k = 2 * kMaxKey;
+      while (k < e.size && a[k] == text[pos + k]) ++k;
+      if (k != e.size) continue;
+    }
+    found.push_back(e.atom);
+  }
+}
+
+std::vector<int> MultiMatcher::match(std::string_view text) const {
+  std::vector<int> result, atoms;
+  result.reserve(16);  // one allocation each, not one per doubling
+  atoms.reserve(32);
+  const KeyIndex &k2 = index_[2], &k3 = index_[3], &k4 = index_[4];
+  const bool has2 = !k2.bits.empty(), has3 = !k3.bits.empty(), has4 = !k4.bits.empty();
+  // The bit test inline, the rare look-up out of line.
+  auto probe = [&](const KeyIndex& ix, uint32_t key, size_t at) {
+    uint32_t h = keyHash(key);
+    if (ix.bits[h / 64] & (uint64_t{1} << (h % 64))) confirm(ix, h, key, text, at, atoms);
+  };
+  const size_t n = text.size();
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  size_t pos = 0;
+  for (; pos + 4 <= n; ++pos) {
+    uint32_t v = key4(p + pos, 4);
+    if (has4) probe(k4, v, pos);
+    if (has3) probe(k3, v & 0xffffffu, pos);
+    if (has2) probe(k2, v & 0xffffu, pos);
+  }
+  for (; pos < n; ++pos) {  // the last three positions: shorter keys only
+    uint32_t v = key4(p + pos, n - pos);
+    if (has3 && n - pos >= 3) probe(k3, v, pos);
+    if (has2 && n - pos >= 2) probe(k2, v & 0xffffu, pos);
   }
   std::sort(atoms.begin(), atoms.end());
   atoms.erase(std::unique(atoms.begin(), atoms.end()), atoms.end());
-  // Literal patterns matched already; the rest of the atoms feed FilteredRE2.
-  auto firstLiteral = std::lower_bound(atoms.begin(), atoms.end(), static_cast<int>(filterAtoms_));
-  for (auto it = firstLiteral; it != atoms.end(); ++it) {
-    result.push_back(literalPattern_[static_cast<size_t>(*it) - filterAtoms_]);
+  // Literal branches decide their pattern; a regex branch runs in RE2 when all its required
+  // literals occurred (or the text starts with its prefix), unless another branch matched its
+  // pattern already.
+  std::vector<int32_t> candidates = always_, hits;
+  for (int atom : atoms) {
+    for (uint32_t t = targetStart_[static_cast<size_t>(atom)]; t < targetStart_[static_cast<size_t>(atom) + 1]; ++t) {
+      if (targets_[t].regex < 0) result.push_back(targets_[t].pattern);
+      else hits.push_back(targets_[t].regex);
+    }
   }
-  atoms.erase(firstLiteral, atoms.end());
-  if (regexCount_ > 0) {
-    std::vector<int> ids;
-    filter_->AllMatches(re2::StringPiece(text.data(), text.size()), atoms, &ids);
-    for (int id : ids) result.push_back(filterPattern_[static_cast<size_t>(id)]);
+  std::sort(hits.begin(), hits.end());  // atoms are distinct: a branch's count = its required found
+  for (size_t i = 0, j = 0; i < hits.size(); i = j) {
+    while (j < hits.size() && hits[j] == hits[i]) ++j;
+    if (j - i == regexes_[static_cast<size_t>(hits[i])].required) candidates.push_back(hits[i]);
   }
+  for (int32_t id : anchored_) {
+    if (text.starts_with(regexes_[static_cast<size_t>(id)].prefix)) candidates.push_back(id);
+  }
+  if (!candidates.empty()) {
+    std::sort(result.begin(), result.end());
+    std::sort(candidates.begin(), candidates.end());
+    size_t literalHits = result.size();
+    for (int32_t c : candidates) {
+      const Regex& r = regexes_[static_cast<size_t>(c)];
+      if (result.size() > literalHits && result.back() == r.pattern) continue;  // ids of a pattern are adjacent
+      if (std::binary_search(result.begin(), result.begin() + static_cast<ptrdiff_t>(literalHits), r.pattern)) continue;
+      if (re2::RE2::PartialMatch(re2::StringPiece(text.data(), text.size()), *r.re)) result.push_back(r.pattern);
+    }
+  }
+  std::sort(result.begin(), result.end());
+  result.erase(std::unique(result.begin(), result.end()), result.end());
   return result;
 }
 

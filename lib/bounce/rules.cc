@@ -25,6 +25,10 @@ struct RuleSet::Compiled {
   MultiMatcher command;  // the command rules alone, for long texts
   std::unique_ptr<ReSet> sender, subject, autoReply, skip, complaint;
   std::unique_ptr<re2::RE2> cut;
+  // The same after a "\n" instead of at "^": a pattern that starts with a literal byte, which
+  // RE2 finds with memchr (it skips from line end to line end instead of stepping its DFA
+  // through every byte).
+  std::unique_ptr<re2::RE2> cutAfterNewline;
 };
 
 namespace {
@@ -60,11 +64,9 @@ Result<std::unique_ptr<ReSet>> buildSet(const std::vector<Rule>& rules, const st
   return set;
 }
 
-std::vector<int> runSet(const ReSet* set, size_t n, std::string_view text) {
-  std::vector<int> hits;
-  if (!set || n == 0) return hits;
-  set->Match(re2::StringPiece(text.data(), text.size()), &hits);
-  return hits;
+// Whether any pattern of the set matches (no list of which: RE2 stops at the first).
+bool anyInSet(const ReSet* set, size_t n, std::string_view text) {
+  return set && n > 0 && set->Match(re2::StringPiece(text.data(), text.size()), nullptr);
 }
 
 }  // namespace
@@ -200,9 +202,11 @@ Status RuleSet::compile(const std::string& source) {
       for (size_t i = 0; i < v.size(); ++i) a += (i ? "|(?:" : "(?:") + v[i].pattern + ")";
       return a.empty() ? std::string("[^\\s\\S]") : a;  // an empty class never matches
     };
-    std::string all = "(?m)^(?:[ \\t>]*(?:" + alt(cutRules_) + ")|(?:" + alt(cut0Rules_) + "))";
-    re_->cut = std::make_unique<re2::RE2>(all, reOptions());
+    std::string body = "(?:[ \\t>]*(?:" + alt(cutRules_) + ")|(?:" + alt(cut0Rules_) + "))";
+    re_->cut = std::make_unique<re2::RE2>("(?m)^" + body, reOptions());
     if (!re_->cut->ok()) return makeError(source + ": bad cut pattern: " + re_->cut->error());
+    re_->cutAfterNewline = std::make_unique<re2::RE2>("\\n" + body, reOptions());
+    if (!re_->cutAfterNewline->ok()) return makeError(source + ": bad cut pattern: " + re_->cutAfterNewline->error());
   }
   return okStatus();
 }
@@ -227,13 +231,13 @@ RuleSet::Hits RuleSet::scan(std::string_view text) const {
 
 std::vector<int> RuleSet::matchReasons(std::string_view text) const { return scan(text).reasons; }
 std::vector<int> RuleSet::matchReasons5(std::string_view text) const { return scan(text).reasons5; }
-bool RuleSet::matchSender(std::string_view s) const { return !runSet(re_->sender.get(), senderRules_.size(), s).empty(); }
-bool RuleSet::matchSubject(std::string_view s) const { return !runSet(re_->subject.get(), subjectRules_.size(), s).empty(); }
-bool RuleSet::matchAutoReply(std::string_view s) const { return !runSet(re_->autoReply.get(), autoReplyRules_.size(), s).empty(); }
-bool RuleSet::skipAddress(std::string_view s) const { return !runSet(re_->skip.get(), skipRules_.size(), s).empty(); }
+bool RuleSet::matchSender(std::string_view s) const { return anyInSet(re_->sender.get(), senderRules_.size(), s); }
+bool RuleSet::matchSubject(std::string_view s) const { return anyInSet(re_->subject.get(), subjectRules_.size(), s); }
+bool RuleSet::matchAutoReply(std::string_view s) const { return anyInSet(re_->autoReply.get(), autoReplyRules_.size(), s); }
+bool RuleSet::skipAddress(std::string_view s) const { return anyInSet(re_->skip.get(), skipRules_.size(), s); }
 
 bool RuleSet::matchComplaint(std::string_view s) const {
-  return !runSet(re_->complaint.get(), complaintRules_.size(), s).empty();
+  return anyInSet(re_->complaint.get(), complaintRules_.size(), s);
 }
 
 std::string RuleSet::smtpCommand(std::string_view text) const {
@@ -254,11 +258,12 @@ std::string RuleSet::demoted(const std::string& reason, std::string_view command
 
 size_t RuleSet::findCut(std::string_view text) const {
   if (!re_->cut) return std::string_view::npos;
-  re2::StringPiece m;
-  if (!re_->cut->Match(re2::StringPiece(text.data(), text.size()), 0, text.size(), re2::RE2::UNANCHORED, &m, 1)) {
-    return std::string_view::npos;
-  }
-  return static_cast<size_t>(m.data() - text.data());
+  // A line start is the text's start or follows a '\n' (the text has LF line ends): the first
+  // anchored there, the others found by the pattern that starts with the "\n".
+  re2::StringPiece t(text.data(), text.size()), m;
+  if (re_->cut->Match(t, 0, text.size(), re2::RE2::ANCHOR_START, &m, 1)) return 0;
+  if (!re_->cutAfterNewline->Match(t, 0, text.size(), re2::RE2::UNANCHORED, &m, 1)) return std::string_view::npos;
+  return static_cast<size_t>(m.data() - text.data()) + 1;
 }
 
 std::string RuleSet::statusReason(std::string_view code) const {

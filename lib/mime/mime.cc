@@ -133,10 +133,12 @@ Fields& Fields::operator=(const Fields& o) {
 }
 
 void Fields::add(std::string_view name, std::string_view value) {
-  storage_.emplace_back(name);
-  std::string_view n = storage_.back();
-  storage_.emplace_back(value);
-  items_.push_back({n, storage_.back(), true});
+  std::string_view n = storage_.emplace_front(name);
+  items_.push_back({n, storage_.emplace_front(value), true});
+}
+
+void Fields::addValue(std::string_view name, std::string value) {
+  items_.push_back({name, storage_.emplace_front(std::move(value)), true});
 }
 
 const std::string_view* Fields::find(std::string_view name) const {
@@ -177,7 +179,7 @@ size_t parseFields(std::string_view text, Fields& out, const Limits& limits) {
   bool open = false, isFolded = false;
   auto flush = [&] {
     if (open && out.items().size() < limits.maxHeaders) {
-      if (isFolded) out.add(name, trim(folded));
+      if (isFolded) out.addValue(name, std::string(trim(folded)));
       else out.addView(name, trim(first));
     }
     open = isFolded = false;
@@ -193,6 +195,7 @@ size_t parseFields(std::string_view text, Fields& out, const Limits& limits) {
     if (isWsp(line[0])) {
       if (!open) break;  // continuation before any field: not a header block
       if (!isFolded) {
+        if (folded.capacity() < 256) folded.reserve(256);  // one allocation for most values
         folded.assign(first);
         isFolded = true;
       }

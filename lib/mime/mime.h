@@ -20,6 +20,7 @@
 
 #include <cstddef>
 #include <deque>
+#include <forward_list>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -62,6 +63,8 @@ class Fields {
   void addView(std::string_view name, std::string_view value) { items_.push_back({name, value, false}); }
   // A field copied into this object.
   void add(std::string_view name, std::string_view value);
+  // A field whose name the caller keeps alive (a view) and whose value this object keeps.
+  void addValue(std::string_view name, std::string value);
   const std::vector<Field>& items() const { return items_; }
   bool empty() const { return items_.empty(); }
   void reserve(size_t n) { items_.reserve(n); }
@@ -72,7 +75,7 @@ class Fields {
 
  private:
   std::vector<Field> items_;
-  std::deque<std::string> storage_;  // deque: elements never move
+  std::forward_list<std::string> storage_;  // elements never move; allocates nothing when empty
 };
 
 struct Part {

@@ -31,6 +31,26 @@ struct Case {
   int hard;
 };
 
+// The cut line (where a returned message starts): at the text's start, on a later line (also
+// indented or '>'-quoted), at column 0 only for cut0 rules, or nowhere.
+TEST(BounceRules, FindsTheCutLine) {
+  const RuleSet& rs = parser()->rules();
+  std::string later = "Sorry.\n\n  --- Below this line is a copy of the message.\nReturn-Path: <a@example.org>\n";
+  struct CutCase {
+    std::string text;
+    size_t want;
+  } cases[] = {
+      {"Return-Path: <a@example.org>\nSubject: x\n", 0},
+      {later, later.find("  ---")},
+      {"x\n> ----- Original message -----\n", 2},
+      {"x\n  Received: from mx.example.org\n", std::string::npos},  // cut0: column 0 only
+      {"x\nReceived: from mx.example.org\n", 2},
+      {"no returned message here\nat all", std::string::npos},
+      {"", std::string::npos},
+  };
+  for (const CutCase& c : cases) EXPECT_EQ(rs.findCut(c.text), c.want) << c.text;
+}
+
 TEST(BounceRules, ClassifiesATableOfReplies) {
   const Case cases[] = {
       {"550 5.1.1 <a@example.org>: Recipient address rejected: User unknown in local recipient table", "", "userunknown", 1},
