@@ -30,7 +30,10 @@ chmod 755 "$R"
 NS=sluice-bench-relay-$$
 RELAYD_PID= SINK_PID= UNBOUND_PID=
 cleanup() {
+  local master
+  master=$(tr -dc 0-9 < "$R/pf/spool/pid/master.pid" 2>/dev/null || true)
   [ -f "$R/pf/etc/main.cf" ] && ip netns exec "$NS" postfix -c "$R/pf/etc" stop >/dev/null 2>&1 || true
+  stop_pid "$master"   # whatever `postfix stop` did: the master is gone before its directory is
   stop_pid "$RELAYD_PID"; stop_pid "$SINK_PID"; stop_pid "$UNBOUND_PID"
   netns_down "$NS"
   if [ "${KEEP:-0}" = 1 ]; then echo "scratch kept in $R" >&2; else rm -rf "$R"; fi
