@@ -55,13 +55,28 @@ run() {  # run PORT SIZE COUNT -> msgs/s
   t1=$(date +%s.%N)
   echo "$3 $t0 $t1" | awk '{printf "%.0f", $1 / ($3 - $2)}'
 }
+# settle: wait until Postfix has moved every message it took out of incoming/ and active/ (qmgr
+# defers them after the run: work that would otherwise overlap the next measurement), then until
+# the 1-minute load is below 1.5 or 20 s passed, so neither side is measured beside the other's
+# leftovers.
+settle() {
+  local i
+  for ((i = 0; i < 600; i++)); do
+    [ "$(find "$R/pf/spool/incoming" "$R/pf/spool/active" -type f 2>/dev/null | head -1)" = "" ] && break
+    sleep 0.2
+  done
+  for ((i = 0; i < 20; i++)); do
+    awk '{exit !($1 < 1.5)}' /proc/loadavg && break
+    sleep 1
+  done
+}
 echo "# bench/intake: $N messages per size over $SESS sessions; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# relayd state and Postfix queue on $(findmnt -no FSTYPE -T "$R") ($R)"
 printf '%-8s %12s %12s %8s\n' size "relayd/s" "postfix/s" ratio
 for size in 4096 102400; do
   n=$N; [ $size -gt 10000 ] && n=$((N / 4))
   run "$RP" "$size" 200 > /dev/null; run "$PP" "$size" 200 > /dev/null      # warm-up
-  r=$(run "$RP" "$size" "$n"); p=$(run "$PP" "$size" "$n")
+  settle; r=$(run "$RP" "$size" "$n"); settle; p=$(run "$PP" "$size" "$n")
   printf '%-8s %12s %12s %7.1fx\n' "$size" "$r" "$p" "$(echo "$r / $p" | bc -l)"
 done
 q=$("$BUILD/sluicectl/sluicectl" --config "$R/relayd/sluice.yaml" queue totals --json)
