@@ -3,6 +3,7 @@
 // are always built in locals first.
 #include "smtp_client.h"
 
+#include <array>
 #include <cstring>
 
 #include <openssl/ssl.h>
@@ -56,6 +57,20 @@ const char* SmtpClient::toString(State s) {
     case State::kClosed: return "closed";
   }
   return "?";
+}
+
+bool needsDotStuffing(std::string_view content) {
+  if (content.empty()) return false;
+  if (content[0] == '.') return true;
+  // Dots are rarer than line ends in mail: look at each dot and the byte before it.
+  const char* p = content.data();
+  const char* end = p + content.size();
+  while (const void* d = std::memchr(p, '.', static_cast<size_t>(end - p))) {
+    const char* dot = static_cast<const char*>(d);
+    if (dot[-1] == '\n') return true;
+    p = dot + 1;
+  }
+  return false;
 }
 
 std::string dotStuff(const std::string& content) {
@@ -121,6 +136,16 @@ SmtpReply SmtpClient::fail(std::string why, int code) {
   r.text = std::move(why);
   close();
   return r;
+}
+
+awaitable<bool> SmtpClient::writeAll(std::string_view a, std::string_view b) {
+  if (closed_) co_return false;
+  asio::error_code ec;
+  size_t n = 0;
+  std::array<asio::const_buffer, 2> bufs{asio::buffer(a.data(), a.size()), asio::buffer(b.data(), b.size())};
+  if (tls_) std::tie(ec, n) = co_await asio::async_write(*tls_, bufs, kTuple);
+  else std::tie(ec, n) = co_await asio::async_write(sock_, bufs, kTuple);
+  co_return !ec && n == a.size() + b.size();
 }
 
 awaitable<bool> SmtpClient::writeAll(std::string_view data) {
@@ -317,9 +342,16 @@ awaitable<SmtpReply> SmtpClient::open(asio::ip::tcp::endpoint peer) {
 
 awaitable<SmtpReply> SmtpClient::sendBody(const std::string& content) {
   enterState(State::kBody);
-  std::string stuffed = dotStuff(content);
   arm(options_.dataTimeoutMs);
-  bool ok = co_await writeAll(stuffed);
+  bool ok;
+  if (needsDotStuffing(content)) {
+    ok = co_await writeAll(dotStuff(content));
+  } else {
+    // Nothing to double: the content goes out as it is, followed by the terminator (and the
+    // CRLF the last line lacks, if any) in the same write.
+    bool crlf = content.size() >= 2 && content.compare(content.size() - 2, 2, "\r\n") == 0;
+    ok = co_await writeAll(content, content.empty() || crlf ? std::string_view(".\r\n") : std::string_view("\r\n.\r\n"));
+  }
   disarm();
   if (!ok) {
     std::string why = timedOut_ ? "timeout sending message data to " + peer_ : "lost connection with " + peer_ + " while sending message data";

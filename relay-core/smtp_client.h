@@ -103,6 +103,7 @@ class SmtpClient : public std::enable_shared_from_this<SmtpClient> {
   void arm(int64_t ms);
   void disarm();
   asio::awaitable<bool> writeAll(std::string_view data);
+  asio::awaitable<bool> writeAll(std::string_view a, std::string_view b);  // both, in one write
   asio::awaitable<SmtpReply> readReply(int64_t timeoutMs);
   asio::awaitable<bool> readLine(std::string* line);
   asio::awaitable<SmtpReply> command(std::string line, int64_t timeoutMs);
@@ -133,5 +134,7 @@ class SmtpClient : public std::enable_shared_from_this<SmtpClient> {
 
 // Dot-stuffs a CRLF message for DATA and appends the final "." line (RFC 5321 4.5.2).
 std::string dotStuff(const std::string& content);
+// True when some line of `content` starts with a dot (dotStuff would change more than the end).
+bool needsDotStuffing(std::string_view content);
 
 }  // namespace sluice::relayd

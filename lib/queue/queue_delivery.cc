@@ -105,12 +105,15 @@ Result<std::string> Queue::content(const std::string& id) {
   std::string path = spoolPath(id);
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ioError("spool file " + path, errno);
+  // Read straight into the string, sized from fstat (one copy); a file that grows meanwhile (it
+  // never should) is still read to its end.
   std::string out;
   struct stat st {};
-  if (::fstat(fd, &st) == 0 && st.st_size > 0) out.reserve(static_cast<size_t>(st.st_size));
-  char buf[65536];
+  size_t len = 0;
+  if (::fstat(fd, &st) == 0 && st.st_size > 0) out.resize(static_cast<size_t>(st.st_size));
   for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (len == out.size()) out.resize(out.size() + 65536);
+    ssize_t n = ::read(fd, out.data() + len, out.size() - len);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       int err = errno;
@@ -118,9 +121,10 @@ Result<std::string> Queue::content(const std::string& id) {
       return ioError("spool file " + path, err);
     }
     if (n == 0) break;
-    out.append(buf, static_cast<size_t>(n));
+    len += static_cast<size_t>(n);
   }
   ::close(fd);
+  out.resize(len);
   return out;
 }
 

@@ -48,6 +48,24 @@ TEST(DotStuff, Table) {
   for (const Case& c : cases) EXPECT_EQ(dotStuff(c.in), c.want) << "content \"" << c.in << "\"";
 }
 
+// sendBody writes content unchanged (plus the terminator) when needsDotStuffing is false, so the
+// predicate must be true exactly when dotStuff would double a dot.
+TEST(DotStuff, NeedsDotStuffingMatchesDotStuff) {
+  const std::string cases[] = {"",          "a\r\n",       ".leading\r\n", "a\r\n.b\r\n", "a\r\nb.\r\n", "x.y.z\r\n.",
+                               "\r\n.\r\n",    "mid.dot\r\n", ".",              "...",        "a\n.b",       "end.\r\n"};
+  for (const std::string& in : cases) {
+    std::string plain = in;
+    if (!plain.empty() && (plain.size() < 2 || plain.compare(plain.size() - 2, 2, "\r\n") != 0)) plain += "\r\n";
+    plain += ".\r\n";
+    EXPECT_EQ(needsDotStuffing(in), dotStuff(in) != plain) << "content \"" << in << "\"";
+  }
+  EXPECT_FALSE(needsDotStuffing(std::string(100000, 'a')));
+  std::string big(100000, 'b');
+  big[70000] = '\n';
+  big[70001] = '.';
+  EXPECT_TRUE(needsDotStuffing(big));
+}
+
 // ---- a scripted fake peer ----
 
 class FakePeer {
