@@ -303,6 +303,7 @@ Result<std::unique_ptr<Queue>> Queue::open(const QueueOptions& o) {
 }
 
 Queue::~Queue() {
+  forgetStatements(db_);
   sqlite3_close(db_);
   ::close(spoolFd_);
 }

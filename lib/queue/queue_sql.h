@@ -23,11 +23,20 @@ inline int64_t nowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-// A prepared statement that finalizes itself; binds copy their text.
+// The prepared-statement cache (stmt_cache.cc): a statement compiled earlier on `db` for the
+// same SQL text and not in use, or a newly compiled one (nullptr on error); returnStatement resets
+// it and keeps it for the next caller; forgetStatements finalizes every kept statement of `db`
+// (before sqlite3_close).
+sqlite3_stmt* takeStatement(sqlite3* db, const char* sql);
+void returnStatement(sqlite3_stmt* s);
+void forgetStatements(sqlite3* db);
+
+// A prepared statement from the cache, given back when it goes out of scope (compiling the SQL
+// each time cost more than running it); binds copy their text.
 struct Stmt {
   sqlite3_stmt* s = nullptr;
-  Stmt(sqlite3* db, const char* sql) { sqlite3_prepare_v2(db, sql, -1, &s, nullptr); }
-  ~Stmt() { sqlite3_finalize(s); }
+  Stmt(sqlite3* db, const char* sql) : s(takeStatement(db, sql)) {}
+  ~Stmt() { returnStatement(s); }
   Stmt(const Stmt&) = delete;
   Stmt& operator=(const Stmt&) = delete;
   void text(int i, const std::string& v) { sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT); }
