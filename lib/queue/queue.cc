@@ -309,6 +309,15 @@ Queue::~Queue() {
 }
 
 Status Queue::exec(const char* sql) {
+  if (std::strchr(sql, ';') == nullptr) {
+    // One statement (BEGIN, COMMIT, a PRAGMA): from the statement cache, not compiled again.
+    Stmt st(db_, sql);
+    int rc = st.s ? sqlite3_step(st.s) : sqlite3_errcode(db_);
+    while (rc == SQLITE_ROW) rc = sqlite3_step(st.s);
+    if (rc == SQLITE_DONE) return okStatus();
+    int code = rc & 0xff;
+    return makeError(std::string(code == SQLITE_FULL ? kNoSpace : "") + "queue index: " + sqlite3_errmsg(db_));
+  }
   char* err = nullptr;
   if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
     std::string e = err ? err : "?";
