@@ -942,10 +942,10 @@ awaitable<bool> Session::finishMessage() {
                          rc.hostname + " (sluice-relayd) with " + proto + " id ";
   std::string tail = ";\r\n\t" + rfc5322Date() + "\r\n";
   auto msg = std::make_shared<queue::NewMessage>(std::move(msg_));
-  msg->content.reserve(received.size() + 40 + data_.size());
   std::string qid = queue::Queue::newId();  // in Received:, the 250 reply, the log and the index
-  msg->content = received + qid + tail;
-  msg->content += data_;
+  // One allocation of the final size and one copy of the message.
+  msg->content.reserve(received.size() + qid.size() + tail.size() + data_.size());
+  msg->content.append(received).append(qid).append(tail).append(data_);
   data_.clear();
   size_t nrcpt = msg->recipients.size(), size = msg->content.size();
   std::string sender = msg->sender;
