@@ -194,6 +194,9 @@ sfsistat onNegotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned 
     // instead - the same for the client: both Postfix and Sendmail run the content steps after the
     // whole message has been received.
     unsigned long noReply = SMFIP_NR_HDR | SMFIP_NR_EOH | SMFIP_NR_BODY;
+    // MAIL FROM too when it can only continue: every message followed to its end (policyd, the
+    // identity header) or signed even unauthenticated - it never answers accept early then.
+    if (policy || identity || c->state->signing->signUnauthenticated()) noReply |= SMFIP_NR_MAIL;
     unsigned long want = SMFIP_NODATA | SMFIP_NOUNKNOWN | SMFIP_HDR_LEADSPC | SMFIP_SKIP | noReply;
     if (!policy) want |= SMFIP_NOHELO | SMFIP_NORCPT;
     *pf1 = f1 & want;
@@ -242,8 +245,9 @@ sfsistat onHelo(SMFICTX* ctx, char* helo) {
 }
 
 sfsistat onEnvFrom(SMFICTX* ctx, char** argv) {
-  return guarded("MAIL FROM", [&] {
+  return guardedNoReply(ctx, SMFIP_NR_MAIL, "MAIL FROM", [&] {
     Connection* c = connection(ctx);
+    c->deferred.reset();
     c->refresh();
     ++gStats.messages;
     std::string user = macro(ctx, "{auth_authen}");
@@ -252,7 +256,6 @@ sfsistat onEnvFrom(SMFICTX* ctx, char** argv) {
     std::vector<std::string> args;
     for (int i = 1; argv && argv[0] && argv[i]; ++i) args.emplace_back(argv[i]);
     c->bytes = 0;
-    c->deferred.reset();
     bool policy = c->policy != nullptr;
     std::string queueId = macro(ctx, "i");
     if (policy) c->envelope.mail(from, user, macro(ctx, "{auth_type}"), queueId, args);
@@ -261,7 +264,7 @@ sfsistat onEnvFrom(SMFICTX* ctx, char** argv) {
     // The identity header must be seen (and removed) in every message, signed or not.
     Verdict v = c->message.beginMessage(user, from, trusted, policy || c->identity.enabled());
     c->setQueueId(std::move(queueId));
-    return answer(ctx, v);
+    return answerStep(ctx, c, SMFIP_NR_MAIL, std::move(v));
   });
 }
 

@@ -4,7 +4,8 @@
 // headers, end of headers, body, end of message; HELO and RCPT only when milter.policy_service is
 // set (Sendmail: envelope checks asked of sluice-policyd). Header fields, end of headers and body
 // chunks are negotiated without a reply (SMFIP_NR_HDR/EOH/BODY; libmilter fakes them for an MTA
-// that lacks them), so the MTA streams the message content without a round trip per step; what
+// that lacks them), and MAIL FROM too when it can only continue (NR_MAIL: policyd, the identity
+// header or dkim.sign_unauthenticated on), so the MTA streams the message content without a round trip per step; what
 // those steps decide (refusals at end of headers, failures) is answered at end of message - the
 // same to the SMTP client, as Postfix and Sendmail run them after the whole message is in.
 // Actions: SMFIF_ADDHDRS, SMFIF_CHGHDRS (every client copy of relayd.identity_header is deleted at
