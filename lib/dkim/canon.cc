@@ -158,12 +158,19 @@ void BodyCanonicalizer::feed(std::string_view in, std::string& out) {
     } else {
       content(c, out);  // first byte of a run: flushes held-back lines and WSP
       size_t j = i + 1;
+      // The run goes on through what canonicalization keeps as it is between two content bytes:
+      // a CRLF (the next line starts with content) and, for relaxed, a single SP. Ordinary text
+      // is so appended in pieces of up to a whole chunk, not line by line or word by word.
+      auto ordinary = [relaxed](char b) { return relaxed ? !isRelaxedSpecial(b) : b != '\r' && b != '\n'; };
       for (;;) {
         j += ordinaryRun(in.data() + j, in.size() - j, relaxed);
-        // Relaxed: the run goes on through a single SP between two content bytes (kept as it
-        // is), so ordinary text is appended in one piece rather than word by word.
-        if (!relaxed || j + 1 >= in.size() || in[j] != ' ' || isRelaxedSpecial(in[j + 1])) break;
-        j += 2;
+        if (relaxed && j + 1 < in.size() && in[j] == ' ' && ordinary(in[j + 1])) {
+          j += 2;
+        } else if (j + 2 < in.size() && in[j] == '\r' && in[j + 1] == '\n' && ordinary(in[j + 2])) {
+          j += 3;
+        } else {
+          break;
+        }
       }
       out.append(in.data() + i + 1, j - i - 1);
       i = j;
