@@ -45,6 +45,8 @@ struct Connection {
   bool canQuarantine = false;
   bool canChangeHeaders = false;  // SMFIF_CHGHDRS offered: identity headers can be removed
   bool canSkip = false;           // SMFIP_SKIP negotiated: the rest of a body nobody needs is skipped
+  unsigned long noReply = 0;      // SMFIP_NR_* negotiated: those steps answer SMFIS_NOREPLY
+  std::optional<Verdict> deferred;  // the verdict of a no-reply step, answered at the next reply
   uint64_t bytes = 0;         // header + body bytes of the current message
   std::string queueId;        // the MTA's {i} for the current message; "" until it is known
 
@@ -133,6 +135,45 @@ sfsistat guarded(const char* where, F&& f) {
   return SMFIS_TEMPFAIL;
 }
 
+// The catch-all of a callback whose step may be negotiated without a reply (SMFIP_NR_* `step`): no
+// verdict can be given there, so a failure is remembered and answered (tempfail) at the next step
+// that replies (end of message at the latest).
+template <class F>
+sfsistat guardedNoReply(SMFICTX* ctx, unsigned long step, const char* where, F&& f) {
+  std::string why;
+  try {
+    return f();
+  } catch (const std::exception& e) {
+    why = std::string("milter ") + where + ": " + e.what();
+  } catch (...) {
+    why = std::string("milter ") + where + ": unknown exception";
+  }
+  try {
+    logError(why + "; answering tempfail");
+    auto* c = static_cast<Connection*>(smfi_getpriv(ctx));
+    // (Were the step without a reply after all, libmilter would drop this answer.)
+    if (c == nullptr || (c->noReply & step) == 0) return SMFIS_TEMPFAIL;
+    if (!c->deferred) c->deferred = Verdict::tempfail("Local error, try again later");
+  } catch (...) {
+    return SMFIS_TEMPFAIL;
+  }
+  return SMFIS_NOREPLY;
+}
+
+Verdict takeDeferred(Connection* c) {
+  Verdict v = std::move(*c->deferred);
+  c->deferred.reset();
+  return v;
+}
+
+// The answer of `step`: SMFIS_NOREPLY when it was negotiated without a reply (a verdict other than
+// continue is then kept for the next step that replies), else the verdict's code.
+sfsistat answerStep(SMFICTX* ctx, Connection* c, unsigned long step, Verdict v) {
+  if ((c->noReply & step) == 0) return answer(ctx, v);
+  if (v.kind != Verdict::Kind::kContinue && !c->deferred) c->deferred = std::move(v);
+  return SMFIS_NOREPLY;
+}
+
 sfsistat onNegotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned long, unsigned long,
                      unsigned long* pf0, unsigned long* pf1, unsigned long* pf2, unsigned long* pf3) {
   return guarded("negotiate", [&] {
@@ -147,9 +188,19 @@ sfsistat onNegotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned 
       return SMFIS_REJECT;
     }
     *pf0 = SMFIF_ADDHDRS | (f0 & SMFIF_CHGHDRS) | (f0 & SMFIF_SETSYMLIST) | (f0 & SMFIF_QUARANTINE);
-    unsigned long want = SMFIP_NODATA | SMFIP_NOUNKNOWN | SMFIP_HDR_LEADSPC | SMFIP_SKIP;
+    // No reply for header fields, end of headers and body chunks: the MTA streams the message
+    // content without waiting, from the first header to end of message (libmilter fakes these
+    // flags for an MTA that lacks them). What end of headers decides is answered at end of message
+    // instead - the same for the client: both Postfix and Sendmail run the content steps after the
+    // whole message has been received.
+    unsigned long noReply = SMFIP_NR_HDR | SMFIP_NR_EOH | SMFIP_NR_BODY;
+    // MAIL FROM too when it can only continue: every message followed to its end (policyd, the
+    // identity header) or signed even unauthenticated - it never answers accept early then.
+    if (policy || identity || c->state->signing->signUnauthenticated()) noReply |= SMFIP_NR_MAIL;
+    unsigned long want = SMFIP_NODATA | SMFIP_NOUNKNOWN | SMFIP_HDR_LEADSPC | SMFIP_SKIP | noReply;
     if (!policy) want |= SMFIP_NOHELO | SMFIP_NORCPT;
     *pf1 = f1 & want;
+    c->noReply = *pf1 & noReply;
     *pf2 = 0;
     *pf3 = 0;
     c->leadingSpace = (*pf1 & SMFIP_HDR_LEADSPC) != 0;
@@ -194,8 +245,9 @@ sfsistat onHelo(SMFICTX* ctx, char* helo) {
 }
 
 sfsistat onEnvFrom(SMFICTX* ctx, char** argv) {
-  return guarded("MAIL FROM", [&] {
+  return guardedNoReply(ctx, SMFIP_NR_MAIL, "MAIL FROM", [&] {
     Connection* c = connection(ctx);
+    c->deferred.reset();
     c->refresh();
     ++gStats.messages;
     std::string user = macro(ctx, "{auth_authen}");
@@ -212,7 +264,7 @@ sfsistat onEnvFrom(SMFICTX* ctx, char** argv) {
     // The identity header must be seen (and removed) in every message, signed or not.
     Verdict v = c->message.beginMessage(user, from, trusted, policy || c->identity.enabled());
     c->setQueueId(std::move(queueId));
-    return answer(ctx, v);
+    return answerStep(ctx, c, SMFIP_NR_MAIL, std::move(v));
   });
 }
 
@@ -233,36 +285,45 @@ sfsistat onEnvRcpt(SMFICTX* ctx, char** argv) {
 }
 
 sfsistat onHeader(SMFICTX* ctx, char* name, char* value) {
-  return guarded("header", [&] {
+  return guardedNoReply(ctx, SMFIP_NR_HDR, "header", [&] {
     Connection* c = connection(ctx);
-    std::string v = value ? value : "";
-    if (!c->leadingSpace) v.insert(0, " ");  // the MTA dropped the usual space after the colon
-    std::string n = name ? name : "";
+    std::string_view n = name ? name : "";
+    std::string_view v = value ? value : "";
+    std::string spaced;
+    if (!c->leadingSpace) {  // the MTA dropped the usual space after the colon
+      spaced.reserve(v.size() + 1);
+      spaced.append(" ").append(v);
+      v = spaced;
+    }
     c->bytes += n.size() + v.size() + 3;
     if (c->identity.matches(n)) {  // removed at end of message: never checked nor signed
       c->identity.seen();
-      return SMFIS_CONTINUE;
+      return answerStep(ctx, c, SMFIP_NR_HDR, Verdict::next());
     }
-    return answer(ctx, c->message.header(n, v));
+    return answerStep(ctx, c, SMFIP_NR_HDR, c->message.header(n, v));
   });
 }
 
 sfsistat onEndOfHeaders(SMFICTX* ctx) {
-  return guarded("end of headers", [&] {
+  return guardedNoReply(ctx, SMFIP_NR_EOH, "end of headers", [&] {
     Connection* c = connection(ctx);
     learnQueueId(ctx, c);
-    return answer(ctx, c->message.endOfHeaders());
+    if (c->deferred) return answerStep(ctx, c, SMFIP_NR_EOH, takeDeferred(c));  // decided already
+    return answerStep(ctx, c, SMFIP_NR_EOH, c->message.endOfHeaders());
   });
 }
 
 sfsistat onBody(SMFICTX* ctx, unsigned char* data, size_t len) {
-  return guarded("body", [&] {
+  return guardedNoReply(ctx, SMFIP_NR_BODY, "body", [&] {
     Connection* c = connection(ctx);
     c->bytes += len;
-    // Only the signer and policyd's size need the body; without them, skip to end of message.
-    if (c->canSkip && !c->message.signing() && !c->policy) return SMFIS_SKIP;
-    c->message.body(std::string_view(reinterpret_cast<const char*>(data), len));
-    return SMFIS_CONTINUE;
+    if (c->deferred) return answerStep(ctx, c, SMFIP_NR_BODY, takeDeferred(c));  // decided already
+    // Only the signer and policyd's size need the body; without them, skip to end of message
+    // (not possible when body chunks have no reply: they are then read and ignored).
+    bool needed = c->message.signing() || c->policy;
+    if (!needed && c->canSkip && (c->noReply & SMFIP_NR_BODY) == 0) return SMFIS_SKIP;
+    if (c->message.signing()) c->message.body(std::string_view(reinterpret_cast<const char*>(data), len));
+    return answerStep(ctx, c, SMFIP_NR_BODY, Verdict::next());
   });
 }
 
@@ -331,6 +392,11 @@ sfsistat onEndOfMessage(SMFICTX* ctx) {
   return guarded("end of message", [&] {
     Connection* c = connection(ctx);
     learnQueueId(ctx, c);
+    if (c->deferred) {  // a no-reply step decided (or failed): its verdict is the answer
+      Verdict v = takeDeferred(c);
+      c->message.beginMessage("", "");
+      return answer(ctx, v);
+    }
     MilterAction policy;
     if (c->policy) {
       ++gStats.policyQueries;
@@ -369,6 +435,7 @@ sfsistat onAbort(SMFICTX* ctx) {
   return guarded("abort", [&] {
     Connection* c = connection(ctx);
     c->message.beginMessage("", "");
+    c->deferred.reset();
     c->envelope.abort();
     c->setQueueId("");
     return SMFIS_CONTINUE;

@@ -3,6 +3,9 @@
 
 #include <openssl/evp.h>
 
+#include <cstdint>
+#include <cstring>
+
 #include "base/strings.h"
 
 namespace sluice::dkim {
@@ -11,6 +14,33 @@ namespace {
 constexpr size_t kFlushBytes = 8192;
 
 bool isWsp(char c) { return c == ' ' || c == '\t'; }
+// The bytes relaxed body canonicalization may change: line ends and WSP.
+bool isRelaxedSpecial(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+// Whether any byte of the 8 in `w` equals `b` (the classic SWAR zero-byte test on w ^ b*0x01..01).
+bool hasByte(uint64_t w, unsigned char b) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr uint64_t kHighs = 0x8080808080808080ULL;
+  uint64_t v = w ^ (kOnes * b);
+  return ((v - kOnes) & ~v & kHighs) != 0;
+}
+
+// The length of the prefix of p[0..n) that canonicalization keeps as it is: no CR or LF, and for
+// relaxed no SP or HTAB either. Eight bytes at a time while none of them is special.
+size_t ordinaryRun(const char* p, size_t n, bool relaxed) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, p + i, 8);
+    if (hasByte(w, '\r') || hasByte(w, '\n') || (relaxed && (hasByte(w, ' ') || hasByte(w, '\t')))) break;
+  }
+  if (relaxed) {
+    while (i < n && !isRelaxedSpecial(p[i])) ++i;
+  } else {
+    while (i < n && p[i] != '\r' && p[i] != '\n') ++i;
+  }
+  return i;
+}
 
 // RFC 6376 3.4.2: lowercase name, no WSP around the colon, value unfolded, WSP runs -> one SP,
 // no WSP at the start or end of the value.
@@ -128,7 +158,20 @@ void BodyCanonicalizer::feed(std::string_view in, std::string& out) {
     } else {
       content(c, out);  // first byte of a run: flushes held-back lines and WSP
       size_t j = i + 1;
-      while (j < in.size() && in[j] != '\r' && in[j] != '\n' && !(relaxed && isWsp(in[j]))) ++j;
+      // The run goes on through what canonicalization keeps as it is between two content bytes:
+      // a CRLF (the next line starts with content) and, for relaxed, a single SP. Ordinary text
+      // is so appended in pieces of up to a whole chunk, not line by line or word by word.
+      auto ordinary = [relaxed](char b) { return relaxed ? !isRelaxedSpecial(b) : b != '\r' && b != '\n'; };
+      for (;;) {
+        j += ordinaryRun(in.data() + j, in.size() - j, relaxed);
+        if (relaxed && j + 1 < in.size() && in[j] == ' ' && ordinary(in[j + 1])) {
+          j += 2;
+        } else if (j + 2 < in.size() && in[j] == '\r' && in[j + 1] == '\n' && ordinary(in[j + 2])) {
+          j += 3;
+        } else {
+          break;
+        }
+      }
       out.append(in.data() + i + 1, j - i - 1);
       i = j;
     }

@@ -7,6 +7,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -122,6 +123,20 @@ Result<std::string> readKeyFile(const std::string& path, bool checkPermissions) 
 }  // namespace
 
 void DkimKey::Free::operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
+void DkimKey::Free::operator()(EVP_PKEY_CTX* c) const { EVP_PKEY_CTX_free(c); }
+
+DkimKey::DkimKey(EVP_PKEY* p, KeyType t, int bits, std::string source)
+    : pkey_(p), type_(t), bits_(bits), source_(std::move(source)) {
+  if (t != KeyType::kRsa) return;
+  // Making and initialising a context fetches the algorithm from the provider each time; a
+  // template dup()ed per signature does not.
+  std::unique_ptr<EVP_PKEY_CTX, Free> ctx(EVP_PKEY_CTX_new(p, nullptr));
+  if (ctx && EVP_PKEY_sign_init(ctx.get()) > 0 && EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_PADDING) > 0 &&
+      EVP_PKEY_CTX_set_signature_md(ctx.get(), EVP_sha256()) > 0) {
+    rsaSign_ = std::move(ctx);
+  }
+  ERR_clear_error();
+}
 
 const char* toString(KeyType t) { return t == KeyType::kRsa ? "rsa" : "ed25519"; }
 const char* algorithmName(KeyType t) { return t == KeyType::kRsa ? "rsa-sha256" : "ed25519-sha256"; }

@@ -12,7 +12,8 @@
 // the modern floor), and any other key type.
 //
 // Invariants: a DkimKey always holds a usable private key of type kRsa or kEd25519. An OpenSSL
-// EVP_PKEY may be used by several threads at once for signing (each with its own contexts).
+// EVP_PKEY may be used by several threads at once for signing (each with its own contexts, which
+// for RSA are copies of the key's read-only template).
 #pragma once
 
 #include <openssl/types.h>
@@ -43,16 +44,21 @@ class DkimKey {
   int bits() const { return bits_; }
   const std::string& source() const { return source_; }  // the file name (for log lines)
   EVP_PKEY* pkey() const { return pkey_.get(); }
+  // RSA: a signing context set up once (RSASSA-PKCS1-v1_5, SHA-256) for EVP_PKEY_CTX_dup(), which
+  // takes it const and so may be called from several threads at once; null for Ed25519 or when
+  // OpenSSL could not set it up (signers then make their own).
+  const EVP_PKEY_CTX* rsaSignTemplate() const { return rsaSign_.get(); }
 
  private:
   struct Free {
     void operator()(EVP_PKEY* p) const;
+    void operator()(EVP_PKEY_CTX* c) const;
   };
   friend Result<DkimKey> parseKey(std::string_view, const KeyLoadOptions&, std::string_view);
-  DkimKey(EVP_PKEY* p, KeyType t, int bits, std::string source)
-      : pkey_(p), type_(t), bits_(bits), source_(std::move(source)) {}
+  DkimKey(EVP_PKEY* p, KeyType t, int bits, std::string source);
 
   std::unique_ptr<EVP_PKEY, Free> pkey_;
+  std::unique_ptr<EVP_PKEY_CTX, Free> rsaSign_;
   KeyType type_;
   int bits_;
   std::string source_;

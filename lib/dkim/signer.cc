@@ -134,14 +134,20 @@ class Folder {
   size_t col_;
 };
 
-Result<std::string> rsaSign(EVP_PKEY* pkey, const Sha256Digest& digest) {
-  std::unique_ptr<EVP_PKEY_CTX, decltype(&EVP_PKEY_CTX_free)> ctx(EVP_PKEY_CTX_new(pkey, nullptr),
-                                                                  &EVP_PKEY_CTX_free);
+Result<std::string> rsaSign(const DkimKey& key, const Sha256Digest& digest) {
+  using CtxPtr = std::unique_ptr<EVP_PKEY_CTX, decltype(&EVP_PKEY_CTX_free)>;
+  CtxPtr ctx(nullptr, &EVP_PKEY_CTX_free);
+  if (const EVP_PKEY_CTX* tmpl = key.rsaSignTemplate()) {
+    ctx.reset(EVP_PKEY_CTX_dup(tmpl));
+  } else {
+    ctx.reset(EVP_PKEY_CTX_new(key.pkey(), nullptr));
+    if (ctx && (EVP_PKEY_sign_init(ctx.get()) <= 0 || EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_PADDING) <= 0 ||
+                EVP_PKEY_CTX_set_signature_md(ctx.get(), EVP_sha256()) <= 0)) {
+      ctx.reset();
+    }
+  }
   size_t len = 0;
-  if (!ctx || EVP_PKEY_sign_init(ctx.get()) <= 0 ||
-      EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_PADDING) <= 0 ||
-      EVP_PKEY_CTX_set_signature_md(ctx.get(), EVP_sha256()) <= 0 ||
-      EVP_PKEY_sign(ctx.get(), nullptr, &len, digest.data(), digest.size()) <= 0) {
+  if (!ctx || EVP_PKEY_sign(ctx.get(), nullptr, &len, digest.data(), digest.size()) <= 0) {
     return makeError("dkim: RSA signing set-up failed (OpenSSL)");
   }
   std::string sig(len, '\0');
@@ -235,7 +241,7 @@ std::string signedHeaderData(const MessageHeaders& headers, const std::vector<st
 Result<std::string> signData(const DkimKey& key, std::string_view data) {
   auto digest = sha256(data);
   if (!digest) return digest.error();
-  auto sig = key.type() == KeyType::kRsa ? rsaSign(key.pkey(), *digest) : ed25519Sign(key.pkey(), *digest);
+  auto sig = key.type() == KeyType::kRsa ? rsaSign(key, *digest) : ed25519Sign(key.pkey(), *digest);
   if (!sig) return sig.error();
   return base64Encode(*sig);
 }
