@@ -2,6 +2,9 @@
 // and addresses found in free text, and whitespace collapsing. Hand-written single passes (no
 // regex), bounded by the input length.
 #include <algorithm>
+#include <bit>
+#include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -117,15 +120,50 @@ std::string extractAddress(std::string_view text) {
 
 namespace {
 
+// SWAR helpers for collapse(): 8 bytes at a time, little-endian byte order (byte 0 lowest).
+constexpr uint64_t kOnes = 0x0101010101010101ull, kHigh = 0x8080808080808080ull, kLow7 = 0x7f7f7f7f7f7f7f7full;
+// 0x80 in every byte of w that is zero, 0 elsewhere (exact: no carry between bytes).
+inline uint64_t zeroBytes(uint64_t w) { return ~(((w & kLow7) + kLow7) | w | kLow7); }
+// 0x80 in every byte of w below 0x20 (control bytes, whitespace other than ' '), exact.
+inline uint64_t controlBytes(uint64_t w) { return ~(((w & kLow7) + kOnes * (0x80 - 0x20)) | w | kLow7); }
+// ASCII 'A'..'Z' lower-cased in all 8 bytes; other bytes (>= 0x80 too) unchanged.
+inline uint64_t lower8(uint64_t w) {
+  uint64_t h = w & kLow7;
+  uint64_t geA = h + kOnes * (0x80 - 'A'), gtZ = h + kOnes * (0x7f - 'Z');
+  return w | (((geA ^ gtZ) & ~w & kHigh) >> 2);
+}
+
 // Whitespace runs to one space, leading and trailing ones dropped, at most max bytes; ASCII
-// letters lower-cased too when lower is set (one pass, one allocation).
+// letters lower-cased too when lower is set (one pass, one allocation). Fast path: 8 bytes
+// with no control byte, no two adjacent spaces and no space last are copied as they are (a
+// single space between two other bytes stays), lower-cased 8 at a time; anything else goes
+// byte by byte.
 std::string collapse(std::string_view text, size_t max, bool lower) {
   std::string out;
   out.resize(std::min(text.size(), max));
   char* o = out.data();
   char* const end = o + out.size();
   bool space = false;
-  for (char c : text) {
+  const char* p = text.data();
+  const char* const stop = p + text.size();
+  while (p < stop) {
+    if constexpr (std::endian::native == std::endian::little) {
+      if (stop - p >= 8 && end - o >= 9) {
+        uint64_t w;
+        std::memcpy(&w, p, 8);
+        uint64_t sp = zeroBytes(w ^ (kOnes * ' '));
+        bool firstSpace = (sp & 0x80) != 0;
+        if ((controlBytes(w) | (sp & (sp >> 8)) | (sp >> 63)) == 0 && !(firstSpace && (space || o == out.data()))) {
+          if (space) *o++ = ' ', space = false;
+          if (lower) w = lower8(w);
+          std::memcpy(o, &w, 8);
+          o += 8;
+          p += 8;
+          continue;
+        }
+      }
+    }
+    char c = *p++;
     if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
       space = o != out.data();
       continue;
