@@ -15,10 +15,10 @@ namespace sluice::bounce {
 
 namespace {
 
-bool isDigit(char c) { return c >= '0' && c <= '9'; }
+constexpr bool isDigit(char c) { return c >= '0' && c <= '9'; }
 // ASCII only, inline (the <cctype> calls showed in profiles; the C locale is ASCII anyway).
-bool isAlpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-bool isAlnum(char c) { return isAlpha(c) || isDigit(c); }
+constexpr bool isAlpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+constexpr bool isAlnum(char c) { return isAlpha(c) || isDigit(c); }
 
 // At i: "D.D.DDD" (subject 1-3 digits); returns its length or 0. No check of the surroundings.
 size_t codeAt(std::string_view t, size_t i) {
@@ -41,26 +41,45 @@ bool standsAlone(std::string_view t, size_t i, size_t len) {
 }  // namespace
 
 
+// A code is "D.D.D..." : every candidate position i has t[i + 1] == '.', so only the dots are
+// visited (memchr); the first candidate of each kind is kept. Result as two passes would give
+// it: pass 1 over 4.x.x/5.x.x codes, the first anchored one (after a reply code or '#') else
+// the first one; only when there is none, the same over 2.x.x codes (class and detail <= 7).
 std::string findStatusCode(std::string_view t) {
-  std::string loose;
-  for (int pass = 0; pass < 2; ++pass) {
-    for (size_t i = 0; i + 5 <= t.size(); ++i) {
-      char c = t[i];
-      if (pass == 0 ? (c != '4' && c != '5') : c != '2') continue;
-      size_t len = codeAt(t, i);
-      if (len == 0 || !standsAlone(t, i, len)) continue;
-      if (pass == 1 && (t[i + 2] > '7' || len != 5 || t[i + 4] > '7')) continue;
-      std::string code(t.substr(i, len));
-      // Preferred: after a reply code ("550 5.1.1", "550-5.1.1") or "#" ("#5.1.1").
-      bool anchored = (i >= 4 && isDigit(t[i - 2]) && isDigit(t[i - 3]) && isDigit(t[i - 4]) &&
-                       (t[i - 1] == ' ' || t[i - 1] == '-')) ||
-                      (i >= 1 && t[i - 1] == '#');
-      if (anchored) return code;
-      if (loose.empty()) loose = code;
+  size_t loose = std::string_view::npos, anchored2 = std::string_view::npos, loose2 = std::string_view::npos;
+  size_t looseLen = 0, anchored2Len = 0, loose2Len = 0;
+  const char* base = t.data();
+  size_t from = 1;  // a dot at 0 has no digit before it
+  while (from < t.size()) {
+    const void* hit = std::memchr(base + from, '.', t.size() - from);
+    if (!hit) break;
+    size_t dot = static_cast<size_t>(static_cast<const char*>(hit) - base);
+    from = dot + 1;
+    if (dot == 0) continue;
+    size_t i = dot - 1;
+    if (i + 5 > t.size()) break;
+    char c = t[i];
+    bool pass1 = c == '4' || c == '5';
+    if (!pass1 && (c != '2' || anchored2 != std::string_view::npos || loose != std::string_view::npos)) continue;
+    size_t len = codeAt(t, i);
+    if (len == 0 || !standsAlone(t, i, len)) continue;
+    if (!pass1 && (t[i + 2] > '7' || len != 5 || t[i + 4] > '7')) continue;
+    bool anchored = (i >= 4 && isDigit(t[i - 2]) && isDigit(t[i - 3]) && isDigit(t[i - 4]) &&
+                     (t[i - 1] == ' ' || t[i - 1] == '-')) ||
+                    (i >= 1 && t[i - 1] == '#');
+    if (pass1) {
+      if (anchored) return std::string(t.substr(i, len));
+      if (loose == std::string_view::npos) loose = i, looseLen = len;
+    } else if (anchored) {
+      anchored2 = i, anchored2Len = len;
+    } else if (loose2 == std::string_view::npos) {
+      loose2 = i, loose2Len = len;
     }
-    if (!loose.empty()) return loose;
   }
-  return loose;
+  if (loose != std::string_view::npos) return std::string(t.substr(loose, looseLen));
+  if (anchored2 != std::string_view::npos) return std::string(t.substr(anchored2, anchored2Len));
+  if (loose2 != std::string_view::npos) return std::string(t.substr(loose2, loose2Len));
+  return "";
 }
 
 std::string findReplyCode(std::string_view t) {
@@ -80,10 +99,16 @@ std::string findReplyCode(std::string_view t) {
 }
 
 namespace {
-bool localChar(char c) {
-  return isAlnum(c) || std::string_view("!#$%&'*+/=?^_`{|}~.-").find(c) != std::string_view::npos ||
-         static_cast<unsigned char>(c) >= 0x80;
-}
+// The bytes of a local part: letters, digits, RFC 5322 atext specials, '.', bytes >= 0x80.
+struct LocalChars {
+  bool is[256] = {};
+  constexpr LocalChars() {
+    for (int c = 0; c < 256; ++c) is[c] = isAlnum(static_cast<char>(c)) || c >= 0x80;
+    for (char c : std::string_view("!#$%&'*+/=?^_`{|}~.-")) is[static_cast<unsigned char>(c)] = true;
+  }
+};
+constexpr LocalChars kLocalChars;
+bool localChar(char c) { return kLocalChars.is[static_cast<unsigned char>(c)]; }
 bool domainChar(char c) { return isAlnum(c) || c == '.' || c == '-' || static_cast<unsigned char>(c) >= 0x80; }
 }  // namespace
 

@@ -34,6 +34,36 @@ std::string collapseRef(std::string_view text, size_t max, bool lower) {
   return out;
 }
 
+bool digit(char c) { return c >= '0' && c <= '9'; }
+bool alnum(char c) { return digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+bool alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+
+// findStatusCode as two plain passes over every position (4.x.x/5.x.x, then 2.x.x).
+std::string findStatusCodeRef(std::string_view t) {
+  std::string loose;
+  for (int pass = 0; pass < 2; ++pass) {
+    for (size_t i = 0; i + 5 <= t.size(); ++i) {
+      char c = t[i];
+      if (pass == 0 ? (c != '4' && c != '5') : c != '2') continue;
+      if (!digit(t[i]) || t[i + 1] != '.' || !digit(t[i + 2]) || t[i + 3] != '.') continue;
+      size_t j = i + 4, n = 0;
+      while (j < t.size() && digit(t[j]) && n < 4) ++j, ++n;
+      if (n == 0 || n > 3) continue;
+      size_t len = j - i, e = j;
+      if (i > 0 && (alnum(t[i - 1]) || t[i - 1] == '.' || (t[i - 1] == '-' && i > 1 && alpha(t[i - 2])))) continue;
+      if (e < t.size() && (alnum(t[e]) || t[e] == '@')) continue;
+      if (e + 1 < t.size() && t[e] == '.' && digit(t[e + 1])) continue;
+      if (pass == 1 && (t[i + 2] > '7' || len != 5 || t[i + 4] > '7')) continue;
+      bool anchored = (i >= 4 && digit(t[i - 2]) && digit(t[i - 3]) && digit(t[i - 4]) &&
+                       (t[i - 1] == ' ' || t[i - 1] == '-')) || (i >= 1 && t[i - 1] == '#');
+      if (anchored) return std::string(t.substr(i, len));
+      if (loose.empty()) loose = std::string(t.substr(i, len));
+    }
+    if (!loose.empty()) return loose;
+  }
+  return loose;
+}
+
 std::string randomText(std::mt19937& rng, size_t n) {
   static const std::string kBytes = "  \t\n\r\f\vaAzZmM09.5@-_\x01\x7f\x80\xc3\xa9\xff[{";
   std::string t;
@@ -56,6 +86,21 @@ TEST(TextUtil, CollapseSameAsByteByByte) {
   }
   EXPECT_EQ(collapseSpace("  Hello   World\t\n"), "Hello World");
   EXPECT_EQ(detail::collapseLower(" ABCDEFGH IJKLMNOP  QRSTUVWXYZ \xc3\x89"), "abcdefgh ijklmnop qrstuvwxyz \xc3\x89");
+}
+
+TEST(TextUtil, FindStatusCodeSameAsTwoPasses) {
+  std::mt19937 rng(11);
+  static const std::string kBytes = "0123455542789..... -#a@";
+  for (int i = 0; i < 50000; ++i) {
+    std::string t;
+    size_t n = rng() % 40;
+    while (t.size() < n) t.push_back(kBytes[rng() % kBytes.size()]);
+    ASSERT_EQ(findStatusCode(t), findStatusCodeRef(t)) << t;
+  }
+  EXPECT_EQ(findStatusCode("host said: 550 5.1.1 user unknown (2.0.0)"), "5.1.1");
+  EXPECT_EQ(findStatusCode("ok 2.1.5 then 4.4.7"), "4.4.7");
+  EXPECT_EQ(findStatusCode("ok 2.1.5 then #2.0.0"), "2.0.0");
+  EXPECT_EQ(findStatusCode("ip 10.5.1.1 and 5.1.10"), "5.1.10");
 }
 
 }  // namespace
