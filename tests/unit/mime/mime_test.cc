@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <string>
+#include <vector>
 
 namespace sluice::mime {
 namespace {
@@ -17,6 +18,33 @@ TEST(Mime, UnfoldsHeadersAndFindsBody) {
   EXPECT_EQ(m->root().headers.get("FROM"), "a@b.example");
   EXPECT_EQ(m->root().body, "body\n");
   EXPECT_EQ(m->root().type, "text/plain");
+}
+
+TEST(Mime, FieldNames) {
+  // Printable ASCII up to the first colon (WSP only before it); anything else ends the block.
+  Fields f;
+  parseFields("X-Long-Field-Name-Of-Thirty-Two:a\nName \t: b\nAbcdefgh:c\nBad Name: d\nE: e\n", f);
+  ASSERT_EQ(f.items().size(), 3u);
+  EXPECT_EQ(f.items()[0].name, "X-Long-Field-Name-Of-Thirty-Two");
+  EXPECT_EQ(f.items()[1].name, "Name");
+  EXPECT_EQ(f.get("name"), "b");
+  EXPECT_EQ(f.get("abcdefgh"), "c");
+  for (const std::string& bad : std::vector<std::string>{": x\n", " \t: x\n", "Abcdefg\x01: x\n", "Abcdefghij\x7f: x\n", "Caf\xc3\xa9: x\n",
+                          std::string(129, 'a') + ": x\n", "no colon\n"}) {
+    Fields g;
+    parseFields(bad, g);
+    EXPECT_TRUE(g.empty()) << bad;
+  }
+  Fields h;
+  parseFields(std::string(128, 'a') + ":  x \r\n", h);
+  ASSERT_EQ(h.items().size(), 1u);
+  EXPECT_EQ(h.items()[0].value, "x");
+}
+
+TEST(Mime, NormalizesNewlines) {
+  EXPECT_EQ(normalizeNewlines("a\r\nb\rc\n\r\r\n\r"), "a\nb\nc\n\n\n\n");
+  EXPECT_EQ(normalizeNewlines(""), "");
+  EXPECT_EQ(normalizeNewlines("no line end"), "no line end");
 }
 
 TEST(Mime, ThreeLineEndStylesGiveTheSameTree) {
