@@ -80,8 +80,13 @@ Status MultiMatcher::build(const std::vector<std::string>& patterns) {
 
 void MultiMatcher::buildIndex() {
   std::vector<std::pair<uint32_t, int32_t>> keys[kMaxKey + 1];  // (hash, atom) by key length
+  first2_.assign(kFirst2Words, 0);
   for (size_t i = 0; i < atoms_.size(); ++i) {
     const std::string& a = atoms_[i];
+    if (a.size() >= 2) {
+      uint32_t b2 = key4(reinterpret_cast<const unsigned char*>(a.data()), 2);
+      first2_[b2 / 64] |= uint64_t{1} << (b2 % 64);
+    }
     size_t len = std::min(a.size(), kMaxKey);
     uint32_t v = key4(reinterpret_cast<const unsigned char*>(a.data()), len);
     keys[len].emplace_back(keyHash(v), static_cast<int32_t>(i));
@@ -145,15 +150,21 @@ std::vector<int> MultiMatcher::match(std::string_view text) const {
   };
   const size_t n = text.size();
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const uint64_t* first2 = first2_.data();
+  // Every key of length 2 to 4 starts with one of the atoms' first two bytes: positions whose
+  // two bytes start no atom (most of them) cost one bit test.
+  auto starts = [&](uint32_t v) { uint32_t b2 = v & 0xffffu; return (first2[b2 / 64] >> (b2 % 64)) & 1; };
   size_t pos = 0;
   for (; pos + 4 <= n; ++pos) {
     uint32_t v = key4(p + pos, 4);
+    if (!starts(v)) continue;
     if (has4) probe(k4, v, pos);
     if (has3) probe(k3, v & 0xffffffu, pos);
     if (has2) probe(k2, v & 0xffffu, pos);
   }
   for (; pos < n; ++pos) {  // the last three positions: shorter keys only
     uint32_t v = key4(p + pos, n - pos);
+    if (n - pos < 2 || !starts(v)) continue;
     if (has3 && n - pos >= 3) probe(k3, v, pos);
     if (has2 && n - pos >= 2) probe(k2, v & 0xffffu, pos);
   }
