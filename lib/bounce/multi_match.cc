@@ -138,9 +138,14 @@ void MultiMatcher::confirm(const KeyIndex& ix, uint32_t h, uint32_t key, std::st
 }
 
 std::vector<int> MultiMatcher::match(std::string_view text) const {
-  std::vector<int> result, atoms;
-  result.reserve(16);  // one allocation each, not one per doubling
-  atoms.reserve(32);
+  std::vector<int> result;
+  result.reserve(16);  // one allocation, not one per doubling
+  // Scratch lists, one set per thread, kept between calls (no allocation once grown).
+  thread_local std::vector<int> atoms;
+  thread_local std::vector<int32_t> candidates, hits;
+  if (atoms.capacity() > (1u << 16)) std::vector<int>().swap(atoms);  // a huge text's list is not kept
+  if (hits.capacity() > (1u << 16)) std::vector<int32_t>().swap(hits);
+  atoms.clear();
   const KeyIndex &k2 = index_[2], &k3 = index_[3], &k4 = index_[4];
   const bool has2 = !k2.bits.empty(), has3 = !k3.bits.empty(), has4 = !k4.bits.empty();
   // The bit test inline, the rare look-up out of line.
@@ -173,7 +178,8 @@ std::vector<int> MultiMatcher::match(std::string_view text) const {
   // Literal branches decide their pattern; a regex branch runs in RE2 when all its required
   // literals occurred (or the text starts with its prefix), unless another branch matched its
   // pattern already.
-  std::vector<int32_t> candidates = always_, hits;
+  candidates.assign(always_.begin(), always_.end());
+  hits.clear();
   for (int atom : atoms) {
     for (uint32_t t = targetStart_[static_cast<size_t>(atom)]; t < targetStart_[static_cast<size_t>(atom) + 1]; ++t) {
       if (targets_[t].regex < 0) result.push_back(targets_[t].pattern);

@@ -291,21 +291,23 @@ std::string param(std::string_view v, std::string_view name) {
     std::string_view key = trim(v.substr(pos, eq - pos));
     size_t vstart = eq + 1;
     while (vstart < v.size() && isWsp(v[vstart])) ++vstart;
+    // The value is built only for the parameter asked for; the others are skipped over.
+    bool wanted = iequals(key, name);
     std::string val;
     size_t vend = vstart;
     if (vstart < v.size() && v[vstart] == '"') {
       vend = vstart + 1;
       while (vend < v.size() && v[vend] != '"') {
         if (v[vend] == '\\' && vend + 1 < v.size()) ++vend;
-        val.push_back(v[vend]);
+        if (wanted) val.push_back(v[vend]);
         ++vend;
       }
       if (vend < v.size()) ++vend;
     } else {
       while (vend < v.size() && v[vend] != ';' && !isWsp(v[vend])) ++vend;
-      val.assign(v.substr(vstart, vend - vstart));
+      if (wanted) val.assign(v.substr(vstart, vend - vstart));
     }
-    if (iequals(key, name)) return val;
+    if (wanted) return val;
     pos = vend;
   }
   return "";
