@@ -169,9 +169,12 @@ Envelope inspect(const mime::Message& msg, const RuleSet& rules) {
   env.text = text.substr(0, 64 * 1024);
   for (std::string_view k : {"from", "return-path", "sender", "reply-to"}) {
     std::string a = firstAddress(env.original().get(k));
-    if (!a.empty()) env.notRecipients.insert(toLower(a));
+    if (!a.empty()) {
+      lowerInPlace(a);
+      env.notRecipients.insert(std::move(a));
+    }
   }
-  if (!env.from.empty()) env.notRecipients.insert(toLower(env.from));
+  if (!env.from.empty()) env.notRecipients.insert(lowerCopy(env.from));
   return env;
 }
 
@@ -185,13 +188,13 @@ bool looksLikeBounce(const Envelope& env, const RuleSet& rules) {
 
 std::string blockFor(std::string_view text, std::string_view lower, std::string_view addr,
                      const std::vector<std::string>& others) {
-  std::string la = toLower(addr);
+  std::string la = lowerCopy(addr);
   size_t at = lower.find(la);
   if (at == std::string::npos) return "";
   size_t start = lineStart(lower, at);
   size_t end = lower.size();
   for (const std::string& o : others) {
-    std::string lo = toLower(o);
+    std::string lo = lowerCopy(o);
     if (lo == la || lo.find(la) != std::string::npos || la.find(lo) != std::string::npos) continue;
     size_t f = lower.find(lo, at);
     if (f != std::string::npos) end = std::min(end, lineStart(lower, f));
@@ -314,7 +317,7 @@ bool readDsn(const Envelope& env, const RuleSet& rules, Report& out) {
   std::string lowerText;
   for (auto& r : rs) {
     if (!r.diagnostic.empty()) continue;
-    if (lowerText.empty()) lowerText = toLower(env.text);
+    if (lowerText.empty()) lowerText = lowerCopy(env.text);
     std::string b = blockFor(env.text, lowerText, r.recipient, all);
     r.diagnostic = collapseSpace(b);
   }
@@ -326,7 +329,7 @@ bool readDsn(const Envelope& env, const RuleSet& rules, Report& out) {
 }
 
 bool readText(const Envelope& env, const RuleSet& rules, Report& out) {
-  std::string lower = toLower(env.text);
+  std::string lower = lowerCopy(env.text);
   std::vector<std::string> rcpts;
   std::vector<size_t> where;
   auto add = [&](const std::string& a, size_t off) {
@@ -338,12 +341,13 @@ bool readText(const Envelope& env, const RuleSet& rules, Report& out) {
   const mime::Fields& h = env.msg->root().headers;
   if (const std::string_view* xf = h.find("x-failed-recipients")) {
     for (std::string_view piece : split(*xf, ',')) {
-      std::string a = toLower(firstAddress(piece));
+      std::string a = firstAddress(piece);
+      lowerInPlace(a);
       if (!a.empty()) add(a, lower.find(a));
     }
   }
   // The report's own To: is the original sender, unless it is the only address named.
-  std::string reportTo = toLower(env.to);
+  std::string reportTo = lowerCopy(env.to);
   for (int pass = 0; pass < 2 && rcpts.empty(); ++pass) {
     size_t pos = 0, at = 0, end = 0;
     while (rcpts.size() < kMaxRecipients) {
@@ -356,7 +360,8 @@ bool readText(const Envelope& env, const RuleSet& rules, Report& out) {
     }
   }
   if (rcpts.empty()) {
-    std::string a = toLower(firstAddress(env.original().get("to")));
+    std::string a = firstAddress(env.original().get("to"));
+    lowerInPlace(a);
     if (a.empty() || env.notRecipients.count(a) || a == reportTo) return false;
     add(a, std::string::npos);
   }
@@ -374,7 +379,7 @@ bool readText(const Envelope& env, const RuleSet& rules, Report& out) {
     // Only needed when some candidate is prose-like (rare): codes first, the rules if need be.
     bool info = true;
     if (rcpts.size() > 1) {
-      std::string lb = toLower(r.diagnostic);
+      std::string lb = lowerCopy(r.diagnostic);
       info = !findReplyCode(lb).empty() || !findStatusCode(lb).empty() || !rules.scan(lb).reasons.empty();
     }
     informative.push_back(info);

@@ -211,6 +211,25 @@ std::string collapse(std::string_view text, size_t max, bool lower) {
 std::string collapseSpace(std::string_view text, size_t max) { return collapse(text, max, false); }
 
 namespace detail {
+void lowerInPlace(std::string& s) {
+  char* p = s.data();
+  size_t n = s.size(), i = 0;
+  for (; i + 8 <= n; i += 8) {  // lower8 works byte by byte: any byte order
+    uint64_t w;
+    std::memcpy(&w, p + i, 8);
+    w = lower8(w);
+    std::memcpy(p + i, &w, 8);
+  }
+  for (; i < n; ++i)
+    if (p[i] >= 'A' && p[i] <= 'Z') p[i] = static_cast<char>(p[i] + ('a' - 'A'));
+}
+
+std::string lowerCopy(std::string_view s) {
+  std::string out(s);
+  lowerInPlace(out);
+  return out;
+}
+
 std::string collapseLower(std::string_view text, size_t max) { return collapse(text, max, true); }
 }  // namespace detail
 
