@@ -43,6 +43,8 @@ TEST(BounceRules, FindsTheCutLine) {
       {"Return-Path: <a@example.org>\nSubject: x\n", 0},
       {later, later.find("  ---")},
       {"x\n> ----- Original message -----\n", 2},
+      {"x\n----- ORIGINAL MESSAGE -----\n", 2},  // any case, after the (case-sensitive) "\n"
+      {"x\ny\nRETURN-PATH: <a@example.org>\n", 4},
       {"x\n  Received: from mx.example.org\n", std::string::npos},  // cut0: column 0 only
       {"x\nReceived: from mx.example.org\n", 2},
       {"no returned message here\nat all", std::string::npos},
