@@ -9,6 +9,7 @@
 #include "bounce/extract.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include <nlohmann/json.hpp>
 
@@ -37,21 +38,29 @@ std::string stripType(std::string_view v, std::string* type = nullptr) {
   return std::string(trim(v));
 }
 
-// Text outside <...> tags, each tag replaced by one space (a '>' outside a tag too).
+// Text outside <...> tags, each tag replaced by one space (a '>' outside a tag too). The next
+// '<' and the next '>' are found with memchr (HTML parts run to hundreds of KB).
 std::string stripTags(std::string_view html) {
   std::string out;
   out.reserve(html.size());
+  auto next = [&](char c, size_t from) -> size_t {
+    if (from >= html.size()) return std::string_view::npos;
+    const void* hit = std::memchr(html.data() + from, c, html.size() - from);
+    return hit ? static_cast<size_t>(static_cast<const char*>(hit) - html.data()) : std::string_view::npos;
+  };
   bool inTag = false;
   size_t run = 0;  // start of the current run of text outside tags
-  for (size_t i = 0; i < html.size(); ++i) {
-    char c = html[i];
-    if (c != '<' && c != '>') continue;
+  size_t lt = next('<', 0), gt = next('>', 0);
+  while (lt != std::string_view::npos || gt != std::string_view::npos) {
+    size_t i = std::min(lt, gt);
     if (!inTag) out.append(html.substr(run, i - run));
-    if (c == '<') {
+    if (i == lt) {
       inTag = true;
+      lt = next('<', i + 1);
     } else {
       inTag = false;
       out.push_back(' ');
+      gt = next('>', i + 1);
     }
     run = i + 1;
   }

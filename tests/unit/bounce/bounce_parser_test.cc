@@ -196,6 +196,19 @@ TEST(BounceParser, QmailTextBounceInAnMbox) {
   EXPECT_TRUE(reps[1].recipients.empty());
 }
 
+TEST(BounceParser, HtmlOnlyBounceIsReadWithoutItsTags) {
+  Report rep = parser()->parse(
+      "From: MAILER-DAEMON@mx.example.jp\nTo: sender@example.com\nSubject: Undelivered Mail\n"
+      "Content-Type: text/html\n\n<html><body><p>Delivery to <b>kijitora@example.org</b> failed:</p>"
+      "<p>550 5.1.1 user unknown > x</p></body></html>\n");
+  ASSERT_EQ(rep.kind, Kind::kBounce);
+  ASSERT_EQ(rep.recipients.size(), 1u);
+  EXPECT_EQ(rep.recipients[0].recipient, "kijitora@example.org");
+  EXPECT_EQ(rep.recipients[0].status, "5.1.1");
+  EXPECT_EQ(rep.recipients[0].diagnostic.find('<'), std::string::npos);
+  EXPECT_EQ(rep.recipients[0].diagnostic.find('>'), std::string::npos);
+}
+
 TEST(BounceParser, OrdinaryMailIsNotABounce) {
   Report rep = parser()->parse("From: a@example.org\nTo: b@example.com\nSubject: hi\n\nsee you at 5, c@example.net\n");
   EXPECT_EQ(rep.kind, Kind::kNotBounce);
