@@ -67,12 +67,17 @@ std::string_view trimmed(std::string_view s) {
   return s.substr(b, e - b);
 }
 
-int hexVal(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
+// Hex digit values, -1 for other bytes.
+struct HexTable {
+  signed char v[256];
+  constexpr HexTable() : v() {
+    for (int c = 0; c < 256; ++c)
+      v[c] = static_cast<signed char>(c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                      : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1);
+  }
+};
+constexpr HexTable kHex;
+int hexVal(char c) { return kHex.v[static_cast<unsigned char>(c)]; }
 
 constexpr size_t kMaxConvertBytes = 1u << 20;
 
@@ -338,28 +343,35 @@ std::string decodeBase64(std::string_view s) {
 }
 
 std::string decodeQuotedPrintable(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    if (c != '=') {
-      size_t eq = s.find('=', i);
-      if (eq == std::string_view::npos) eq = s.size();
-      out.append(s.substr(i, eq - i));
-      i = eq - 1;
-      continue;
+  // Into a buffer of the input's size (the output is never longer): runs up to the next '='
+  // copied with memcpy, "=XX" decoded, "=\n" (soft line break) dropped, any other '=' kept.
+  std::string out(s.size(), '\0');
+  char* o = out.data();
+  const char* const base = s.data();
+  size_t i = 0, n = s.size();
+  while (i < n) {
+    if (base[i] != '=') {  // (encoded text is often "=XX=XX...": no search then)
+      const auto* eq = static_cast<const char*>(std::memchr(base + i, '=', n - i));
+      size_t e = eq ? static_cast<size_t>(eq - base) : n;
+      std::memcpy(o, base + i, e - i);
+      o += e - i;
+      i = e;
+      if (i == n) break;
     }
-    if (i + 1 < s.size() && s[i + 1] == '\n') {  // soft line break
-      ++i;
-      continue;
-    }
-    if (i + 2 < s.size() && hexVal(s[i + 1]) >= 0 && hexVal(s[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(hexVal(s[i + 1]) * 16 + hexVal(s[i + 2])));
+    if (i + 1 < n && s[i + 1] == '\n') {  // soft line break
       i += 2;
       continue;
     }
-    out.push_back(c);
+    int hi = i + 2 < n ? hexVal(s[i + 1]) : -1, lo = hi >= 0 ? hexVal(s[i + 2]) : -1;
+    if (lo >= 0) {
+      *o++ = static_cast<char>(hi * 16 + lo);
+      i += 3;
+      continue;
+    }
+    *o++ = '=';
+    ++i;
   }
+  out.resize(static_cast<size_t>(o - out.data()));
   return out;
 }
 

@@ -41,6 +41,14 @@ TEST(Mime, FieldNames) {
   EXPECT_EQ(h.items()[0].value, "x");
 }
 
+TEST(Mime, QuotedPrintableEdges) {
+  EXPECT_EQ(decodeQuotedPrintable("a=3D=41=42c"), "a=ABc");
+  EXPECT_EQ(decodeQuotedPrintable("soft=\nbreak"), "softbreak");
+  EXPECT_EQ(decodeQuotedPrintable("bad=G1 =4 end="), "bad=G1 =4 end=");
+  EXPECT_EQ(decodeQuotedPrintable("=e9=E9"), "\xe9\xe9");
+  EXPECT_EQ(decodeQuotedPrintable(""), "");
+}
+
 TEST(Mime, NormalizesNewlines) {
   EXPECT_EQ(normalizeNewlines("a\r\nb\rc\n\r\r\n\r"), "a\nb\nc\n\n\n\n");
   EXPECT_EQ(normalizeNewlines(""), "");
