@@ -463,6 +463,34 @@ std::vector<std::string_view> splitMbox(std::string_view raw) {
   return out;
 }
 
+// Substring search (Boyer-Moore-Horspool): the skip for a text byte under the needle's last
+// position is its distance from the needle's end (capped at 255: a shorter skip is still safe).
+class Horspool {
+ public:
+  explicit Horspool(std::string_view needle) : n_(needle) {
+    size_t m = n_.size();
+    std::memset(skip_, static_cast<int>(std::min<size_t>(m, 255)), sizeof skip_);
+    for (size_t i = 0; i + 1 < m; ++i)
+      skip_[static_cast<unsigned char>(n_[i])] = static_cast<unsigned char>(std::min<size_t>(m - 1 - i, 255));
+  }
+  // The first occurrence at or after from, or npos.
+  size_t find(std::string_view text, size_t from) const {
+    size_t m = n_.size();
+    if (m == 0) return from <= text.size() ? from : std::string_view::npos;
+    const char last = n_[m - 1];
+    for (size_t i = from; i + m <= text.size();) {
+      char c = text[i + m - 1];
+      if (c == last && std::memcmp(text.data() + i, n_.data(), m - 1) == 0) return i;
+      i += skip_[static_cast<unsigned char>(c)];
+    }
+    return std::string_view::npos;
+  }
+
+ private:
+  std::string_view n_;
+  unsigned char skip_[256];
+};
+
 // The recursive part parser; owns no state beyond the Message it fills.
 class Parser {
  public:
@@ -524,14 +552,14 @@ class Parser {
   void multipart(Part& p, size_t depth) {
     std::string_view b = p.body;
     std::string delim = "--" + p.boundary;
-    // Positions of delimiter lines: at the start of b or after a LF.
-    // memmem (two-way search) on the whole delimiter: text full of '-' makes a first-char
-    // search slow.
+    // Positions of delimiter lines: at the start of b or after a LF. A Horspool search on the
+    // whole delimiter, its skip table built once for all the parts (glibc's memmem builds one
+    // per call; a first-char search is slow in text full of '-').
+    Horspool search(delim);
     auto findDelim = [&](size_t from) -> size_t {
       while (from < b.size()) {
-        const void* hit = memmem(b.data() + from, b.size() - from, delim.data(), delim.size());
-        if (!hit) return std::string_view::npos;
-        size_t f = static_cast<size_t>(static_cast<const char*>(hit) - b.data());
+        size_t f = search.find(b, from);
+        if (f == std::string_view::npos) return f;
         if (f == 0 || b[f - 1] == '\n') return f;
         from = f + 1;
       }

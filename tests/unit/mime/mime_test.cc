@@ -49,6 +49,17 @@ TEST(Mime, QuotedPrintableEdges) {
   EXPECT_EQ(decodeQuotedPrintable(""), "");
 }
 
+TEST(Mime, BoundaryLinesOnly) {
+  // Near misses: the delimiter inside a line, a longer run of '-', a prefix of it.
+  std::string m = "Content-Type: multipart/mixed; boundary=\"b-1\"\n\n"
+                  "--b-1\n\none x--b-1 ---b-1\n-----------b-\n--b-\n"
+                  "--b-1\nContent-Type: text/plain\n\ntwo\n--b-1--\n";
+  auto msg = parse(m);
+  ASSERT_EQ(msg->root().children.size(), 2u);
+  EXPECT_EQ(msg->root().children[0].body, "one x--b-1 ---b-1\n-----------b-\n--b-");
+  EXPECT_EQ(msg->root().children[1].body, "two");
+}
+
 TEST(Mime, NormalizesNewlines) {
   EXPECT_EQ(normalizeNewlines("a\r\nb\rc\n\r\r\n\r"), "a\nb\nc\n\n\n\n");
   EXPECT_EQ(normalizeNewlines(""), "");
