@@ -155,6 +155,7 @@ Fields& Fields::operator=(const Fields& o) {
   if (this == &o) return *this;
   items_.clear();
   storage_.clear();
+  used_ = 0;
   items_.reserve(o.items_.size());
   for (const Field& f : o.items_) {
     if (f.owned) add(f.name, f.value);
@@ -163,13 +164,31 @@ Fields& Fields::operator=(const Fields& o) {
   return *this;
 }
 
-void Fields::add(std::string_view name, std::string_view value) {
-  std::string_view n = storage_.emplace_front(name);
-  items_.push_back({n, storage_.emplace_front(value), true});
+std::string_view Fields::store(std::string_view v) {
+  if (v.size() > kChunk / 2) {
+    if (storage_.empty()) {
+      used_ = v.size();  // full: the next small value starts a chunk
+      return storage_.emplace_front(v);
+    }
+    return *storage_.emplace_after(storage_.begin(), v);  // the front chunk stays the current one
+  }
+  if (storage_.empty() || storage_.front().size() - used_ < v.size()) {
+    storage_.emplace_front(kChunk, '\0');
+    used_ = 0;
+  }
+  char* at = storage_.front().data() + used_;
+  if (!v.empty()) std::memcpy(at, v.data(), v.size());
+  used_ += v.size();
+  return std::string_view(at, v.size());
 }
 
-void Fields::addValue(std::string_view name, std::string value) {
-  items_.push_back({name, storage_.emplace_front(std::move(value)), true});
+void Fields::add(std::string_view name, std::string_view value) {
+  std::string_view n = store(name);
+  items_.push_back({n, store(value), true});
+}
+
+void Fields::addValue(std::string_view name, std::string_view value) {
+  items_.push_back({name, store(value), true});
 }
 
 const std::string_view* Fields::find(std::string_view name) const {
@@ -207,11 +226,13 @@ size_t parseFields(std::string_view text, Fields& out, const Limits& limits) {
   out.reserve(24);
   size_t pos = 0;
   std::string_view name, first;  // the field's name and its first line's value (views)
-  std::string folded;            // the unfolded value once a continuation line appears
+  // The unfolded value once a continuation line appears; one buffer per thread, kept.
+  thread_local std::string folded;
+  if (folded.capacity() > (64u << 10)) std::string().swap(folded);  // not a huge one
   bool open = false, isFolded = false;
   auto flush = [&] {
     if (open && out.items().size() < limits.maxHeaders) {
-      if (isFolded) out.addValue(name, std::string(trimmed(folded)));
+      if (isFolded) out.addValue(name, trimmed(folded));
       else out.addView(name, trimmed(first));
     }
     open = isFolded = false;
