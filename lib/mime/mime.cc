@@ -105,16 +105,44 @@ iconv_t converter(const std::string& charset, bool* owned) {
   return cd;
 }
 
+void appendLatin1AsUtf8(std::string& out, std::string_view s);
+
+// Charsets whose initial state reads bytes 0x00-0x7F (but ESC, SO, SI) as ASCII, one byte each:
+// a text's prefix of such bytes converts to itself, and leaves the converter's state unchanged.
+bool asciiCompatible(const std::string& cs) {
+  return cs.rfind("iso-8859-", 0) == 0 || cs.rfind("windows-125", 0) == 0 || cs == "iso-2022-jp";
+}
+
+size_t asciiPrefix(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80 || c == 0x1b || c == 0x0e || c == 0x0f) break;
+    ++i;
+  }
+  return i;
+}
+
 std::string toUtf8(std::string_view in, const std::string& charset) {
   bool owned = false;
   iconv_t cd = converter(charset, &owned);
   if (cd == reinterpret_cast<iconv_t>(-1)) return "";
-  iconv(cd, nullptr, nullptr, nullptr, nullptr);  // reset the shift state
   std::string out;
-  out.resize(in.size() + in.size() / 2 + 16);
+  if (charset == "iso-8859-1" || charset == "latin1") {  // byte = code point: no iconv call
+    if (owned) iconv_close(cd);
+    out.reserve(in.size() + in.size() / 4 + 16);
+    appendLatin1AsUtf8(out, in);
+    return out;
+  }
+  // The ASCII prefix (often all of a bounce's text) copied as it is; iconv for the rest.
+  size_t prefix = asciiCompatible(charset) ? asciiPrefix(in) : 0;
+  out.assign(in.substr(0, prefix));
+  in.remove_prefix(prefix);
+  iconv(cd, nullptr, nullptr, nullptr, nullptr);  // reset the shift state
+  size_t used = out.size();
+  out.resize(used + in.size() + in.size() / 2 + 16);
   char* src = const_cast<char*>(in.data());
   size_t srcLeft = in.size();
-  size_t used = 0;
   while (srcLeft > 0) {
     char* dst = out.data() + used;
     size_t dstLeft = out.size() - used;

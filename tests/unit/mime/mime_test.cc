@@ -41,6 +41,20 @@ TEST(Mime, FieldNames) {
   EXPECT_EQ(h.items()[0].value, "x");
 }
 
+TEST(Mime, CharsetsWithAnAsciiPrefix) {
+  // The ASCII prefix is copied, the rest converted from the state the prefix left.
+  auto jp = parse("Content-Type: text/plain; charset=iso-2022-jp\n\nUser unknown: \x1b$B%F%9%H\x1b(B end\n");
+  EXPECT_EQ(jp->root().body, "User unknown: \xE3\x83\x86\xE3\x82\xB9\xE3\x83\x88 end\n");
+  auto cp = parse("Content-Type: text/plain; charset=windows-1252\n\nprice \x80 5\n");
+  EXPECT_EQ(cp->root().body, "price \xE2\x82\xAC 5\n");
+  auto l2 = parse("Content-Type: text/plain; charset=iso-8859-2\n\nonly ascii\n");
+  EXPECT_EQ(l2->root().body, "only ascii\n");
+  auto l1 = parse("Content-Type: text/plain; charset=latin1\n\n\xe9\x80\xff\n");
+  EXPECT_EQ(l1->root().body, "\xC3\xA9\xC2\x80\xC3\xBF\n");
+  auto unknown = parse("Content-Type: text/plain; charset=x-no-such-charset\n\nab\xe9\n");
+  EXPECT_EQ(unknown->root().body, "ab\xe9\n");
+}
+
 TEST(Mime, QuotedPrintableEdges) {
   EXPECT_EQ(decodeQuotedPrintable("a=3D=41=42c"), "a=ABc");
   EXPECT_EQ(decodeQuotedPrintable("soft=\nbreak"), "softbreak");
