@@ -160,9 +160,9 @@ inline uint64_t lower8(uint64_t w) {
 
 // Whitespace runs to one space, leading and trailing ones dropped, at most max bytes; ASCII
 // letters lower-cased too when lower is set (one pass, one allocation). Fast path: 8 bytes
-// with no control byte, no two adjacent spaces and no space last are copied as they are (a
-// single space between two other bytes stays), lower-cased 8 at a time; anything else goes
-// byte by byte.
+// with no control byte and no two adjacent spaces are copied as they are (a single space
+// between two other bytes stays; one last becomes the pending space), lower-cased 8 at a time;
+// anything else goes byte by byte.
 std::string collapse(std::string_view text, size_t max, bool lower) {
   std::string out;
   out.resize(std::min(text.size(), max));
@@ -178,11 +178,13 @@ std::string collapse(std::string_view text, size_t max, bool lower) {
         std::memcpy(&w, p, 8);
         uint64_t sp = zeroBytes(w ^ (kOnes * ' '));
         bool firstSpace = (sp & 0x80) != 0;
-        if ((controlBytes(w) | (sp & (sp >> 8)) | (sp >> 63)) == 0 && !(firstSpace && (space || o == out.data()))) {
-          if (space) *o++ = ' ', space = false;
+        if ((controlBytes(w) | (sp & (sp >> 8))) == 0 && !(firstSpace && (space || o == out.data()))) {
+          if (space) *o++ = ' ';
           if (lower) w = lower8(w);
           std::memcpy(o, &w, 8);
-          o += 8;
+          // A space last is not written yet (the next byte may be whitespace too): pending.
+          space = (sp >> 63) != 0;
+          o += space ? 7 : 8;
           p += 8;
           continue;
         }
