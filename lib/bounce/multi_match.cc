@@ -22,6 +22,24 @@ uint32_t key4(const unsigned char* b, size_t len) {
   return v;
 }
 
+// Whether folding case cannot change what a regex matches in a text without ASCII capitals
+// (match() texts are lower-cased): ASCII only, no capital letter but escapes' (\D, \S, \W,
+// \B, \A: classes and anchors), no escape that can spell one (\x41, \Q...\E, \p{Lu}).
+// Such a branch is compiled case-sensitive: RE2 then finds a literal prefix with memchr
+// instead of stepping a case-folding DFA through every byte.
+bool caseFoldIrrelevant(std::string_view re) {
+  for (size_t i = 0; i < re.size(); ++i) {
+    auto c = static_cast<unsigned char>(re[i]);
+    if (c >= 0x80 || (c >= 'A' && c <= 'Z')) return false;
+    if (c == '\\') {
+      if (++i == re.size()) return false;
+      char e = re[i];
+      if (e == 'x' || e == 'Q' || e == 'p' || e == 'P' || e == 'C' || (e >= '0' && e <= '9')) return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 MultiMatcher::MultiMatcher() = default;
@@ -62,8 +80,10 @@ Status MultiMatcher::build(const std::vector<std::string>& patterns) {
         continue;
       }
       auto id = static_cast<int32_t>(regexes_.size());
+      re2::RE2::Options bo = o;
+      if (caseFoldIrrelevant(b.text)) bo.set_case_sensitive(true);
       regexes_.push_back(Regex{pattern, static_cast<uint32_t>(b.required.size()), b.prefix,
-                               std::make_unique<re2::RE2>(b.text, o)});
+                               std::make_unique<re2::RE2>(b.text, bo)});
       if (!b.prefix.empty()) anchored_.push_back(id);
       else if (b.required.empty()) always_.push_back(id);
       for (const std::string& r : b.required) addAtom(r, Target{pattern, id});
