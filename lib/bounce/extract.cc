@@ -117,9 +117,11 @@ void inlineOriginal(std::string_view rest, mime::Fields& out) {
 
 // Offset of the first line that starts with field (case-insensitive), or npos.
 size_t findFieldLine(std::string_view t, std::string_view field) {
+  // The first byte compared inline (field is lower-case; for a letter, | 0x20 folds exactly).
+  bool letter = !field.empty() && field[0] >= 'a' && field[0] <= 'z';
   size_t pos = 0;
   while (pos < t.size()) {
-    if (istartsWith(t.substr(pos), field)) return pos;
+    if ((!letter || (t[pos] | 0x20) == field[0]) && istartsWith(t.substr(pos), field)) return pos;
     size_t nl = t.find('\n', pos);
     if (nl == std::string_view::npos) break;
     pos = nl + 1;

@@ -62,6 +62,7 @@ size_t fieldColon(std::string_view line, size_t* nameEnd) {
 bool blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 std::string_view trimmed(std::string_view s) {
   size_t b = 0, e = s.size();
+  if (e > 1 && s[0] == ' ' && !blank(s[1]) && !blank(s[e - 1])) return s.substr(1);  // "Name: value"
   while (b < e && blank(s[b])) ++b;
   while (e > b && blank(s[e - 1])) --e;
   return s.substr(b, e - b);
