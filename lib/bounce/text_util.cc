@@ -82,8 +82,25 @@ std::string findStatusCode(std::string_view t) {
   return "";
 }
 
+namespace {
+// Whether any of 8 bytes is '4' or '5' (byte | 1 == '5'), exactly (no carry between bytes).
+bool any45(uint64_t w) {
+  constexpr uint64_t kOnes = 0x0101010101010101ull, kLow7 = 0x7f7f7f7f7f7f7f7full;
+  uint64_t x = (w | kOnes) ^ (kOnes * '5');
+  return ~(((x & kLow7) + kLow7) | x | kLow7) != 0;
+}
+}  // namespace
+
 std::string findReplyCode(std::string_view t) {
   for (size_t i = 0; i + 3 <= t.size(); ++i) {
+    if (i + 8 <= t.size()) {  // 8 bytes without a '4' or '5' hold no candidate
+      uint64_t w;
+      std::memcpy(&w, t.data() + i, 8);
+      if (!any45(w)) {
+        i += 7;
+        continue;
+      }
+    }
     char c = t[i];
     if (c != '4' && c != '5') continue;
     if (!isDigit(t[i + 1]) || !isDigit(t[i + 2]) || t[i + 1] > '5') continue;
@@ -109,7 +126,14 @@ struct LocalChars {
 };
 constexpr LocalChars kLocalChars;
 bool localChar(char c) { return kLocalChars.is[static_cast<unsigned char>(c)]; }
-bool domainChar(char c) { return isAlnum(c) || c == '.' || c == '-' || static_cast<unsigned char>(c) >= 0x80; }
+struct DomainChars {
+  bool is[256] = {};
+  constexpr DomainChars() {
+    for (int c = 0; c < 256; ++c) is[c] = isAlnum(static_cast<char>(c)) || c == '.' || c == '-' || c >= 0x80;
+  }
+};
+constexpr DomainChars kDomainChars;
+bool domainChar(char c) { return kDomainChars.is[static_cast<unsigned char>(c)]; }
 }  // namespace
 
 namespace detail {

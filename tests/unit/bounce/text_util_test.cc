@@ -64,6 +64,21 @@ std::string findStatusCodeRef(std::string_view t) {
   return loose;
 }
 
+std::string findReplyCodeRef(std::string_view t) {
+  for (size_t i = 0; i + 3 <= t.size(); ++i) {
+    char c = t[i];
+    if (c != '4' && c != '5') continue;
+    if (!digit(t[i + 1]) || !digit(t[i + 2]) || t[i + 1] > '5') continue;
+    if (i > 0 && (alnum(t[i - 1]) || t[i - 1] == '.' || t[i - 1] == '-' || t[i - 1] == ':' ||
+                  t[i - 1] == '#' || t[i - 1] == '/' || t[i - 1] == '=' || t[i - 1] == '+')) continue;
+    size_t e = i + 3;
+    if (e < t.size() && t[e] != ' ' && t[e] != '-' && t[e] != '\n' && t[e] != '\t') continue;
+    if (e + 1 < t.size() && t[e] == '-' && !digit(t[e + 1]) && !alpha(t[e + 1])) continue;
+    return std::string(t.substr(i, 3));
+  }
+  return "";
+}
+
 std::string randomText(std::mt19937& rng, size_t n) {
   static const std::string kBytes = "  \t\n\r\f\vaAzZmM09.5@-_\x01\x7f\x80\xc3\xa9\xff[{";
   std::string t;
@@ -97,6 +112,19 @@ TEST(TextUtil, LowerCopyChangesAsciiLettersOnly) {
       if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
     EXPECT_EQ(detail::lowerCopy(t), want) << off;
   }
+}
+
+TEST(TextUtil, FindReplyCodeSameAsEveryPosition) {
+  std::mt19937 rng(13);
+  static const std::string kBytes = "0123455554444 -:\n\tabc#.";
+  for (int i = 0; i < 50000; ++i) {
+    std::string t;
+    size_t n = rng() % 40;
+    while (t.size() < n) t.push_back(kBytes[rng() % kBytes.size()]);
+    ASSERT_EQ(findReplyCode(t), findReplyCodeRef(t)) << t;
+  }
+  EXPECT_EQ(findReplyCode("remote host said: 550 5.1.1 unknown"), "550");
+  EXPECT_EQ(findReplyCode("id 4512 x; 421-try later"), "421");
 }
 
 TEST(TextUtil, FindStatusCodeSameAsTwoPasses) {
