@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstring>
 #include <map>
 
 #include "bounce/regex_split.h"
@@ -179,14 +180,24 @@ std::vector<int> MultiMatcher::match(std::string_view text) const {
   // Every key of length 2 to 4 starts with one of the atoms' first two bytes: positions whose
   // two bytes start no atom (most of them) cost one bit test.
   auto starts = [&](uint32_t v) { uint32_t b2 = v & 0xffffu; return (first2[b2 / 64] >> (b2 % 64)) & 1; };
+  auto at = [&](uint32_t v, size_t q) {
+    if (!starts(v)) return;
+    if (has4) probe(k4, v, q);
+    if (has3) probe(k3, v & 0xffffffu, q);
+    if (has2) probe(k2, v & 0xffffu, q);
+  };
   size_t pos = 0;
-  for (; pos + 4 <= n; ++pos) {
-    uint32_t v = key4(p + pos, 4);
-    if (!starts(v)) continue;
-    if (has4) probe(k4, v, pos);
-    if (has3) probe(k3, v & 0xffffffu, pos);
-    if (has2) probe(k2, v & 0xffffu, pos);
+  if constexpr (std::endian::native == std::endian::little) {
+    for (; pos + 8 <= n; pos += 4) {  // 4 positions from one 8-byte load
+      uint64_t w;
+      std::memcpy(&w, p + pos, 8);
+      at(static_cast<uint32_t>(w), pos);
+      at(static_cast<uint32_t>(w >> 8), pos + 1);
+      at(static_cast<uint32_t>(w >> 16), pos + 2);
+      at(static_cast<uint32_t>(w >> 24), pos + 3);
+    }
   }
+  for (; pos + 4 <= n; ++pos) at(key4(p + pos, 4), pos);
   for (; pos < n; ++pos) {  // the last three positions: shorter keys only
     uint32_t v = key4(p + pos, n - pos);
     if (n - pos < 2 || !starts(v)) continue;
