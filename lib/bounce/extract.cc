@@ -9,6 +9,7 @@
 #include "bounce/extract.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include <nlohmann/json.hpp>
 
@@ -37,21 +38,29 @@ std::string stripType(std::string_view v, std::string* type = nullptr) {
   return std::string(trim(v));
 }
 
-// Text outside <...> tags, each tag replaced by one space (a '>' outside a tag too).
+// Text outside <...> tags, each tag replaced by one space (a '>' outside a tag too). The next
+// '<' and the next '>' are found with memchr (HTML parts run to hundreds of KB).
 std::string stripTags(std::string_view html) {
   std::string out;
   out.reserve(html.size());
+  auto next = [&](char c, size_t from) -> size_t {
+    if (from >= html.size()) return std::string_view::npos;
+    const void* hit = std::memchr(html.data() + from, c, html.size() - from);
+    return hit ? static_cast<size_t>(static_cast<const char*>(hit) - html.data()) : std::string_view::npos;
+  };
   bool inTag = false;
   size_t run = 0;  // start of the current run of text outside tags
-  for (size_t i = 0; i < html.size(); ++i) {
-    char c = html[i];
-    if (c != '<' && c != '>') continue;
+  size_t lt = next('<', 0), gt = next('>', 0);
+  while (lt != std::string_view::npos || gt != std::string_view::npos) {
+    size_t i = std::min(lt, gt);
     if (!inTag) out.append(html.substr(run, i - run));
-    if (c == '<') {
+    if (i == lt) {
       inTag = true;
+      lt = next('<', i + 1);
     } else {
       inTag = false;
       out.push_back(' ');
+      gt = next('>', i + 1);
     }
     run = i + 1;
   }
@@ -108,9 +117,11 @@ void inlineOriginal(std::string_view rest, mime::Fields& out) {
 
 // Offset of the first line that starts with field (case-insensitive), or npos.
 size_t findFieldLine(std::string_view t, std::string_view field) {
+  // The first byte compared inline (field is lower-case; for a letter, | 0x20 folds exactly).
+  bool letter = !field.empty() && field[0] >= 'a' && field[0] <= 'z';
   size_t pos = 0;
   while (pos < t.size()) {
-    if (istartsWith(t.substr(pos), field)) return pos;
+    if ((!letter || (t[pos] | 0x20) == field[0]) && istartsWith(t.substr(pos), field)) return pos;
     size_t nl = t.find('\n', pos);
     if (nl == std::string_view::npos) break;
     pos = nl + 1;
@@ -169,9 +180,12 @@ Envelope inspect(const mime::Message& msg, const RuleSet& rules) {
   env.text = text.substr(0, 64 * 1024);
   for (std::string_view k : {"from", "return-path", "sender", "reply-to"}) {
     std::string a = firstAddress(env.original().get(k));
-    if (!a.empty()) env.notRecipients.insert(toLower(a));
+    if (!a.empty()) {
+      lowerInPlace(a);
+      env.notRecipients.insert(std::move(a));
+    }
   }
-  if (!env.from.empty()) env.notRecipients.insert(toLower(env.from));
+  if (!env.from.empty()) env.notRecipients.insert(lowerCopy(env.from));
   return env;
 }
 
@@ -185,13 +199,13 @@ bool looksLikeBounce(const Envelope& env, const RuleSet& rules) {
 
 std::string blockFor(std::string_view text, std::string_view lower, std::string_view addr,
                      const std::vector<std::string>& others) {
-  std::string la = toLower(addr);
+  std::string la = lowerCopy(addr);
   size_t at = lower.find(la);
   if (at == std::string::npos) return "";
   size_t start = lineStart(lower, at);
   size_t end = lower.size();
   for (const std::string& o : others) {
-    std::string lo = toLower(o);
+    std::string lo = lowerCopy(o);
     if (lo == la || lo.find(la) != std::string::npos || la.find(lo) != std::string::npos) continue;
     size_t f = lower.find(lo, at);
     if (f != std::string::npos) end = std::min(end, lineStart(lower, f));
@@ -314,7 +328,7 @@ bool readDsn(const Envelope& env, const RuleSet& rules, Report& out) {
   std::string lowerText;
   for (auto& r : rs) {
     if (!r.diagnostic.empty()) continue;
-    if (lowerText.empty()) lowerText = toLower(env.text);
+    if (lowerText.empty()) lowerText = lowerCopy(env.text);
     std::string b = blockFor(env.text, lowerText, r.recipient, all);
     r.diagnostic = collapseSpace(b);
   }
@@ -326,7 +340,7 @@ bool readDsn(const Envelope& env, const RuleSet& rules, Report& out) {
 }
 
 bool readText(const Envelope& env, const RuleSet& rules, Report& out) {
-  std::string lower = toLower(env.text);
+  std::string lower = lowerCopy(env.text);
   std::vector<std::string> rcpts;
   std::vector<size_t> where;
   auto add = [&](const std::string& a, size_t off) {
@@ -338,12 +352,13 @@ bool readText(const Envelope& env, const RuleSet& rules, Report& out) {
   const mime::Fields& h = env.msg->root().headers;
   if (const std::string_view* xf = h.find("x-failed-recipients")) {
     for (std::string_view piece : split(*xf, ',')) {
-      std::string a = toLower(firstAddress(piece));
+      std::string a = firstAddress(piece);
+      lowerInPlace(a);
       if (!a.empty()) add(a, lower.find(a));
     }
   }
   // The report's own To: is the original sender, unless it is the only address named.
-  std::string reportTo = toLower(env.to);
+  std::string reportTo = lowerCopy(env.to);
   for (int pass = 0; pass < 2 && rcpts.empty(); ++pass) {
     size_t pos = 0, at = 0, end = 0;
     while (rcpts.size() < kMaxRecipients) {
@@ -356,7 +371,8 @@ bool readText(const Envelope& env, const RuleSet& rules, Report& out) {
     }
   }
   if (rcpts.empty()) {
-    std::string a = toLower(firstAddress(env.original().get("to")));
+    std::string a = firstAddress(env.original().get("to"));
+    lowerInPlace(a);
     if (a.empty() || env.notRecipients.count(a) || a == reportTo) return false;
     add(a, std::string::npos);
   }
@@ -374,7 +390,7 @@ bool readText(const Envelope& env, const RuleSet& rules, Report& out) {
     // Only needed when some candidate is prose-like (rare): codes first, the rules if need be.
     bool info = true;
     if (rcpts.size() > 1) {
-      std::string lb = toLower(r.diagnostic);
+      std::string lb = lowerCopy(r.diagnostic);
       info = !findReplyCode(lb).empty() || !findStatusCode(lb).empty() || !rules.scan(lb).reasons.empty();
     }
     informative.push_back(info);

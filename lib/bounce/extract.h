@@ -43,6 +43,9 @@ bool readSesJson(const Envelope& env, Report& out);
 bool readText(const Envelope& env, const RuleSet& rules, Report& out);
 bool readAutoReply(const Envelope& env, const RuleSet& rules, Report& out);
 
+// ASCII lower-casing, 8 bytes at a time (texts of several KB are lower-cased per report).
+void lowerInPlace(std::string& s);
+std::string lowerCopy(std::string_view s);
 // collapseSpace() and ASCII lower-casing in one pass.
 std::string collapseLower(std::string_view text, size_t max = kMaxDiagnostic);
 // First address at or after pos in t; *at/*end get its bounds. Domain lower-cased.

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstring>
 #include <map>
 
 #include "bounce/regex_split.h"
@@ -20,6 +21,24 @@ uint32_t key4(const unsigned char* b, size_t len) {
   uint32_t v = 0;
   for (size_t i = 0; i < len; ++i) v |= uint32_t{b[i]} << (8 * i);
   return v;
+}
+
+// Whether folding case cannot change what a regex matches in a text without ASCII capitals
+// (match() texts are lower-cased): ASCII only, no capital letter but escapes' (\D, \S, \W,
+// \B, \A: classes and anchors), no escape that can spell one (\x41, \Q...\E, \p{Lu}).
+// Such a branch is compiled case-sensitive: RE2 then finds a literal prefix with memchr
+// instead of stepping a case-folding DFA through every byte.
+bool caseFoldIrrelevant(std::string_view re) {
+  for (size_t i = 0; i < re.size(); ++i) {
+    auto c = static_cast<unsigned char>(re[i]);
+    if (c >= 0x80 || (c >= 'A' && c <= 'Z')) return false;
+    if (c == '\\') {
+      if (++i == re.size()) return false;
+      char e = re[i];
+      if (e == 'x' || e == 'Q' || e == 'p' || e == 'P' || e == 'C' || (e >= '0' && e <= '9')) return false;
+    }
+  }
+  return true;
 }
 
 }  // namespace
@@ -62,8 +81,10 @@ Status MultiMatcher::build(const std::vector<std::string>& patterns) {
         continue;
       }
       auto id = static_cast<int32_t>(regexes_.size());
+      re2::RE2::Options bo = o;
+      if (caseFoldIrrelevant(b.text)) bo.set_case_sensitive(true);
       regexes_.push_back(Regex{pattern, static_cast<uint32_t>(b.required.size()), b.prefix,
-                               std::make_unique<re2::RE2>(b.text, o)});
+                               std::make_unique<re2::RE2>(b.text, bo)});
       if (!b.prefix.empty()) anchored_.push_back(id);
       else if (b.required.empty()) always_.push_back(id);
       for (const std::string& r : b.required) addAtom(r, Target{pattern, id});
@@ -80,8 +101,13 @@ Status MultiMatcher::build(const std::vector<std::string>& patterns) {
 
 void MultiMatcher::buildIndex() {
   std::vector<std::pair<uint32_t, int32_t>> keys[kMaxKey + 1];  // (hash, atom) by key length
+  first2_.assign(kFirst2Words, 0);
   for (size_t i = 0; i < atoms_.size(); ++i) {
     const std::string& a = atoms_[i];
+    if (a.size() >= 2) {
+      uint32_t b2 = key4(reinterpret_cast<const unsigned char*>(a.data()), 2);
+      first2_[b2 / 64] |= uint64_t{1} << (b2 % 64);
+    }
     size_t len = std::min(a.size(), kMaxKey);
     uint32_t v = key4(reinterpret_cast<const unsigned char*>(a.data()), len);
     keys[len].emplace_back(keyHash(v), static_cast<int32_t>(i));
@@ -133,9 +159,14 @@ void MultiMatcher::confirm(const KeyIndex& ix, uint32_t h, uint32_t key, std::st
 }
 
 std::vector<int> MultiMatcher::match(std::string_view text) const {
-  std::vector<int> result, atoms;
-  result.reserve(16);  // one allocation each, not one per doubling
-  atoms.reserve(32);
+  std::vector<int> result;
+  result.reserve(16);  // one allocation, not one per doubling
+  // Scratch lists, one set per thread, kept between calls (no allocation once grown).
+  thread_local std::vector<int> atoms;
+  thread_local std::vector<int32_t> candidates, hits;
+  if (atoms.capacity() > (1u << 16)) std::vector<int>().swap(atoms);  // a huge text's list is not kept
+  if (hits.capacity() > (1u << 16)) std::vector<int32_t>().swap(hits);
+  atoms.clear();
   const KeyIndex &k2 = index_[2], &k3 = index_[3], &k4 = index_[4];
   const bool has2 = !k2.bits.empty(), has3 = !k3.bits.empty(), has4 = !k4.bits.empty();
   // The bit test inline, the rare look-up out of line.
@@ -145,15 +176,31 @@ std::vector<int> MultiMatcher::match(std::string_view text) const {
   };
   const size_t n = text.size();
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const uint64_t* first2 = first2_.data();
+  // Every key of length 2 to 4 starts with one of the atoms' first two bytes: positions whose
+  // two bytes start no atom (most of them) cost one bit test.
+  auto starts = [&](uint32_t v) { uint32_t b2 = v & 0xffffu; return (first2[b2 / 64] >> (b2 % 64)) & 1; };
+  auto at = [&](uint32_t v, size_t q) {
+    if (!starts(v)) return;
+    if (has4) probe(k4, v, q);
+    if (has3) probe(k3, v & 0xffffffu, q);
+    if (has2) probe(k2, v & 0xffffu, q);
+  };
   size_t pos = 0;
-  for (; pos + 4 <= n; ++pos) {
-    uint32_t v = key4(p + pos, 4);
-    if (has4) probe(k4, v, pos);
-    if (has3) probe(k3, v & 0xffffffu, pos);
-    if (has2) probe(k2, v & 0xffffu, pos);
+  if constexpr (std::endian::native == std::endian::little) {
+    for (; pos + 8 <= n; pos += 4) {  // 4 positions from one 8-byte load
+      uint64_t w;
+      std::memcpy(&w, p + pos, 8);
+      at(static_cast<uint32_t>(w), pos);
+      at(static_cast<uint32_t>(w >> 8), pos + 1);
+      at(static_cast<uint32_t>(w >> 16), pos + 2);
+      at(static_cast<uint32_t>(w >> 24), pos + 3);
+    }
   }
+  for (; pos + 4 <= n; ++pos) at(key4(p + pos, 4), pos);
   for (; pos < n; ++pos) {  // the last three positions: shorter keys only
     uint32_t v = key4(p + pos, n - pos);
+    if (n - pos < 2 || !starts(v)) continue;
     if (has3 && n - pos >= 3) probe(k3, v, pos);
     if (has2 && n - pos >= 2) probe(k2, v & 0xffffu, pos);
   }
@@ -162,7 +209,8 @@ std::vector<int> MultiMatcher::match(std::string_view text) const {
   // Literal branches decide their pattern; a regex branch runs in RE2 when all its required
   // literals occurred (or the text starts with its prefix), unless another branch matched its
   // pattern already.
-  std::vector<int32_t> candidates = always_, hits;
+  candidates.assign(always_.begin(), always_.end());
+  hits.clear();
   for (int atom : atoms) {
     for (uint32_t t = targetStart_[static_cast<size_t>(atom)]; t < targetStart_[static_cast<size_t>(atom) + 1]; ++t) {
       if (targets_[t].regex < 0) result.push_back(targets_[t].pattern);

@@ -10,12 +10,14 @@
 // found|...|unknown)") whenever one of its atoms ("user ") occurs. Why not an Aho-Corasick
 // automaton over the literals: its table (~4,000 states x 58 byte classes) does not stay in cache
 // between two messages, and every byte is a dependent load: ~10 ns a byte inside the parser.
-// The prefilter here reads, at every position, the next 2, 3 and 4 bytes as keys (a literal's
-// key is its first 4 bytes, or all of a shorter one), hashes each into one of 2^16 bits (8 KB a
-// key length, L1-resident), and only where a bit is set finds the literals of that hash (a rank
-// count, O(1)) and compares them whole. The positions are independent, so the loop runs at the
-// CPU's throughput, not its load latency. Same results as RE2 on the whole patterns (tests
-// check). Immutable after build(); match() may be called from many threads at once.
+// The prefilter here reads, at every position, the next 2 bytes and tests them in a bitset of
+// the literals' first two bytes (8 KB, no hash; about 2 positions in 3 stop there); else the
+// next 2, 3 and 4 bytes as keys (a literal's key is its first 4 bytes, or all of a shorter
+// one), hashes each into one of 2^16 bits (8 KB a key length, L1-resident), and only where a
+// bit is set finds the literals of that hash (a rank count, O(1)) and compares them whole. The
+// positions are independent, so the loop runs at the CPU's throughput, not its load latency.
+// Same results as RE2 on the whole patterns (tests check). Immutable after build(); match() may
+// be called from many threads at once.
 #pragma once
 
 #include <cstdint>
@@ -82,7 +84,9 @@ class MultiMatcher {
     std::unique_ptr<re2::RE2> re;
   };
   size_t patternCount_ = 0;
+  static constexpr size_t kFirst2Words = (size_t{1} << 16) / 64;
   KeyIndex index_[kMaxKey + 1];         // by key length; 2, 3 and 4 are used
+  std::vector<uint64_t> first2_;        // bit b0 | b1 << 8: some atom starts with bytes b0 b1
   std::vector<std::string> atoms_;      // the distinct literals
   std::vector<uint32_t> targetStart_;   // targets_[targetStart_[a] .. targetStart_[a+1]] of atom a
   std::vector<Target> targets_;

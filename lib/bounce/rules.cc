@@ -205,7 +205,11 @@ Status RuleSet::compile(const std::string& source) {
     std::string body = "(?:[ \\t>]*(?:" + alt(cutRules_) + ")|(?:" + alt(cut0Rules_) + "))";
     re_->cut = std::make_unique<re2::RE2>("(?m)^" + body, reOptions());
     if (!re_->cut->ok()) return makeError(source + ": bad cut pattern: " + re_->cut->error());
-    re_->cutAfterNewline = std::make_unique<re2::RE2>("\\n" + body, reOptions());
+    // The "\n" case-sensitive, the rest not: a case-folded prefix makes RE2 step a shift DFA
+    // through every byte, a plain one lets it memchr (same matches: "\n" has no case).
+    re2::RE2::Options exact = reOptions();
+    exact.set_case_sensitive(true);
+    re_->cutAfterNewline = std::make_unique<re2::RE2>("\\n(?i:" + body + ")", exact);
     if (!re_->cutAfterNewline->ok()) return makeError(source + ": bad cut pattern: " + re_->cutAfterNewline->error());
   }
   return okStatus();

@@ -2,6 +2,9 @@
 // and addresses found in free text, and whitespace collapsing. Hand-written single passes (no
 // regex), bounded by the input length.
 #include <algorithm>
+#include <bit>
+#include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -12,10 +15,10 @@ namespace sluice::bounce {
 
 namespace {
 
-bool isDigit(char c) { return c >= '0' && c <= '9'; }
+constexpr bool isDigit(char c) { return c >= '0' && c <= '9'; }
 // ASCII only, inline (the <cctype> calls showed in profiles; the C locale is ASCII anyway).
-bool isAlpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-bool isAlnum(char c) { return isAlpha(c) || isDigit(c); }
+constexpr bool isAlpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+constexpr bool isAlnum(char c) { return isAlpha(c) || isDigit(c); }
 
 // At i: "D.D.DDD" (subject 1-3 digits); returns its length or 0. No check of the surroundings.
 size_t codeAt(std::string_view t, size_t i) {
@@ -38,30 +41,66 @@ bool standsAlone(std::string_view t, size_t i, size_t len) {
 }  // namespace
 
 
+// A code is "D.D.D..." : every candidate position i has t[i + 1] == '.', so only the dots are
+// visited (memchr); the first candidate of each kind is kept. Result as two passes would give
+// it: pass 1 over 4.x.x/5.x.x codes, the first anchored one (after a reply code or '#') else
+// the first one; only when there is none, the same over 2.x.x codes (class and detail <= 7).
 std::string findStatusCode(std::string_view t) {
-  std::string loose;
-  for (int pass = 0; pass < 2; ++pass) {
-    for (size_t i = 0; i + 5 <= t.size(); ++i) {
-      char c = t[i];
-      if (pass == 0 ? (c != '4' && c != '5') : c != '2') continue;
-      size_t len = codeAt(t, i);
-      if (len == 0 || !standsAlone(t, i, len)) continue;
-      if (pass == 1 && (t[i + 2] > '7' || len != 5 || t[i + 4] > '7')) continue;
-      std::string code(t.substr(i, len));
-      // Preferred: after a reply code ("550 5.1.1", "550-5.1.1") or "#" ("#5.1.1").
-      bool anchored = (i >= 4 && isDigit(t[i - 2]) && isDigit(t[i - 3]) && isDigit(t[i - 4]) &&
-                       (t[i - 1] == ' ' || t[i - 1] == '-')) ||
-                      (i >= 1 && t[i - 1] == '#');
-      if (anchored) return code;
-      if (loose.empty()) loose = code;
+  size_t loose = std::string_view::npos, anchored2 = std::string_view::npos, loose2 = std::string_view::npos;
+  size_t looseLen = 0, anchored2Len = 0, loose2Len = 0;
+  const char* base = t.data();
+  size_t from = 1;  // a dot at 0 has no digit before it
+  while (from < t.size()) {
+    const void* hit = std::memchr(base + from, '.', t.size() - from);
+    if (!hit) break;
+    size_t dot = static_cast<size_t>(static_cast<const char*>(hit) - base);
+    from = dot + 1;
+    if (dot == 0) continue;
+    size_t i = dot - 1;
+    if (i + 5 > t.size()) break;
+    char c = t[i];
+    bool pass1 = c == '4' || c == '5';
+    if (!pass1 && (c != '2' || anchored2 != std::string_view::npos || loose != std::string_view::npos)) continue;
+    size_t len = codeAt(t, i);
+    if (len == 0 || !standsAlone(t, i, len)) continue;
+    if (!pass1 && (t[i + 2] > '7' || len != 5 || t[i + 4] > '7')) continue;
+    bool anchored = (i >= 4 && isDigit(t[i - 2]) && isDigit(t[i - 3]) && isDigit(t[i - 4]) &&
+                     (t[i - 1] == ' ' || t[i - 1] == '-')) ||
+                    (i >= 1 && t[i - 1] == '#');
+    if (pass1) {
+      if (anchored) return std::string(t.substr(i, len));
+      if (loose == std::string_view::npos) loose = i, looseLen = len;
+    } else if (anchored) {
+      anchored2 = i, anchored2Len = len;
+    } else if (loose2 == std::string_view::npos) {
+      loose2 = i, loose2Len = len;
     }
-    if (!loose.empty()) return loose;
   }
-  return loose;
+  if (loose != std::string_view::npos) return std::string(t.substr(loose, looseLen));
+  if (anchored2 != std::string_view::npos) return std::string(t.substr(anchored2, anchored2Len));
+  if (loose2 != std::string_view::npos) return std::string(t.substr(loose2, loose2Len));
+  return "";
 }
+
+namespace {
+// Whether any of 8 bytes is '4' or '5' (byte | 1 == '5'), exactly (no carry between bytes).
+bool any45(uint64_t w) {
+  constexpr uint64_t kOnes = 0x0101010101010101ull, kLow7 = 0x7f7f7f7f7f7f7f7full;
+  uint64_t x = (w | kOnes) ^ (kOnes * '5');
+  return ~(((x & kLow7) + kLow7) | x | kLow7) != 0;
+}
+}  // namespace
 
 std::string findReplyCode(std::string_view t) {
   for (size_t i = 0; i + 3 <= t.size(); ++i) {
+    if (i + 8 <= t.size()) {  // 8 bytes without a '4' or '5' hold no candidate
+      uint64_t w;
+      std::memcpy(&w, t.data() + i, 8);
+      if (!any45(w)) {
+        i += 7;
+        continue;
+      }
+    }
     char c = t[i];
     if (c != '4' && c != '5') continue;
     if (!isDigit(t[i + 1]) || !isDigit(t[i + 2]) || t[i + 1] > '5') continue;
@@ -77,11 +116,24 @@ std::string findReplyCode(std::string_view t) {
 }
 
 namespace {
-bool localChar(char c) {
-  return isAlnum(c) || std::string_view("!#$%&'*+/=?^_`{|}~.-").find(c) != std::string_view::npos ||
-         static_cast<unsigned char>(c) >= 0x80;
-}
-bool domainChar(char c) { return isAlnum(c) || c == '.' || c == '-' || static_cast<unsigned char>(c) >= 0x80; }
+// The bytes of a local part: letters, digits, RFC 5322 atext specials, '.', bytes >= 0x80.
+struct LocalChars {
+  bool is[256] = {};
+  constexpr LocalChars() {
+    for (int c = 0; c < 256; ++c) is[c] = isAlnum(static_cast<char>(c)) || c >= 0x80;
+    for (char c : std::string_view("!#$%&'*+/=?^_`{|}~.-")) is[static_cast<unsigned char>(c)] = true;
+  }
+};
+constexpr LocalChars kLocalChars;
+bool localChar(char c) { return kLocalChars.is[static_cast<unsigned char>(c)]; }
+struct DomainChars {
+  bool is[256] = {};
+  constexpr DomainChars() {
+    for (int c = 0; c < 256; ++c) is[c] = isAlnum(static_cast<char>(c)) || c == '.' || c == '-' || c >= 0x80;
+  }
+};
+constexpr DomainChars kDomainChars;
+bool domainChar(char c) { return kDomainChars.is[static_cast<unsigned char>(c)]; }
 }  // namespace
 
 namespace detail {
@@ -117,15 +169,52 @@ std::string extractAddress(std::string_view text) {
 
 namespace {
 
+// SWAR helpers for collapse(): 8 bytes at a time, little-endian byte order (byte 0 lowest).
+constexpr uint64_t kOnes = 0x0101010101010101ull, kHigh = 0x8080808080808080ull, kLow7 = 0x7f7f7f7f7f7f7f7full;
+// 0x80 in every byte of w that is zero, 0 elsewhere (exact: no carry between bytes).
+inline uint64_t zeroBytes(uint64_t w) { return ~(((w & kLow7) + kLow7) | w | kLow7); }
+// 0x80 in every byte of w below 0x20 (control bytes, whitespace other than ' '), exact.
+inline uint64_t controlBytes(uint64_t w) { return ~(((w & kLow7) + kOnes * (0x80 - 0x20)) | w | kLow7); }
+// ASCII 'A'..'Z' lower-cased in all 8 bytes; other bytes (>= 0x80 too) unchanged.
+inline uint64_t lower8(uint64_t w) {
+  uint64_t h = w & kLow7;
+  uint64_t geA = h + kOnes * (0x80 - 'A'), gtZ = h + kOnes * (0x7f - 'Z');
+  return w | (((geA ^ gtZ) & ~w & kHigh) >> 2);
+}
+
 // Whitespace runs to one space, leading and trailing ones dropped, at most max bytes; ASCII
-// letters lower-cased too when lower is set (one pass, one allocation).
+// letters lower-cased too when lower is set (one pass, one allocation). Fast path: 8 bytes
+// with no control byte and no two adjacent spaces are copied as they are (a single space
+// between two other bytes stays; one last becomes the pending space), lower-cased 8 at a time;
+// anything else goes byte by byte.
 std::string collapse(std::string_view text, size_t max, bool lower) {
   std::string out;
   out.resize(std::min(text.size(), max));
   char* o = out.data();
   char* const end = o + out.size();
   bool space = false;
-  for (char c : text) {
+  const char* p = text.data();
+  const char* const stop = p + text.size();
+  while (p < stop) {
+    if constexpr (std::endian::native == std::endian::little) {
+      if (stop - p >= 8 && end - o >= 9) {
+        uint64_t w;
+        std::memcpy(&w, p, 8);
+        uint64_t sp = zeroBytes(w ^ (kOnes * ' '));
+        bool firstSpace = (sp & 0x80) != 0;
+        if ((controlBytes(w) | (sp & (sp >> 8))) == 0 && !(firstSpace && (space || o == out.data()))) {
+          if (space) *o++ = ' ';
+          if (lower) w = lower8(w);
+          std::memcpy(o, &w, 8);
+          // A space last is not written yet (the next byte may be whitespace too): pending.
+          space = (sp >> 63) != 0;
+          o += space ? 7 : 8;
+          p += 8;
+          continue;
+        }
+      }
+    }
+    char c = *p++;
     if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
       space = o != out.data();
       continue;
@@ -148,6 +237,25 @@ std::string collapse(std::string_view text, size_t max, bool lower) {
 std::string collapseSpace(std::string_view text, size_t max) { return collapse(text, max, false); }
 
 namespace detail {
+void lowerInPlace(std::string& s) {
+  char* p = s.data();
+  size_t n = s.size(), i = 0;
+  for (; i + 8 <= n; i += 8) {  // lower8 works byte by byte: any byte order
+    uint64_t w;
+    std::memcpy(&w, p + i, 8);
+    w = lower8(w);
+    std::memcpy(p + i, &w, 8);
+  }
+  for (; i < n; ++i)
+    if (p[i] >= 'A' && p[i] <= 'Z') p[i] = static_cast<char>(p[i] + ('a' - 'A'));
+}
+
+std::string lowerCopy(std::string_view s) {
+  std::string out(s);
+  lowerInPlace(out);
+  return out;
+}
+
 std::string collapseLower(std::string_view text, size_t max) { return collapse(text, max, true); }
 }  // namespace detail
 

@@ -5,6 +5,7 @@
 #include <iconv.h>
 
 #include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -27,26 +28,57 @@ std::string_view lineAt(std::string_view s, size_t pos, size_t* next) {
   return s.substr(pos, e - pos);
 }
 
-// Field name: printable ASCII without ':' or space, WSP allowed before the colon.
-size_t fieldColon(std::string_view line) {
-  size_t colon = line.find(':');
-  if (colon == std::string_view::npos || colon == 0 || colon > 128) return std::string_view::npos;
+// Field name: printable ASCII without ':' or space, WSP allowed before the colon. The colon
+// with memchr (within the first 129 bytes), the name checked 8 bytes at a time; *nameEnd gets
+// the end of the name (before the WSP).
+size_t fieldColon(std::string_view line, size_t* nameEnd) {
+  const auto* hit = static_cast<const char*>(std::memchr(line.data(), ':', std::min<size_t>(line.size(), 129)));
+  if (!hit || hit == line.data()) return std::string_view::npos;
+  size_t colon = static_cast<size_t>(hit - line.data());
   size_t end = colon;
   while (end > 0 && isWsp(line[end - 1])) --end;
   if (end == 0) return std::string_view::npos;
-  for (size_t i = 0; i < end; ++i) {
-    auto c = static_cast<unsigned char>(line[i]);
-    if (c <= 32 || c >= 127) return std::string_view::npos;
+  size_t i = 0;
+  if constexpr (std::endian::native == std::endian::little) {
+    constexpr uint64_t kOnes = 0x0101010101010101ull, kHigh = 0x8080808080808080ull, kLow7 = 0x7f7f7f7f7f7f7f7full;
+    for (; i + 8 <= end; i += 8) {
+      uint64_t w;
+      std::memcpy(&w, line.data() + i, 8);
+      uint64_t low = w & kLow7;
+      // High bit per byte: >= 0x21 (from the low 7 bits, for ASCII bytes), >= 0x7f.
+      uint64_t ok = (low + kOnes * (0x80 - 0x21)) & ~w;
+      uint64_t high = (low + kOnes) | w;
+      if (((ok & ~high) & kHigh) != kHigh) return std::string_view::npos;
+    }
   }
+  for (; i < end; ++i) {
+    if (static_cast<unsigned char>(line[i] - 33) > 126 - 33) return std::string_view::npos;
+  }
+  *nameEnd = end;
   return colon;
 }
 
-int hexVal(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
+// trim() inline: the blanks and line ends around a value.
+bool blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+std::string_view trimmed(std::string_view s) {
+  size_t b = 0, e = s.size();
+  if (e > 1 && s[0] == ' ' && !blank(s[1]) && !blank(s[e - 1])) return s.substr(1);  // "Name: value"
+  while (b < e && blank(s[b])) ++b;
+  while (e > b && blank(s[e - 1])) --e;
+  return s.substr(b, e - b);
 }
+
+// Hex digit values, -1 for other bytes.
+struct HexTable {
+  signed char v[256];
+  constexpr HexTable() : v() {
+    for (int c = 0; c < 256; ++c)
+      v[c] = static_cast<signed char>(c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                      : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1);
+  }
+};
+constexpr HexTable kHex;
+int hexVal(char c) { return kHex.v[static_cast<unsigned char>(c)]; }
 
 constexpr size_t kMaxConvertBytes = 1u << 20;
 
@@ -74,16 +106,44 @@ iconv_t converter(const std::string& charset, bool* owned) {
   return cd;
 }
 
+void appendLatin1AsUtf8(std::string& out, std::string_view s);
+
+// Charsets whose initial state reads bytes 0x00-0x7F (but ESC, SO, SI) as ASCII, one byte each:
+// a text's prefix of such bytes converts to itself, and leaves the converter's state unchanged.
+bool asciiCompatible(const std::string& cs) {
+  return cs.rfind("iso-8859-", 0) == 0 || cs.rfind("windows-125", 0) == 0 || cs == "iso-2022-jp";
+}
+
+size_t asciiPrefix(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80 || c == 0x1b || c == 0x0e || c == 0x0f) break;
+    ++i;
+  }
+  return i;
+}
+
 std::string toUtf8(std::string_view in, const std::string& charset) {
   bool owned = false;
   iconv_t cd = converter(charset, &owned);
   if (cd == reinterpret_cast<iconv_t>(-1)) return "";
-  iconv(cd, nullptr, nullptr, nullptr, nullptr);  // reset the shift state
   std::string out;
-  out.resize(in.size() + in.size() / 2 + 16);
+  if (charset == "iso-8859-1" || charset == "latin1") {  // byte = code point: no iconv call
+    if (owned) iconv_close(cd);
+    out.reserve(in.size() + in.size() / 4 + 16);
+    appendLatin1AsUtf8(out, in);
+    return out;
+  }
+  // The ASCII prefix (often all of a bounce's text) copied as it is; iconv for the rest.
+  size_t prefix = asciiCompatible(charset) ? asciiPrefix(in) : 0;
+  out.assign(in.substr(0, prefix));
+  in.remove_prefix(prefix);
+  iconv(cd, nullptr, nullptr, nullptr, nullptr);  // reset the shift state
+  size_t used = out.size();
+  out.resize(used + in.size() + in.size() / 2 + 16);
   char* src = const_cast<char*>(in.data());
   size_t srcLeft = in.size();
-  size_t used = 0;
   while (srcLeft > 0) {
     char* dst = out.data() + used;
     size_t dstLeft = out.size() - used;
@@ -124,6 +184,7 @@ Fields& Fields::operator=(const Fields& o) {
   if (this == &o) return *this;
   items_.clear();
   storage_.clear();
+  used_ = 0;
   items_.reserve(o.items_.size());
   for (const Field& f : o.items_) {
     if (f.owned) add(f.name, f.value);
@@ -132,18 +193,36 @@ Fields& Fields::operator=(const Fields& o) {
   return *this;
 }
 
-void Fields::add(std::string_view name, std::string_view value) {
-  std::string_view n = storage_.emplace_front(name);
-  items_.push_back({n, storage_.emplace_front(value), true});
+std::string_view Fields::store(std::string_view v) {
+  if (v.size() > kChunk / 2) {
+    if (storage_.empty()) {
+      used_ = v.size();  // full: the next small value starts a chunk
+      return storage_.emplace_front(v);
+    }
+    return *storage_.emplace_after(storage_.begin(), v);  // the front chunk stays the current one
+  }
+  if (storage_.empty() || storage_.front().size() - used_ < v.size()) {
+    storage_.emplace_front(kChunk, '\0');
+    used_ = 0;
+  }
+  char* at = storage_.front().data() + used_;
+  if (!v.empty()) std::memcpy(at, v.data(), v.size());
+  used_ += v.size();
+  return std::string_view(at, v.size());
 }
 
-void Fields::addValue(std::string_view name, std::string value) {
-  items_.push_back({name, storage_.emplace_front(std::move(value)), true});
+void Fields::add(std::string_view name, std::string_view value) {
+  std::string_view n = store(name);
+  items_.push_back({n, store(value), true});
+}
+
+void Fields::addValue(std::string_view name, std::string_view value) {
+  items_.push_back({name, store(value), true});
 }
 
 const std::string_view* Fields::find(std::string_view name) const {
   for (const Field& f : items_) {
-    if (iequals(f.name, name)) return &f.value;
+    if (f.name.size() == name.size() && iequals(f.name, name)) return &f.value;
   }
   return nullptr;
 }
@@ -154,20 +233,21 @@ std::string_view Fields::get(std::string_view name) const {
 }
 
 std::string normalizeNewlines(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  size_t i = 0;
-  while (i < s.size()) {
-    size_t cr = s.find('\r', i);
-    if (cr == std::string_view::npos) {
-      out.append(s.substr(i));
-      break;
-    }
-    out.append(s.substr(i, cr - i));
-    out.push_back('\n');
-    i = cr + 1;
-    if (i < s.size() && s[i] == '\n') ++i;
+  std::string out(s.size(), '\0');  // never longer than the input
+  char* o = out.data();
+  const char* p = s.data();
+  const char* const end = p + s.size();
+  while (p < end) {
+    const auto* cr = static_cast<const char*>(std::memchr(p, '\r', static_cast<size_t>(end - p)));
+    const char* stop = cr ? cr : end;
+    std::memcpy(o, p, static_cast<size_t>(stop - p));
+    o += stop - p;
+    if (!cr) break;
+    *o++ = '\n';
+    p = cr + 1;
+    if (p < end && *p == '\n') ++p;
   }
+  out.resize(static_cast<size_t>(o - out.data()));
   return out;
 }
 
@@ -175,19 +255,23 @@ size_t parseFields(std::string_view text, Fields& out, const Limits& limits) {
   out.reserve(24);
   size_t pos = 0;
   std::string_view name, first;  // the field's name and its first line's value (views)
-  std::string folded;            // the unfolded value once a continuation line appears
+  // The unfolded value once a continuation line appears; one buffer per thread, kept.
+  thread_local std::string folded;
+  if (folded.capacity() > (64u << 10)) std::string().swap(folded);  // not a huge one
   bool open = false, isFolded = false;
   auto flush = [&] {
     if (open && out.items().size() < limits.maxHeaders) {
-      if (isFolded) out.addValue(name, std::string(trim(folded)));
-      else out.addView(name, trim(first));
+      if (isFolded) out.addValue(name, trimmed(folded));
+      else out.addView(name, trimmed(first));
     }
     open = isFolded = false;
   };
   while (pos < text.size()) {
     if (pos > limits.maxHeaderBytes) break;
-    size_t next;
-    std::string_view line = lineAt(text, pos, &next);
+    const auto* nl = static_cast<const char*>(std::memchr(text.data() + pos, '\n', text.size() - pos));
+    size_t eol = nl ? static_cast<size_t>(nl - text.data()) : text.size();
+    size_t next = nl ? eol + 1 : eol;
+    std::string_view line = text.substr(pos, eol - pos);
     if (line.empty()) {
       flush();
       return next;
@@ -201,12 +285,13 @@ size_t parseFields(std::string_view text, Fields& out, const Limits& limits) {
       }
       if (folded.size() < limits.maxHeaderBytes) {
         folded.push_back(' ');
-        folded.append(trim(line));
+        folded.append(trimmed(line));
       }
       pos = next;
       continue;
     }
-    size_t colon = fieldColon(line);
+    size_t nameEnd = 0;
+    size_t colon = fieldColon(line, &nameEnd);
     if (colon == std::string_view::npos) {
       // An mbox "From " line before the first field is skipped; anything else ends the block.
       if (pos == 0 && startsWith(line, "From ")) {
@@ -216,7 +301,7 @@ size_t parseFields(std::string_view text, Fields& out, const Limits& limits) {
       break;
     }
     flush();
-    name = trim(line.substr(0, colon));
+    name = line.substr(0, nameEnd);  // no blanks around it (fieldColon)
     first = line.substr(colon + 1);
     open = true;
     pos = next;
@@ -261,21 +346,23 @@ std::string param(std::string_view v, std::string_view name) {
     std::string_view key = trim(v.substr(pos, eq - pos));
     size_t vstart = eq + 1;
     while (vstart < v.size() && isWsp(v[vstart])) ++vstart;
+    // The value is built only for the parameter asked for; the others are skipped over.
+    bool wanted = iequals(key, name);
     std::string val;
     size_t vend = vstart;
     if (vstart < v.size() && v[vstart] == '"') {
       vend = vstart + 1;
       while (vend < v.size() && v[vend] != '"') {
         if (v[vend] == '\\' && vend + 1 < v.size()) ++vend;
-        val.push_back(v[vend]);
+        if (wanted) val.push_back(v[vend]);
         ++vend;
       }
       if (vend < v.size()) ++vend;
     } else {
       while (vend < v.size() && v[vend] != ';' && !isWsp(v[vend])) ++vend;
-      val.assign(v.substr(vstart, vend - vstart));
+      if (wanted) val.assign(v.substr(vstart, vend - vstart));
     }
-    if (iequals(key, name)) return val;
+    if (wanted) return val;
     pos = vend;
   }
   return "";
@@ -306,28 +393,35 @@ std::string decodeBase64(std::string_view s) {
 }
 
 std::string decodeQuotedPrintable(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    if (c != '=') {
-      size_t eq = s.find('=', i);
-      if (eq == std::string_view::npos) eq = s.size();
-      out.append(s.substr(i, eq - i));
-      i = eq - 1;
-      continue;
+  // Into a buffer of the input's size (the output is never longer): runs up to the next '='
+  // copied with memcpy, "=XX" decoded, "=\n" (soft line break) dropped, any other '=' kept.
+  std::string out(s.size(), '\0');
+  char* o = out.data();
+  const char* const base = s.data();
+  size_t i = 0, n = s.size();
+  while (i < n) {
+    if (base[i] != '=') {  // (encoded text is often "=XX=XX...": no search then)
+      const auto* eq = static_cast<const char*>(std::memchr(base + i, '=', n - i));
+      size_t e = eq ? static_cast<size_t>(eq - base) : n;
+      std::memcpy(o, base + i, e - i);
+      o += e - i;
+      i = e;
+      if (i == n) break;
     }
-    if (i + 1 < s.size() && s[i + 1] == '\n') {  // soft line break
-      ++i;
-      continue;
-    }
-    if (i + 2 < s.size() && hexVal(s[i + 1]) >= 0 && hexVal(s[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(hexVal(s[i + 1]) * 16 + hexVal(s[i + 2])));
+    if (i + 1 < n && s[i + 1] == '\n') {  // soft line break
       i += 2;
       continue;
     }
-    out.push_back(c);
+    int hi = i + 2 < n ? hexVal(s[i + 1]) : -1, lo = hi >= 0 ? hexVal(s[i + 2]) : -1;
+    if (lo >= 0) {
+      *o++ = static_cast<char>(hi * 16 + lo);
+      i += 3;
+      continue;
+    }
+    *o++ = '=';
+    ++i;
   }
+  out.resize(static_cast<size_t>(o - out.data()));
   return out;
 }
 
@@ -419,6 +513,34 @@ std::vector<std::string_view> splitMbox(std::string_view raw) {
   return out;
 }
 
+// Substring search (Boyer-Moore-Horspool): the skip for a text byte under the needle's last
+// position is its distance from the needle's end (capped at 255: a shorter skip is still safe).
+class Horspool {
+ public:
+  explicit Horspool(std::string_view needle) : n_(needle) {
+    size_t m = n_.size();
+    std::memset(skip_, static_cast<int>(std::min<size_t>(m, 255)), sizeof skip_);
+    for (size_t i = 0; i + 1 < m; ++i)
+      skip_[static_cast<unsigned char>(n_[i])] = static_cast<unsigned char>(std::min<size_t>(m - 1 - i, 255));
+  }
+  // The first occurrence at or after from, or npos.
+  size_t find(std::string_view text, size_t from) const {
+    size_t m = n_.size();
+    if (m == 0) return from <= text.size() ? from : std::string_view::npos;
+    const char last = n_[m - 1];
+    for (size_t i = from; i + m <= text.size();) {
+      char c = text[i + m - 1];
+      if (c == last && std::memcmp(text.data() + i, n_.data(), m - 1) == 0) return i;
+      i += skip_[static_cast<unsigned char>(c)];
+    }
+    return std::string_view::npos;
+  }
+
+ private:
+  std::string_view n_;
+  unsigned char skip_[256];
+};
+
 // The recursive part parser; owns no state beyond the Message it fills.
 class Parser {
  public:
@@ -480,14 +602,14 @@ class Parser {
   void multipart(Part& p, size_t depth) {
     std::string_view b = p.body;
     std::string delim = "--" + p.boundary;
-    // Positions of delimiter lines: at the start of b or after a LF.
-    // memmem (two-way search) on the whole delimiter: text full of '-' makes a first-char
-    // search slow.
+    // Positions of delimiter lines: at the start of b or after a LF. A Horspool search on the
+    // whole delimiter, its skip table built once for all the parts (glibc's memmem builds one
+    // per call; a first-char search is slow in text full of '-').
+    Horspool search(delim);
     auto findDelim = [&](size_t from) -> size_t {
       while (from < b.size()) {
-        const void* hit = memmem(b.data() + from, b.size() - from, delim.data(), delim.size());
-        if (!hit) return std::string_view::npos;
-        size_t f = static_cast<size_t>(static_cast<const char*>(hit) - b.data());
+        size_t f = search.find(b, from);
+        if (f == std::string_view::npos) return f;
         if (f == 0 || b[f - 1] == '\n') return f;
         from = f + 1;
       }

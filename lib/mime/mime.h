@@ -64,7 +64,7 @@ class Fields {
   // A field copied into this object.
   void add(std::string_view name, std::string_view value);
   // A field whose name the caller keeps alive (a view) and whose value this object keeps.
-  void addValue(std::string_view name, std::string value);
+  void addValue(std::string_view name, std::string_view value);
   const std::vector<Field>& items() const { return items_; }
   bool empty() const { return items_.empty(); }
   void reserve(size_t n) { items_.reserve(n); }
@@ -74,8 +74,13 @@ class Fields {
   std::string_view get(std::string_view name) const;
 
  private:
+  // A copy of v in storage_: appended to the front chunk (kChunk bytes, written through data()
+  // only, so never reallocated), or a node of its own when large.
+  std::string_view store(std::string_view v);
+  static constexpr size_t kChunk = 1024;
   std::vector<Field> items_;
   std::forward_list<std::string> storage_;  // elements never move; allocates nothing when empty
+  size_t used_ = 0;                         // bytes used in storage_.front()
 };
 
 struct Part {

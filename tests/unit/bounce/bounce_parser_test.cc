@@ -43,6 +43,8 @@ TEST(BounceRules, FindsTheCutLine) {
       {"Return-Path: <a@example.org>\nSubject: x\n", 0},
       {later, later.find("  ---")},
       {"x\n> ----- Original message -----\n", 2},
+      {"x\n----- ORIGINAL MESSAGE -----\n", 2},  // any case, after the (case-sensitive) "\n"
+      {"x\ny\nRETURN-PATH: <a@example.org>\n", 4},
       {"x\n  Received: from mx.example.org\n", std::string::npos},  // cut0: column 0 only
       {"x\nReceived: from mx.example.org\n", 2},
       {"no returned message here\nat all", std::string::npos},
@@ -192,6 +194,19 @@ TEST(BounceParser, QmailTextBounceInAnMbox) {
   EXPECT_EQ(reps[0].originalMessageId, "q1@example.com");
   EXPECT_EQ(reps[1].kind, Kind::kNotBounce);
   EXPECT_TRUE(reps[1].recipients.empty());
+}
+
+TEST(BounceParser, HtmlOnlyBounceIsReadWithoutItsTags) {
+  Report rep = parser()->parse(
+      "From: MAILER-DAEMON@mx.example.jp\nTo: sender@example.com\nSubject: Undelivered Mail\n"
+      "Content-Type: text/html\n\n<html><body><p>Delivery to <b>kijitora@example.org</b> failed:</p>"
+      "<p>550 5.1.1 user unknown > x</p></body></html>\n");
+  ASSERT_EQ(rep.kind, Kind::kBounce);
+  ASSERT_EQ(rep.recipients.size(), 1u);
+  EXPECT_EQ(rep.recipients[0].recipient, "kijitora@example.org");
+  EXPECT_EQ(rep.recipients[0].status, "5.1.1");
+  EXPECT_EQ(rep.recipients[0].diagnostic.find('<'), std::string::npos);
+  EXPECT_EQ(rep.recipients[0].diagnostic.find('>'), std::string::npos);
 }
 
 TEST(BounceParser, OrdinaryMailIsNotABounce) {

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <string>
+#include <vector>
 
 namespace sluice::mime {
 namespace {
@@ -17,6 +18,66 @@ TEST(Mime, UnfoldsHeadersAndFindsBody) {
   EXPECT_EQ(m->root().headers.get("FROM"), "a@b.example");
   EXPECT_EQ(m->root().body, "body\n");
   EXPECT_EQ(m->root().type, "text/plain");
+}
+
+TEST(Mime, FieldNames) {
+  // Printable ASCII up to the first colon (WSP only before it); anything else ends the block.
+  Fields f;
+  parseFields("X-Long-Field-Name-Of-Thirty-Two:a\nName \t: b\nAbcdefgh:c\nBad Name: d\nE: e\n", f);
+  ASSERT_EQ(f.items().size(), 3u);
+  EXPECT_EQ(f.items()[0].name, "X-Long-Field-Name-Of-Thirty-Two");
+  EXPECT_EQ(f.items()[1].name, "Name");
+  EXPECT_EQ(f.get("name"), "b");
+  EXPECT_EQ(f.get("abcdefgh"), "c");
+  for (const std::string& bad : std::vector<std::string>{": x\n", " \t: x\n", "Abcdefg\x01: x\n", "Abcdefghij\x7f: x\n", "Caf\xc3\xa9: x\n",
+                          std::string(129, 'a') + ": x\n", "no colon\n"}) {
+    Fields g;
+    parseFields(bad, g);
+    EXPECT_TRUE(g.empty()) << bad;
+  }
+  Fields h;
+  parseFields(std::string(128, 'a') + ":  x \r\n", h);
+  ASSERT_EQ(h.items().size(), 1u);
+  EXPECT_EQ(h.items()[0].value, "x");
+}
+
+TEST(Mime, CharsetsWithAnAsciiPrefix) {
+  // The ASCII prefix is copied, the rest converted from the state the prefix left.
+  auto jp = parse("Content-Type: text/plain; charset=iso-2022-jp\n\nUser unknown: \x1b$B%F%9%H\x1b(B end\n");
+  EXPECT_EQ(jp->root().body, "User unknown: \xE3\x83\x86\xE3\x82\xB9\xE3\x83\x88 end\n");
+  auto cp = parse("Content-Type: text/plain; charset=windows-1252\n\nprice \x80 5\n");
+  EXPECT_EQ(cp->root().body, "price \xE2\x82\xAC 5\n");
+  auto l2 = parse("Content-Type: text/plain; charset=iso-8859-2\n\nonly ascii\n");
+  EXPECT_EQ(l2->root().body, "only ascii\n");
+  auto l1 = parse("Content-Type: text/plain; charset=latin1\n\n\xe9\x80\xff\n");
+  EXPECT_EQ(l1->root().body, "\xC3\xA9\xC2\x80\xC3\xBF\n");
+  auto unknown = parse("Content-Type: text/plain; charset=x-no-such-charset\n\nab\xe9\n");
+  EXPECT_EQ(unknown->root().body, "ab\xe9\n");
+}
+
+TEST(Mime, QuotedPrintableEdges) {
+  EXPECT_EQ(decodeQuotedPrintable("a=3D=41=42c"), "a=ABc");
+  EXPECT_EQ(decodeQuotedPrintable("soft=\nbreak"), "softbreak");
+  EXPECT_EQ(decodeQuotedPrintable("bad=G1 =4 end="), "bad=G1 =4 end=");
+  EXPECT_EQ(decodeQuotedPrintable("=e9=E9"), "\xe9\xe9");
+  EXPECT_EQ(decodeQuotedPrintable(""), "");
+}
+
+TEST(Mime, BoundaryLinesOnly) {
+  // Near misses: the delimiter inside a line, a longer run of '-', a prefix of it.
+  std::string m = "Content-Type: multipart/mixed; boundary=\"b-1\"\n\n"
+                  "--b-1\n\none x--b-1 ---b-1\n-----------b-\n--b-\n"
+                  "--b-1\nContent-Type: text/plain\n\ntwo\n--b-1--\n";
+  auto msg = parse(m);
+  ASSERT_EQ(msg->root().children.size(), 2u);
+  EXPECT_EQ(msg->root().children[0].body, "one x--b-1 ---b-1\n-----------b-\n--b-");
+  EXPECT_EQ(msg->root().children[1].body, "two");
+}
+
+TEST(Mime, NormalizesNewlines) {
+  EXPECT_EQ(normalizeNewlines("a\r\nb\rc\n\r\r\n\r"), "a\nb\nc\n\n\n\n");
+  EXPECT_EQ(normalizeNewlines(""), "");
+  EXPECT_EQ(normalizeNewlines("no line end"), "no line end");
 }
 
 TEST(Mime, ThreeLineEndStylesGiveTheSameTree) {

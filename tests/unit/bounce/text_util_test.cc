@@ -1,0 +1,146 @@
+// text_util_test.cc - the text scanners of lib/bounce/text_util.cc against plain byte-by-byte
+// reference versions, over random texts made of the bytes that matter to them (whitespace runs,
+// letters of both cases, digits, dots, '@', bytes >= 0x80) and every output bound.
+#include <gtest/gtest.h>
+
+#include <random>
+#include <string>
+#include <string_view>
+
+#include "bounce/bounce.h"
+#include "bounce/extract.h"
+
+namespace sluice::bounce {
+namespace {
+
+// The reference: one byte at a time.
+std::string collapseRef(std::string_view text, size_t max, bool lower) {
+  std::string out;
+  bool space = false;
+  for (char c : text) {
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
+      space = !out.empty();
+      continue;
+    }
+    if (space) {
+      if (out.size() == max) break;
+      out.push_back(' ');
+      space = false;
+    }
+    if (out.size() == max) break;
+    if (lower && c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+    out.push_back(c);
+  }
+  return out;
+}
+
+bool digit(char c) { return c >= '0' && c <= '9'; }
+bool alnum(char c) { return digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+bool alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+
+// findStatusCode as two plain passes over every position (4.x.x/5.x.x, then 2.x.x).
+std::string findStatusCodeRef(std::string_view t) {
+  std::string loose;
+  for (int pass = 0; pass < 2; ++pass) {
+    for (size_t i = 0; i + 5 <= t.size(); ++i) {
+      char c = t[i];
+      if (pass == 0 ? (c != '4' && c != '5') : c != '2') continue;
+      if (!digit(t[i]) || t[i + 1] != '.' || !digit(t[i + 2]) || t[i + 3] != '.') continue;
+      size_t j = i + 4, n = 0;
+      while (j < t.size() && digit(t[j]) && n < 4) ++j, ++n;
+      if (n == 0 || n > 3) continue;
+      size_t len = j - i, e = j;
+      if (i > 0 && (alnum(t[i - 1]) || t[i - 1] == '.' || (t[i - 1] == '-' && i > 1 && alpha(t[i - 2])))) continue;
+      if (e < t.size() && (alnum(t[e]) || t[e] == '@')) continue;
+      if (e + 1 < t.size() && t[e] == '.' && digit(t[e + 1])) continue;
+      if (pass == 1 && (t[i + 2] > '7' || len != 5 || t[i + 4] > '7')) continue;
+      bool anchored = (i >= 4 && digit(t[i - 2]) && digit(t[i - 3]) && digit(t[i - 4]) &&
+                       (t[i - 1] == ' ' || t[i - 1] == '-')) || (i >= 1 && t[i - 1] == '#');
+      if (anchored) return std::string(t.substr(i, len));
+      if (loose.empty()) loose = std::string(t.substr(i, len));
+    }
+    if (!loose.empty()) return loose;
+  }
+  return loose;
+}
+
+std::string findReplyCodeRef(std::string_view t) {
+  for (size_t i = 0; i + 3 <= t.size(); ++i) {
+    char c = t[i];
+    if (c != '4' && c != '5') continue;
+    if (!digit(t[i + 1]) || !digit(t[i + 2]) || t[i + 1] > '5') continue;
+    if (i > 0 && (alnum(t[i - 1]) || t[i - 1] == '.' || t[i - 1] == '-' || t[i - 1] == ':' ||
+                  t[i - 1] == '#' || t[i - 1] == '/' || t[i - 1] == '=' || t[i - 1] == '+')) continue;
+    size_t e = i + 3;
+    if (e < t.size() && t[e] != ' ' && t[e] != '-' && t[e] != '\n' && t[e] != '\t') continue;
+    if (e + 1 < t.size() && t[e] == '-' && !digit(t[e + 1]) && !alpha(t[e + 1])) continue;
+    return std::string(t.substr(i, 3));
+  }
+  return "";
+}
+
+std::string randomText(std::mt19937& rng, size_t n) {
+  static const std::string kBytes = "  \t\n\r\f\vaAzZmM09.5@-_\x01\x7f\x80\xc3\xa9\xff[{";
+  std::string t;
+  std::uniform_int_distribution<size_t> pick(0, kBytes.size() - 1), runLen(1, 12);
+  while (t.size() < n) {
+    // Runs of ordinary letters, so that the 8-byte fast path is taken too.
+    if (rng() % 3 == 0) t.append(runLen(rng), static_cast<char>('a' + rng() % 26 - (rng() % 2) * 32));
+    else t.push_back(kBytes[pick(rng)]);
+  }
+  return t;
+}
+
+TEST(TextUtil, CollapseSameAsByteByByte) {
+  std::mt19937 rng(7);
+  for (int i = 0; i < 20000; ++i) {
+    std::string t = randomText(rng, rng() % 80);
+    size_t max = rng() % 4 == 0 ? rng() % 40 : kMaxDiagnostic;
+    ASSERT_EQ(collapseSpace(t, max), collapseRef(t, max, false)) << i;
+    ASSERT_EQ(detail::collapseLower(t, max), collapseRef(t, max, true)) << i;
+  }
+  EXPECT_EQ(collapseSpace("  Hello   World\t\n"), "Hello World");
+  EXPECT_EQ(detail::collapseLower(" ABCDEFGH IJKLMNOP  QRSTUVWXYZ \xc3\x89"), "abcdefgh ijklmnop qrstuvwxyz \xc3\x89");
+}
+
+TEST(TextUtil, LowerCopyChangesAsciiLettersOnly) {
+  std::string all;
+  for (int c = 0; c < 256; ++c) all.push_back(static_cast<char>(c));
+  for (size_t off = 0; off < 9; ++off) {  // every alignment of the 8-byte blocks and the tail
+    std::string t = all.substr(off), want = t;
+    for (char& c : want)
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+    EXPECT_EQ(detail::lowerCopy(t), want) << off;
+  }
+}
+
+TEST(TextUtil, FindReplyCodeSameAsEveryPosition) {
+  std::mt19937 rng(13);
+  static const std::string kBytes = "0123455554444 -:\n\tabc#.";
+  for (int i = 0; i < 50000; ++i) {
+    std::string t;
+    size_t n = rng() % 40;
+    while (t.size() < n) t.push_back(kBytes[rng() % kBytes.size()]);
+    ASSERT_EQ(findReplyCode(t), findReplyCodeRef(t)) << t;
+  }
+  EXPECT_EQ(findReplyCode("remote host said: 550 5.1.1 unknown"), "550");
+  EXPECT_EQ(findReplyCode("id 4512 x; 421-try later"), "421");
+}
+
+TEST(TextUtil, FindStatusCodeSameAsTwoPasses) {
+  std::mt19937 rng(11);
+  static const std::string kBytes = "0123455542789..... -#a@";
+  for (int i = 0; i < 50000; ++i) {
+    std::string t;
+    size_t n = rng() % 40;
+    while (t.size() < n) t.push_back(kBytes[rng() % kBytes.size()]);
+    ASSERT_EQ(findStatusCode(t), findStatusCodeRef(t)) << t;
+  }
+  EXPECT_EQ(findStatusCode("host said: 550 5.1.1 user unknown (2.0.0)"), "5.1.1");
+  EXPECT_EQ(findStatusCode("ok 2.1.5 then 4.4.7"), "4.4.7");
+  EXPECT_EQ(findStatusCode("ok 2.1.5 then #2.0.0"), "2.0.0");
+  EXPECT_EQ(findStatusCode("ip 10.5.1.1 and 5.1.10"), "5.1.10");
+}
+
+}  // namespace
+}  // namespace sluice::bounce
