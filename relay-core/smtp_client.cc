@@ -59,6 +59,11 @@ const char* SmtpClient::toString(State s) {
   return "?";
 }
 
+std::string_view dataTerminator(std::string_view content) {
+  bool open = !content.empty() && (content.size() < 2 || content.substr(content.size() - 2) != "\r\n");
+  return open ? "\r\n.\r\n" : ".\r\n";
+}
+
 bool needsDotStuffing(std::string_view content) {
   if (content.empty()) return false;
   if (content[0] == '.') return true;
@@ -85,8 +90,7 @@ std::string dotStuff(const std::string& content) {
     out.append(content, pos, end - pos);
     pos = end;
   }
-  if (!content.empty() && (content.size() < 2 || content.compare(content.size() - 2, 2, "\r\n") != 0)) out += "\r\n";
-  out += ".\r\n";
+  out += dataTerminator(content);
   return out;
 }
 
@@ -349,8 +353,7 @@ awaitable<SmtpReply> SmtpClient::sendBody(const std::string& content) {
   } else {
     // Nothing to double: the content goes out as it is, followed by the terminator (and the
     // CRLF the last line lacks, if any) in the same write.
-    bool crlf = content.size() >= 2 && content.compare(content.size() - 2, 2, "\r\n") == 0;
-    ok = co_await writeAll(content, content.empty() || crlf ? std::string_view(".\r\n") : std::string_view("\r\n.\r\n"));
+    ok = co_await writeAll(content, dataTerminator(content));
   }
   disarm();
   if (!ok) {

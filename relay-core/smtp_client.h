@@ -134,6 +134,8 @@ class SmtpClient : public std::enable_shared_from_this<SmtpClient> {
 
 // Dot-stuffs a CRLF message for DATA and appends the final "." line (RFC 5321 4.5.2).
 std::string dotStuff(const std::string& content);
+// What follows `content` in DATA: ".\r\n", after a CRLF when the last line lacks one.
+std::string_view dataTerminator(std::string_view content);
 // True when some line of `content` starts with a dot (dotStuff would change more than the end).
 bool needsDotStuffing(std::string_view content);
 

@@ -106,10 +106,7 @@ class FreePool {
     {
       std::lock_guard<std::mutex> l(mu_);
       work_.push_back({std::move(name), keep});
-      if (!janitor_.joinable()) janitor_ = std::thread([this] {
-        ::pthread_setname_np(::pthread_self(), "sluice-janitor");  // as top -H and perf show it
-        run();
-      });
+      startJanitor();
     }
     cv_.notify_one();
     return true;
@@ -129,10 +126,7 @@ class FreePool {
     }
     ::closedir(in);
     primed_ = true;  // from now on the janitor keeps kLowWater files ready
-    if (!janitor_.joinable()) janitor_ = std::thread([this] {
-        ::pthread_setname_np(::pthread_self(), "sluice-janitor");  // as top -H and perf show it
-        run();
-      });
+    startJanitor();
     cv_.notify_one();
   }
 
@@ -141,6 +135,14 @@ class FreePool {
     std::string name;
     bool keep;
   };
+  // Called with mu_ held.
+  void startJanitor() {
+    if (janitor_.joinable()) return;
+    janitor_ = std::thread([this] {
+      ::pthread_setname_np(::pthread_self(), "sluice-janitor");  // as top -H and perf show it
+      run();
+    });
+  }
   void run() {
     std::unique_lock<std::mutex> l(mu_);
     bool filling = false;
