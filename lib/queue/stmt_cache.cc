@@ -14,8 +14,9 @@ namespace {
 constexpr size_t kMaxCachedPerConnection = 128;  // distinct SQL texts; the queue uses ~40
 
 struct Cache {
+  // Kept statements by SQL text. An entry stays when its statements are all in use, so the map's
+  // size is the number of distinct texts seen (the bound below), not of statements kept now.
   std::unordered_map<std::string, std::vector<sqlite3_stmt*>> idle;
-  size_t count = 0;
 };
 
 std::mutex& registryMutex() {
@@ -59,14 +60,13 @@ void returnStatement(sqlite3_stmt* s) {
   {
     std::lock_guard<std::mutex> l(registryMutex());
     Cache& c = registry()[db];
-    auto& v = c.idle[sql];
-    if (v.empty() && c.count >= kMaxCachedPerConnection) {
-      // too many distinct texts (dynamic SQL): not kept
-    } else {
-      if (v.empty()) ++c.count;
-      v.push_back(s);
+    auto it = c.idle.find(sql);
+    if (it == c.idle.end() && c.idle.size() < kMaxCachedPerConnection) it = c.idle.emplace(sql, std::vector<sqlite3_stmt*>()).first;
+    if (it != c.idle.end()) {
+      it->second.push_back(s);
       return;
     }
+    // too many distinct texts (dynamic SQL): not kept
   }
   sqlite3_finalize(s);
 }
