@@ -58,6 +58,26 @@ pgrp_cpu_ticks() {
   echo "$t"
 }
 
+# quiet_disk_and_cpu: before a timed row, (1) write back what earlier rows left dirty in the page
+# cache (`sync`: a syncfs or fsync in the next row would otherwise wait for the previous row's
+# writeback, and both sides share the disk), (2) wait ROW_GAP seconds (default 60), and (3) wait
+# until the 1-minute load is below 1.5 or 20 s passed. Applied to both sides alike. The gap is for
+# ext4 without a journal (this machine's disk): it does not reuse an inode freed less than 60 s
+# ago (360 s while its inode-table block is dirty; `recently_deleted()` in fs/ext4/ialloc.c), and
+# every file creation scans past all such inodes of its block group, so after a mass deletion -
+# Postfix's delivered queue files, the previous run's scratch directory - whichever side runs
+# next pays up to 0.2 ms per new file (seen here: relayd's intake at 2,900 instead of 5,600
+# msgs/s right after an `rm -rf` of 25,000 files; 5,200-5,600 after sync and 65 s).
+quiet_disk_and_cpu() {
+  local i
+  sync
+  sleep "${ROW_GAP:-60}"
+  for ((i = 0; i < 20; i++)); do
+    awk '{exit !($1 < 1.5)}' /proc/loadavg && break
+    sleep 1
+  done
+}
+
 # --- network namespaces with a local unbound (bench/relay, bench/queue-scale) ---------------------
 # netns_up NAME: a private network namespace with only its own loopback up, and
 # /etc/netns/NAME/resolv.conf = "nameserver 127.0.0.1" (ip netns exec bind-mounts it over

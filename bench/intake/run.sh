@@ -5,7 +5,8 @@
 # accepting and making mail durable, fsync on in both (relayd: one syncfs + one synchronous SQLite
 # commit per batch; Postfix: fsync of every queue file). Prints msgs/s for each and the ratio.
 #
-# Environment: BUILD (default /work/main/build), N (default 20000; --quick 2000), SESS (20).
+# Environment: BUILD (default /work/main/build), N (default 20000; --quick 2000), SESS (20), ROW_GAP
+# (seconds of quiet before each timed row, default 60: bench/common.sh, quiet_disk_and_cpu).
 # Needs root (Postfix instance). Loopback only; every process stopped by PID at exit.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -56,19 +57,16 @@ run() {  # run PORT SIZE COUNT -> msgs/s
   echo "$3 $t0 $t1" | awk '{printf "%.0f", $1 / ($3 - $2)}'
 }
 # settle: wait until Postfix has moved every message it took out of incoming/ and active/ (qmgr
-# defers them after the run: work that would otherwise overlap the next measurement), then until
-# the 1-minute load is below 1.5 or 20 s passed, so neither side is measured beside the other's
-# leftovers.
+# defers them after the run: work that would otherwise overlap the next measurement), then
+# quiet_disk_and_cpu (bench/common.sh: sync, ROW_GAP s for ext4, then the 1-minute load below 1.5), so neither
+# side is measured beside the other's leftovers.
 settle() {
   local i
   for ((i = 0; i < 600; i++)); do
     [ "$(find "$R/pf/spool/incoming" "$R/pf/spool/active" -type f 2>/dev/null | head -1)" = "" ] && break
     sleep 0.2
   done
-  for ((i = 0; i < 20; i++)); do
-    awk '{exit !($1 < 1.5)}' /proc/loadavg && break
-    sleep 1
-  done
+  quiet_disk_and_cpu
 }
 echo "# bench/intake: $N messages per size over $SESS sessions; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# relayd state and Postfix queue on $(findmnt -no FSTYPE -T "$R") ($R)"

@@ -12,7 +12,8 @@
 # can reach the machine's own resolver; smtp-sink on 127.0.0.2:PORT (delivery.smtp_port = PORT).
 #
 # Environment: BUILD (default /work/main/build), N (default 20000; --quick 2000), SESS (20),
-# WARMUP (200), SIZES ("4096 102400"), KEEP=1 keeps the scratch directory, ONLY=relayd skips
+# WARMUP (200), SIZES ("4096 102400"), ROW_GAP (60: quiet seconds before each timed row, see
+# quiet_disk_and_cpu in bench/common.sh), KEEP=1 keeps the scratch directory, ONLY=relayd skips
 # the Postfix side (for comparing relayd builds; no ratio).
 # Needs root (namespace, Postfix instance). Every process stopped by PID at exit.
 set -euo pipefail
@@ -112,6 +113,7 @@ run() {  # run TARGET PORT SIZE: sets OUT="e2e_msgs/s ingest_msgs/s seconds cpu_
   SINK_PID=$!
   ns_wait_port "$NS" 127.0.0.2 "$SP"
   src "$WARMUP" "$3" "$2"; wait_sink "$WARMUP" 120; drained "$1"
+  quiet_disk_and_cpu   # bench/common.sh: the previous row's writeback and load are over
   c0=$(side_ticks "$1")
   t0=$(date +%s.%N)
   src "$N" "$3" "$2"
