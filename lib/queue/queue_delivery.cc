@@ -114,14 +114,19 @@ Result<std::optional<Queue::Envelope>> Queue::envelope(const std::string& id) {
 
 Result<std::string> Queue::content(const std::string& id) {
   std::string path = spoolPath(id);
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NOATIME: reading a file just written would otherwise update its atime (relatime), one more
+  // dirty inode to write back per message. Only the file's owner (or root) may ask for it; anyone
+  // else gets EPERM and reads without it.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOATIME);
+  if (fd < 0 && errno == EPERM) fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ioError("spool file " + path, errno);
-  // Read straight into the string, sized from fstat (one copy); a file that grows meanwhile (it
-  // never should) is still read to its end.
+  // Read straight into the string, sized from fstat (one copy), with one byte to spare so that
+  // the read that sees the end needs no larger buffer; a file that grows meanwhile (it never
+  // should) is still read to its end.
   std::string out;
   struct stat st {};
   size_t len = 0;
-  if (::fstat(fd, &st) == 0 && st.st_size > 0) out.resize(static_cast<size_t>(st.st_size));
+  if (::fstat(fd, &st) == 0 && st.st_size > 0) out.resize(static_cast<size_t>(st.st_size) + 1);
   for (;;) {
     if (len == out.size()) out.resize(out.size() + 65536);
     ssize_t n = ::read(fd, out.data() + len, out.size() - len);

@@ -311,6 +311,25 @@ TEST_F(QueueDeliveryTest, PurgeFinished) {
 // A finished message's spool file leaves the spool at once and is emptied in spool/free/; new
 // messages go into files of that pool (recycled, or created ahead by its janitor), not new
 // inodes; files a crash left there with content are emptied at start.
+TEST_F(QueueDeliveryTest, ContentComesBackByteForByteAtEverySize) {
+  // content() sizes its buffer from fstat with a byte to spare; the sizes around the 64 KB read
+  // step and an empty body must all come back exactly.
+  for (size_t n : {size_t{0}, size_t{1}, size_t{65535}, size_t{65536}, size_t{65537}, size_t{102400}, size_t{300001}}) {
+    NewMessage m;
+    m.sender = "alice@sender.example";
+    m.recipients.push_back(NewRecipient{"bob@dest.example", "", ""});
+    m.content.reserve(n);
+    for (size_t i = 0; i < n; ++i) m.content += static_cast<char>('a' + i % 26);
+    std::string id = Queue::newId();
+    auto st = q_->commit({&m}, {id});
+    ASSERT_TRUE(st[0].ok()) << st[0].message();
+    auto c = q_->content(id);
+    ASSERT_TRUE(c.ok()) << c.message();
+    EXPECT_EQ(c.value().size(), n);
+    EXPECT_TRUE(c.value() == m.content) << "size " << n;
+  }
+}
+
 TEST_F(QueueDeliveryTest, FinishedSpoolFilesAreEmptiedAndReused) {
   namespace fs = std::filesystem;
   std::string a = add({"one@dest.example"}, "first");
