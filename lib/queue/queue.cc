@@ -291,6 +291,11 @@ Result<std::unique_ptr<Queue>> Queue::open(const QueueOptions& o) {
   }
   std::unique_ptr<Queue> q(new Queue(db, o, fd));
   sqlite3_busy_handler(db, shortBusyWait, &q->options_.busyTimeoutMs);
+  // 16 MB of page cache per connection instead of SQLite's 2 MB: at a million queued messages the
+  // index is ~560 MB (~140,000 pages), whose B-trees' interior pages alone (~1,500) do not fit in
+  // 2 MB, so a claim, an envelope or an insert would read some of them again with pread.
+  // Allocated only as pages are used.
+  if (auto st = q->exec("PRAGMA cache_size=-16384"); !st) return st.error();
   if (!o.readOnly) {
     if (auto st = q->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"); !st) return st.error();
     if (auto st = q->exec(kSchema); !st) return st.error();
