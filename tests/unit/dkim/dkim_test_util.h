@@ -14,6 +14,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,8 +29,12 @@ inline std::string corpus(const std::string& rel) {
   return std::string(SLUICE_SHARED_DIR) + "/corpus/dkim/" + rel;
 }
 
+// A file that cannot be opened is an error with its path, not an empty string: the corpus lives
+// in ../shared beside the checkout (SLUICE_SHARED_DIR), and a checkout without it must say so
+// rather than fail later on an empty JSON text.
 inline std::string readFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read " + path + " (the DKIM corpus is read from SLUICE_SHARED_DIR = " + SLUICE_SHARED_DIR + ")");
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
