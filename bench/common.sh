@@ -66,7 +66,7 @@ pgrp_cpu_ticks() {
 # ago (360 s while its inode-table block is dirty; `recently_deleted()` in fs/ext4/ialloc.c), and
 # every file creation scans past all such inodes of its block group, so after a mass deletion -
 # Postfix's delivered queue files, the previous run's scratch directory - whichever side runs
-# next pays up to 0.2 ms per new file (seen here: relayd's intake at 2,900 instead of 5,600
+# next pays 0.15-0.4 ms per new file (seen here: relayd's intake at 2,900 instead of 5,600
 # msgs/s right after an `rm -rf` of 25,000 files; 5,200-5,600 after sync and 65 s).
 quiet_disk_and_cpu() {
   local i

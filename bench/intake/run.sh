@@ -58,8 +58,8 @@ run() {  # run PORT SIZE COUNT -> msgs/s
 }
 # settle: wait until Postfix has moved every message it took out of incoming/ and active/ (qmgr
 # defers them after the run: work that would otherwise overlap the next measurement), then
-# quiet_disk_and_cpu (bench/common.sh: sync, ROW_GAP s for ext4, then the 1-minute load below 1.5), so neither
-# side is measured beside the other's leftovers.
+# quiet_disk_and_cpu (bench/common.sh: sync, ROW_GAP s for ext4, then the 1-minute load below
+# 1.5), so neither side is measured beside the other's leftovers.
 settle() {
   local i
   for ((i = 0; i < 600; i++)); do

@@ -308,9 +308,6 @@ TEST_F(QueueDeliveryTest, PurgeFinished) {
   EXPECT_TRUE(spoolExists(open));
 }
 
-// A finished message's spool file leaves the spool at once and is emptied in spool/free/; new
-// messages go into files of that pool (recycled, or created ahead by its janitor), not new
-// inodes; files a crash left there with content are emptied at start.
 TEST_F(QueueDeliveryTest, ContentComesBackByteForByteAtEverySize) {
   // content() sizes its buffer from fstat with a byte to spare; the sizes around the 64 KB read
   // step and an empty body must all come back exactly.
@@ -330,6 +327,9 @@ TEST_F(QueueDeliveryTest, ContentComesBackByteForByteAtEverySize) {
   }
 }
 
+// A finished message's spool file leaves the spool at once and is emptied in spool/free/; new
+// messages go into files of that pool (recycled, or created ahead by its janitor), not new
+// inodes; files a crash left there with content are emptied at start.
 TEST_F(QueueDeliveryTest, FinishedSpoolFilesAreEmptiedAndReused) {
   namespace fs = std::filesystem;
   std::string a = add({"one@dest.example"}, "first");
