@@ -6,6 +6,7 @@ plays every receiving MTA a test needs.
   test_mx.py --listen 127.0.0.2:2525 --dir DIR [--tls none|cert] [--cert C --key K]
              [--greeting 220|421|554] [--mail-reply CODE] [--no-ehlo] [--no-8bitmime]
              [--no-smtputf8] [--no-dsn] [--no-pipelining] [--size N] [--name HOST]
+             [--data-delay SECONDS]
 
 Recipient local parts (the part before the first '+' or '-' picks the behaviour, so tests can
 make every address unique: rcpt550-17@x):
@@ -16,6 +17,8 @@ make every address unique: rcpt550-17@x):
                        250 from the second on (as postgrey does)
   slow                 the RCPT reply comes after --slow seconds (default 600: past any timeout)
   drop                 the connection is closed in the middle of DATA
+--data-delay: seconds the MX waits before its 354 reply to DATA, so delivery runs at a known pace
+(the wait comes before the message is sent: a sender killed in it leaves no copy behind).
 Server-wide behaviour comes from the options (run several instances on 127.0.0.x addresses).
 
 Every accepted message is written to DIR/NNNNNN.eml with an "X-Test-MX-Envelope:" first line
@@ -47,6 +50,7 @@ ap.add_argument("--no-dsn", action="store_true")
 ap.add_argument("--no-pipelining", action="store_true")
 ap.add_argument("--size", type=int, default=0)
 ap.add_argument("--slow", type=float, default=600.0)
+ap.add_argument("--data-delay", type=float, default=0.0)
 ap.add_argument("--name", default="mx.test.example")
 args = ap.parse_args()
 host, port = args.listen.rsplit(":", 1)
@@ -187,6 +191,8 @@ class Session:
                 if not self.rcpts:
                     await self.reply("503 5.5.1 No valid recipients")
                     continue
+                if args.data_delay > 0:
+                    await asyncio.sleep(args.data_delay)
                 await self.reply("354 End data with <CR><LF>.<CR><LF>")
                 data = bytearray()
                 drop = any(behaviour(r) == "drop" for r in self.rcpts)
