@@ -131,6 +131,10 @@ inline std::unique_ptr<Message> parse(std::string_view raw) { return parse(raw, 
 // without separators is one message. ">From " quoting is left as is.
 std::vector<std::string_view> splitMbox(std::string_view raw);
 
+// The first position at or after pos where "From " starts a line (the text's start, or after a
+// '\n' or '\r'); npos if none. What splitMbox looks for separators with.
+size_t findFromLine(std::string_view text, size_t pos);
+
 // CRLF and bare CR become LF.
 std::string normalizeNewlines(std::string_view s);
 

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -195,6 +196,30 @@ TEST(Mime, SplitsMbox) {
   ASSERT_EQ(mid.size(), 2u);
   EXPECT_EQ(parse(mid[1])->root().headers.get("subject"), "b");
   EXPECT_TRUE(splitMbox("").empty());
+}
+
+// findFromLine against a byte-by-byte reference, on texts made of the bytes that matter (so
+// "From " at and off line starts, CR/LF on both sides of a 16-byte block, short tails are all
+// frequent) and from every start position.
+TEST(Mime, FindFromLineAgreesWithAReference) {
+  auto reference = [](std::string_view t, size_t pos) {
+    for (size_t f = pos; f + 5 <= t.size(); ++f)
+      if (t.compare(f, 5, "From ") == 0 && (f == 0 || t[f - 1] == '\n' || t[f - 1] == '\r')) return f;
+    return std::string_view::npos;
+  };
+  const std::string_view pieces[] = {"From ", "From", "F", "x", "\n", "\r", "\r\n", " ", "rom ", "\nFrom "};
+  uint32_t seed = 12345;
+  auto next = [&] { return seed = seed * 1103515245u + 12345u, (seed >> 16) & 0x7fff; };
+  for (int round = 0; round < 400; ++round) {
+    std::string t;
+    size_t len = next() % 120;
+    while (t.size() < len) t += pieces[next() % (sizeof pieces / sizeof pieces[0])];
+    for (size_t pos = 0; pos <= t.size(); ++pos) ASSERT_EQ(findFromLine(t, pos), reference(t, pos)) << "text '" << t << "' pos " << pos;
+  }
+  EXPECT_EQ(findFromLine("From a", 0), 0u);
+  EXPECT_EQ(findFromLine("xFrom a", 0), std::string_view::npos);
+  EXPECT_EQ(findFromLine(std::string(40, 'x') + "\rFrom ", 0), 41u);
+  EXPECT_EQ(findFromLine("", 0), std::string_view::npos);
 }
 
 TEST(Mime, Params) {
