@@ -240,6 +240,26 @@ std::string normalizeNewlines(std::string_view s) {
   char* o = out.data();
   const char* p = s.data();
   const char* const end = p + s.size();
+#if defined(__SSE2__)
+  // 16 bytes at a time: each block is stored whole (the output never runs ahead of the input, so
+  // it fits) and kept up to its first CR, which becomes a LF (dropping a LF after it). Lines are
+  // short: one library call a line for memchr and one for memcpy cost more than the bytes.
+  const __m128i CR = _mm_set1_epi8('\r');
+  while (end - p >= 16) {
+    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(o), v);
+    auto m = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, CR)));
+    if (m == 0) {
+      o += 16, p += 16;
+      continue;
+    }
+    auto k = static_cast<size_t>(std::countr_zero(m));
+    o += k, p += k;
+    *o++ = '\n';
+    ++p;
+    if (p < end && *p == '\n') ++p;
+  }
+#endif
   while (p < end) {
     const auto* cr = static_cast<const char*>(std::memchr(p, '\r', static_cast<size_t>(end - p)));
     const char* stop = cr ? cr : end;

@@ -80,6 +80,22 @@ TEST(Mime, NormalizesNewlines) {
   EXPECT_EQ(normalizeNewlines("a\r\nb\rc\n\r\r\n\r"), "a\nb\nc\n\n\n\n");
   EXPECT_EQ(normalizeNewlines(""), "");
   EXPECT_EQ(normalizeNewlines("no line end"), "no line end");
+  // Against a byte-by-byte reference, with CR and LF on both sides of every 16-byte block.
+  auto reference = [](std::string_view t) {
+    std::string o;
+    for (size_t i = 0; i < t.size(); ++i) {
+      if (t[i] != '\r') o += t[i];
+      else if (o += '\n', i + 1 < t.size() && t[i + 1] == '\n') ++i;
+    }
+    return o;
+  };
+  uint32_t seed = 777;
+  auto next = [&] { return seed = seed * 1103515245u + 12345u, (seed >> 16) & 0x7fff; };
+  for (int round = 0; round < 2000; ++round) {
+    std::string t(next() % 80, 'a');
+    for (char& c : t) c = "ab\r\n\r\n"[next() % 6];
+    ASSERT_EQ(normalizeNewlines(t), reference(t)) << "round " << round;
+  }
 }
 
 TEST(Mime, ThreeLineEndStylesGiveTheSameTree) {
