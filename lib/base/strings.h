@@ -2,13 +2,35 @@
 // and the parsers for the human units used in the config ("10s", "1h", "64k", "10M").
 #pragma once
 
+#include <bit>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace sluice {
+
+// memchr for a byte that is usually near (a line end, the next '=' of quoted-printable): the first
+// 64 bytes compared inline, 16 at a time, the rest by memchr. On short distances the call and
+// set-up of the library's memchr cost more than the bytes. Returns nullptr if c is not there.
+inline const char* findNear(const char* p, size_t n, char c) {
+#if defined(__SSE2__)
+  const __m128i want = _mm_set1_epi8(c);
+  size_t i = 0;
+  for (; i + 16 <= n && i < 64; i += 16) {
+    auto m = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i)), want)));
+    if (m != 0) return p + i + std::countr_zero(m);
+  }
+  p += i;
+  n -= i;
+#endif
+  return n == 0 ? nullptr : static_cast<const char*>(std::memchr(p, c, n));
+}
 
 std::string_view trim(std::string_view s);
 std::string toLower(std::string_view s);

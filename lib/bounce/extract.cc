@@ -122,9 +122,9 @@ size_t findFieldLine(std::string_view t, std::string_view field) {
   size_t pos = 0;
   while (pos < t.size()) {
     if ((!letter || (t[pos] | 0x20) == field[0]) && istartsWith(t.substr(pos), field)) return pos;
-    size_t nl = t.find('\n', pos);
-    if (nl == std::string_view::npos) break;
-    pos = nl + 1;
+    const char* nl = findNear(t.data() + pos, t.size() - pos, '\n');
+    if (nl == nullptr) break;
+    pos = static_cast<size_t>(nl - t.data()) + 1;
   }
   return std::string_view::npos;
 }

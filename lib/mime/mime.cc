@@ -291,7 +291,7 @@ size_t parseFields(std::string_view text, Fields& out, const Limits& limits) {
   };
   while (pos < text.size()) {
     if (pos > limits.maxHeaderBytes) break;
-    const auto* nl = static_cast<const char*>(std::memchr(text.data() + pos, '\n', text.size() - pos));
+    const char* nl = findNear(text.data() + pos, text.size() - pos, '\n');
     size_t eol = nl ? static_cast<size_t>(nl - text.data()) : text.size();
     size_t next = nl ? eol + 1 : eol;
     std::string_view line = text.substr(pos, eol - pos);
@@ -424,7 +424,7 @@ std::string decodeQuotedPrintable(std::string_view s) {
   size_t i = 0, n = s.size();
   while (i < n) {
     if (base[i] != '=') {  // (encoded text is often "=XX=XX...": no search then)
-      const auto* eq = static_cast<const char*>(std::memchr(base + i, '=', n - i));
+      const char* eq = findNear(base + i, n - i, '=');
       size_t e = eq ? static_cast<size_t>(eq - base) : n;
       std::memcpy(o, base + i, e - i);
       o += e - i;

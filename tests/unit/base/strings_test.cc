@@ -54,5 +54,21 @@ TEST(Split, KeepsEmptyFields) {
   EXPECT_EQ(parts[2], "b");
 }
 
+// findNear is memchr: every length 0..200 (inline blocks, the 64-byte hand-over, memchr's part),
+// the byte at every position, absent, and repeated.
+TEST(FindNear, AgreesWithMemchr) {
+  std::string buf(200, 'a');
+  for (size_t n = 0; n <= buf.size(); ++n) {
+    EXPECT_EQ(findNear(buf.data(), n, 'x'), nullptr) << n;
+    for (size_t at = 0; at < n; ++at) {
+      buf[at] = 'x';
+      if (at + 7 < n) buf[at + 7] = 'x';
+      EXPECT_EQ(findNear(buf.data(), n, 'x'), static_cast<const char*>(std::memchr(buf.data(), 'x', n))) << n << " " << at;
+      buf[at] = 'a';
+      if (at + 7 < n) buf[at + 7] = 'a';
+    }
+  }
+}
+
 }  // namespace
 }  // namespace sluice
