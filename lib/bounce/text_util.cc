@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "base/strings.h"
 #include "bounce/bounce.h"
 #include "bounce/extract.h"
 
@@ -51,9 +52,9 @@ std::string findStatusCode(std::string_view t) {
   const char* base = t.data();
   size_t from = 1;  // a dot at 0 has no digit before it
   while (from < t.size()) {
-    const void* hit = std::memchr(base + from, '.', t.size() - from);
+    const char* hit = findNear(base + from, t.size() - from, '.');
     if (!hit) break;
-    size_t dot = static_cast<size_t>(static_cast<const char*>(hit) - base);
+    size_t dot = static_cast<size_t>(hit - base);
     from = dot + 1;
     if (dot == 0) continue;
     size_t i = dot - 1;

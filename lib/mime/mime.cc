@@ -22,20 +22,21 @@ namespace {
 bool isWsp(char c) { return c == ' ' || c == '\t'; }
 
 std::string_view lineAt(std::string_view s, size_t pos, size_t* next) {
-  size_t e = s.find('\n', pos);
-  if (e == std::string_view::npos) {
+  const char* hit = pos < s.size() ? findNear(s.data() + pos, s.size() - pos, '\n') : nullptr;
+  if (hit == nullptr) {
     *next = s.size();
-    return s.substr(pos);
+    return s.substr(std::min(pos, s.size()));
   }
+  size_t e = static_cast<size_t>(hit - s.data());
   *next = e + 1;
   return s.substr(pos, e - pos);
 }
 
 // Field name: printable ASCII without ':' or space, WSP allowed before the colon. The colon
-// with memchr (within the first 129 bytes), the name checked 8 bytes at a time; *nameEnd gets
+// with findNear (within the first 129 bytes), the name checked 8 bytes at a time; *nameEnd gets
 // the end of the name (before the WSP).
 size_t fieldColon(std::string_view line, size_t* nameEnd) {
-  const auto* hit = static_cast<const char*>(std::memchr(line.data(), ':', std::min<size_t>(line.size(), 129)));
+  const char* hit = findNear(line.data(), std::min<size_t>(line.size(), 129), ':');
   if (!hit || hit == line.data()) return std::string_view::npos;
   size_t colon = static_cast<size_t>(hit - line.data());
   size_t end = colon;
