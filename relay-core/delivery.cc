@@ -202,6 +202,8 @@ void Delivery::housekeeping() {
   int64_t retentionMs = cfg_->delivery.retentionMs;
   asio::post(slow_, [this, count, purge, now, retentionMs, stateDir = cfg_->stateDir] {
     if (!slowQueue_) {
+      // The pool's thread was started by whoever built Delivery and carries that thread's name.
+      ::pthread_setname_np(::pthread_self(), "sluice-house");  // as top -H and perf show it
       queue::QueueOptions qo;
       qo.stateDir = stateDir;
       qo.recover = false;
