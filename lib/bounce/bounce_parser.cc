@@ -162,8 +162,8 @@ void BounceParser::classifyIn(Recipient& r, const Context& context) const {
     for (int i : hits.reasons) demotable = demotable || rs.canDemote(rs.reasonRules()[static_cast<size_t>(i)].reason);
     if (demotable) r.smtpCommand = context.smtpCommand(rs);
   }
-  std::string hint = r.rule;
-  r.rule.clear();
+  std::string hint;
+  if (r.reason.empty()) hint = std::move(r.rule), r.rule.clear();  // a reader's hint ("type:x-unix")
   if (r.reason.empty() && startsWith(r.status, "2.")) {
     r.reason = "delivered";
     r.rule = "status:" + r.status;
@@ -250,6 +250,22 @@ const mime::Part* attachedMessage(const mime::Part& p, size_t depth) {
   return nullptr;
 }
 
+// The lines of a delivery agent's refusal: from the line after its marker to the first blank
+// line (at most 2 KB), whitespace collapsed.
+std::string mdaLines(std::string_view text, size_t at) {
+  size_t eol = text.find('\n', at);
+  if (eol == std::string_view::npos) return {};
+  std::string_view rest = text.substr(eol + 1, 2048);
+  size_t end = 0;
+  while (end < rest.size()) {
+    size_t nl = rest.find('\n', end);
+    std::string_view line = rest.substr(end, nl == std::string_view::npos ? std::string_view::npos : nl - end);
+    if (trim(line).empty()) break;
+    end = nl == std::string_view::npos ? rest.size() : nl + 1;
+  }
+  return collapseSpace(rest.substr(0, end));
+}
+
 }  // namespace
 
 Report BounceParser::parse(std::string_view raw) const { return parseDepth(raw, 0); }
@@ -290,6 +306,28 @@ Report BounceParser::parseDepth(std::string_view raw, int depth) const {
   }
   Context ctx;
   if (rep.kind == Kind::kBounce) ctx.raw = env.text;
+  // A DSN written around a delivery agent's refusal (dovecot's "Your message to <x> was
+  // automatically rejected:"): the agent's words say what happened; the DSN fields are the
+  // gateway's guess.
+  if (rep.format == "rfc3464" && rules_->matchSender(env.fromRaw)) {
+    std::string agent;
+    size_t at = rules_->findMda(env.text, &agent);
+    std::string said = at == std::string_view::npos ? std::string() : mdaLines(env.text, at);
+    if (!said.empty()) {
+      Recipient probe;
+      probe.diagnostic = said;
+      classify(probe, {});
+      if (!startsWith(probe.rule, "fallback:") && !startsWith(probe.rule, "status:")) {
+        for (Recipient& r : rep.recipients) {
+          r.reason = probe.reason;
+          r.rule = "mda:" + agent + ":" + probe.rule;
+          if (r.replyCode.empty()) r.replyCode = findReplyCode(detail::collapseLower(r.diagnostic));
+          r.diagnostic = said;
+          r.smtpCommand.clear();
+        }
+      }
+    }
+  }
   for (Recipient& r : rep.recipients) {
     if (rep.kind == Kind::kComplaint) {
       r.reason = r.reason5 = "feedback";

@@ -29,6 +29,8 @@ struct RuleSet::Compiled {
   // RE2 finds with memchr (it skips from line end to line end instead of stepping its DFA
   // through every byte).
   std::unique_ptr<re2::RE2> cutAfterNewline;
+  std::unique_ptr<re2::RE2> mda;                    // "(?m)^(?:a)|(?:b)..." of the mda rules
+  std::vector<std::unique_ptr<re2::RE2>> mdaEach;   // each anchored, to name the one found
 };
 
 namespace {
@@ -145,7 +147,7 @@ Result<std::unique_ptr<RuleSet>> RuleSet::parse(std::string_view text, const std
       Demotion d{to, {}};
       while (!rest.empty()) d.commands.insert(std::string(nextWord(rest)));
       rs->demote_[r] = d;
-    } else if (dir == "sender" || dir == "complaint" || dir == "cut0" || dir == "subject" || dir == "autoreply" || dir == "cut" || dir == "skip") {
+    } else if (dir == "sender" || dir == "complaint" || dir == "cut0" || dir == "subject" || dir == "autoreply" || dir == "cut" || dir == "skip" || dir == "mda") {
       Rule rule;
       rule.name = std::string(nextWord(rest));
       rule.pattern = std::string(rest);
@@ -153,7 +155,8 @@ Result<std::unique_ptr<RuleSet>> RuleSet::parse(std::string_view text, const std
       if (rule.name.empty() || rule.pattern.empty()) return err(dir + " needs NAME PATTERN");
       auto& v = dir == "sender" ? rs->senderRules_ : dir == "subject" ? rs->subjectRules_
               : dir == "autoreply" ? rs->autoReplyRules_ : dir == "cut" ? rs->cutRules_
-              : dir == "complaint" ? rs->complaintRules_ : dir == "cut0" ? rs->cut0Rules_ : rs->skipRules_;
+              : dir == "complaint" ? rs->complaintRules_ : dir == "cut0" ? rs->cut0Rules_
+              : dir == "mda" ? rs->mdaRules_ : rs->skipRules_;
       v.push_back(std::move(rule));
     } else {
       return err("unknown directive \"" + dir + "\"");
@@ -211,6 +214,19 @@ Status RuleSet::compile(const std::string& source) {
     exact.set_case_sensitive(true);
     re_->cutAfterNewline = std::make_unique<re2::RE2>("\\n(?i:" + body + ")", exact);
     if (!re_->cutAfterNewline->ok()) return makeError(source + ": bad cut pattern: " + re_->cutAfterNewline->error());
+  }
+  if (!mdaRules_.empty()) {
+    std::string a;
+    for (const Rule& r : mdaRules_) {
+      a += (a.empty() ? "(?:" : "|(?:") + r.pattern + ")";
+      re_->mdaEach.push_back(std::make_unique<re2::RE2>(r.pattern, reOptions()));
+      if (!re_->mdaEach.back()->ok()) {
+        return makeError(source + ":" + std::to_string(r.line) + ": bad pattern for mda " + r.name + ": " +
+                         re_->mdaEach.back()->error());
+      }
+    }
+    re_->mda = std::make_unique<re2::RE2>("(?m)^(?:" + a + ")", reOptions());
+    if (!re_->mda->ok()) return makeError(source + ": bad mda pattern: " + re_->mda->error());
   }
   return okStatus();
 }
@@ -270,6 +286,23 @@ size_t RuleSet::findCut(std::string_view text) const {
   return static_cast<size_t>(m.data() - text.data()) + 1;
 }
 
+size_t RuleSet::findMda(std::string_view text, std::string* name) const {
+  if (!re_->mda) return std::string_view::npos;
+  re2::StringPiece t(text.data(), text.size()), m;
+  if (!re_->mda->Match(t, 0, text.size(), re2::RE2::UNANCHORED, &m, 1)) return std::string_view::npos;
+  size_t at = static_cast<size_t>(m.data() - text.data());
+  if (name) {
+    re2::StringPiece line(text.data() + at, text.size() - at);
+    for (size_t i = 0; i < mdaRules_.size(); ++i) {
+      if (re_->mdaEach[i]->Match(line, 0, line.size(), re2::RE2::ANCHOR_START, nullptr, 0)) {
+        *name = mdaRules_[i].name;
+        break;
+      }
+    }
+  }
+  return at;
+}
+
 std::string RuleSet::statusReason(std::string_view code) const {
   auto it = status_.find(std::string(code));
   return it == status_.end() ? std::string() : it->second;
@@ -299,7 +332,7 @@ std::string RuleSet::pseudoStatus(std::string_view reason, bool temporary) const
 size_t RuleSet::patternCount() const {
   return reasonRules_.size() + reason5Rules_.size() + senderRules_.size() + subjectRules_.size() +
          autoReplyRules_.size() + cutRules_.size() + cut0Rules_.size() + skipRules_.size() +
-         complaintRules_.size() + commandRules_.size();
+         complaintRules_.size() + commandRules_.size() + mdaRules_.size();
 }
 
 }  // namespace sluice::bounce

@@ -19,6 +19,9 @@
 //   autoreply NAME PATTERN         a Subject: of auto-replies (RFC 3834 messages lacking headers)
 //   cut      NAME PATTERN          a line where the returned original message begins
 //   cut0     NAME PATTERN          the same, but only at column 0 (not indented or '>'-quoted)
+//   mda      NAME PATTERN          a line (column 0) where a delivery agent's own refusal begins
+//                                  (dovecot, mail.local, procmail...): in a DSN from a bounce
+//                                  sender, the reason its lines name wins over the DSN's fields
 //   skip     NAME PATTERN          an address that is never a failed recipient (mailer-daemon@)
 //   complaint NAME PATTERN         a Subject: of complaints sent without an ARF part (JMRP)
 //   command  CMD NAME PATTERN      wording that shows which SMTP command failed (RCPT, DATA...)
@@ -73,6 +76,8 @@ class RuleSet {
   std::string demoted(const std::string& reason, std::string_view command, std::string_view statusReason) const;
   // Offset of the first line matching a cut rule, or npos.
   size_t findCut(std::string_view text) const;
+  // The first line matching an mda rule: its offset (npos if none) and the rule's name.
+  size_t findMda(std::string_view text, std::string* name) const;
 
   const std::vector<Rule>& reasonRules() const { return reasonRules_; }
   const std::vector<Rule>& reason5Rules() const { return reason5Rules_; }
@@ -91,7 +96,7 @@ class RuleSet {
   Status compile(const std::string& source);
 
   std::vector<Rule> reasonRules_, reason5Rules_, senderRules_, subjectRules_, autoReplyRules_,
-      cutRules_, cut0Rules_, skipRules_, complaintRules_, commandRules_;
+      cutRules_, cut0Rules_, skipRules_, complaintRules_, commandRules_, mdaRules_;
   struct Demotion {
     std::string to;
     std::set<std::string> commands;

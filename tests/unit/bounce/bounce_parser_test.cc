@@ -144,6 +144,42 @@ TEST(BounceParser, DsnWithSeveralRecipients) {
   EXPECT_EQ(rep.originalReturnPath, "sender+abc.1.xxxxxxxx@bounce.example.com");
 }
 
+// A DSN written around a delivery agent's refusal: the agent's lines decide the reason (the
+// DSN's Status stays as reported); not when the report's sender is not a bounce sender, and not
+// when the agent's words are not understood.
+TEST(BounceParser, DeliveryAgentRefusalInsideADsn) {
+  auto dsn = [](const std::string& from, const std::string& said) {
+    return "From: " + from + "\nTo: <s@example.com>\nSubject: Returned mail\nMIME-Version: 1.0\n"
+           "Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\n\n--B\n\n"
+           "Your message to <nekochan> was automatically rejected:\n" + said + "\n\n--B\n"
+           "Content-Type: message/delivery-status\n\nReporting-MTA: dns; gw.example.jp\n\n"
+           "Final-Recipient: rfc822; u@example.jp\nAction: failed\nStatus: 5.1.1\n"
+           "Diagnostic-Code: smtp; 550 5.1.1 <u@example.jp>... User Unknown\n\n--B--\n";
+  };
+  Report a = parser()->parse(dsn("Mail Delivery Subsystem <MAILER-DAEMON@gw.example.jp>", "Not enough disk space"));
+  ASSERT_EQ(a.recipients.size(), 1u);
+  EXPECT_EQ(a.recipients[0].reason, "mailboxfull");
+  EXPECT_EQ(a.recipients[0].status, "5.1.1");
+  EXPECT_EQ(a.recipients[0].hard, 0);
+  EXPECT_EQ(a.recipients[0].rule.rfind("mda:dovecot:", 0), 0u) << a.recipients[0].rule;
+  EXPECT_EQ(a.recipients[0].diagnostic, "Not enough disk space");
+
+  Report b = parser()->parse(dsn("Someone <someone@example.jp>", "Not enough disk space"));
+  ASSERT_EQ(b.recipients.size(), 1u);
+  EXPECT_EQ(b.recipients[0].reason, "userunknown");
+
+  Report c = parser()->parse(dsn("MAILER-DAEMON@gw.example.jp", "Something nobody has written before"));
+  ASSERT_EQ(c.recipients.size(), 1u);
+  EXPECT_EQ(c.recipients[0].reason, "userunknown");
+  EXPECT_EQ(c.recipients[0].rule, "status:5.1.1");
+
+  std::string name;
+  const RuleSet& rs = parser()->rules();
+  EXPECT_EQ(rs.findMda("x\nprocmail: Quota exceeded while writing \"/var/mail/u\"\n", &name), 2u);
+  EXPECT_EQ(name, "procmail");
+  EXPECT_EQ(rs.findMda("x\n  procmail: indented is quoted text\n", &name), std::string::npos);
+}
+
 TEST(BounceParser, ArfComplaint) {
   std::string arf =
       "From: staff@isp.example\nSubject: abuse report\n"
