@@ -105,10 +105,11 @@ Pick bestRule(const RuleSet& rs, const std::vector<int>& hits, std::string_view 
   return best;
 }
 
-bool temporaryText(const Recipient& r, std::string_view lower) {
+bool temporaryText(const RuleSet& rs, const Recipient& r, std::string_view lower) {
   if (!r.status.empty()) return r.status[0] == '4';
   if (!r.replyCode.empty()) return r.replyCode[0] == '4';
-  return lower.find("temporar") != std::string_view::npos || lower.find("persistent") != std::string_view::npos;
+  return lower.find("temporar") != std::string_view::npos || lower.find("persistent") != std::string_view::npos ||
+         rs.matchTemporary(lower);
 }
 
 }  // namespace
@@ -217,7 +218,7 @@ void BounceParser::classifyIn(Recipient& r, const Context& context) const {
     r.hard = rs.isHard(r.reason) ? 1 : 0;
   }
   if (r.status.empty() && !rs.isNone(r.reason)) {
-    r.status = rs.pseudoStatus(r.reason, temporaryText(r, lower));
+    r.status = rs.pseudoStatus(r.reason, temporaryText(rs, r, lower));
     r.statusDerived = true;
   }
 }

@@ -23,7 +23,7 @@ using ReSet = re2::RE2::Set;
 struct RuleSet::Compiled {
   MultiMatcher text;
   MultiMatcher command;  // the command rules alone, for long texts
-  std::unique_ptr<ReSet> sender, subject, autoReply, skip, complaint;
+  std::unique_ptr<ReSet> sender, subject, autoReply, skip, complaint, temporary;
   std::unique_ptr<re2::RE2> cut;
   // The same after a "\n" instead of at "^": a pattern that starts with a literal byte, which
   // RE2 finds with memchr (it skips from line end to line end instead of stepping its DFA
@@ -147,7 +147,8 @@ Result<std::unique_ptr<RuleSet>> RuleSet::parse(std::string_view text, const std
       Demotion d{to, {}};
       while (!rest.empty()) d.commands.insert(std::string(nextWord(rest)));
       rs->demote_[r] = d;
-    } else if (dir == "sender" || dir == "complaint" || dir == "cut0" || dir == "subject" || dir == "autoreply" || dir == "cut" || dir == "skip" || dir == "mda") {
+    } else if (dir == "sender" || dir == "complaint" || dir == "cut0" || dir == "subject" || dir == "autoreply" || dir == "cut" || dir == "skip" || dir == "mda" ||
+               dir == "temporary") {
       Rule rule;
       rule.name = std::string(nextWord(rest));
       rule.pattern = std::string(rest);
@@ -156,7 +157,7 @@ Result<std::unique_ptr<RuleSet>> RuleSet::parse(std::string_view text, const std
       auto& v = dir == "sender" ? rs->senderRules_ : dir == "subject" ? rs->subjectRules_
               : dir == "autoreply" ? rs->autoReplyRules_ : dir == "cut" ? rs->cutRules_
               : dir == "complaint" ? rs->complaintRules_ : dir == "cut0" ? rs->cut0Rules_
-              : dir == "mda" ? rs->mdaRules_ : rs->skipRules_;
+              : dir == "mda" ? rs->mdaRules_ : dir == "temporary" ? rs->temporaryRules_ : rs->skipRules_;
       v.push_back(std::move(rule));
     } else {
       return err("unknown directive \"" + dir + "\"");
@@ -194,7 +195,7 @@ Status RuleSet::compile(const std::string& source) {
   }
   for (Job j : {Job{&senderRules_, &re_->sender}, Job{&subjectRules_, &re_->subject},
                 Job{&autoReplyRules_, &re_->autoReply}, Job{&skipRules_, &re_->skip},
-                Job{&complaintRules_, &re_->complaint}}) {
+                Job{&complaintRules_, &re_->complaint}, Job{&temporaryRules_, &re_->temporary}}) {
     auto s = buildSet(*j.rules, source);
     if (!s) return s.error();
     *j.out = std::move(s.value());
@@ -258,6 +259,10 @@ bool RuleSet::skipAddress(std::string_view s) const { return anyInSet(re_->skip.
 
 bool RuleSet::matchComplaint(std::string_view s) const {
   return anyInSet(re_->complaint.get(), complaintRules_.size(), s);
+}
+
+bool RuleSet::matchTemporary(std::string_view s) const {
+  return anyInSet(re_->temporary.get(), temporaryRules_.size(), s);
 }
 
 std::string RuleSet::smtpCommand(std::string_view text) const {
@@ -332,7 +337,7 @@ std::string RuleSet::pseudoStatus(std::string_view reason, bool temporary) const
 size_t RuleSet::patternCount() const {
   return reasonRules_.size() + reason5Rules_.size() + senderRules_.size() + subjectRules_.size() +
          autoReplyRules_.size() + cutRules_.size() + cut0Rules_.size() + skipRules_.size() +
-         complaintRules_.size() + commandRules_.size() + mdaRules_.size();
+         complaintRules_.size() + commandRules_.size() + mdaRules_.size() + temporaryRules_.size();
 }
 
 }  // namespace sluice::bounce

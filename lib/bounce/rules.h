@@ -19,6 +19,8 @@
 //   autoreply NAME PATTERN         a Subject: of auto-replies (RFC 3834 messages lacking headers)
 //   cut      NAME PATTERN          a line where the returned original message begins
 //   cut0     NAME PATTERN          the same, but only at column 0 (not indented or '>'-quoted)
+//   temporary NAME PATTERN         wording that shows a temporary condition (retries ran out):
+//                                  the pseudo code is 4.x.x when the message gives no code
 //   mda      NAME PATTERN          a line (column 0) where a delivery agent's own refusal begins
 //                                  (dovecot, mail.local, procmail...): in a DSN from a bounce
 //                                  sender, the reason its lines name wins over the DSN's fields
@@ -69,6 +71,7 @@ class RuleSet {
   bool matchAutoReply(std::string_view subject) const;
   bool skipAddress(std::string_view addr) const;
   bool matchComplaint(std::string_view subject) const;
+  bool matchTemporary(std::string_view lowerText) const;
   // The SMTP command the text says failed ("" when unknown).
   std::string smtpCommand(std::string_view text) const;
   // The reason a text match of `reason` counts as, given the failed command and status reason.
@@ -96,7 +99,7 @@ class RuleSet {
   Status compile(const std::string& source);
 
   std::vector<Rule> reasonRules_, reason5Rules_, senderRules_, subjectRules_, autoReplyRules_,
-      cutRules_, cut0Rules_, skipRules_, complaintRules_, commandRules_, mdaRules_;
+      cutRules_, cut0Rules_, skipRules_, complaintRules_, commandRules_, mdaRules_, temporaryRules_;
   struct Demotion {
     std::string to;
     std::set<std::string> commands;

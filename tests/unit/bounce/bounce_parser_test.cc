@@ -94,6 +94,23 @@ TEST(BounceRules, StatusFromTheTextAndPseudoCodes) {
   EXPECT_EQ(p.reason, "mailboxfull");
   EXPECT_TRUE(p.statusDerived);
   EXPECT_EQ(p.status, "5.0.922");
+  // Retries that ran out (Exim's wording) were a temporary condition: a 4.x.x pseudo code.
+  Recipient t;
+  t.diagnostic = "mailbox is full: retry timeout exceeded";
+  parser()->classify(t);
+  EXPECT_EQ(t.reason, "mailboxfull");
+  EXPECT_EQ(t.status, "4.0.922");
+  Recipient u;
+  u.diagnostic = "all hosts have been failing for a long time and were last tried after this message arrived";
+  parser()->classify(u);
+  EXPECT_EQ(u.reason, "expired");
+  EXPECT_EQ(u.status, "4.0.947");
+  // A "command: DATA" line names the failed command, so "no such user" there is a filter's.
+  Recipient d;
+  d.diagnostic = "550 x@example.org... No such user -------SMTP command DATA";
+  parser()->classify(d);
+  EXPECT_EQ(d.smtpCommand, "DATA");
+  EXPECT_EQ(d.reason, "filtered");
 }
 
 TEST(BounceRules, FileErrorsNameTheLine) {
