@@ -336,7 +336,9 @@ Report BounceParser::parseDepth(std::string_view raw, int depth) const {
     }
     classifyIn(r, ctx);
   }
-  rep.originalMessageId = messageId(env.original().get("message-id"));
+  if (std::string id = messageId(env.original().get("message-id")); !id.empty() || rep.originalMessageId.empty()) {
+    rep.originalMessageId = std::move(id);  // a reader's (SES JSON's mail.messageId) stays when none is attached
+  }
   rep.originalFrom = extractAddress(env.original().get("from"));
   if (rep.originalReturnPath.empty()) rep.originalReturnPath = extractAddress(env.original().get("return-path"));
   rep.originalTo = extractAddress(env.original().get("to"));

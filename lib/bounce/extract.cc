@@ -406,18 +406,17 @@ bool readText(const Envelope& env, const RuleSet& rules, Report& out) {
   return !out.recipients.empty();
 }
 
-bool readSesJson(const Envelope& env, Report& out) {
-  size_t open = env.text.find("{\"notificationType\"");
-  if (open == std::string::npos) return false;
-  // SNS wraps long lines; the wrap shows as "!\n " in some relays. Undo both.
+namespace {
+
+// The JSON object that starts at t's first byte: SNS's line wraps ("!\n " in some relays, bare
+// line ends) undone, cut after the brace that closes it (a footer follows). Discarded on error.
+nlohmann::json jsonObjectAt(std::string_view t) {
   std::string js;
-  std::string_view t = env.text.substr(open);
-  for (size_t i = 0; i < t.size(); ++i) {
+  for (size_t i = 0; i < t.size() && js.size() < (4u << 20); ++i) {
     if (t[i] == '!' && i + 1 < t.size() && t[i + 1] == '\n') { i += (i + 2 < t.size() && t[i + 2] == ' ') ? 2 : 1; continue; }
-    if (t[i] == '\n') continue;
+    if (t[i] == '\n' || t[i] == '\r') continue;
     js.push_back(t[i]);
   }
-  // Cut after the brace that closes the object (a footer follows it).
   int depth = 0;
   bool inStr = false;
   for (size_t i = 0; i < js.size(); ++i) {
@@ -434,7 +433,25 @@ bool readSesJson(const Envelope& env, Report& out) {
       break;
     }
   }
-  auto j = nlohmann::json::parse(js, nullptr, false);
+  return nlohmann::json::parse(js, nullptr, false);
+}
+
+}  // namespace
+
+bool readSesJson(const Envelope& env, Report& out) {
+  nlohmann::json j;
+  if (size_t open = env.text.find("{\"notificationType\""); open != std::string::npos) {
+    j = jsonObjectAt(env.text.substr(open));
+  } else if (size_t sns = env.text.find("\"Type\" : \"Notification\""); sns != std::string::npos) {
+    // The whole SNS envelope, with the notification as a JSON string in its "Message".
+    size_t brace = env.text.rfind('{', sns);
+    if (brace == std::string::npos) return false;
+    nlohmann::json outer = jsonObjectAt(env.text.substr(brace));
+    if (outer.is_discarded() || !outer.is_object() || !outer.contains("Message") || !outer["Message"].is_string()) return false;
+    j = nlohmann::json::parse(outer["Message"].get<std::string>(), nullptr, false);
+  } else {
+    return false;
+  }
   if (j.is_discarded() || !j.is_object()) return false;
   std::string type = j.value("notificationType", "");
   auto str = [](const nlohmann::json& o, const char* k) {
@@ -478,7 +495,18 @@ bool readSesJson(const Envelope& env, Report& out) {
   out.format = "ses-json";
   if (j.contains("mail") && j["mail"].is_object()) {
     out.originalReturnPath = str(j["mail"], "source");
-    out.originalMessageId = str(j["mail"], "messageId");
+    // The original's Message-ID header (what relayd matches on); SES's own id only without it.
+    const auto& m = j["mail"];
+    std::string id;
+    if (m.contains("commonHeaders") && m["commonHeaders"].is_object()) id = str(m["commonHeaders"], "messageId");
+    if (id.empty() && m.contains("headers") && m["headers"].is_array()) {
+      for (const auto& h : m["headers"]) {
+        if (h.is_object() && iequals(str(h, "name"), "message-id")) id = str(h, "value");
+      }
+    }
+    id = std::string(trim(id));
+    if (id.size() > 2 && id.front() == '<' && id.back() == '>') id = id.substr(1, id.size() - 2);
+    out.originalMessageId = id.empty() ? str(m, "messageId") : id;
   }
   return true;
 }

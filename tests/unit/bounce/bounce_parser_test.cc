@@ -197,6 +197,41 @@ TEST(BounceParser, DeliveryAgentRefusalInsideADsn) {
   EXPECT_EQ(rs.findMda("x\n  procmail: indented is quoted text\n", &name), std::string::npos);
 }
 
+// Amazon SES notifications by e-mail: the notification object itself, or the whole SNS envelope
+// with the notification as a JSON string in "Message" (line wraps "!\n " undone); the original's
+// Message-ID header is what the report names.
+TEST(BounceParser, SesNotificationsByMail) {
+  std::string head = "From: SES <no-reply@sns.amazonaws.com>\nTo: ops@example.com\nSubject: AWS Notification Message\n\n";
+  std::string note =
+      R"({"notificationType":"Bounce","bounce":{"bounceType":"Permanent","bouncedRecipients":[{"emailAddress":"gone@example.org","action":"failed","status":"5.1.1","diagnosticCode":"smtp; 550 5.1.1 user unknown"}]},"mail":{"source":"app@example.com","messageId":"ses-id-1","commonHeaders":{"messageId":"<orig-7@example.com>"}}})";
+  Report a = parser()->parse(head + note + "\n\n--\nfooter\n");
+  ASSERT_EQ(a.kind, Kind::kBounce);
+  EXPECT_EQ(a.format, "ses-json");
+  ASSERT_EQ(a.recipients.size(), 1u);
+  EXPECT_EQ(a.recipients[0].recipient, "gone@example.org");
+  EXPECT_EQ(a.recipients[0].reason, "userunknown");
+  EXPECT_EQ(a.originalMessageId, "orig-7@example.com");
+  EXPECT_EQ(a.originalReturnPath, "app@example.com");
+
+  std::string escaped;
+  for (char c : note) {
+    if (c == '"') escaped += "\\\"";
+    else escaped += c;
+  }
+  escaped.insert(escaped.find("user unknown") + 5, "!\n ");  // SNS's wrap inside the string
+  std::string sns = "{\n  \"Type\" : \"Notification\",\n  \"MessageId\" : \"m-1\",\n  \"Message\" : \"" + escaped +
+                    "\",\n  \"Timestamp\" : \"2016-10-21T06:58:02.294Z\"\n}\n";
+  Report b = parser()->parse(head + sns);
+  ASSERT_EQ(b.kind, Kind::kBounce) << b.problem;
+  ASSERT_EQ(b.recipients.size(), 1u);
+  EXPECT_EQ(b.recipients[0].recipient, "gone@example.org");
+  EXPECT_EQ(b.recipients[0].diagnostic, "550 5.1.1 user unknown");
+  EXPECT_EQ(b.originalMessageId, "orig-7@example.com");
+
+  Report c = parser()->parse(head + "{\n  \"Type\" : \"Notification\",\n  \"Message\" : \"not json\"\n}\n");
+  EXPECT_NE(c.kind, Kind::kBounce);
+}
+
 TEST(BounceParser, ArfComplaint) {
   std::string arf =
       "From: staff@isp.example\nSubject: abuse report\n"
