@@ -138,7 +138,13 @@ size_t lineStart(std::string_view t, size_t off) {
 bool senderContext(std::string_view lowerText, size_t at) {
   size_t ls = lineStart(lowerText, at);
   std::string_view before = lowerText.substr(ls, at - ls);
-  for (std::string_view w : {"message-id", "mail from", "from:", "reply-to", "sender", "envelope-from",
+  // The address is a Message-ID's value ("Message-ID: <x@y>", "message-id=<x@y>"), not one named
+  // in a sentence about a message id ("Duplicated Message-ID in <x@y>").
+  if (size_t m = before.rfind("message-id"); m != std::string_view::npos &&
+      before.find_first_not_of(" \t:=<\"'", m + 10) == std::string_view::npos) {
+    return true;
+  }
+  for (std::string_view w : {"mail from", "from:", "reply-to", "sender", "envelope-from",
                              "return-path", "in-reply-to", "references", "x-", "smtp.mailfrom", "by ",
                              "contact", "write to", "questions to"}) {
     size_t f = before.find(w);

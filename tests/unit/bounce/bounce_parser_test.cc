@@ -232,6 +232,34 @@ TEST(BounceParser, SesNotificationsByMail) {
   EXPECT_NE(c.kind, Kind::kBounce);
 }
 
+// fml (mailing-list manager) notices to the list admin: the subject marks them, the address in
+// the notice is the recipient (a sentence about a Message-ID is not the Message-ID's value), the
+// returned mail after "Original mail as follows:" is not read for recipients.
+TEST(BounceParser, FmlNotices) {
+  std::string loop = "From: neko-admin@example.co.jp\nTo: neko-admin@example.co.jp\n"
+                     "Subject: Loop Alert: Duplicated Message-ID (neko ML)\nX-MLServer: fml [fml 4.0.3]\n\n"
+                     "Duplicated Message-ID in <neko@example.co.jp>.\n\n\nOriginal mail as follows:\n\n"
+                     "   From: tora@example.org\n   To: neko@example.co.jp\n   Message-ID: <m-1@example.org>\n";
+  Report a = parser()->parse(loop);
+  ASSERT_EQ(a.kind, Kind::kBounce);
+  ASSERT_EQ(a.recipients.size(), 1u);
+  EXPECT_EQ(a.recipients[0].recipient, "neko@example.co.jp");
+  EXPECT_EQ(a.recipients[0].reason, "systemerror");
+  std::string member = "From: cats-admin@example.jp\nTo: cats-admin@example.jp\n"
+                       "Subject: NOT MEMBER article from tora@example.org (cats ML)\n\n"
+                       "NOT MEMBER article from tora@example.org\n\nOriginal mail as follows:\n\n   Subject: hi\n";
+  Report b = parser()->parse(member);
+  ASSERT_EQ(b.kind, Kind::kBounce);
+  ASSERT_EQ(b.recipients.size(), 1u);
+  EXPECT_EQ(b.recipients[0].recipient, "tora@example.org");
+  EXPECT_EQ(b.recipients[0].reason, "rejected");
+  // A Message-ID's value is never a recipient.
+  Report c = parser()->parse("From: MAILER-DAEMON@example.org\nSubject: Undeliverable\nTo: s@example.com\n\n"
+                             "<gone@example.net>: 550 user unknown\nMessage-ID: <abc@example.com>\n");
+  ASSERT_EQ(c.recipients.size(), 1u);
+  EXPECT_EQ(c.recipients[0].recipient, "gone@example.net");
+}
+
 TEST(BounceParser, ArfComplaint) {
   std::string arf =
       "From: staff@isp.example\nSubject: abuse report\n"
