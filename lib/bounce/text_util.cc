@@ -146,7 +146,8 @@ std::string addressAt(std::string_view t, size_t pos, size_t* at, size_t* end) {
     while (s > 0 && localChar(t[s - 1]) && a - s < 128) --s;
     size_t e = a + 1;
     while (e < t.size() && domainChar(t[e]) && e - a < 256) ++e;
-    while (s < a && (t[s] == '.' || t[s] == '\'' || t[s] == '=')) ++s;  // "='user@" in quoted text
+    // "='user@" in quoted text; but "=?utf-8?Q?...?=@" is an encoded word as the local part.
+    while (s < a && (t[s] == '.' || t[s] == '\'' || (t[s] == '=' && !(s + 1 < a && t[s + 1] == '?')))) ++s;
     while (e > a + 1 && (t[e - 1] == '.' || t[e - 1] == '-')) --e;
     std::string_view dom = t.substr(a + 1, e - a - 1);
     if (s < a && !dom.empty() && dom.find('.') != std::string_view::npos && dom.front() != '.') {

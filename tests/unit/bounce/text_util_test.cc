@@ -144,3 +144,13 @@ TEST(TextUtil, FindStatusCodeSameAsTwoPasses) {
 
 }  // namespace
 }  // namespace sluice::bounce
+
+// The first address of a text: quoting around it dropped ("='user@", "'user@"), the domain
+// lower-cased, the local part kept as written, an RFC 2047 word as the local part kept whole.
+TEST(TextUtil, ExtractAddress) {
+  EXPECT_EQ(sluice::bounce::extractAddress("RCPT To:<User@Example.ORG>"), "User@example.org");
+  EXPECT_EQ(sluice::bounce::extractAddress("address ='kiji@example.jp' failed"), "kiji@example.jp");
+  EXPECT_EQ(sluice::bounce::extractAddress("rfc822; =?utf-8?Q?neko+=F0=9F=90=88?=@Gmail.com"),
+            "=?utf-8?Q?neko+=F0=9F=90=88?=@gmail.com");
+  EXPECT_EQ(sluice::bounce::extractAddress("no address here @ all"), "");
+}
