@@ -307,6 +307,16 @@ Report BounceParser::parseDepth(std::string_view raw, int depth) const {
   }
   Context ctx;
   if (rep.kind == Kind::kBounce) ctx.raw = env.text;
+  // The report's own statement of why, for all its recipients (EZweb's "The user(s) account is
+  // disabled." above a generic "550 user unknown").
+  if (rep.kind == Kind::kBounce) {
+    if (const Rule* h = rules_->headline(ctx.lowerText())) {
+      for (Recipient& r : rep.recipients) {
+        r.reason = h->reason;
+        r.rule = "headline:" + h->name;
+      }
+    }
+  }
   // A DSN written around a delivery agent's refusal (dovecot's "Your message to <x> was
   // automatically rejected:"): the agent's words say what happened; the DSN fields are the
   // gateway's guess.
@@ -314,7 +324,7 @@ Report BounceParser::parseDepth(std::string_view raw, int depth) const {
     std::string agent;
     size_t at = rules_->findMda(env.text, &agent);
     std::string said = at == std::string_view::npos ? std::string() : mdaLines(env.text, at);
-    if (!said.empty()) {
+    if (!said.empty() && (rep.recipients.empty() || !startsWith(rep.recipients[0].rule, "headline:"))) {
       Recipient probe;
       probe.diagnostic = said;
       classify(probe, {});

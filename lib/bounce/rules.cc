@@ -10,6 +10,7 @@
 // RE2::Set. Patterns are compiled in Latin-1 mode: bytes match bytes, invalid UTF-8 cannot fail.
 #include "bounce/rules.h"
 
+#include <algorithm>
 #include <re2/re2.h>
 #include <re2/set.h>
 
@@ -23,7 +24,7 @@ using ReSet = re2::RE2::Set;
 struct RuleSet::Compiled {
   MultiMatcher text;
   MultiMatcher command;  // the command rules alone, for long texts
-  std::unique_ptr<ReSet> sender, subject, autoReply, skip, complaint, temporary;
+  std::unique_ptr<ReSet> sender, subject, autoReply, skip, complaint, temporary, headline;
   std::unique_ptr<re2::RE2> cut;
   // The same after a "\n" instead of at "^": a pattern that starts with a literal byte, which
   // RE2 finds with memchr (it skips from line end to line end instead of stepping its DFA
@@ -119,7 +120,7 @@ Result<std::unique_ptr<RuleSet>> RuleSet::parse(std::string_view text, const std
       std::string r(nextWord(rest)), perm(nextWord(rest)), temp(nextWord(rest));
       if (!needReason(r) || temp.empty()) return err("pseudo needs REASON PERM TEMP");
       rs->pseudo_[r] = {perm, temp};
-    } else if (dir == "rule" || dir == "rule5") {
+    } else if (dir == "rule" || dir == "rule5" || dir == "headline") {
       Rule rule;
       std::string r(nextWord(rest));
       if (!r.empty() && r[0] == '!') {
@@ -132,7 +133,7 @@ Result<std::unique_ptr<RuleSet>> RuleSet::parse(std::string_view text, const std
       rule.pattern = std::string(rest);
       rule.line = lineNo;
       if (rule.name.empty() || rule.pattern.empty()) return err(dir + " needs REASON NAME PATTERN");
-      (dir == "rule" ? rs->reasonRules_ : rs->reason5Rules_).push_back(std::move(rule));
+      (dir == "rule" ? rs->reasonRules_ : dir == "rule5" ? rs->reason5Rules_ : rs->headlineRules_).push_back(std::move(rule));
     } else if (dir == "command") {
       Rule rule;
       rule.reason = std::string(nextWord(rest));  // the command
@@ -195,7 +196,8 @@ Status RuleSet::compile(const std::string& source) {
   }
   for (Job j : {Job{&senderRules_, &re_->sender}, Job{&subjectRules_, &re_->subject},
                 Job{&autoReplyRules_, &re_->autoReply}, Job{&skipRules_, &re_->skip},
-                Job{&complaintRules_, &re_->complaint}, Job{&temporaryRules_, &re_->temporary}}) {
+                Job{&complaintRules_, &re_->complaint}, Job{&temporaryRules_, &re_->temporary},
+                Job{&headlineRules_, &re_->headline}}) {
     auto s = buildSet(*j.rules, source);
     if (!s) return s.error();
     *j.out = std::move(s.value());
@@ -263,6 +265,13 @@ bool RuleSet::matchComplaint(std::string_view s) const {
 
 bool RuleSet::matchTemporary(std::string_view s) const {
   return anyInSet(re_->temporary.get(), temporaryRules_.size(), s);
+}
+
+const Rule* RuleSet::headline(std::string_view text) const {
+  if (!re_->headline || headlineRules_.empty()) return nullptr;
+  std::vector<int> hits;
+  if (!re_->headline->Match(re2::StringPiece(text.data(), text.size()), &hits) || hits.empty()) return nullptr;
+  return &headlineRules_[static_cast<size_t>(*std::min_element(hits.begin(), hits.end()))];
 }
 
 std::string RuleSet::smtpCommand(std::string_view text) const {
@@ -337,7 +346,7 @@ std::string RuleSet::pseudoStatus(std::string_view reason, bool temporary) const
 size_t RuleSet::patternCount() const {
   return reasonRules_.size() + reason5Rules_.size() + senderRules_.size() + subjectRules_.size() +
          autoReplyRules_.size() + cutRules_.size() + cut0Rules_.size() + skipRules_.size() +
-         complaintRules_.size() + commandRules_.size() + mdaRules_.size() + temporaryRules_.size();
+         complaintRules_.size() + commandRules_.size() + mdaRules_.size() + temporaryRules_.size() + headlineRules_.size();
 }
 
 }  // namespace sluice::bounce

@@ -21,6 +21,9 @@
 //   cut0     NAME PATTERN          the same, but only at column 0 (not indented or '>'-quoted)
 //   temporary NAME PATTERN         wording that shows a temporary condition (retries ran out):
 //                                  the pseudo code is 4.x.x when the message gives no code
+//   headline REASON NAME PATTERN   a report's own statement of why (EZweb's "The user(s) account
+//                                  is disabled."): matched in the text outside the recipients'
+//                                  lines, it names the reason of every recipient
 //   mda      NAME PATTERN          a line (column 0) where a delivery agent's own refusal begins
 //                                  (dovecot, mail.local, procmail...): in a DSN from a bounce
 //                                  sender, the reason its lines name wins over the DSN's fields
@@ -72,6 +75,8 @@ class RuleSet {
   bool skipAddress(std::string_view addr) const;
   bool matchComplaint(std::string_view subject) const;
   bool matchTemporary(std::string_view lowerText) const;
+  // The first headline rule (file order) that matches text, or nullptr.
+  const Rule* headline(std::string_view text) const;
   // The SMTP command the text says failed ("" when unknown).
   std::string smtpCommand(std::string_view text) const;
   // The reason a text match of `reason` counts as, given the failed command and status reason.
@@ -99,7 +104,7 @@ class RuleSet {
   Status compile(const std::string& source);
 
   std::vector<Rule> reasonRules_, reason5Rules_, senderRules_, subjectRules_, autoReplyRules_,
-      cutRules_, cut0Rules_, skipRules_, complaintRules_, commandRules_, mdaRules_, temporaryRules_;
+      cutRules_, cut0Rules_, skipRules_, complaintRules_, commandRules_, mdaRules_, temporaryRules_, headlineRules_;
   struct Demotion {
     std::string to;
     std::set<std::string> commands;

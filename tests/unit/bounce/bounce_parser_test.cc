@@ -260,6 +260,34 @@ TEST(BounceParser, FmlNotices) {
   EXPECT_EQ(c.recipients[0].recipient, "gone@example.net");
 }
 
+// A report's own statement of why (headline rules) names every recipient's reason; without it
+// the recipient's line decides. 5.6.0 says nothing by itself: a wording wins, else contenterror.
+TEST(BounceParser, HeadlineAndVagueMediaCode) {
+  auto text = [](const std::string& said) {
+    return "From: Mail Delivery Subsystem <MAILER-DAEMON@lsean.ezweb.ne.jp>\nTo: s@example.com\n"
+           "Subject: Mail System Error - Returned Mail\n\n" + said +
+           "\n\n<gone@ezweb.ne.jp>: 550 user unknown (in reply to RCPT TO command)\n";
+  };
+  Report a = parser()->parse(text("The user(s) account is disabled."));
+  ASSERT_EQ(a.recipients.size(), 1u);
+  EXPECT_EQ(a.recipients[0].reason, "suspend");
+  EXPECT_EQ(a.recipients[0].rule, "headline:ezweb-account-disabled");
+  EXPECT_EQ(a.recipients[0].hard, 0);
+  Report b = parser()->parse(text("Your mail could not be delivered."));
+  ASSERT_EQ(b.recipients.size(), 1u);
+  EXPECT_EQ(b.recipients[0].reason, "userunknown");
+
+  Recipient spam;
+  spam.diagnostic = "554 5.6.0 This message has been scored as spam with a probability of more than 90%";
+  parser()->classify(spam);
+  EXPECT_EQ(spam.reason, "spamdetected");
+  Recipient media;
+  media.diagnostic = "554 5.6.0 Something about the body";
+  parser()->classify(media);
+  EXPECT_EQ(media.reason, "contenterror");
+  EXPECT_EQ(media.status, "5.6.0");
+}
+
 TEST(BounceParser, ArfComplaint) {
   std::string arf =
       "From: staff@isp.example\nSubject: abuse report\n"
