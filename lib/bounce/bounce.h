@@ -102,6 +102,7 @@ class BounceParser {
   explicit BounceParser(std::unique_ptr<RuleSet> rules);
   Report parseDepth(std::string_view raw, int depth) const;
   void classifyIn(Recipient& r, const Context& context) const;
+  bool helloRefused(Recipient& r, const Context& context, const RuleSet& rs) const;
   std::unique_ptr<RuleSet> rules_;
 };
 

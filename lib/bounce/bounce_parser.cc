@@ -114,6 +114,12 @@ bool temporaryText(const RuleSet& rs, const Recipient& r, std::string_view lower
 
 }  // namespace
 
+// Refused at the greeting or EHLO/HELO, for reasons nobody wrote down: the client was refused.
+bool BounceParser::helloRefused(Recipient& r, const Context& context, const RuleSet& rs) const {
+  if (r.smtpCommand.empty() && !context.raw.empty()) r.smtpCommand = context.smtpCommand(rs);
+  return r.smtpCommand == "HELO" || r.smtpCommand == "EHLO";
+}
+
 const std::string& BounceParser::Context::lowerText() const {
   if (!lowered) {
     lowered = true;
@@ -197,6 +203,7 @@ void BounceParser::classifyIn(Recipient& r, const Context& context) const {
     if (r.status.size() > 2 && r.status[2] == '6') r.reason = "contenterror", r.rule = "fallback:x.6";
     else if (r.status.size() > 2 && r.status[2] == '7') r.reason = "securityerror", r.rule = "fallback:x.7";
     else if (r.action == "delayed") r.reason = "expired", r.rule = "fallback:delayed";
+    else if (helloRefused(r, context, rs)) r.reason = "blocked", r.rule = "fallback:refused-at-hello";
     else if (startsWith(hint, "type:")) r.reason = "mailererror", r.rule = "fallback:" + hint.substr(5);
     else if (!lower.empty()) r.reason = "onhold", r.rule = "fallback:unrecognised";
     else r.reason = "undefined", r.rule = "fallback:empty";

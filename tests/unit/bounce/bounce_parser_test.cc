@@ -111,6 +111,16 @@ TEST(BounceRules, StatusFromTheTextAndPseudoCodes) {
   parser()->classify(d);
   EXPECT_EQ(d.smtpCommand, "DATA");
   EXPECT_EQ(d.reason, "filtered");
+  // Refused at EHLO or at the greeting with no reason given: the client was blocked.
+  Recipient h;
+  h.diagnostic = "SMTP error from remote mail server after EHLO relay.example.com: 550 Rejected";
+  parser()->classify(h);
+  EXPECT_EQ(h.smtpCommand, "HELO");
+  EXPECT_EQ(h.reason, "blocked");
+  Recipient m;
+  m.diagnostic = "SMTP error from remote mail server after MAIL FROM:<a@example.com>: 550 Rejected";
+  parser()->classify(m);
+  EXPECT_EQ(m.reason, "onhold");
 }
 
 TEST(BounceRules, FileErrorsNameTheLine) {
