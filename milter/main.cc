@@ -1,5 +1,5 @@
 // main.cc - sluice-milter: command line, logging set-up, keys and identities loaded once, then
-// libmilter's smfi_main(). Any problem before serving is one line on stderr and exit 1.
+// the chosen engine (the built-in one, or libmilter's smfi_main()). Any problem before serving is one line on stderr and exit 1.
 #include <pthread.h>
 
 #include <asio.hpp>
@@ -14,7 +14,9 @@
 #include "base/privileges.h"
 #include "config/config.h"
 #include "config/daemon_args.h"
+#include "libmilter_glue.h"
 #include "milter_callbacks.h"
+#include "milter_server.h"
 #include "net/metrics_server.h"
 
 namespace {
@@ -70,6 +72,9 @@ void reload(const std::string& configPath) {
   if (old && old->config->milter.listen != cfg.value()->milter.listen) {
     sluice::logWarning("milter.listen changed to " + cfg.value()->milter.listen + "; it takes effect at restart");
   }
+  if (old && old->config->milter.engine != cfg.value()->milter.engine) {
+    sluice::logWarning("milter.engine changed to " + cfg.value()->milter.engine + "; it takes effect at restart");
+  }
   if (old && old->config->milter.metricsListen != cfg.value()->milter.metricsListen) {
     sluice::logWarning("milter.metrics_listen changed; it takes effect at restart");
   }
@@ -94,6 +99,31 @@ void useSmallThreadStacks() {
   pthread_attr_destroy(&attr);
 }
 
+// The built-in engine: serves on this thread; SIGTERM/SIGINT (taken by a thread of ours, as
+// libmilter's signal thread would) stop it.
+sluice::Status runBuiltin(const std::string& listen) {
+  auto st = sluice::milter::currentState();
+  if (auto s = sluice::milter::prepareSocket(listen); !s) return s;
+  sluice::milter::MilterServer server(sluice::milter::filterCallbacks());
+  if (auto s = server.listen(listen); !s) return s;
+  sluice::logInfo("listening on " + listen + ", " + std::to_string(st->signing->keyCount()) + " DKIM keys" +
+                  (st->policy ? ", envelope checks by sluice-policyd at " + st->config->milter.policyService : ""));
+  std::thread([&server] {
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    while (true) {
+      int sig = sigwaitinfo(&stop, nullptr);
+      if (sig == SIGTERM || sig == SIGINT) break;
+    }
+    sluice::logInfo("stopping: no new MTA connections; waiting for those in progress");
+    server.stop();
+  }).detach();
+  server.serve();
+  return sluice::okStatus();
+}
+
 }  // namespace
 
 // libmilter's signal thread sigwait()s for SIGHUP, SIGTERM and SIGINT and stops the milter on
@@ -112,7 +142,7 @@ int main(int argc, char** argv) {
   const std::string& configPath = args.configPath;
   std::signal(SIGPIPE, SIG_IGN);
   // HUP, TERM and INT are blocked in every thread (they inherit this mask): SIGHUP is taken by
-  // the reload thread, TERM and INT by libmilter's signal thread, which stops the milter.
+  // the reload thread, TERM and INT by the engine's signal thread, which stops the milter.
   sigset_t hup, all;
   sigemptyset(&hup);
   sigaddset(&hup, SIGHUP);
@@ -158,7 +188,11 @@ int main(int argc, char** argv) {
       }
     }
     useSmallThreadStacks();
-    if (auto s = sluice::milter::runMilter(c.milter.listen); !s) return fatal(s.message());
+    if (c.milter.engine == "libmilter") {
+      if (auto s = sluice::milter::runLibmilter(c.milter.listen); !s) return fatal(s.message());
+    } else if (auto s = runBuiltin(c.milter.listen); !s) {
+      return fatal(s.message());
+    }
     sluice::logInfo("stopped");
     std::_Exit(0);  // the detached threads hold no state that needs flushing
   } catch (const std::exception& e) {

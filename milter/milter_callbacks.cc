@@ -1,12 +1,9 @@
-// milter_callbacks.cc - libmilter callbacks: each turns the event into a MessageContext /
-// EnvelopeChecks call and its Verdict into an SMFIS_* code. libmilter gives callbacks no user
-// pointer, so the current MilterState is one file-local shared_ptr behind a mutex; each
+// milter_callbacks.cc - the filter's callbacks: each turns the event into a MessageContext /
+// EnvelopeChecks call and its Verdict into a MilterStatus. Callbacks get no user pointer (as with
+// libmilter), so the current MilterState is one file-local shared_ptr behind a mutex; each
 // connection holds its own reference and refreshes it at MAIL FROM.
 #include "milter_callbacks.h"
 
-#include <arpa/inet.h>
-#include <libmilter/mfapi.h>
-#include <netinet/in.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -41,11 +38,11 @@ struct Connection {
   std::unique_ptr<PolicyClient::Session> policy;  // one policyd connection per SMTP session
   std::optional<IpAddr> client;
   IdentityHeader identity;    // relayd.identity_header: client copies removed, the SASL login added
-  bool leadingSpace = false;  // SMFIP_HDR_LEADSPC negotiated: header values keep their first byte
+  bool leadingSpace = false;  // proto::kHeaderLeadingSpace negotiated: header values keep their first byte
   bool canQuarantine = false;
-  bool canChangeHeaders = false;  // SMFIF_CHGHDRS offered: identity headers can be removed
-  bool canSkip = false;           // SMFIP_SKIP negotiated: the rest of a body nobody needs is skipped
-  unsigned long noReply = 0;      // SMFIP_NR_* negotiated: those steps answer SMFIS_NOREPLY
+  bool canChangeHeaders = false;  // proto::kChangeHeaders offered: identity headers can be removed
+  bool canSkip = false;           // proto::kSkip negotiated: the rest of a body nobody needs is skipped
+  uint32_t noReply = 0;      // SMFIP_NR_* negotiated: those steps answer MilterStatus::kNoReply
   std::optional<Verdict> deferred;  // the verdict of a no-reply step, answered at the next reply
   uint64_t bytes = 0;         // header + body bytes of the current message
   std::string queueId;        // the MTA's {i} for the current message; "" until it is known
@@ -72,25 +69,25 @@ struct Connection {
   }
 };
 
-Connection* connection(SMFICTX* ctx) {
-  auto* c = static_cast<Connection*>(smfi_getpriv(ctx));
+Connection* connection(MilterCtx& ctx) {
+  auto* c = static_cast<Connection*>(ctx.priv());
   if (c == nullptr) {
     c = new Connection(currentState());
-    smfi_setpriv(ctx, c);
+    ctx.setPriv(c);
     ++gStats.connections;
   }
   return c;
 }
 
-std::string macro(SMFICTX* ctx, const char* name) {
-  const char* v = smfi_getsymval(ctx, const_cast<char*>(name));
+std::string macro(MilterCtx& ctx, const char* name) {
+  const char* v = ctx.symbol(name);
   return v ? v : "";
 }
 
 // {i}, the queue id, at each event that may bring it first: Sendmail sends it from MAIL FROM on;
 // Postfix once its queue file exists - with smtpd_delay_open_until_valid_rcpt = yes (the default)
 // from the second RCPT, and always at end of headers and end of message.
-void learnQueueId(SMFICTX* ctx, Connection* c) {
+void learnQueueId(MilterCtx& ctx, Connection* c) {
   std::string id = macro(ctx, "i");
   if (!id.empty() && id != c->queueId) c->setQueueId(std::move(id));
 }
@@ -104,11 +101,11 @@ std::string escapePercent(const std::string& s) {
   return out;
 }
 
-sfsistat answer(SMFICTX* ctx, const Verdict& v) {
+MilterStatus answer(MilterCtx& ctx, const Verdict& v) {
   switch (v.kind) {
-    case Verdict::Kind::kContinue: return SMFIS_CONTINUE;
-    case Verdict::Kind::kAccept: return SMFIS_ACCEPT;
-    case Verdict::Kind::kDiscard: return SMFIS_DISCARD;
+    case Verdict::Kind::kContinue: return MilterStatus::kContinue;
+    case Verdict::Kind::kAccept: return MilterStatus::kAccept;
+    case Verdict::Kind::kDiscard: return MilterStatus::kDiscard;
     case Verdict::Kind::kReject:
       if (v.xcode == "5.7.1") ++gStats.rejectedOwnership;
       if (v.xcode == "5.6.0") ++gStats.rejectedMalformed;
@@ -117,14 +114,16 @@ sfsistat answer(SMFICTX* ctx, const Verdict& v) {
   }
   if (!v.rcode.empty()) {
     std::string text = escapePercent(v.text);
-    smfi_setreply(ctx, const_cast<char*>(v.rcode.c_str()), const_cast<char*>(v.xcode.c_str()), text.data());
+    if (!ctx.setReply(v.rcode.c_str(), v.xcode.c_str(), text.c_str())) {
+      logError("milter: reply \"" + v.rcode + " " + v.xcode + " " + v.text + "\" refused by the protocol; using the default text");
+    }
   }
-  return v.kind == Verdict::Kind::kReject ? SMFIS_REJECT : SMFIS_TEMPFAIL;
+  return v.kind == Verdict::Kind::kReject ? MilterStatus::kReject : MilterStatus::kTempfail;
 }
 
 // The one catch-all of every callback.
 template <class F>
-sfsistat guarded(const char* where, F&& f) {
+MilterStatus guarded(const char* where, F&& f) {
   try {
     return f();
   } catch (const std::exception& e) {
@@ -132,14 +131,14 @@ sfsistat guarded(const char* where, F&& f) {
   } catch (...) {
     logError(std::string("milter ") + where + ": unknown exception; answering tempfail");
   }
-  return SMFIS_TEMPFAIL;
+  return MilterStatus::kTempfail;
 }
 
 // The catch-all of a callback whose step may be negotiated without a reply (SMFIP_NR_* `step`): no
 // verdict can be given there, so a failure is remembered and answered (tempfail) at the next step
 // that replies (end of message at the latest).
 template <class F>
-sfsistat guardedNoReply(SMFICTX* ctx, unsigned long step, const char* where, F&& f) {
+MilterStatus guardedNoReply(MilterCtx& ctx, uint32_t step, const char* where, F&& f) {
   std::string why;
   try {
     return f();
@@ -150,14 +149,14 @@ sfsistat guardedNoReply(SMFICTX* ctx, unsigned long step, const char* where, F&&
   }
   try {
     logError(why + "; answering tempfail");
-    auto* c = static_cast<Connection*>(smfi_getpriv(ctx));
+    auto* c = static_cast<Connection*>(ctx.priv());
     // (Were the step without a reply after all, libmilter would drop this answer.)
-    if (c == nullptr || (c->noReply & step) == 0) return SMFIS_TEMPFAIL;
+    if (c == nullptr || (c->noReply & step) == 0) return MilterStatus::kTempfail;
     if (!c->deferred) c->deferred = Verdict::tempfail("Local error, try again later");
   } catch (...) {
-    return SMFIS_TEMPFAIL;
+    return MilterStatus::kTempfail;
   }
-  return SMFIS_NOREPLY;
+  return MilterStatus::kNoReply;
 }
 
 Verdict takeDeferred(Connection* c) {
@@ -166,86 +165,76 @@ Verdict takeDeferred(Connection* c) {
   return v;
 }
 
-// The answer of `step`: SMFIS_NOREPLY when it was negotiated without a reply (a verdict other than
+// The answer of `step`: MilterStatus::kNoReply when it was negotiated without a reply (a verdict other than
 // continue is then kept for the next step that replies), else the verdict's code.
-sfsistat answerStep(SMFICTX* ctx, Connection* c, unsigned long step, Verdict v) {
+MilterStatus answerStep(MilterCtx& ctx, Connection* c, uint32_t step, Verdict v) {
   if ((c->noReply & step) == 0) return answer(ctx, v);
   if (v.kind != Verdict::Kind::kContinue && !c->deferred) c->deferred = std::move(v);
-  return SMFIS_NOREPLY;
+  return MilterStatus::kNoReply;
 }
 
-sfsistat onNegotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned long, unsigned long,
-                     unsigned long* pf0, unsigned long* pf1, unsigned long* pf2, unsigned long* pf3) {
+MilterStatus onNegotiate(MilterCtx& ctx, uint32_t f0, uint32_t f1, uint32_t* pf0, uint32_t* pf1) {
   return guarded("negotiate", [&] {
-    if ((f0 & SMFIF_ADDHDRS) == 0) return SMFIS_REJECT;  // cannot sign without adding headers
+    if ((f0 & proto::kAddHeaders) == 0) return MilterStatus::kReject;  // cannot sign without adding headers
     Connection* c = connection(ctx);
     bool policy = c->state->policy != nullptr;
     bool identity = c->state->config && !c->state->config->relayd.identityHeader.empty();
-    if (identity && (f0 & SMFIF_CHGHDRS) == 0) {
+    if (identity && (f0 & proto::kChangeHeaders) == 0) {
       // A forged identity header could not be removed: relayd would believe it.
-      logError("the MTA does not let milters delete header fields (SMFIF_CHGHDRS); relayd.identity_header " +
+      logError("the MTA does not let milters delete header fields (proto::kChangeHeaders); relayd.identity_header " +
                c->state->config->relayd.identityHeader + " cannot be protected; refusing the connection");
-      return SMFIS_REJECT;
+      return MilterStatus::kReject;
     }
-    *pf0 = SMFIF_ADDHDRS | (f0 & SMFIF_CHGHDRS) | (f0 & SMFIF_SETSYMLIST) | (f0 & SMFIF_QUARANTINE);
+    *pf0 = proto::kAddHeaders | (f0 & proto::kChangeHeaders) | (f0 & proto::kSetSymList) | (f0 & proto::kQuarantine);
     // No reply for header fields, end of headers and body chunks: the MTA streams the message
     // content without waiting, from the first header to end of message (libmilter fakes these
     // flags for an MTA that lacks them). What end of headers decides is answered at end of message
     // instead - the same for the client: both Postfix and Sendmail run the content steps after the
     // whole message has been received.
-    unsigned long noReply = SMFIP_NR_HDR | SMFIP_NR_EOH | SMFIP_NR_BODY;
+    uint32_t noReply = proto::kNrHeader | proto::kNrEoh | proto::kNrBody;
     // MAIL FROM too when it can only continue: every message followed to its end (policyd, the
     // identity header) or signed even unauthenticated - it never answers accept early then.
-    if (policy || identity || c->state->signing->signUnauthenticated()) noReply |= SMFIP_NR_MAIL;
-    unsigned long want = SMFIP_NODATA | SMFIP_NOUNKNOWN | SMFIP_HDR_LEADSPC | SMFIP_SKIP | noReply;
-    if (!policy) want |= SMFIP_NOHELO | SMFIP_NORCPT;
+    if (policy || identity || c->state->signing->signUnauthenticated()) noReply |= proto::kNrMail;
+    uint32_t want = proto::kNoData | proto::kNoUnknown | proto::kHeaderLeadingSpace | proto::kSkip | noReply;
+    if (!policy) want |= proto::kNoHelo | proto::kNoRcpt;
     *pf1 = f1 & want;
     c->noReply = *pf1 & noReply;
-    *pf2 = 0;
-    *pf3 = 0;
-    c->leadingSpace = (*pf1 & SMFIP_HDR_LEADSPC) != 0;
-    c->canSkip = (*pf1 & SMFIP_SKIP) != 0;
-    c->canQuarantine = (f0 & SMFIF_QUARANTINE) != 0;
-    c->canChangeHeaders = (f0 & SMFIF_CHGHDRS) != 0;
-    if (f0 & SMFIF_SETSYMLIST) {
+    c->leadingSpace = (*pf1 & proto::kHeaderLeadingSpace) != 0;
+    c->canSkip = (*pf1 & proto::kSkip) != 0;
+    c->canQuarantine = (f0 & proto::kQuarantine) != 0;
+    c->canChangeHeaders = (f0 & proto::kChangeHeaders) != 0;
+    if (f0 & proto::kSetSymList) {
       // These lists replace the MTA's for this milter: {i} wherever it may first be known.
-      smfi_setsymlist(ctx, SMFIM_ENVFROM, const_cast<char*>("i {auth_authen} {auth_type}"));
-      smfi_setsymlist(ctx, SMFIM_ENVRCPT, const_cast<char*>("i"));
-      smfi_setsymlist(ctx, SMFIM_EOH, const_cast<char*>("i"));
-      smfi_setsymlist(ctx, SMFIM_EOM, const_cast<char*>("i"));
+      ctx.setSymbolList(proto::kStageMail, "i {auth_authen} {auth_type}");
+      ctx.setSymbolList(proto::kStageRcpt, "i");
+      ctx.setSymbolList(proto::kStageEoh, "i");
+      ctx.setSymbolList(proto::kStageEom, "i");
     }
-    return SMFIS_CONTINUE;
+    return MilterStatus::kContinue;
   });
 }
 
-sfsistat onConnect(SMFICTX* ctx, char* hostname, _SOCK_ADDR* addr) {
+MilterStatus onConnect(MilterCtx& ctx, const char* hostname, const char* address) {
   return guarded("connect", [&] {
     Connection* c = connection(ctx);
-    std::string text;
-    if (addr != nullptr && (addr->sa_family == AF_INET || addr->sa_family == AF_INET6)) {
-      char buf[INET6_ADDRSTRLEN] = {};
-      const void* raw = addr->sa_family == AF_INET
-                            ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(addr)->sin_addr)
-                            : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(addr)->sin6_addr);
-      if (::inet_ntop(addr->sa_family, raw, buf, sizeof buf) != nullptr) text = buf;
-      c->client = parseIp(text);
-    }
+    std::string text = address ? address : "";
+    if (!text.empty()) c->client = parseIp(text);
     std::string name = hostname ? hostname : "";
     if (!name.empty() && name.front() == '[') name.clear();  // Sendmail's "[1.2.3.4]": no name
     c->envelope.connect(text, name);
-    return SMFIS_CONTINUE;
+    return MilterStatus::kContinue;
   });
 }
 
-sfsistat onHelo(SMFICTX* ctx, char* helo) {
+MilterStatus onHelo(MilterCtx& ctx, const char* helo) {
   return guarded("HELO", [&] {
     connection(ctx)->envelope.helo(helo ? helo : "");
-    return SMFIS_CONTINUE;
+    return MilterStatus::kContinue;
   });
 }
 
-sfsistat onEnvFrom(SMFICTX* ctx, char** argv) {
-  return guardedNoReply(ctx, SMFIP_NR_MAIL, "MAIL FROM", [&] {
+MilterStatus onEnvFrom(MilterCtx& ctx, char** argv) {
+  return guardedNoReply(ctx, proto::kNrMail, "MAIL FROM", [&] {
     Connection* c = connection(ctx);
     c->deferred.reset();
     c->refresh();
@@ -264,14 +253,14 @@ sfsistat onEnvFrom(SMFICTX* ctx, char** argv) {
     // The identity header must be seen (and removed) in every message, signed or not.
     Verdict v = c->message.beginMessage(user, from, trusted, policy || c->identity.enabled());
     c->setQueueId(std::move(queueId));
-    return answerStep(ctx, c, SMFIP_NR_MAIL, std::move(v));
+    return answerStep(ctx, c, proto::kNrMail, std::move(v));
   });
 }
 
-sfsistat onEnvRcpt(SMFICTX* ctx, char** argv) {
+MilterStatus onEnvRcpt(MilterCtx& ctx, char** argv) {
   return guarded("RCPT TO", [&] {
     Connection* c = connection(ctx);
-    if (!c->policy) return SMFIS_CONTINUE;
+    if (!c->policy) return MilterStatus::kContinue;
     learnQueueId(ctx, c);
     std::string rcpt = argv && argv[0] ? argv[0] : "";
     if (rcpt.size() >= 2 && rcpt.front() == '<' && rcpt.back() == '>') rcpt = rcpt.substr(1, rcpt.size() - 2);
@@ -284,8 +273,8 @@ sfsistat onEnvRcpt(SMFICTX* ctx, char** argv) {
   });
 }
 
-sfsistat onHeader(SMFICTX* ctx, char* name, char* value) {
-  return guardedNoReply(ctx, SMFIP_NR_HDR, "header", [&] {
+MilterStatus onHeader(MilterCtx& ctx, const char* name, const char* value) {
+  return guardedNoReply(ctx, proto::kNrHeader, "header", [&] {
     Connection* c = connection(ctx);
     std::string_view n = name ? name : "";
     std::string_view v = value ? value : "";
@@ -298,45 +287,45 @@ sfsistat onHeader(SMFICTX* ctx, char* name, char* value) {
     c->bytes += n.size() + v.size() + 3;
     if (c->identity.matches(n)) {  // removed at end of message: never checked nor signed
       c->identity.seen();
-      return answerStep(ctx, c, SMFIP_NR_HDR, Verdict::next());
+      return answerStep(ctx, c, proto::kNrHeader, Verdict::next());
     }
-    return answerStep(ctx, c, SMFIP_NR_HDR, c->message.header(n, v));
+    return answerStep(ctx, c, proto::kNrHeader, c->message.header(n, v));
   });
 }
 
-sfsistat onEndOfHeaders(SMFICTX* ctx) {
-  return guardedNoReply(ctx, SMFIP_NR_EOH, "end of headers", [&] {
+MilterStatus onEndOfHeaders(MilterCtx& ctx) {
+  return guardedNoReply(ctx, proto::kNrEoh, "end of headers", [&] {
     Connection* c = connection(ctx);
     learnQueueId(ctx, c);
-    if (c->deferred) return answerStep(ctx, c, SMFIP_NR_EOH, takeDeferred(c));  // decided already
-    return answerStep(ctx, c, SMFIP_NR_EOH, c->message.endOfHeaders());
+    if (c->deferred) return answerStep(ctx, c, proto::kNrEoh, takeDeferred(c));  // decided already
+    return answerStep(ctx, c, proto::kNrEoh, c->message.endOfHeaders());
   });
 }
 
-sfsistat onBody(SMFICTX* ctx, unsigned char* data, size_t len) {
-  return guardedNoReply(ctx, SMFIP_NR_BODY, "body", [&] {
+MilterStatus onBody(MilterCtx& ctx, const unsigned char* data, size_t len) {
+  return guardedNoReply(ctx, proto::kNrBody, "body", [&] {
     Connection* c = connection(ctx);
     c->bytes += len;
-    if (c->deferred) return answerStep(ctx, c, SMFIP_NR_BODY, takeDeferred(c));  // decided already
+    if (c->deferred) return answerStep(ctx, c, proto::kNrBody, takeDeferred(c));  // decided already
     // Only the signer and policyd's size need the body; without them, skip to end of message
     // (not possible when body chunks have no reply: they are then read and ignored).
     bool needed = c->message.signing() || c->policy;
-    if (!needed && c->canSkip && (c->noReply & SMFIP_NR_BODY) == 0) return SMFIS_SKIP;
+    if (!needed && c->canSkip && (c->noReply & proto::kNrBody) == 0) return MilterStatus::kSkip;
     if (c->message.signing()) c->message.body(std::string_view(reinterpret_cast<const char*>(data), len));
-    return answerStep(ctx, c, SMFIP_NR_BODY, Verdict::next());
+    return answerStep(ctx, c, proto::kNrBody, Verdict::next());
   });
 }
 
 // Adds policyd's PREPEND fields (LF-separated) on top and quarantines on HOLD.
-sfsistat applyPolicyExtras(SMFICTX* ctx, Connection* c, const MilterAction& a) {
+MilterStatus applyPolicyExtras(MilterCtx& ctx, Connection* c, const MilterAction& a) {
   for (auto field : split(a.prepend, '\n')) {
     if (field.empty()) continue;
     size_t colon = field.find(':');
     std::string name(trim(field.substr(0, colon)));
     std::string value = milterHeaderValue(field, c->leadingSpace);
-    if (smfi_insheader(ctx, 0, name.data(), value.data()) != MI_SUCCESS) {
-      logMessage(LogLevel::kError, c, "smfi_insheader failed for a PREPEND field; answering tempfail");
-      return SMFIS_TEMPFAIL;
+    if (!ctx.insertHeader(0, name.c_str(), value.c_str())) {
+      logMessage(LogLevel::kError, c, "inserting a header failed for a PREPEND field; answering tempfail");
+      return MilterStatus::kTempfail;
     }
   }
   if (a.hold) {
@@ -344,34 +333,34 @@ sfsistat applyPolicyExtras(SMFICTX* ctx, Connection* c, const MilterAction& a) {
     if (!c->canQuarantine) {
       logMessage(LogLevel::kWarning, c,
                  "policy answered HOLD but the MTA does not offer quarantine; message tempfailed");
-      return SMFIS_TEMPFAIL;
+      return MilterStatus::kTempfail;
     }
     std::string reason = a.reason.empty() ? std::string("held by policy") : a.reason;
-    if (smfi_quarantine(ctx, reason.data()) != MI_SUCCESS) {
-      logMessage(LogLevel::kError, c, "smfi_quarantine failed; answering tempfail");
-      return SMFIS_TEMPFAIL;
+    if (!ctx.quarantine(reason.c_str())) {
+      logMessage(LogLevel::kError, c, "quarantine failed; answering tempfail");
+      return MilterStatus::kTempfail;
     }
     logMessage(LogLevel::kInfo, c, "held (quarantined) message from <" + c->message.envelopeFrom() + ">: " + reason);
   }
-  return SMFIS_CONTINUE;
+  return MilterStatus::kContinue;
 }
 
 // Removes every identity header the client sent (highest index first, so the lower indexes stay
 // valid) and adds one naming the SASL login when the session authenticated.
-sfsistat applyIdentityHeader(SMFICTX* ctx, Connection* c) {
+MilterStatus applyIdentityHeader(MilterCtx& ctx, Connection* c) {
   const IdentityHeader& id = c->identity;
-  if (!id.enabled()) return SMFIS_CONTINUE;
+  if (!id.enabled()) return MilterStatus::kContinue;
   std::string name = id.name();
   if (id.instances() > 0) {
     if (!c->canChangeHeaders) {
       logMessage(LogLevel::kError, c,
-                 "cannot remove " + name + " (the MTA did not offer SMFIF_CHGHDRS); answering tempfail");
-      return SMFIS_TEMPFAIL;
+                 "cannot remove " + name + " (the MTA did not offer proto::kChangeHeaders); answering tempfail");
+      return MilterStatus::kTempfail;
     }
     for (int i = id.instances(); i >= 1; --i) {
-      if (smfi_chgheader(ctx, name.data(), i, nullptr) != MI_SUCCESS) {
-        logMessage(LogLevel::kError, c, "smfi_chgheader failed removing " + name + "; answering tempfail");
-        return SMFIS_TEMPFAIL;
+      if (!ctx.changeHeader(name.c_str(), i, nullptr)) {
+        logMessage(LogLevel::kError, c, "deleting a header failed removing " + name + "; answering tempfail");
+        return MilterStatus::kTempfail;
       }
     }
     logMessage(LogLevel::kInfo, c,
@@ -380,15 +369,15 @@ sfsistat applyIdentityHeader(SMFICTX* ctx, Connection* c) {
   }
   if (!id.value().empty()) {
     std::string value = (c->leadingSpace ? " " : "") + id.value();
-    if (smfi_addheader(ctx, name.data(), value.data()) != MI_SUCCESS) {
-      logMessage(LogLevel::kError, c, "smfi_addheader failed for " + name + "; answering tempfail");
-      return SMFIS_TEMPFAIL;
+    if (!ctx.addHeader(name.c_str(), value.c_str())) {
+      logMessage(LogLevel::kError, c, "adding a header failed for " + name + "; answering tempfail");
+      return MilterStatus::kTempfail;
     }
   }
-  return SMFIS_CONTINUE;
+  return MilterStatus::kContinue;
 }
 
-sfsistat onEndOfMessage(SMFICTX* ctx) {
+MilterStatus onEndOfMessage(MilterCtx& ctx) {
   return guarded("end of message", [&] {
     Connection* c = connection(ctx);
     learnQueueId(ctx, c);
@@ -412,14 +401,14 @@ sfsistat onEndOfMessage(SMFICTX* ctx) {
     if (v.kind != Verdict::Kind::kContinue) return answer(ctx, v);
     for (auto it = fields.rbegin(); it != fields.rend(); ++it) {  // index 0: spec order, top down
       std::string value = milterHeaderValue(*it, c->leadingSpace);
-      if (smfi_insheader(ctx, 0, const_cast<char*>("DKIM-Signature"), value.data()) != MI_SUCCESS) {
+      if (!ctx.insertHeader(0, "DKIM-Signature", value.c_str())) {
         logMessage(LogLevel::kError, c,
-                   "smfi_insheader failed for <" + c->message.envelopeFrom() + ">; answering tempfail");
-        return SMFIS_TEMPFAIL;
+                   "inserting a header failed for <" + c->message.envelopeFrom() + ">; answering tempfail");
+        return MilterStatus::kTempfail;
       }
     }
-    if (sfsistat r = applyIdentityHeader(ctx, c); r != SMFIS_CONTINUE) return r;
-    if (sfsistat r = applyPolicyExtras(ctx, c, policy); r != SMFIS_CONTINUE) return r;
+    if (MilterStatus r = applyIdentityHeader(ctx, c); r != MilterStatus::kContinue) return r;
+    if (MilterStatus r = applyPolicyExtras(ctx, c, policy); r != MilterStatus::kContinue) return r;
     if (!fields.empty()) {
       ++gStats.signedMessages;
       gStats.signatures += fields.size();
@@ -427,26 +416,26 @@ sfsistat onEndOfMessage(SMFICTX* ctx) {
                  "signed message from <" + c->message.envelopeFrom() + "> user=" + c->message.authUser() +
                      " signatures=" + std::to_string(fields.size()));
     }
-    return SMFIS_CONTINUE;
+    return MilterStatus::kContinue;
   });
 }
 
-sfsistat onAbort(SMFICTX* ctx) {
+MilterStatus onAbort(MilterCtx& ctx) {
   return guarded("abort", [&] {
     Connection* c = connection(ctx);
     c->message.beginMessage("", "");
     c->deferred.reset();
     c->envelope.abort();
     c->setQueueId("");
-    return SMFIS_CONTINUE;
+    return MilterStatus::kContinue;
   });
 }
 
-sfsistat onClose(SMFICTX* ctx) {
+MilterStatus onClose(MilterCtx& ctx) {
   return guarded("close", [&] {
-    delete static_cast<Connection*>(smfi_getpriv(ctx));
-    smfi_setpriv(ctx, nullptr);
-    return SMFIS_CONTINUE;
+    delete static_cast<Connection*>(ctx.priv());
+    ctx.setPriv(nullptr);
+    return MilterStatus::kContinue;
   });
 }
 
@@ -540,37 +529,10 @@ std::string renderMetrics() {
   return out;
 }
 
-Status runMilter(const std::string& listen) {
-  static struct smfiDesc desc = {};
-  desc.xxfi_name = const_cast<char*>("sluice-milter");
-  desc.xxfi_version = SMFI_VERSION;
-  desc.xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE;
-  desc.xxfi_connect = onConnect;
-  desc.xxfi_helo = onHelo;
-  desc.xxfi_envfrom = onEnvFrom;
-  desc.xxfi_envrcpt = onEnvRcpt;
-  desc.xxfi_header = onHeader;
-  desc.xxfi_eoh = onEndOfHeaders;
-  desc.xxfi_body = onBody;
-  desc.xxfi_eom = onEndOfMessage;
-  desc.xxfi_abort = onAbort;
-  desc.xxfi_close = onClose;
-  desc.xxfi_negotiate = onNegotiate;
-  if (!currentState()) return makeError("runMilter: no state installed");
-  if (Status st = prepareSocket(listen); !st) return st;
-  if (smfi_setconn(const_cast<char*>(listen.c_str())) != MI_SUCCESS) {
-    return makeError("milter.listen: libmilter refused \"" + listen + "\"");
-  }
-  if (smfi_register(desc) != MI_SUCCESS) return makeError("smfi_register failed");
-  mode_t old = ::umask(0);  // the socket must be writable by the MTA's user; guard the directory
-  int rc = smfi_opensocket(1);
-  ::umask(old);
-  if (rc != MI_SUCCESS) return makeError("cannot open milter socket " + listen);
-  auto st = currentState();
-  logInfo("listening on " + listen + ", " + std::to_string(st->signing->keyCount()) + " DKIM keys" +
-          (st->policy ? ", envelope checks by sluice-policyd at " + st->config->milter.policyService : ""));
-  if (smfi_main() != MI_SUCCESS) return makeError("smfi_main failed");
-  return okStatus();
+const MilterCallbacks& filterCallbacks() {
+  static const MilterCallbacks kCallbacks = {onNegotiate, onConnect,      onHelo,  onEnvFrom,        onEnvRcpt, onHeader,
+                                             onEndOfHeaders, onBody, onEndOfMessage, onAbort, onClose};
+  return kCallbacks;
 }
 
 }  // namespace sluice::milter

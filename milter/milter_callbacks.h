@@ -1,21 +1,23 @@
-// milter_callbacks.h - the libmilter glue of sluice-milter: registers the callbacks, opens the
-// socket and runs smfi_main(). Only the events needed are negotiated: CONNECT (client address, for
-// dkim.trusted_networks), MAIL FROM (with the {auth_authen} macro, asked for with smfi_setsymlist),
+// milter_callbacks.h - the filter of sluice-milter, as a MilterCallbacks table that either engine
+// runs: the built-in protocol engine (lib/milter/milter_protocol.h, milter_server.h; the default)
+// or libmilter (libmilter_glue.h, milter.engine: libmilter). Only the events needed are
+// negotiated: CONNECT (client address, for
+// dkim.trusted_networks), MAIL FROM (with the {auth_authen} macro, asked for with a symbol list),
 // headers, end of headers, body, end of message; HELO and RCPT only when milter.policy_service is
 // set (Sendmail: envelope checks asked of sluice-policyd). Header fields, end of headers and body
-// chunks are negotiated without a reply (SMFIP_NR_HDR/EOH/BODY; libmilter fakes them for an MTA
+// chunks are negotiated without a reply (SMFIP_NR_HDR/EOH/BODY; both engines fake them for an MTA
 // that lacks them), and MAIL FROM too when it can only continue (NR_MAIL: policyd, the identity
 // header or dkim.sign_unauthenticated on), so the MTA streams the message content without a round trip per step; what
 // those steps decide (refusals at end of headers, failures) is answered at end of message - the
 // same to the SMTP client, as Postfix and Sendmail run them after the whole message is in.
-// Actions: SMFIF_ADDHDRS, SMFIF_CHGHDRS (every client copy of relayd.identity_header is deleted at
+// Actions: add headers, change headers (every client copy of relayd.identity_header is deleted at
 // end of message and one naming the SASL login added - identity_header.h; an MTA that cannot
-// delete headers is refused while the header is configured), and SMFIF_QUARANTINE for policyd's HOLD. With the identity header on,
-// every message is followed to its end (never SMFIS_ACCEPT early). The queue id ({i}, asked for
+// delete headers is refused while the header is configured), and quarantine for policyd's HOLD. With the identity header on,
+// every message is followed to its end (never accept early). The queue id ({i}, asked for
 // at MAIL, RCPT, end of headers and end of message) starts every log line about a message once
 // the MTA has one (Sendmail: from MAIL FROM on; Postfix: once its queue file exists).
 // Invariants: no exception leaves a callback - each has one catch-all that logs and answers
-// SMFIS_TEMPFAIL (a no-reply step keeps the tempfail for the next step that replies), so a bug
+// tempfail (a no-reply step keeps the tempfail for the next step that replies), so a bug
 // never lets a message through unsigned (Postfix then tempfails too).
 // The configuration is one immutable MilterState; a reload (SIGHUP) installs a new one, which each
 // connection picks up at its next MAIL FROM, never in the middle of a message.
@@ -29,6 +31,7 @@
 #include "base/result.h"
 #include "config/config.h"
 #include "identity/identity_map.h"
+#include "milter/milter_protocol.h"
 #include "policy_client/policy_client.h"
 #include "signing.h"
 
@@ -60,7 +63,7 @@ std::string renderMetrics();
 
 // Creates the directory of a unix: socket if missing and removes a stale socket.
 Status prepareSocket(const std::string& listen);
-// Registers with libmilter, opens the socket and serves until SIGTERM/SIGINT. installState() first.
-Status runMilter(const std::string& listen);
+// The filter's callbacks, for either engine. installState() before the first connection.
+const MilterCallbacks& filterCallbacks();
 
 }  // namespace sluice::milter

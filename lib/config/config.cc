@@ -554,6 +554,7 @@ void readMilter(Loader& loader, MapReader& root, Config& cfg) {
     loader.error(m.line(), "milter.listen",
                  "expected unix:/PATH or inet:PORT@IP, got \"" + cfg.milter.listen + "\"");
   }
+  cfg.milter.engine = m.choice("engine");
   cfg.milter.policyService = m.listen("policy_service");
   cfg.milter.policyTimeoutMs = m.duration("policy_timeout");
   cfg.milter.policyDefaultAction = m.action("policy_default_action");

@@ -116,6 +116,7 @@ struct DnsConfig {
 
 struct MilterConfig {
   std::string listen;  // "unix:/PATH" or "inet:PORT@HOST" (libmilter's syntax)
+  std::string engine;  // "builtin" | "libmilter"
   std::string policyService;  // "" = off; else HOST:PORT or unix:/PATH of sluice-policyd
   int64_t policyTimeoutMs = 10000;
   Action policyDefaultAction;

@@ -9,6 +9,8 @@
 #   (d) unauthenticated relay from mynetworks -> delivered unsigned
 #   (e) milter stopped -> Postfix answers 4xx (milter_default_action = tempfail), never 250
 #   (f) a key file with mode 0644 -> sluice-milter refuses to start with one clear line
+#   (g) milter.engine: libmilter (the alternative engine) -> (a) and (b) again: signed and verified,
+#       and the foreign From: refused with the same 550 5.7.1 text
 source "$(dirname "$0")/lib.sh" "$@"
 
 PY=/usr/bin/python3
@@ -25,13 +27,13 @@ mkdir -p "$T/keys"
 "$TOOL" keygen ed25519 "$T/keys/ed.pem" > "$T/ed.txt" 2>> "$T/keygen.err" || { show_tail "$T/keygen.err"; die "keygen ed25519"; }
 { echo "rsa1 $(cat "$T/rsa.txt")"; echo "ed1 $(cat "$T/ed.txt")"; } > "$T/records.txt"
 
-# write_cfg FILE RSA_KEY: the milter's config (socket $T/milter.sock).
+# write_cfg FILE RSA_KEY [ENGINE]: the milter's config (socket $T/milter.sock).
 write_cfg() {
   cat > "$1" <<YAML
 state_dir: $T/state
 run_as_user: ""
 log: { target: stderr, level: info }
-milter: { listen: "unix:$T/milter.sock" }
+milter: { listen: "unix:$T/milter.sock", engine: ${3:-builtin} }
 identities:
   - { name: app1, sasl_usernames: [app1], senders: [example.com] }
 dkim:
@@ -71,15 +73,20 @@ send() {  # send OUT FROM_HEADER [SWAKS ARGS...]: app1 over STARTTLS + AUTH
 }
 
 # --- (a) signed with rsa + ed25519, verified by dkimpy ------------------------------------------------
+# check_signed CASE: CASE's message was queued, delivered with two signatures, and dkimpy verifies both.
+check_signed() {
+  local c=$1
+  expect_match "($c) app1 From alice@example.com -> 250 queued" "$QUEUED" "$T/$c"
+  pf_wait_queue_empty >/dev/null; sink_wait "$2" 5
+  f=$(sink_find "^Subject: e2e $c\$")
+  expect_eq "($c) delivered with two DKIM-Signature fields" "$(grep -c '^DKIM-Signature:' "${f:-/dev/null}")" 2 "${f:-}"
+  if [ -n "$f" ] && sed '1,/^X-Rcpt-Args:/d' "$f" > "$T/$c.eml" && "$PY" "$E2E_SRC/dkim_verify.py" "$T/records.txt" "$T/$c.eml" 2 > "$T/$c.dkimpy" 2>&1; then
+    pass "($c) dkimpy verifies both signatures"; evidence "$T/$c.dkimpy" PASS 2
+  else fail "($c) dkimpy verification"; show_tail "$T/$c.dkimpy"; show_tail "${f:-$T/none}" 40; fi
+  expect_match "($c) one rsa-sha256 and one ed25519-sha256" 'a=ed25519-sha256' "$T/$c.dkimpy"
+}
 send a "Alice <alice@example.com>"
-expect_match "(a) app1 From alice@example.com -> 250 queued" "$QUEUED" "$T/a"
-pf_wait_queue_empty >/dev/null; sink_wait 1 5
-f=$(sink_find '^Subject: e2e a$')
-expect_eq "(a) delivered with two DKIM-Signature fields" "$(grep -c '^DKIM-Signature:' "${f:-/dev/null}")" 2 "${f:-}"
-if [ -n "$f" ] && sed '1,/^X-Rcpt-Args:/d' "$f" > "$T/a.eml" && "$PY" "$E2E_SRC/dkim_verify.py" "$T/records.txt" "$T/a.eml" 2 > "$T/a.dkimpy" 2>&1; then
-  pass "(a) dkimpy verifies both signatures"; evidence "$T/a.dkimpy" PASS 2
-else fail "(a) dkimpy verification"; show_tail "$T/a.dkimpy"; show_tail "${f:-$T/none}" 40; fi
-expect_match "(a) one rsa-sha256 and one ed25519-sha256" 'a=ed25519-sha256' "$T/a.dkimpy"
+check_signed a 1
 if [ -n "$f" ] && "$BUILD/tests/unit/opendkim_verify" "$T/records.txt" "$T/a.eml" 2 > "$T/a.opendkim" 2>&1; then
   pass "(a) libopendkim verifies both signatures"; evidence "$T/a.opendkim" PASS 2
 else fail "(a) libopendkim verification"; show_tail "$T/a.opendkim"; fi
@@ -122,4 +129,16 @@ timeout 20 "$MILTER" --config "$T/bad.yaml" > "$T/f.out" 2> "$T/f.err"; rc=$?
 expect_eq "(f) sluice-milter exits 1" "$rc" 1 "$T/f.err"
 expect_eq "(f) exactly one line on stderr" "$(grep -c . "$T/f.err")" 1 "$T/f.err"
 expect_match "(f) the line names the key and its mode" "fatal: .*$T/keys/rsa644\.pem is readable by group or others \(mode 0644\)" "$T/f.err"
+
+# --- (g) the libmilter engine ---------------------------------------------------------------------------
+write_cfg "$T/libmilter.yaml" "$T/keys/rsa.pem" libmilter
+expect_eq "(g) the stopped built-in engine removed its socket" "$(ls "$T/milter.sock" 2>/dev/null)" ""
+milter_start "$T/libmilter.yaml" || { show_tail "$T/milter.err"; die "sluice-milter (libmilter) did not start"; }
+expect_match "(g) the milter says it runs on libmilter" 'listening on unix:.*\(libmilter\)' "$T/milter.err" 3
+send g "Alice <alice@example.com>"
+check_signed g 3
+send gb "CEO <ceo@other.example>"
+expect_match "(g) From ceo@other.example -> 550 5.7.1" '^<~\* 550 5\.7\.1 From: <ceo@other\.example> is not owned by user app1' "$T/gb"
+stop_pid "$MILTER_PID"; rc=$?
+expect_eq "(g) sluice-milter (libmilter) exits 0 on SIGTERM" "$rc" 0 "$T/milter.err"
 finish
