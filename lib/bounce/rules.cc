@@ -182,14 +182,12 @@ Status RuleSet::compile(const std::string& source) {
   text.insert(text.end(), commandRules_.begin(), commandRules_.end());
   {
     std::vector<std::string> pats;
-    for (const Rule& r : text) {
-      re2::RE2 one(r.pattern, reOptions());
-      if (!one.ok()) {
-        return makeError(source + ":" + std::to_string(r.line) + ": bad pattern for rule " + r.name + ": " + one.error());
-      }
-      pats.push_back(r.pattern);
+    for (const Rule& r : text) pats.push_back(r.pattern);
+    size_t bad = 0;
+    if (auto st = re_->text.build(pats, &bad); !st) {
+      const Rule& r = text[bad];
+      return makeError(source + ":" + std::to_string(r.line) + ": bad pattern for rule " + r.name + ": " + st.message());
     }
-    if (auto st = re_->text.build(pats); !st) return makeError(source + ": " + st.message());
     std::vector<std::string> cmds;
     for (const Rule& r : commandRules_) cmds.push_back(r.pattern);
     if (auto st = re_->command.build(cmds); !st) return makeError(source + ": " + st.message());

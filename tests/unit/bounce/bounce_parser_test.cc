@@ -126,7 +126,10 @@ TEST(BounceRules, StatusFromTheTextAndPseudoCodes) {
 TEST(BounceRules, FileErrorsNameTheLine) {
   auto bad = BounceParser::fromText("reasons userunknown\nrule userunknown x (unclosed\n", "t.conf");
   ASSERT_FALSE(bad.ok());
-  EXPECT_NE(bad.message().find("t.conf:2"), std::string::npos) << bad.message();
+  EXPECT_NE(bad.message().find("t.conf:2: bad pattern for rule x: "), std::string::npos) << bad.message();
+  auto badLater = BounceParser::fromText("reasons userunknown\nrule userunknown a user unknown\n\nrule userunknown b no such (user|mailbox\n", "t.conf");
+  ASSERT_FALSE(badLater.ok());
+  EXPECT_NE(badLater.message().find("t.conf:4: bad pattern for rule b: "), std::string::npos) << badLater.message();
   auto unknown = BounceParser::fromText("reasons a\nrule b name x\n", "t.conf");
   ASSERT_FALSE(unknown.ok());
   EXPECT_NE(unknown.message().find("t.conf:2: unknown reason"), std::string::npos);
