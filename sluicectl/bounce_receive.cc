@@ -5,9 +5,11 @@
 //   2. matches it to our message (lib/bounce/bounce_match.h): a VERP address whose HMAC verifies -
 //      the envelope recipient (the return path relayd sent from) or the original Return-Path in the
 //      report - or, for complaints (ARF, sent to feedback-loop addresses) only, the original
-//      Message-ID. A bounce without a verified VERP address, or any report with a VERP address
-//      that does not verify, is logged and ignored, so nobody can suppress addresses with forged
-//      DSNs (quoting a real Message-ID does not help);
+//      Message-ID (a complaint that names no recipient - ISPs redact it - stands for the
+//      original's recipient when it had exactly one, else for nobody, logged). A bounce without
+//      a verified VERP address, or any report with a VERP address that does not verify, is
+//      logged and ignored, so nobody can suppress addresses with forged DSNs (quoting a real
+//      Message-ID does not help);
 //   3. for each recipient: hard bounces and complaints are added to the suppression list (scope:
 //      the original sender's domain, or global), soft bounces only reported; auto-replies ignored;
 //   4. records one `bounced` / `complained` event per recipient the way relayd records its own:
@@ -108,7 +110,22 @@ struct Target {
   std::string address;  // as we sent to it
   int index = 0;        // in the original message
   bounce::Disposition disposition = bounce::Disposition::kIgnore;
+  bool inferred = false;  // the report named nobody: the original's only recipient
 };
+
+// A complaint matched by Message-ID that names no recipient (ISPs redact it): the original's
+// recipient when it had exactly one, else nobody (logged: which of them complained is unknown).
+int namelessComplaint(const bounce::Report& report, const bounce::BounceMatch& m, const Original& orig) {
+  if (orig.recipients.size() == 1) {
+    logInfo("bounce receive: " + orig.queueId + ": the complaint (Message-ID <" + m.messageId +
+            ">) names no recipient; the message had one, <" + orig.recipients[0] + ">");
+    return 0;
+  }
+  logWarning("bounce receive: " + orig.queueId + ": the " + bounce::toString(report.kind) + " (Message-ID <" +
+             m.messageId + ">) names no recipient and the message had " + std::to_string(orig.recipients.size()) +
+             " recipients; nobody suppressed, no event");
+  return -1;
+}
 
 std::vector<Target> resolveTargets(const bounce::Report& report, const bounce::BounceMatch& m, const Original& orig) {
   std::vector<Target> out;
@@ -119,6 +136,10 @@ std::vector<Target> resolveTargets(const bounce::Report& report, const bounce::B
     Target t{&r, "", -1, d};
     if (m.by == bounce::BounceMatch::By::kVerp && m.verp->rcptIndex < orig.recipients.size()) {
       t.index = static_cast<int>(m.verp->rcptIndex);
+    } else if (r.recipient.empty() && r.originalRecipient.empty()) {
+      t.index = namelessComplaint(report, m, orig);
+      t.inferred = t.index >= 0;
+      if (t.index < 0) continue;
     } else {
       for (size_t i = 0; i < orig.recipients.size(); ++i) {
         const std::string& x = orig.recipients[i];
@@ -173,6 +194,7 @@ events::Event eventFor(const bounce::Report& report, const bounce::BounceMatch& 
                 {"rule", r.rule},         {"matched_by", m.by == bounce::BounceMatch::By::kVerp ? "verp" : "message-id"},
                 {"suppressed", t.disposition == bounce::Disposition::kSuppress}, {"feedback_type", r.feedbackType},
                 {"asynchronous", true}};
+  if (t.inferred) ev.details["recipient_inferred"] = "the report names nobody; the message's only recipient";
   return ev;
 }
 

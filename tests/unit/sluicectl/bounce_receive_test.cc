@@ -3,7 +3,9 @@
 // path is suppressed and its `bounced` event goes into the webhook outbox (the rows relayd's
 // sender posts) in the same transaction as an attempts row marked "(report)" that `sluicectl why`
 // shows; a soft bounce is an event without suppression; without webhooks no outbox row but still
-// the report row; a forged VERP mac writes nothing.
+// the report row; a forged VERP mac writes nothing; an ARF complaint matched by Message-ID alone
+// that names no recipient stands for the original's only recipient, and for nobody (logged)
+// when the original had several.
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -42,6 +44,21 @@ std::string dsn(const std::string& to, const std::string& rcpt, const std::strin
          "--b1\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.dest.example\r\n\r\n"
          "Final-Recipient: rfc822; " + rcpt + "\r\nAction: " + action + "\r\nStatus: " + status +
          "\r\nRemote-MTA: dns; mx.dest.example\r\nDiagnostic-Code: smtp; " + diag + "\r\n\r\n--b1--\r\n";
+}
+
+// An ARF abuse report quoting Message-ID <mid>, naming `rcpt` ("" = nobody: no Original-Rcpt-To
+// and no To: in the attached original).
+std::string arf(const std::string& mid, const std::string& rcpt) {
+  std::string s =
+      "From: fbl@isp.example\r\nTo: fbl@example.com\r\nSubject: complaint\r\nMIME-Version: 1.0\r\n"
+      "Content-Type: multipart/report; report-type=feedback-report; boundary=\"f1\"\r\n\r\n"
+      "--f1\r\nContent-Type: text/plain\r\n\r\nThis is an abuse report.\r\n\r\n"
+      "--f1\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\nUser-Agent: isp-fbl/1.0\r\nVersion: 1\r\n";
+  if (!rcpt.empty()) s += "Original-Rcpt-To: " + rcpt + "\r\n";
+  s += "\r\n--f1\r\nContent-Type: message/rfc822\r\n\r\nFrom: news@example.com\r\n";
+  if (!rcpt.empty()) s += "To: " + rcpt + "\r\n";
+  s += "Message-Id: <" + mid + ">\r\nSubject: newsletter\r\n\r\nhello\r\n\r\n--f1--\r\n";
+  return s;
 }
 
 class BounceReceiveTest : public ::testing::Test {
@@ -211,6 +228,41 @@ TEST_F(BounceReceiveTest, ForgedVerpWritesNothing) {
   EXPECT_TRUE(outbox().empty());
   EXPECT_TRUE(reports(id).empty());
   EXPECT_EQ(suppressed(*cfg), "");
+}
+
+TEST_F(BounceReceiveTest, NamelessComplaintMeansTheOnlyRecipient) {
+  auto cfg = config(true);
+  ASSERT_NE(cfg, nullptr);
+  std::string id = add({"dave@dest.example"}, "nl-5@example.com");
+  ASSERT_EQ(receive(*cfg, "fbl@example.com", arf("nl-5@example.com", "")), 0);
+  EXPECT_EQ(out_.str(), "handled: 1 recipient(s), 1 suppressed\n") << err_.str();
+  EXPECT_EQ(suppressed(*cfg), "dave@dest.example/example.com ");
+  auto rows = outbox();
+  ASSERT_EQ(rows.size(), 1u);
+  auto ev = events::eventFromJson(rows[0].body);
+  ASSERT_TRUE(ev.ok());
+  EXPECT_EQ(ev.value().type, events::EventType::kComplained);
+  EXPECT_EQ(ev.value().recipient, "dave@dest.example");
+  EXPECT_EQ(ev.value().details["matched_by"], "message-id");
+  EXPECT_TRUE(ev.value().details.contains("recipient_inferred")) << rows[0].body;
+  auto r = reports(id);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_NE(r[0].reply.find("complaint (abuse), suppressed"), std::string::npos) << r[0].reply;
+}
+
+TEST_F(BounceReceiveTest, NamelessComplaintAboutSeveralRecipientsSuppressesNobody) {
+  auto cfg = config(true);
+  ASSERT_NE(cfg, nullptr);
+  std::string id = add({"erin@dest.example", "frank@dest.example"}, "nl-6@example.com");
+  ASSERT_EQ(receive(*cfg, "fbl@example.com", arf("nl-6@example.com", "")), 0);
+  EXPECT_EQ(out_.str(), "handled: 0 recipient(s), 0 suppressed\n") << err_.str();
+  EXPECT_EQ(suppressed(*cfg), "");
+  EXPECT_TRUE(outbox().empty());
+  EXPECT_TRUE(reports(id).empty());
+  // A complaint that names one of them still suppresses exactly that one.
+  ASSERT_EQ(receive(*cfg, "fbl@example.com", arf("nl-6@example.com", "frank@dest.example")), 0);
+  EXPECT_EQ(out_.str(), "handled: 1 recipient(s), 1 suppressed\n") << err_.str();
+  EXPECT_EQ(suppressed(*cfg), "frank@dest.example/example.com ");
 }
 
 }  // namespace
