@@ -136,7 +136,7 @@ std::vector<Target> resolveTargets(const bounce::Report& report, const bounce::B
     Target t{&r, "", -1, d};
     if (m.by == bounce::BounceMatch::By::kVerp && m.verp->rcptIndex < orig.recipients.size()) {
       t.index = static_cast<int>(m.verp->rcptIndex);
-    } else if (r.recipient.empty() && r.originalRecipient.empty()) {
+    } else if (m.by == bounce::BounceMatch::By::kMessageId && r.recipient.empty() && r.originalRecipient.empty()) {
       t.index = namelessComplaint(report, m, orig);
       t.inferred = t.index >= 0;
       if (t.index < 0) continue;
