@@ -21,6 +21,7 @@
 #include "dkim/signer.h"
 #include "dsn/dsn_writer.h"
 #include "events/event.h"
+#include "events/webhook_config.h"
 #include "events/webhook_sender.h"
 #include "smtp/smtp_parse.h"
 
@@ -61,15 +62,7 @@ Status Delivery::start() {
     logInfo("delivery: store.backend is redis: suppression is checked by sluice-policyd at RCPT only");
   }
   if (auto st = events::EventOutbox::createSchema(queue_->db()); !st) return st;
-  for (const auto& w : cfg_->events.webhooks) {
-    events::WebhookEndpoint e;
-    e.url = w.url;
-    e.secret = w.secret;
-    for (const auto& t : w.types) {
-      if (auto et = events::parseEventType(t)) e.types.push_back(*et);
-    }
-    webhooks_.push_back(std::move(e));
-  }
+  webhooks_ = events::webhookEndpoints(cfg_->events);
   if (!webhooks_.empty()) {
     events::WebhookOptions wo;
     wo.timeoutMs = cfg_->events.webhookTimeoutMs;

@@ -5,12 +5,25 @@
 //   2. matches it to our message (lib/bounce/bounce_match.h): a VERP address whose HMAC verifies -
 //      the envelope recipient (the return path relayd sent from) or the original Return-Path in the
 //      report - or, for complaints (ARF, sent to feedback-loop addresses) only, the original
-//      Message-ID. A bounce without a verified VERP address, or any report with a VERP address
-//      that does not verify, is logged and ignored, so nobody can suppress addresses with forged
-//      DSNs (quoting a real Message-ID does not help);
+//      Message-ID (a complaint that names no recipient - ISPs redact it - stands for the
+//      original's recipient when it had exactly one, else for nobody, logged). A bounce without
+//      a verified VERP address, or any report with a VERP address that does not verify, is
+//      logged and ignored, so nobody can suppress addresses with forged DSNs (quoting a real
+//      Message-ID does not help);
 //   3. for each recipient: hard bounces and complaints are added to the suppression list (scope:
 //      the original sender's domain, or global), soft bounces only reported; auto-replies ignored;
-//   4. writes one `bounced` / `complained` event per recipient to STATE_DIR/events.jsonl.
+//   4. records one `bounced` / `complained` event per recipient the way relayd records its own:
+//      in one transaction on relayd's queue index (STATE_DIR/queue.db, WAL, so this process may
+//      write while relayd runs), an attempts row marked "(report)" (`sluicectl why ID` shows it)
+//      and the event's rows in the webhook outbox (lib/events/outbox.h), which relayd's webhook
+//      sender posts (it polls the outbox every second, so rows of other processes go out too);
+//      then the event is appended to STATE_DIR/events.jsonl.
+// Durability: the suppression list lives in another database (sluice.db, or Redis), so it cannot
+// share the outbox's transaction; it is written first (adding is idempotent), the queue
+// transaction second. A failure of either exits 75 (EX_TEMPFAIL) and the MTA pipes the report
+// again, so every event reaches the outbox at least once (a crash after the commit but before the
+// exit repeats the event under a new id). events.jsonl is a convenience copy: failing to append to
+// it after the commit is only logged.
 // Exit status as a pipe transport wants it: 0 when the report was handled or deliberately ignored,
 // 75 (EX_TEMPFAIL: the MTA retries) when the state could not be written.
 #include <sqlite3.h>
@@ -29,6 +42,7 @@
 #include "bounce_cmd.h"
 #include "events/event.h"
 #include "events/outbox.h"
+#include "events/webhook_config.h"
 #include "identity/identity_map.h"
 #include "queue/queue.h"
 #include "suppress_store.h"
@@ -43,7 +57,7 @@ int64_t nowMs() {
 }
 
 struct Original {
-  std::string queueId, sender, messageId;
+  std::string queueId, sender, messageId, identity;
   std::vector<std::string> recipients;  // by index
 };
 
@@ -58,8 +72,8 @@ std::optional<Original> lookup(const config::Config& cfg, const std::string& que
   sqlite3_busy_timeout(db, 5000);
   std::optional<Original> out;
   sqlite3_stmt* s = nullptr;
-  const char* sql = queueId.empty() ? "SELECT id, sender, message_id FROM messages WHERE message_id IN (?, ?) LIMIT 1"
-                                    : "SELECT id, sender, message_id FROM messages WHERE id = upper(?) LIMIT 1";
+  const char* sql = queueId.empty() ? "SELECT id, sender, message_id, identity FROM messages WHERE message_id IN (?, ?) LIMIT 1"
+                                    : "SELECT id, sender, message_id, identity FROM messages WHERE id = upper(?) LIMIT 1";
   if (sqlite3_prepare_v2(db, sql, -1, &s, nullptr) == SQLITE_OK) {
     if (queueId.empty()) {
       std::string bracketed = "<" + messageId + ">";
@@ -73,6 +87,7 @@ std::optional<Original> lookup(const config::Config& cfg, const std::string& que
       o.queueId = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
       o.sender = reinterpret_cast<const char*>(sqlite3_column_text(s, 1));
       o.messageId = reinterpret_cast<const char*>(sqlite3_column_text(s, 2));
+      o.identity = reinterpret_cast<const char*>(sqlite3_column_text(s, 3));
       out = o;
     }
   }
@@ -87,6 +102,135 @@ std::optional<Original> lookup(const config::Config& cfg, const std::string& que
   }
   sqlite3_close(db);
   return out;
+}
+
+// One recipient of ours the report is about.
+struct Target {
+  const bounce::Recipient* r = nullptr;
+  std::string address;  // as we sent to it
+  int index = 0;        // in the original message
+  bounce::Disposition disposition = bounce::Disposition::kIgnore;
+  bool inferred = false;  // the report named nobody: the original's only recipient
+};
+
+// A complaint matched by Message-ID that names no recipient (ISPs redact it): the original's
+// recipient when it had exactly one, else nobody (logged: which of them complained is unknown).
+int namelessComplaint(const bounce::Report& report, const bounce::BounceMatch& m, const Original& orig) {
+  if (orig.recipients.size() == 1) {
+    logInfo("bounce receive: " + orig.queueId + ": the complaint (Message-ID <" + m.messageId +
+            ">) names no recipient; the message had one, <" + orig.recipients[0] + ">");
+    return 0;
+  }
+  logWarning("bounce receive: " + orig.queueId + ": the " + bounce::toString(report.kind) + " (Message-ID <" +
+             m.messageId + ">) names no recipient and the message had " + std::to_string(orig.recipients.size()) +
+             " recipients; nobody suppressed, no event");
+  return -1;
+}
+
+std::vector<Target> resolveTargets(const bounce::Report& report, const bounce::BounceMatch& m, const Original& orig) {
+  std::vector<Target> out;
+  for (const auto& r : report.recipients) {
+    auto d = bounce::dispositionOf(report, r);
+    if (d == bounce::Disposition::kIgnore) continue;
+    // The address we sent to: the VERP index names it; else the report's, if it was ours.
+    Target t{&r, "", -1, d};
+    if (m.by == bounce::BounceMatch::By::kVerp && m.verp->rcptIndex < orig.recipients.size()) {
+      t.index = static_cast<int>(m.verp->rcptIndex);
+    } else if (m.by == bounce::BounceMatch::By::kMessageId && r.recipient.empty() && r.originalRecipient.empty()) {
+      t.index = namelessComplaint(report, m, orig);
+      t.inferred = t.index >= 0;
+      if (t.index < 0) continue;
+    } else {
+      for (size_t i = 0; i < orig.recipients.size(); ++i) {
+        const std::string& x = orig.recipients[i];
+        if (iequals(x, r.recipient) || iequals(x, r.originalRecipient)) t.index = static_cast<int>(i);
+      }
+    }
+    if (t.index < 0) {
+      logWarning("bounce receive: " + orig.queueId + ": <" + r.recipient + "> was not a recipient of it; ignored");
+      continue;
+    }
+    t.address = orig.recipients[static_cast<size_t>(t.index)];
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+// Hard bounces and complaints into the suppression list (replacing an entry is harmless, so a
+// report the MTA pipes again after a temporary failure adds nothing twice).
+Status suppressTargets(const config::Config& cfg, const bounce::Report& report, const Original& orig,
+                       const std::string& scope, const std::vector<Target>& targets, size_t* suppressed) {
+  bool any = false;
+  for (const Target& t : targets) any = any || t.disposition == bounce::Disposition::kSuppress;
+  if (!any) return okStatus();
+  auto store = openSuppressStore(cfg.store, false, nullptr);
+  if (!store) return store.error();
+  for (const Target& t : targets) {
+    if (t.disposition != bounce::Disposition::kSuppress) continue;
+    store::SuppressionEntry e;
+    e.address = t.address;
+    e.scope = scope;
+    e.reason = report.kind == bounce::Kind::kComplaint ? "complaint" : "hard-bounce:" + t.r->reason;
+    e.source = "bounce:" + orig.queueId;
+    if (auto st = store.value()->add(e); !st) return st;
+    ++*suppressed;
+  }
+  return okStatus();
+}
+
+events::Event eventFor(const bounce::Report& report, const bounce::BounceMatch& m, const Original& orig, const Target& t) {
+  const bounce::Recipient& r = *t.r;
+  events::Event ev;
+  ev.timeMs = nowMs();
+  ev.id = events::newEventId(ev.timeMs);
+  ev.type = report.kind == bounce::Kind::kComplaint ? events::EventType::kComplained : events::EventType::kBounced;
+  ev.queueId = orig.queueId;
+  ev.recipient = t.address;
+  ev.sender = orig.sender;
+  ev.messageId = orig.messageId;
+  ev.identity = orig.identity;
+  ev.details = {{"reason", r.reason},     {"status", r.status},         {"reply_code", r.replyCode},
+                {"diagnostic", r.diagnostic}, {"remote_mta", r.remoteMta}, {"hard", r.hard == 1},
+                {"rule", r.rule},         {"matched_by", m.by == bounce::BounceMatch::By::kVerp ? "verp" : "message-id"},
+                {"suppressed", t.disposition == bounce::Disposition::kSuppress}, {"feedback_type", r.feedbackType},
+                {"asynchronous", true}};
+  if (t.inferred) ev.details["recipient_inferred"] = "the report names nobody; the message's only recipient";
+  return ev;
+}
+
+// What `sluicectl why` shows for the report, on the recipient's line.
+std::string whyText(const bounce::Report& report, const Target& t) {
+  const bounce::Recipient& r = *t.r;
+  std::string s = report.kind == bounce::Kind::kComplaint ? "complaint (" + r.feedbackType + ")"
+                                                          : "bounce report (" + r.reason + ", " + r.status + ")";
+  s += t.disposition == bounce::Disposition::kSuppress ? ", suppressed" : ", event only";
+  if (!r.diagnostic.empty()) s += ": " + r.diagnostic.substr(0, 300);
+  return s;
+}
+
+// The attempts rows and the webhook outbox rows, in one transaction on relayd's queue index.
+Status recordTargets(const config::Config& cfg, const bounce::Report& report, const Original& orig,
+                     const std::vector<Target>& targets, const std::vector<events::Event>& evs) {
+  queue::QueueOptions qo;
+  qo.stateDir = cfg.stateDir;
+  qo.recover = false;  // relayd's job: its spool files in flight are not orphans
+  auto q = queue::Queue::open(qo);
+  if (!q) return q.error();
+  auto webhooks = events::webhookEndpoints(cfg.events);
+  if (!webhooks.empty()) {
+    if (auto st = events::EventOutbox::createSchema(q.value()->db()); !st) return st;
+  }
+  std::vector<queue::Queue::Report> rows;
+  for (const Target& t : targets) {
+    std::string mta = t.r->remoteMta.empty() ? t.r->reportingMta : t.r->remoteMta;
+    rows.push_back(queue::Queue::Report{orig.queueId, t.index, mta, whyText(report, t)});
+  }
+  return q.value()->recordReports(rows, [&](sqlite3* db) -> Status {
+    for (const auto& ev : evs) {
+      if (auto st = events::EventOutbox::enqueueIn(db, ev, webhooks); !st) return st;
+    }
+    return okStatus();
+  });
 }
 
 }  // namespace
@@ -167,64 +311,37 @@ int runBounceReceive(const std::vector<std::string>& a, const config::Config& cf
     out << "ignored: no matching message\n";
     return 0;
   }
-  auto store = openSuppressStore(cfg.store, false, nullptr);
-  auto log = events::EventLog::open(cfg.stateDir + "/events.jsonl");
-  if (!store || !log) {
-    logError("bounce receive: " + (!store ? store.message() : log.message()));
-    return kTempFail;
+  std::vector<Target> targets = resolveTargets(report, m, *orig);
+  if (targets.empty()) {
+    out << "handled: 0 recipient(s), 0 suppressed\n";
+    return 0;
   }
   std::string scope = cfg.bounces.globalScope ? "" : std::string(domainOf(orig->sender));
-  size_t suppressed = 0, reported = 0;
-  for (const auto& r : report.recipients) {
-    auto d = bounce::dispositionOf(report, r);
-    if (d == bounce::Disposition::kIgnore) continue;
-    // The address we sent to: the VERP index names it; else the report's, if it was ours.
-    std::string rcpt;
-    if (m.by == bounce::BounceMatch::By::kVerp && m.verp->rcptIndex < orig->recipients.size()) {
-      rcpt = orig->recipients[m.verp->rcptIndex];
-    } else {
-      for (const auto& x : orig->recipients) {
-        if (iequals(x, r.recipient) || iequals(x, r.originalRecipient)) rcpt = x;
-      }
-    }
-    if (rcpt.empty()) {
-      logWarning("bounce receive: " + orig->queueId + ": <" + r.recipient + "> was not a recipient of it; ignored");
-      continue;
+  size_t suppressed = 0;
+  if (auto st = suppressTargets(cfg, report, *orig, scope, targets, &suppressed); !st) {
+    logError("bounce receive: suppression list: " + st.message());
+    return kTempFail;
+  }
+  std::vector<events::Event> evs;
+  for (const Target& t : targets) evs.push_back(eventFor(report, m, *orig, t));
+  if (auto st = recordTargets(cfg, report, *orig, targets, evs); !st) {
+    logError("bounce receive: " + st.message());
+    return kTempFail;
+  }
+  auto log = events::EventLog::open(cfg.stateDir + "/events.jsonl");
+  for (size_t i = 0; i < targets.size(); ++i) {
+    const Target& t = targets[i];
+    if (log) {
+      if (auto st = log.value()->append(evs[i]); !st) logWarning("bounce receive: " + st.message());
     }
     bool complaint = report.kind == bounce::Kind::kComplaint;
-    if (d == bounce::Disposition::kSuppress) {
-      store::SuppressionEntry e;
-      e.address = rcpt;
-      e.scope = scope;
-      e.reason = complaint ? "complaint" : "hard-bounce:" + r.reason;
-      e.source = "bounce:" + orig->queueId;
-      if (auto st = store.value()->add(e); !st) {
-        logError("bounce receive: suppression list: " + st.message());
-        return kTempFail;
-      }
-      ++suppressed;
-    }
-    events::Event ev;
-    ev.timeMs = nowMs();
-    ev.id = events::newEventId(ev.timeMs);
-    ev.type = complaint ? events::EventType::kComplained : events::EventType::kBounced;
-    ev.queueId = orig->queueId;
-    ev.recipient = rcpt;
-    ev.sender = orig->sender;
-    ev.messageId = orig->messageId;
-    ev.details = {{"reason", r.reason},     {"status", r.status},         {"reply_code", r.replyCode},
-                  {"diagnostic", r.diagnostic}, {"remote_mta", r.remoteMta}, {"hard", r.hard == 1},
-                  {"rule", r.rule},         {"matched_by", m.by == bounce::BounceMatch::By::kVerp ? "verp" : "message-id"},
-                  {"suppressed", d == bounce::Disposition::kSuppress}, {"feedback_type", r.feedbackType}};
-    if (auto st = log.value()->append(ev); !st) {
-      logError("bounce receive: " + st.message());
-      return kTempFail;
-    }
-    ++reported;
-    logInfo(orig->queueId + ": to=<" + rcpt + ">, " + (complaint ? "complaint" : "bounce") + " reason=" + r.reason +
-            ", status=" + r.status + (d == bounce::Disposition::kSuppress ? ", suppressed (scope " + (scope.empty() ? std::string("global") : scope) + ")" : ", event only"));
+    bool supp = t.disposition == bounce::Disposition::kSuppress;
+    logInfo(orig->queueId + ": to=<" + t.address + ">, " + (complaint ? "complaint" : "bounce") + " reason=" + t.r->reason +
+            ", status=" + t.r->status +
+            (supp ? ", suppressed (scope " + (scope.empty() ? std::string("global") : scope) + ")" : ", event only"));
   }
-  out << "handled: " << reported << " recipient(s), " << suppressed << " suppressed\n";
+  if (!log) logWarning("bounce receive: " + log.message());
+  out << "handled: " << targets.size() << " recipient(s), " << suppressed << " suppressed\n";
   return 0;
 }
 

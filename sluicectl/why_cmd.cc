@@ -20,7 +20,8 @@ const char* kWhyUsage =
     "Usage: sluicectl why ID [--json]\n"
     "\n"
     "What happened to each recipient of queued message ID: its state, every delivery attempt\n"
-    "(time, MX host and address, TLS policy and outcome, the reply), and the next attempt.\n";
+    "(time, MX host and address, TLS policy and outcome, the reply), the next attempt, and the\n"
+    "bounces and complaints that arrived later (sluicectl bounce receive).\n";
 
 const char* kEventsUsage =
     "Usage: sluicectl events tail [-n N] [--json] [--follow]\n"
@@ -79,6 +80,10 @@ int runWhyCommand(const std::vector<std::string>& a, const config::Config& cfg, 
       nlohmann::json jr = {{"index", r.index}, {"address", r.address}, {"state", r.state}, {"attempts", nlohmann::json::array()}};
       for (const auto& t : attempts.value()) {
         if (t.index != r.index) continue;
+        if (t.tls == queue::Queue::kReportTls) {
+          jr["reports"].push_back({{"time", events::formatRfc3339Ms(t.timeMs)}, {"mta", t.mx}, {"report", t.reply}});
+          continue;
+        }
         jr["attempts"].push_back({{"time", events::formatRfc3339Ms(t.timeMs)}, {"mx", t.mx}, {"ip", t.ip}, {"tls", t.tls}, {"reply", t.reply}});
       }
       if (info && info.value()) {
@@ -97,6 +102,10 @@ int runWhyCommand(const std::vector<std::string>& a, const config::Config& cfg, 
     out << "  <" << r.address << ">: " << r.state << ", " << r.attempts << " attempt(s)\n";
     for (const auto& t : attempts.value()) {
       if (t.index != r.index) continue;
+      if (t.tls == queue::Queue::kReportTls) {  // an asynchronous bounce or complaint (bounce receive)
+        out << "    " << when(t.timeMs) << "  " << (t.mx.empty() ? "" : "from " + t.mx + "  ") << t.reply << "\n";
+        continue;
+      }
       out << "    " << when(t.timeMs) << "  " << (t.mx.empty() ? "-" : t.mx + "[" + t.ip + "]") << "  "
           << (t.tls.empty() ? "" : t.tls + "  ") << t.reply << "\n";
     }

@@ -1,6 +1,7 @@
 // why_cmd.h - `sluicectl why ID` (every recipient's history: state, attempts with the MX host,
-// address, TLS outcome and reply, next attempt) and `sluicectl events tail [-n N] [--json]
-// [--follow]` (the delivery events of STATE_DIR/events.jsonl). Both read relayd's files only.
+// address, TLS outcome and reply, next attempt, bounces and complaints received later) and
+// `sluicectl events tail [-n N] [--json] [--follow]` (the delivery events of
+// STATE_DIR/events.jsonl). Both read relayd's files only.
 #pragma once
 
 #include <ostream>

@@ -295,8 +295,12 @@ Report BounceParser::parseDepth(std::string_view raw, int depth) const {
   detail::Envelope env = detail::inspect(*msg, *rules_);
   rep.subject = env.subject;
   rep.from = env.from;
+  // A DSN or complaint part decides first; then an auto-reply its headers declare (its Subject
+  // or quoted text may read like a bounce); then the text-bounce heuristics; last, an auto-reply
+  // known by its Subject only.
   bool ok = detail::readArf(env, *rules_, rep) || detail::readDsn(env, *rules_, rep) ||
             detail::readSesJson(env, rep) ||
+            (detail::declaredAutoReply(env, *rules_) && detail::readAutoReply(env, *rules_, rep)) ||
             (detail::looksLikeBounce(env, *rules_) && detail::readText(env, *rules_, rep)) ||
             detail::readAutoReply(env, *rules_, rep);
   if (!ok && depth < 2) {

@@ -5,7 +5,8 @@
 //   ARF  (RFC 5965): a message/feedback-report part;
 //   text: a human-readable bounce (qmail, Exim, Sendmail, Exchange, webmail providers...):
 //         the addresses in the text before the returned message, each with the text around it;
-//   auto-reply (RFC 3834): Auto-Submitted/X-Autoreply headers or an auto-reply subject.
+//   auto-reply (RFC 3834): Auto-Submitted/X-Autoreply headers or an auto-reply subject; one
+//         its headers declare (declaredAutoReply) is read before the text heuristics.
 #include "bounce/extract.h"
 
 #include <algorithm>
@@ -517,14 +518,32 @@ bool readSesJson(const Envelope& env, Report& out) {
   return true;
 }
 
-bool readAutoReply(const Envelope& env, const RuleSet& rules, Report& out) {
-  const mime::Fields& h = env.msg->root().headers;
+namespace {
+
+// The headers RFC 3834 (Auto-Submitted) and vacation programs (X-Autoreply, Precedence:
+// auto_reply, ...) mark automatic replies with: 2 for Auto-Submitted, 1 for another, 0 none.
+int autoReplyHeaders(const mime::Fields& h) {
   std::string as = toLower(trim(h.get("auto-submitted")));
-  bool auto3834 = startsWith(as, "auto-replied") || startsWith(as, "auto-notified");
+  if (startsWith(as, "auto-replied") || startsWith(as, "auto-notified")) return 2;
   bool other = h.find("x-autoreply") || h.find("x-autorespond") || h.find("x-autoreply-from") ||
                h.find("x-mail-autoreply") || iequals(trim(h.get("precedence")), "auto_reply");
+  return other ? 1 : 0;
+}
+
+}  // namespace
+
+bool declaredAutoReply(const Envelope& env, const RuleSet& rules) {
+  if (autoReplyHeaders(env.msg->root().headers) == 0) return false;
+  if (env.deliveryStatus || env.feedback || startsWith(env.msg->root().type, "multipart/report")) return false;
+  // MTAs mark their own bounces "Auto-Submitted: auto-replied" too (Exim, Google Groups,
+  // mail.ru): a bounce sender or X-Failed-Recipients makes it a bounce after all.
+  return !rules.matchSender(env.fromRaw) && !env.msg->root().headers.find("x-failed-recipients");
+}
+
+bool readAutoReply(const Envelope& env, const RuleSet& rules, Report& out) {
+  int marked = autoReplyHeaders(env.msg->root().headers);
   bool subject = rules.matchAutoReply(env.subject);
-  if (!auto3834 && !other && !subject) return false;
+  if (marked == 0 && !subject) return false;
   if (env.from.empty()) return false;
   out.kind = Kind::kAutoReply;
   out.format = "rfc3834";
@@ -533,7 +552,7 @@ bool readAutoReply(const Envelope& env, const RuleSet& rules, Report& out) {
   r.diagnostic = collapseSpace(env.text, 500);
   r.reason = "vacation";
   r.reason5 = "vacation";
-  r.rule = auto3834 ? "rfc3834:auto-submitted" : other ? "rfc3834:header" : "rfc3834:subject";
+  r.rule = marked == 2 ? "rfc3834:auto-submitted" : marked == 1 ? "rfc3834:header" : "rfc3834:subject";
   out.recipients.push_back(std::move(r));
   return true;
 }

@@ -42,6 +42,11 @@ bool readDsn(const Envelope& env, const RuleSet& rules, Report& out);
 bool readSesJson(const Envelope& env, Report& out);
 bool readText(const Envelope& env, const RuleSet& rules, Report& out);
 bool readAutoReply(const Envelope& env, const RuleSet& rules, Report& out);
+// Marked an automatic reply in its headers (RFC 3834 Auto-Submitted, or a vacation program's
+// X-Autoreply, Precedence: auto_reply ...), with no DSN or ARF part, not from a bounce sender
+// and without X-Failed-Recipients: an auto-reply whatever its Subject or text quote ("Out of
+// office: Re: Undeliverable ..."), read before the text-bounce heuristics.
+bool declaredAutoReply(const Envelope& env, const RuleSet& rules);
 
 // ASCII lower-casing, 8 bytes at a time (texts of several KB are lower-cased per report).
 void lowerInPlace(std::string& s);

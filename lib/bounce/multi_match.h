@@ -16,12 +16,18 @@
 // one), hashes each into one of 2^16 bits (8 KB a key length, L1-resident), and only where a
 // bit is set finds the literals of that hash (a rank count, O(1)) and compares them whole. The
 // positions are independent, so the loop runs at the CPU's throughput, not its load latency.
-// Same results as RE2 on the whole patterns (tests check). Immutable after build(); match() may
-// be called from many threads at once.
+// build() checks every pattern's syntax (RE2 parses it) but compiles no regex: a regex branch is
+// compiled the first time a text holds its required literals (once, whichever thread gets there
+// first), so loading ~700 patterns costs a few ms, not the ~40 ms of compiling them all. A branch
+// that parses but does not compile (RE2's memory budget) is replaced by its whole pattern; one
+// that still fails matches nothing and is logged.
+// Same results as RE2 on the whole patterns (tests check). Immutable after build() but for the
+// lazily compiled branches; match() may be called from many threads at once.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,8 +47,9 @@ class MultiMatcher {
   MultiMatcher(const MultiMatcher&) = delete;
   MultiMatcher& operator=(const MultiMatcher&) = delete;
 
-  // Patterns: RE2 syntax, Latin-1, case-insensitive. Error names the pattern's index.
-  Status build(const std::vector<std::string>& patterns);
+  // Patterns: RE2 syntax, Latin-1, case-insensitive. Error names the pattern's index (also in
+  // *bad when given).
+  Status build(const std::vector<std::string>& patterns, size_t* bad = nullptr);
   // Indices of every pattern that matches somewhere in text, ascending (text must be lower-case
   // ASCII letters where it matters: the literals are lower-case).
   std::vector<int> match(std::string_view text) const;
@@ -81,8 +88,15 @@ class MultiMatcher {
     int32_t pattern;
     uint32_t required;   // how many distinct literals it requires (all of them)
     std::string prefix;  // or: the literal the text must start with
+    std::string text;    // the branch's RE2 source, compiled when a text first needs it
+  };
+  // A regex branch compiled on first use (build() only parses): most never run for a given
+  // message, and a short-lived process (the MTA's pipe to `sluicectl bounce receive`) parses one.
+  struct Lazy {
+    std::once_flag once;
     std::unique_ptr<re2::RE2> re;
   };
+  const re2::RE2& compiled(int32_t id) const;
   size_t patternCount_ = 0;
   static constexpr size_t kFirst2Words = (size_t{1} << 16) / 64;
   KeyIndex index_[kMaxKey + 1];         // by key length; 2, 3 and 4 are used
@@ -91,6 +105,8 @@ class MultiMatcher {
   std::vector<uint32_t> targetStart_;   // targets_[targetStart_[a] .. targetStart_[a+1]] of atom a
   std::vector<Target> targets_;
   std::vector<Regex> regexes_;          // regex branches; those of one pattern are adjacent
+  std::vector<std::string> patterns_;   // the whole patterns (a branch RE2 cannot compile falls back)
+  std::unique_ptr<Lazy[]> lazy_;        // one per regexes_ entry
   std::vector<int32_t> anchored_;       // regex branches anchored at the text's start
   std::vector<int32_t> always_;         // regex branches with nothing to filter on
 };

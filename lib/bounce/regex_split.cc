@@ -47,17 +47,30 @@ class Splitter {
       Alts item;
       if (!atom(depth, &item) || !quantifier(p_.substr(start, i_ - start), &item)) return false;
       if (out->size() * item.size() > kMaxBranches) return false;
+      if (item.size() == 1) {  // most items (a character): appended in place, nothing copied
+        for (Seq& a : *out) append(a, item[0]);
+        continue;
+      }
       Alts next;
       for (const Seq& a : *out) {
         for (const Seq& b : item) {
           Seq s = a;
-          s.insert(s.end(), b.begin(), b.end());
+          append(s, b);
           next.push_back(std::move(s));
         }
       }
       *out = std::move(next);
     }
     return true;
+  }
+
+  // Adjacent literal pieces merge into one: a sequence stays a few pieces long, not one piece a
+  // character (toBranch() reads literal runs the same either way).
+  static void append(Seq& s, const Seq& b) {
+    for (const Piece& p : b) {
+      if (p.literal && !s.empty() && s.back().literal) s.back().text += p.text;
+      else s.push_back(p);
+    }
   }
 
   static Alts opaque(std::string_view src) { return Alts{Seq{Piece{false, std::string(src)}}}; }

@@ -1,13 +1,20 @@
-// rules.cc - reads the bounce rules file (format in rules.h) and compiles each pattern group
-// into one RE2::Set, so a diagnostic text is matched against every rule in a single DFA pass.
+// rules.cc - reads the bounce rules file (format in rules.h) and compiles its pattern groups.
+//
+// The groups a diagnostic text is matched against - reason ("rule"), reason5 ("rule5") and
+// "command" patterns, ~680 of them - go into one MultiMatcher (multi_match.h): each pattern is
+// split into its alternatives (regex_split.h); the plain literals among them are found in one
+// pass of a hashed-key prefilter (no automaton), and a branch that needs a regex runs in RE2 only
+// when every literal it requires occurred in the text (it is compiled then, on first use). At
+// load, patterns are only parsed (syntax errors name FILE:LINE). Neither RE2::Set (its lazy DFA
+// explodes on hundreds of patterns with wildcards) nor Aho-Corasick (a table that does not stay
+// in cache) is used for them any more; multi_match.h says why. The small groups (sender,
+// subject, autoreply, skip, complaint, temporary, headline) are one RE2::Set each; "cut"/"cut0"
+// and "mda" are one RE2 alternation each.
 //
 // Why RE2 (and not Hyperscan or PCRE2): linear-time matching with a bounded memory budget
 // whatever the input (bounces are attacker-controlled), on every Debian architecture (Hyperscan
-// is amd64-only, its dialect differs from the RE2/PCRE syntax rule authors know). The reason,
-// reason5 and command patterns a diagnostic is matched against go through MultiMatcher (one
-// Aho-Corasick pass over their literal atoms, then RE2 on the few candidates): RE2::Set's DFA
-// explodes on ~600 patterns with wildcards. The small groups (sender, subject, ...) use
-// RE2::Set. Patterns are compiled in Latin-1 mode: bytes match bytes, invalid UTF-8 cannot fail.
+// is amd64-only, its dialect differs from the RE2/PCRE syntax rule authors know). Patterns are
+// compiled in Latin-1 mode: bytes match bytes, invalid UTF-8 cannot fail.
 #include "bounce/rules.h"
 
 #include <algorithm>
@@ -175,21 +182,19 @@ Status RuleSet::compile(const std::string& source) {
     std::unique_ptr<ReSet>* out;
   };
   re_ = std::make_unique<Compiled>();
-  // The three groups a diagnostic is matched against share one set (one DFA pass); indices
+  // The three groups a diagnostic is matched against share one MultiMatcher (one pass); indices
   // [0, R) are reason rules, [R, R+R5) reason5 rules, the rest command rules.
   std::vector<Rule> text = reasonRules_;
   text.insert(text.end(), reason5Rules_.begin(), reason5Rules_.end());
   text.insert(text.end(), commandRules_.begin(), commandRules_.end());
   {
     std::vector<std::string> pats;
-    for (const Rule& r : text) {
-      re2::RE2 one(r.pattern, reOptions());
-      if (!one.ok()) {
-        return makeError(source + ":" + std::to_string(r.line) + ": bad pattern for rule " + r.name + ": " + one.error());
-      }
-      pats.push_back(r.pattern);
+    for (const Rule& r : text) pats.push_back(r.pattern);
+    size_t bad = 0;
+    if (auto st = re_->text.build(pats, &bad); !st) {
+      const Rule& r = text[bad];
+      return makeError(source + ":" + std::to_string(r.line) + ": bad pattern for rule " + r.name + ": " + st.message());
     }
-    if (auto st = re_->text.build(pats); !st) return makeError(source + ": " + st.message());
     std::vector<std::string> cmds;
     for (const Rule& r : commandRules_) cmds.push_back(r.pattern);
     if (auto st = re_->command.build(cmds); !st) return makeError(source + ": " + st.message());

@@ -1,4 +1,5 @@
-// rules.h - the bounce rules file, compiled once into RE2 sets (all patterns in one pass).
+// rules.h - the bounce rules file, read once into an immutable RuleSet whose text patterns are
+// all matched in one pass (MultiMatcher, multi_match.h; the small groups with RE2::Set).
 //
 // Format (one directive a line; '#' starts a comment line; fields separated by blanks; a
 // PATTERN is the rest of the line, RE2 syntax, matched case-insensitively and unanchored against

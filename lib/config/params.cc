@@ -194,8 +194,9 @@ const std::vector<ParamSpec> kParams = {
      "allows); 0s: never."},
 
     {"events", T::kMap, "", 0, 0, nullptr,
-     "Delivery events: every state change is a line of STATE_DIR/events.jsonl and, for each "
-     "webhook that wants it, a signed HTTP POST from a durable outbox (at least once)."},
+     "Delivery events: every state change, and every bounce or complaint that sluicectl bounce "
+     "receive takes in, is a line of STATE_DIR/events.jsonl and, for each webhook that wants it, "
+     "a signed HTTP POST from a durable outbox (at least once; sluice-relayd posts them)."},
     {"events.webhooks", T::kList, "[]", 0, 0, nullptr, "HTTP endpoints the events are posted to."},
     {"events.webhooks[].url", T::kString, nullptr, 0, 0, nullptr, "http:// or https:// URL receiving a POST per event."},
     {"events.webhooks[].secret", T::kString, nullptr, 0, 0, nullptr,

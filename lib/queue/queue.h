@@ -168,6 +168,20 @@ class Queue {
   Result<std::vector<std::string>> record(const std::vector<Outcome>& outcomes,
                                           const std::function<Status(sqlite3*)>& extra = nullptr);
 
+  // Reports about recipients that arrive after relayd finished with them (asynchronous bounces
+  // and complaints, `sluicectl bounce receive`): one attempts row each (tls kReportTls, mx the
+  // reporting/remote MTA, reply what the report said), so `sluicectl why` shows them; the
+  // recipients' states are left alone. All rows and `extra` (the events into the webhook
+  // outbox) in one transaction. Another process may call this while relayd runs (WAL; the
+  // write lock is held for one short transaction).
+  struct Report {
+    std::string messageId;
+    int index = 0;
+    std::string mta, text;
+  };
+  static constexpr const char* kReportTls = "(report)";
+  Status recordReports(const std::vector<Report>& reports, const std::function<Status(sqlite3*)>& extra = nullptr);
+
   struct Attempt {
     int index = 0;
     int64_t timeMs = 0;

@@ -208,6 +208,32 @@ Result<std::vector<std::string>> Queue::record(const std::vector<Outcome>& outco
   return done;
 }
 
+Status Queue::recordReports(const std::vector<Report>& reports, const std::function<Status(sqlite3*)>& extra) {
+  if (auto st = exec("BEGIN IMMEDIATE"); !st) return st;
+  auto fail = [&](Error e) -> Status {
+    (void)exec("ROLLBACK");
+    return e;
+  };
+  int64_t now = nowMs();
+  Stmt a(db_, "INSERT INTO attempts (message_id, idx, time_ms, mx, ip, tls, reply) VALUES (?,?,?,?,'',?,?)");
+  if (!a.s) return fail(dbError(db_, "prepare"));
+  for (const Report& r : reports) {
+    sqlite3_reset(a.s);
+    a.text(1, r.messageId);
+    a.i64(2, r.index);
+    a.i64(3, now);
+    a.text(4, r.mta);
+    a.text(5, kReportTls);
+    a.text(6, r.text);
+    if (sqlite3_step(a.s) != SQLITE_DONE) return fail(dbError(db_, "record report"));
+  }
+  if (extra) {
+    if (auto st = extra(db_); !st) return fail(st.error());
+  }
+  if (auto st = exec("COMMIT"); !st) return fail(st.error());
+  return okStatus();
+}
+
 Result<std::vector<Queue::Attempt>> Queue::attempts(const std::string& id) {
   std::vector<Attempt> out;
   Stmt s(db_, "SELECT idx, time_ms, mx, ip, tls, reply FROM attempts WHERE message_id = ? ORDER BY time_ms, rowid");
@@ -232,7 +258,7 @@ Result<std::vector<std::pair<std::string, int64_t>>> Queue::countsByState() {
 }
 
 Result<int64_t> Queue::attemptsSince(const std::string& id, int index, int64_t sinceMs) {
-  Stmt s(db_, "SELECT COUNT(*) FROM attempts WHERE message_id = ? AND idx = ? AND time_ms >= ? AND tls != '(tried)'");
+  Stmt s(db_, "SELECT COUNT(*) FROM attempts WHERE message_id = ? AND idx = ? AND time_ms >= ? AND tls NOT IN ('(tried)', '(report)')");
   if (!s.s) return dbError(db_, "attempts");
   s.text(1, id);
   s.i64(2, index);

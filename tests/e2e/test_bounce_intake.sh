@@ -10,20 +10,30 @@
 #     only, and never past a mac that does not verify);
 #   an ARF complaint quoting the original Message-ID -> complained event, suppressed;
 #   an auto-reply (RFC 3834) -> ignored. Exit status 0 in every case (the MTA must not bounce it);
+#   the bounced and complained events reach the local webhook receiver (webhook_receiver.py),
+#   signed, through relayd's outbox, and `sluicectl why ID` shows the bounce on bob's line;
 #   then through a real, isolated Postfix with contrib/postfix/bounce-main.cf.snippet,
 #   bounce-master.cf.snippet and bounce.transport (the pipe service running sluicectl as an
 #   unprivileged user): a DSN to a VERP address of the bounce domain suppresses its recipient, a
-#   forged one is delivered to the pipe (exit 0) and suppresses nobody.
+#   forged one is delivered to the pipe (exit 0) and suppresses nobody; the real one's event
+#   reaches the webhook receiver through that relayd's outbox.
 source "$(dirname "$0")/lib.sh" "$@"
 
 mkdir -p "$T/state"
 RP=$(free_port)
+WP=$(free_port)
+WSECRET=webhook-secret-for-the-bounce-test
+start_bg webhook /usr/bin/python3 "$E2E_SRC/webhook_receiver.py" --listen "127.0.0.1:$WP" --dir "$T/webhook" --secret "$WSECRET" --fail-first 0
+wait_port 127.0.0.1 "$WP" 10 "$LAST_PID" || die "webhook receiver did not start"
 cat > "$T/sluice.yaml" <<YAML
 state_dir: $T/state
 run_as_user: ""
 relayd:
   listen: 127.0.0.1:$RP
   metrics_listen: ""
+events:
+  webhooks:
+    - { url: "http://127.0.0.1:$WP/hook", secret: $WSECRET, types: [bounced, complained] }
 YAML
 sluice_relayd_start "$T/sluice.yaml" || die "sluice-relayd did not start"
 swaks_run q --server "127.0.0.1:$RP" --from news@example.com --to bob@dest.example,carol@dest.example \
@@ -67,6 +77,16 @@ expect_match "hard bounce logged with the queue id" "$ID: to=<bob@dest\.example>
 "${CTL[@]}" suppress list --json > "$T/supp1.json"
 expect_match "bob suppressed for example.com, reason and source recorded" '"address":"bob@dest.example".*"scope":"example.com"|"scope":"example.com".*"address":"bob@dest.example"' "$T/supp1.json"
 expect_match "a bounced event in events.jsonl" "\"type\":\"bounced\".*\"queue_id\":\"$ID\".*\"recipient\":\"bob@dest.example\"" "$T/state/events.jsonl"
+# The pipe's event goes through relayd's webhook outbox (same queue.db); relayd's sender posts it.
+WH=$T/webhook/posts.jsonl
+expect_match "webhook: relayd posted the piped bounce (bob, userunknown)" \
+  "\"status\": 200, .*type\\\\\": *\\\\\"bounced.*bob@dest\.example.*userunknown" "$WH" 10
+expect_no_match "webhook: every signature verifies (HMAC-SHA256 of t.body)" '"signature_ok": false' "$WH"
+BOUNCE_EVENT=$(grep -o "\"id\":\"[0-9A-Z]\{26\}\",\"type\":\"bounced\"" "$T/state/events.jsonl" | head -1 | cut -d'"' -f4)
+expect_match "webhook: the same event id as events.jsonl's" "\"event_id\": \"$BOUNCE_EVENT\"" "$WH"
+"${CTL[@]}" why "$ID" > "$T/why.txt" 2>&1
+expect_match "sluicectl why shows the asynchronous bounce on bob's line" \
+  "from mx\.dest\.example  bounce report \(userunknown, 5\.1\.1\), suppressed: 550 5\.1\.1" "$T/why.txt"
 
 sed "s/^To: .*/To: $V1\r/" < <(dsn carol@dest.example 4.2.2 "452 4.2.2 <carol@dest.example>: Mailbox full" delayed) > "$T/soft.eml"
 receive soft "$V1" < "$T/soft.eml"
@@ -119,6 +139,8 @@ arf > "$T/arf.eml"
 receive arf fbl@example.com < "$T/arf.eml"
 expect_match "complaint matched by Message-ID and suppressed" "handled: 1 recipient\(s\), 1 suppressed" "$T/arf.out"
 expect_match "a complained event" "\"type\":\"complained\".*\"recipient\":\"carol@dest.example\"" "$T/state/events.jsonl"
+expect_match "webhook: the complaint was posted too" "\"status\": 200, .*type\\\\\": *\\\\\"complained.*carol@dest\.example" "$WH" 10
+expect_no_match "webhook: the forged reports were never posted" "aaaaaaaa|bbbbbbbb|frank@" "$WH"
 
 printf 'From: bob@dest.example\r\nTo: %s\r\nSubject: Out of office\r\nAuto-Submitted: auto-replied\r\n\r\nI am away.\r\n' "$V0" > "$T/vacation.eml"
 receive vacation "$V0" < "$T/vacation.eml"
@@ -139,6 +161,9 @@ run_as_user: nobody
 relayd:
   listen: 127.0.0.1:$PRP
   metrics_listen: ""
+events:
+  webhooks:
+    - { url: "http://127.0.0.1:$WP/hook", secret: $WSECRET, types: [bounced] }
 YAML
 chmod 644 "$T/psluice.yaml"
 sluice_relayd_start "$T/psluice.yaml" || die "sluice-relayd (run_as_user nobody) did not start"
@@ -181,4 +206,7 @@ expect_match "through Postfix: erin suppressed for example.com" '"address":"erin
 expect_no_match "through Postfix: frank (forged DSN) not suppressed" 'frank@dest\.example' "$T/psupp.json"
 expect_match "through Postfix: a bounced event for erin, written as nobody" "\"type\":\"bounced\".*\"queue_id\":\"$PID2\".*\"recipient\":\"erin@dest.example\"" "$PS/events.jsonl"
 expect_eq "the events file belongs to the pipe's user" "$(stat -c %U "$PS/events.jsonl" 2>/dev/null)" nobody
+expect_match "through Postfix's pipe: the bounce for erin reached the webhook receiver, signed" \
+  "\"status\": 200, .*\"signature_ok\": true, .*type\\\\\": *\\\\\"bounced.*erin@dest\.example" "$WH" 10
+expect_no_match "through Postfix's pipe: nothing posted for frank (forged)" 'frank@dest\.example' "$WH"
 finish

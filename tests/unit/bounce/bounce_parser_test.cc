@@ -126,7 +126,10 @@ TEST(BounceRules, StatusFromTheTextAndPseudoCodes) {
 TEST(BounceRules, FileErrorsNameTheLine) {
   auto bad = BounceParser::fromText("reasons userunknown\nrule userunknown x (unclosed\n", "t.conf");
   ASSERT_FALSE(bad.ok());
-  EXPECT_NE(bad.message().find("t.conf:2"), std::string::npos) << bad.message();
+  EXPECT_NE(bad.message().find("t.conf:2: bad pattern for rule x: "), std::string::npos) << bad.message();
+  auto badLater = BounceParser::fromText("reasons userunknown\nrule userunknown a user unknown\n\nrule userunknown b no such (user|mailbox\n", "t.conf");
+  ASSERT_FALSE(badLater.ok());
+  EXPECT_NE(badLater.message().find("t.conf:4: bad pattern for rule b: "), std::string::npos) << badLater.message();
   auto unknown = BounceParser::fromText("reasons a\nrule b name x\n", "t.conf");
   ASSERT_FALSE(unknown.ok());
   EXPECT_NE(unknown.message().find("t.conf:2: unknown reason"), std::string::npos);
@@ -325,6 +328,57 @@ TEST(BounceParser, AutoReplyIsNotABounce) {
   ASSERT_EQ(rep.recipients.size(), 1u);
   EXPECT_EQ(rep.recipients[0].reason, "vacation");
   EXPECT_EQ(rep.recipients[0].hard, -1);
+}
+
+// RFC 3834 / vacation markers decide before the text heuristics: an out-of-office reply to a
+// bounce (its Subject and quoted text read like one) is an auto-reply; the same markers on an
+// MTA's own bounce (Exim and Google Groups write "Auto-Submitted: auto-replied"), or on a DSN,
+// do not make it one.
+TEST(BounceParser, DeclaredAutoReplyBeatsBounceWording) {
+  const std::string quoted =
+      "I am out of the office until Monday.\n\n"
+      "> This message was created automatically by mail delivery software.\n"
+      "> A message that you sent could not be delivered to one or more of its recipients.\n"
+      ">   nobody@example.net\n>     550 5.1.1 <nobody@example.net>: Recipient address rejected: User unknown\n";
+  struct Marker {
+    const char* name;
+    std::string headers;
+  };
+  const Marker cases[] = {
+      {"auto-submitted", "Auto-Submitted: auto-replied (vacation)\n"},
+      {"x-autoreply", "X-Autoreply: yes\n"},
+      {"precedence", "Precedence: auto_reply\n"},
+      {"x-autorespond", "X-Autorespond: on\n"},
+  };
+  for (const Marker& c : cases) {
+    Report rep = parser()->parse("From: Kiji <kiji@example.org>\nTo: me@example.com\n"
+                                 "Subject: Out of office: Re: Undeliverable: Mail delivery failed\n" +
+                                 c.headers + "\n" + quoted);
+    EXPECT_EQ(rep.kind, Kind::kAutoReply) << c.name << ": got " << toString(rep.kind);
+    ASSERT_EQ(rep.recipients.size(), 1u) << c.name;
+    EXPECT_EQ(rep.recipients[0].recipient, "kiji@example.org") << c.name;
+    EXPECT_EQ(rep.recipients[0].reason, "vacation") << c.name;
+    EXPECT_EQ(rep.recipients[0].hard, -1) << c.name;
+  }
+  // Without any marker the same message still reads as the bounce it quotes (Subject only).
+  Report unmarked = parser()->parse("From: Mail Delivery System <Mailer-Daemon@mx.example.org>\nTo: me@example.com\n"
+                                    "Subject: Mail delivery failed: returning message to sender\n"
+                                    "Auto-Submitted: auto-replied\nX-Failed-Recipients: nobody@example.net\n\n"
+                                    "This message was created automatically by mail delivery software.\n\n"
+                                    "A message that you sent could not be delivered to one or more of its\n"
+                                    "recipients. This is a permanent error. The following address(es) failed:\n\n"
+                                    "  nobody@example.net\n    SMTP error from remote mail server after RCPT TO:<nobody@example.net>:\n"
+                                    "    550 5.1.1 <nobody@example.net>: Recipient address rejected: User unknown\n");
+  EXPECT_EQ(unmarked.kind, Kind::kBounce) << "an Exim bounce with Auto-Submitted: auto-replied";
+  ASSERT_EQ(unmarked.recipients.size(), 1u);
+  EXPECT_EQ(unmarked.recipients[0].recipient, "nobody@example.net");
+  EXPECT_EQ(unmarked.recipients[0].reason, "userunknown");
+  // A DSN carrying Auto-Submitted stays a DSN.
+  std::string dsn = kDsn;
+  dsn.insert(dsn.find("Subject:"), "Auto-Submitted: auto-replied\r\n");
+  Report withDsn = parser()->parse(dsn);
+  EXPECT_EQ(withDsn.kind, Kind::kBounce);
+  EXPECT_EQ(withDsn.recipients.size(), 3u);
 }
 
 TEST(BounceParser, QmailTextBounceInAnMbox) {
