@@ -156,6 +156,9 @@ int runQueueCommand(const std::vector<std::string>& a, const config::Config& cfg
   queue::QueueOptions o;
   o.stateDir = cfg.stateDir;
   o.readOnly = cmd == "list" || cmd == "show" || cmd == "totals";
+  // Never the crash recovery: relayd runs it at its start, and run here beside a live relayd it
+  // would delete spool files written but not yet indexed (messages about to be acknowledged).
+  o.recover = false;
   auto q = queue::Queue::open(o);
   if (!q) {
     err << "sluicectl queue: " << q.message() << " (has sluice-relayd ever run with state_dir " << cfg.stateDir << "?)\n";
