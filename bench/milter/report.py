@@ -53,6 +53,9 @@ if cost:
         what = "sign + sha256(body)" if body >= 100000 else "sign"
         ratio = cpu(o) / cpu(s) if cpu(s) > 0 else float("inf")
         print(f"{kb(body):<8}{cpu(s):>10.3f}{cpu(o):>12.3f}{ratio:>9.1f}x{rawc:>8.3f}{cpu(s) / rawc:>10.2f}x  {what}")
+        lm = get("cost", "sluice-libmilter", body)
+        if lm and cpu(s) > 0:
+            print(f"{'':<8}sluice-milter on libmilter: {cpu(lm):.3f} ms ({cpu(lm) / cpu(s):.2f}x the built-in engine)")
         results.append((f"{kb(body)}: CPU/msg >= 3x lower than opendkim: {ratio:.1f}x", ratio >= 3))
         if body < 10000:
             results.append((f"{kb(body)}: CPU/msg <= 1.5x raw RSA-2048 sign: {cpu(s) / rawc:.2f}x", cpu(s) <= 1.5 * rawc))

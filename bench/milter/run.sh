@@ -27,7 +27,9 @@
 # Environment: BUILD (default /work/main/build) holds milter/sluice-milter (MILTER overrides);
 # N (e2e messages, 20000; QUICK=1 or --quick: 2000), COST_N (messages per milter at 2 and 20 KB,
 # a quarter of it at 200 KB; 4000, quick 1000), STALL_N (messages per stall row; 300, quick 100),
-# SESS (20), WARMUP_MSGS (200), PARTS, STALL_OPENDKIM, E2E_QUICKACK; KEEP=1 keeps the scratch directory.
+# SESS (20), WARMUP_MSGS (200), PARTS, STALL_OPENDKIM, E2E_QUICKACK; KEEP=1 keeps the scratch directory;
+# LIBMILTER_ROWS (1: each part also runs sluice-milter on milter.engine: libmilter, the engine it
+# had before its built-in one; 0 skips those rows).
 # Needs root (Postfix instance, opendkim's UserID, ip route). Loopback only; never touches
 # /etc/postfix; every process it starts is stopped by PID in the EXIT trap.
 set -euo pipefail
@@ -42,7 +44,7 @@ VERIFY=${VERIFY:-$HERE/../../tests/e2e/dkim_verify.py}
 if [ "$QUICK" = 1 ]; then N=${N:-2000}; COST_N=${COST_N:-1000}; STALL_N=${STALL_N:-100}
 else N=${N:-20000}; COST_N=${COST_N:-4000}; STALL_N=${STALL_N:-300}; fi
 SESS=${SESS:-20}; WARMUP_MSGS=${WARMUP_MSGS:-200}
-PARTS=${PARTS:-"cost e2e stall"}; STALL_OPENDKIM=${STALL_OPENDKIM:-1}; E2E_QUICKACK=${E2E_QUICKACK:-1}
+PARTS=${PARTS:-"cost e2e stall"}; STALL_OPENDKIM=${STALL_OPENDKIM:-1}; E2E_QUICKACK=${E2E_QUICKACK:-1}; LIBMILTER_ROWS=${LIBMILTER_ROWS:-1}
 COST_SIZES="2048 20480 204800"; E2E_BODY=4096
 
 [ "$(id -u)" = 0 ] || { echo "needs root (Postfix instance, opendkim UserID, ip route)" >&2; exit 1; }
@@ -121,7 +123,7 @@ start_sluice() {  # start_sluice unix|inet
 state_dir: $R/sluice/state
 run_as_user: ""
 log: { target: stderr, level: warning }
-milter: { listen: "$listen", metrics_listen: "" }
+milter: { listen: "$listen", metrics_listen: "", engine: ${SL_ENGINE:-builtin} }
 dkim:
   key_error_action: tempfail
   trusted_networks: [127.0.0.1/32]
@@ -136,6 +138,9 @@ YAML
   MPID=$!
   if [ "$1" = unix ]; then wait_socket "$R/sluice/milter.sock" "$MPID"; else wait_port 127.0.0.1 "$SL_INET"; fi \
     || { echo "sluice-milter did not start:" >&2; tail -n 5 "$R/sluice/stderr.log" >&2; exit 1; }
+}
+start_sluice_libmilter() {  # the same on milter.engine: libmilter
+  SL_ENGINE=libmilter start_sluice "$1"
 }
 start_opendkim() {  # start_opendkim unix|inet
   local sock
@@ -290,12 +295,14 @@ for part in $PARTS; do
       for b in $COST_SIZES; do
         n=$COST_N; w=100; [ "$b" -ge 100000 ] && { n=$((COST_N / 4)); w=25; }
         run_with start_sluice unix sluice-milter cost "$SESS" "$n" "$b" "$w"
+        [ "$LIBMILTER_ROWS" = 1 ] && run_with start_sluice_libmilter unix sluice-libmilter cost "$SESS" "$n" "$b" "$w"
         run_with start_opendkim unix opendkim cost "$SESS" "$n" "$b" "$w"
       done ;;
     e2e)
       use_milter none; one_run e2e none "$SESS" "$N" "$E2E_BODY" "$WARMUP_MSGS"
       run_with start_sluice unix sluice-unix e2e "$SESS" "$N" "$E2E_BODY" "$WARMUP_MSGS"
       run_with start_sluice inet sluice-inet e2e "$SESS" "$N" "$E2E_BODY" "$WARMUP_MSGS"
+      [ "$LIBMILTER_ROWS" = 1 ] && run_with start_sluice_libmilter unix sluice-libmilter-unix e2e "$SESS" "$N" "$E2E_BODY" "$WARMUP_MSGS"
       if [ "$E2E_QUICKACK" = 1 ]; then
         routes_quickack
         run_with start_sluice inet sluice-inet+quickack e2e "$SESS" "$N" "$E2E_BODY" "$WARMUP_MSGS"
@@ -308,6 +315,7 @@ for part in $PARTS; do
       fi
       run_with start_sluice unix sluice-unix stall 1 "$STALL_N" "$E2E_BODY" 10
       run_with start_sluice inet sluice-inet stall 1 "$STALL_N" "$E2E_BODY" 10
+      [ "$LIBMILTER_ROWS" = 1 ] && run_with start_sluice_libmilter inet sluice-libmilter-inet stall 1 "$STALL_N" "$E2E_BODY" 10
       [ "$STALL_OPENDKIM" = 1 ] && run_with start_opendkim inet opendkim-inet stall 1 "$STALL_N" "$E2E_BODY" 10
       routes_quickack
       echo "# loopback routes now: $(ip route show table local | grep -E '^local 127\.0\.0\.(0/8|1) ' | tr '\n' ';')" >&2
