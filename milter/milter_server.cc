@@ -188,10 +188,14 @@ void MilterServer::serveConnection(int fd) {
   int one = 1;
   if (tcp_) ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   MilterSession session(callbacks_);
-  constexpr size_t kChunk = 64 * 1024;
-  std::unique_ptr<char[]> buf(new char[kChunk]);
+  constexpr size_t kMinRead = 16 * 1024;
   while (true) {
-    ssize_t n = ::read(fd, buf.get(), kChunk);
+    // Within a packet of known length (a body chunk of up to 64 KB arrives in several pieces)
+    // wait for all of it in one read: one wake-up instead of one per piece.
+    size_t missing = session.missing();
+    auto [buf, room] = session.space(missing > kMinRead ? missing : kMinRead);
+    size_t want = missing > 0 ? missing : room;
+    ssize_t n = ::recv(fd, buf, want, missing > 0 ? MSG_WAITALL : 0);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       if (n < 0) {
@@ -203,7 +207,7 @@ void MilterServer::serveConnection(int fd) {
     // Delayed ACKs: the kernel falls back to them after each read; the MTA's next small packet
     // would wait 40 ms for our ACK (Nagle on its side).
     if (tcp_) ::setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
-    bool more = session.feed(buf.get(), static_cast<size_t>(n));
+    bool more = session.received(static_cast<size_t>(n));
     if (!session.output().empty()) {
       if (!writeAll(fd, session.output())) {
         logWarning(std::string("milter: MTA connection: write: ") + std::strerror(errno));

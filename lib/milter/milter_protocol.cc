@@ -89,29 +89,60 @@ bool MilterSession::protocolError(std::string why) {
   return false;
 }
 
+std::pair<char*, size_t> MilterSession::space(size_t min) {
+  if (head_ == tail_) head_ = tail_ = 0;
+  if (cap_ - tail_ >= min) return {buf_.get() + tail_, cap_ - tail_};
+  size_t used = tail_ - head_;
+  if (used + min <= cap_) {  // room once the consumed bytes are gone
+    std::memmove(buf_.get(), buf_.get() + head_, used);
+  } else {
+    size_t cap = cap_ ? cap_ : kInitialBuffer;
+    while (cap < used + min) cap *= 2;
+    std::unique_ptr<char[]> bigger(new char[cap]);
+    if (used) std::memcpy(bigger.get(), buf_.get() + head_, used);
+    buf_ = std::move(bigger);
+    cap_ = cap;
+  }
+  head_ = 0;
+  tail_ = used;
+  return {buf_.get() + tail_, cap_ - tail_};
+}
+
+size_t MilterSession::missing() const {
+  size_t have = tail_ - head_;
+  if (have < 4) return 0;
+  uint32_t n = readU32(buf_.get() + head_);
+  if (n > kMaxPacket || have - 4 >= n) return 0;
+  return n - (have - 4);
+}
+
 bool MilterSession::feed(const char* data, size_t len) {
   if (state_ == SessionState::kClosed) return false;
-  if (inPos_ == in_.size()) {
-    in_.clear();
-    inPos_ = 0;
-  }
-  in_.append(data, len);
-  while (in_.size() - inPos_ >= 4) {
-    uint32_t n = readU32(in_.data() + inPos_);
+  auto [p, room] = space(len);
+  (void)room;
+  std::memcpy(p, data, len);
+  return received(len);
+}
+
+bool MilterSession::received(size_t len) {
+  if (state_ == SessionState::kClosed) return false;
+  tail_ += len;
+  while (tail_ - head_ >= 4) {
+    uint32_t n = readU32(buf_.get() + head_);
     if (n == 0) return protocolError("empty milter packet");
     if (n > kMaxPacket) return protocolError("milter packet of " + std::to_string(n) + " bytes (limit " +
                                              std::to_string(kMaxPacket) + ")");
-    if (in_.size() - inPos_ - 4 < n) break;
-    char* p = in_.data() + inPos_ + 4;
-    inPos_ += 4 + n;
+    if (tail_ - head_ - 4 < n) break;
+    char* p = buf_.get() + head_ + 4;
+    head_ += 4 + n;
     if (!handle(p[0], p + 1, n - 1)) return false;
   }
-  if (inPos_ > 0 && inPos_ == in_.size()) {
-    in_.clear();
-    inPos_ = 0;
-  } else if (inPos_ > 64 * 1024) {
-    in_.erase(0, inPos_);
-    inPos_ = 0;
+  if (head_ == tail_) {
+    head_ = tail_ = 0;
+    if (cap_ > kInitialBuffer * 4) {  // after a large packet: back to the usual size
+      buf_.reset();
+      cap_ = 0;
+    }
   }
   return true;
 }

@@ -35,8 +35,10 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace sluice::milter {
@@ -118,6 +120,13 @@ class MilterSession final : public MilterCtx {
   // Takes the next bytes from the MTA and handles every complete packet; replies are appended to
   // output(). false: the session is over (quit, protocol error); `error()` says why, "" for quit.
   bool feed(const char* data, size_t len);
+  // The same without a copy: read up to `.second` bytes into `.first` (at least `min` bytes of
+  // room), then received(n). Packets are handled where they were read.
+  std::pair<char*, size_t> space(size_t min);
+  bool received(size_t n);
+  // Bytes still to come of a packet whose length is known (0: at a packet boundary, or its
+  // length not yet read): a reader can wait for all of them at once (MSG_WAITALL).
+  size_t missing() const;
   std::string& output() { return out_; }
   const std::string& error() const { return error_; }
   SessionState state() const { return state_; }
@@ -153,8 +162,9 @@ class MilterSession final : public MilterCtx {
 
   const MilterCallbacks& cb_;
   SessionState state_ = SessionState::kNegotiate;
-  std::string in_;   // bytes not yet consumed
-  size_t inPos_ = 0;
+  static constexpr size_t kInitialBuffer = 64 * 1024;
+  std::unique_ptr<char[]> buf_;  // bytes read: [head_, tail_) not yet handled
+  size_t cap_ = 0, head_ = 0, tail_ = 0;
   std::string out_;  // reply bytes to write
   std::string error_;
   void* priv_ = nullptr;
