@@ -16,9 +16,13 @@ Status GroupCommitter::start() {
   auto q = queue::Queue::open(options_);
   if (!q) return q.error();
   queue_ = std::move(q.value());
+  writer_ = std::thread([this] {
+    ::pthread_setname_np(::pthread_self(), "sluice-write");  // as top -H and perf show it
+    writeLoop();
+  });
   thread_ = std::thread([this] {
-    ::pthread_setname_np(::pthread_self(), "sluice-commit");  // as top -H and perf show it
-    loop();
+    ::pthread_setname_np(::pthread_self(), "sluice-commit");
+    commitLoop();
   });
   return okStatus();
 }
@@ -29,6 +33,7 @@ void GroupCommitter::stop() {
     stop_ = true;
   }
   cv_.notify_all();
+  if (writer_.joinable()) writer_.join();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -41,16 +46,49 @@ void GroupCommitter::submit(std::shared_ptr<const queue::NewMessage> msg, std::s
   cv_.notify_one();
 }
 
-void GroupCommitter::loop() {
+void GroupCommitter::answer(Item& it, Result<std::string> r) {
+  asio::post(it.ex, [done = std::move(it.done), r = std::move(r)]() mutable { done(std::move(r)); });
+}
+
+// Writes each submitted message's spool file and hands it to the committer at once.
+void GroupCommitter::writeLoop() {
+  while (true) {
+    Item it;
+    {
+      std::unique_lock<std::mutex> l(mu_);
+      cv_.wait(l, [this] { return stop_ || !pending_.empty(); });
+      if (pending_.empty()) {  // stopping, and everything submitted is written
+        writerDone_ = true;
+        written_.notify_all();
+        return;
+      }
+      it = std::move(pending_.front());
+      pending_.pop_front();
+    }
+    if (Status st = queue_->writeSpool(*it.msg, it.id); !st) {
+      ++failed;
+      answer(it, st.error());
+      continue;
+    }
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      ready_.push_back(std::move(it));
+    }
+    written_.notify_one();
+  }
+}
+
+// Makes every written message durable, as many per flush as have been written meanwhile.
+void GroupCommitter::commitLoop() {
   while (true) {
     std::vector<Item> batch;
     {
       std::unique_lock<std::mutex> l(mu_);
-      cv_.wait(l, [this] { return stop_ || !pending_.empty(); });
-      if (pending_.empty() && stop_) return;
-      while (!pending_.empty() && batch.size() < maxBatch_) {
-        batch.push_back(std::move(pending_.front()));
-        pending_.pop_front();
+      written_.wait(l, [this] { return writerDone_ || !ready_.empty(); });
+      if (ready_.empty()) return;  // the writer is done and nothing is left
+      while (!ready_.empty() && batch.size() < maxBatch_) {
+        batch.push_back(std::move(ready_.front()));
+        ready_.pop_front();
       }
     }
     std::vector<const queue::NewMessage*> msgs;
@@ -59,17 +97,17 @@ void GroupCommitter::loop() {
       msgs.push_back(it.msg.get());
       ids.push_back(it.id);
     }
-    auto results = queue_->commit(msgs, ids);
+    auto results = queue_->commitWritten(msgs, ids);
     ++batches;
     for (size_t i = 0; i < batch.size(); ++i) {
-      Result<std::string> r = results[i] ? Result<std::string>(ids[i]) : Result<std::string>(results[i].error());
       if (results[i]) {
         ++committed;
         if (onCommitted_) onCommitted_(*batch[i].msg, ids[i]);
+        answer(batch[i], Result<std::string>(ids[i]));
       } else {
         ++failed;
+        answer(batch[i], Result<std::string>(results[i].error()));
       }
-      asio::post(batch[i].ex, [done = std::move(batch[i].done), r = std::move(r)]() mutable { done(std::move(r)); });
     }
   }
 }

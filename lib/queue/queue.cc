@@ -344,47 +344,58 @@ Status Queue::ensureDir(const std::string& sub) {
   return okStatus();
 }
 
+Status Queue::writeSpool(const NewMessage& m, const std::string& id) {
+  if (auto st = ensureDir(id.substr(id.size() - 2)); !st) return st;
+  std::string path = spoolPath(id), freeName;
+  int fd = openSpoolFile(id, &freeName);
+  if (fd < 0) return ioError("spool file " + path, errno);
+  std::string freePath = freeName.empty() ? "" : options_.stateDir + "/spool/free/" + freeName;
+  const std::string& c = m.content;
+  size_t off = 0;
+  int err = 0;
+  while (off < c.size()) {
+    ssize_t n = ::write(fd, c.data() + off, c.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      err = errno;
+      break;
+    }
+    off += static_cast<size_t>(n);
+  }
+  if (::close(fd) != 0 && err == 0) err = errno;
+  // A recycled file moves into place; it never replaces a file already there.
+  if (err == 0 && !freeName.empty() && ::renameat2(AT_FDCWD, freePath.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) != 0) {
+    err = errno;
+  }
+  if (err != 0) {
+    ::unlink(freeName.empty() ? path.c_str() : freePath.c_str());
+    return ioError("spool file " + path, err);
+  }
+  return okStatus();
+}
+
 std::vector<Status> Queue::commit(const std::vector<const NewMessage*>& batch, const std::vector<std::string>& ids) {
   std::vector<Status> out(batch.size(), okStatus());
-  std::vector<bool> written(batch.size(), false);
-  // 1. content, each in its own file
-  for (size_t i = 0; i < batch.size(); ++i) {
-    const std::string& id = ids[i];
-    if (auto st = ensureDir(id.substr(id.size() - 2)); !st) {
-      out[i] = st;
-      continue;
-    }
-    std::string path = spoolPath(id), freeName;
-    int fd = openSpoolFile(id, &freeName);
-    if (fd < 0) {
-      out[i] = ioError("spool file " + path, errno);
-      continue;
-    }
-    std::string freePath = freeName.empty() ? "" : options_.stateDir + "/spool/free/" + freeName;
-    const std::string& c = batch[i]->content;
-    size_t off = 0;
-    int err = 0;
-    while (off < c.size()) {
-      ssize_t n = ::write(fd, c.data() + off, c.size() - off);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        err = errno;
-        break;
-      }
-      off += static_cast<size_t>(n);
-    }
-    if (::close(fd) != 0 && err == 0) err = errno;
-    // A recycled file moves into place; it never replaces a file already there.
-    if (err == 0 && !freeName.empty() && ::renameat2(AT_FDCWD, freePath.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) != 0) {
-      err = errno;
-    }
-    if (err != 0) {
-      out[i] = ioError("spool file " + path, err);
-      ::unlink(freeName.empty() ? path.c_str() : freePath.c_str());
-      continue;
-    }
-    written[i] = true;
+  std::vector<const NewMessage*> written;
+  std::vector<std::string> writtenIds;
+  std::vector<size_t> where;
+  for (size_t i = 0; i < batch.size(); ++i) {  // 1. content, each in its own file
+    out[i] = writeSpool(*batch[i], ids[i]);
+    if (!out[i]) continue;
+    written.push_back(batch[i]);
+    writtenIds.push_back(ids[i]);
+    where.push_back(i);
   }
+  auto results = commitWritten(written, writtenIds);
+  for (size_t k = 0; k < where.size(); ++k) out[where[k]] = results[k];
+  return out;
+}
+
+std::vector<Status> Queue::commitWritten(const std::vector<const NewMessage*>& batch,
+                                         const std::vector<std::string>& ids) {
+  std::vector<Status> out(batch.size(), okStatus());
+  std::vector<bool> written(batch.size(), true);
+  if (batch.empty()) return out;
   // 2. one flush of the spool's filesystem for the whole batch
   if (::syncfs(spoolFd_) != 0) {
     Status st = ioError("syncfs of the spool", errno);

@@ -87,6 +87,14 @@ class Queue {
   // index failure fails the whole batch (its files are removed). Errors name ENOSPC/SQLITE_FULL as
   // "insufficient storage" so the caller can answer 452 4.3.1.
   std::vector<Status> commit(const std::vector<const NewMessage*>& batch, const std::vector<std::string>& ids);
+  // commit()'s two halves, for a pipeline that writes the next messages while the previous batch
+  // is flushed (relayd's committer): writeSpool() writes one message's spool file; commitWritten()
+  // makes a batch of written ones durable (one syncfs, one index transaction) and removes their
+  // files if that fails. Nothing is durable before commitWritten() returned ok for it. The one
+  // exception to "one Queue per thread": one thread may call writeSpool() while another calls
+  // commitWritten() on the same Queue (writeSpool touches neither the index nor the syncfs).
+  Status writeSpool(const NewMessage& m, const std::string& id);
+  std::vector<Status> commitWritten(const std::vector<const NewMessage*>& batch, const std::vector<std::string>& ids);
 
   // What recover() found: files removed (never acknowledged), index rows whose file is missing.
   struct Recovery {
