@@ -57,6 +57,9 @@ Status Delivery::start() {
     auto s = store::SqliteStore::open(so);
     if (!s) return makeError("suppression list: " + s.message());
     suppression_ = std::move(s.value());
+    auto n = redriveSuppressions(*queue_, *suppression_);
+    if (!n) return makeError("suppression list: " + n.message());
+    if (*n > 0) logInfo("delivery: " + std::to_string(*n) + " hard bounce(s) recorded before a stop added to the suppression list");
   } else {
     logInfo("delivery: store.backend is redis: suppression is checked by sluice-policyd at RCPT only");
   }

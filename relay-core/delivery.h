@@ -15,13 +15,19 @@
 // (delivery.messages_per_connection), several recipients per transaction unless a VERP return
 // path gives each recipient its own.
 //
-// Outcomes (recorded by recorder.h in group commits, one batch per transaction): 2xx delivered; 5xx bounced (a DSN to the sender, the
-// recipient suppressed when delivery.suppress_hard_bounces); 4xx, timeouts and connection
+// Outcomes (recorded by recorder.h in group commits, one batch per transaction): 2xx delivered;
+// 5xx bounced (a DSN to the sender, the recipient suppressed when delivery.suppress_hard_bounces); 4xx, timeouts and connection
 // failures deferred with exponential back-off and jitter (greylisting replies retried after
 // delivery.greylist_retry first), expired past delivery.queue_lifetime (a DSN). A null MX and
 // NXDOMAIN bounce at once; SERVFAIL and DNS timeouts defer. Suppressed recipients are dropped
 // with an event. Every state change is a JSON line in STATE_DIR/events.jsonl and a Postfix-style
 // log line ("ID: to=<...>, relay=..., delay=..., tries=..., dsn=..., status=sent (...)").
+//
+// DSNs and hard-bounce suppressions are decided before the outcomes are recorded and made durable
+// in the same queue transaction (Queue::record's follow-ups): a kill -9 leaves either the outcome
+// with its DSN (and its "accepted" event in the webhook outbox) or neither - never one DSN lost
+// or two. The suppression list is another database: the entry waits in the queue index until it
+// is added there, and what a crash left waiting is added at the next start.
 #pragma once
 
 #include <asio.hpp>
@@ -79,6 +85,10 @@ class Delivery {
   const std::vector<events::WebhookEndpoint>& webhooks() const { return webhooks_; }
   void reload(std::shared_ptr<const config::Config> cfg, std::shared_ptr<const dkim::Signing> signing);
   DeliveryStats& stats() { return stats_; }
+  // Adds to the suppression list the hard bounces recorded in the queue index but not yet added
+  // there (a crash came between the two; Queue::PendingSuppression) and forgets them in the index.
+  // Run at start; the number re-driven.
+  static Result<size_t> redriveSuppressions(queue::Queue& queue, store::SqliteStore& suppression);
   std::string renderMetrics() const;
 
  private:
@@ -111,17 +121,22 @@ class Delivery {
   void finishJob(Job job, std::shared_ptr<const queue::Queue::Envelope> env,
                  std::vector<queue::Queue::Outcome> outcomes, std::shared_ptr<const std::string> content,
                  bool peerDsn = false, std::function<void()> after = nullptr);
-  void recorded(const Job& job, const queue::Queue::Envelope* env, const std::vector<queue::Queue::Outcome>& outcomes,
-                const std::vector<std::optional<events::Event>>& evs, const Status& st, const std::string* content,
-                bool peerDsn);
+  void recorded(const Job& job, const std::vector<queue::Queue::Outcome>& outcomes,
+                const std::vector<std::optional<events::Event>>& evs, const Followups* followups,
+                const std::vector<events::Event>& dsnEvents, const Status& st);
+  std::shared_ptr<Followups> planFollowups(const Job& job, const queue::Queue::Envelope* env,
+                                           const std::vector<queue::Queue::Outcome>& outcomes,
+                                           const std::string* content, bool peerDsn);
   queue::Queue::Outcome outcomeFor(const queue::Queue::Due& r, const queue::Queue::Envelope* env,
                                    const SmtpReply& reply, const Attempt& where);
   int64_t backoffMs(int attempts, bool greylisted);
   TlsLevel tlsLevelFor(const std::string& domain) const;
   std::string returnPath(const queue::Queue::Envelope& env, int index) const;
-  void sendDsn(const queue::Queue::Envelope& env, const std::vector<queue::Queue::Outcome>& failed,
-               const std::string* content);
-  void suppress(const queue::Queue::Envelope& env, const queue::Queue::Outcome& o);
+  queue::NewMessage makeDsn(const queue::Queue::Envelope& env, const std::vector<queue::Queue::Outcome>& failed,
+                            const std::string* content);
+  std::vector<events::Event> dsnAcceptedEvents(const queue::Queue::Envelope& env, const Followups& f) const;
+  std::optional<queue::Queue::PendingSuppression> hardBounceSuppression(const queue::Queue::Envelope& env,
+                                                                       const queue::Queue::Outcome& o) const;
   bool suppressed(const std::string& rcpt, const std::string& senderDomain);
   std::optional<events::Event> makeEvent(const queue::Queue::Envelope* env, const Job& job,
                                          const queue::Queue::Outcome& o);

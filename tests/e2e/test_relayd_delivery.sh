@@ -250,6 +250,8 @@ ev_expect "greylisted -> delivered on the retry after greylist_retry" delivered 
 send m9 bob@sender.example --to rcpt550@ok.example --header "Subject: to be bounced"
 ev_expect "550 at RCPT -> bounced" bounced rcpt550@ok.example
 ev_expect "the DSN to bob@sender.example is delivered (from <>)" delivered bob@sender.example 15
+expect_match "the DSN has its own accepted event, naming the bounced message" \
+  '"type":"accepted".*"recipient":"bob@sender.example".*"dsn_for":"'"$(qid m9)"'"' "$EV"
 dsn=$(grep -l 'X-Sluice-Queue-ID: '"$(qid m9)" "$T"/mx2/*.eml 2>/dev/null | head -1)
 if [ -n "$dsn" ]; then
   expect_match "the DSN comes from the null sender" '"mail": ""' "$dsn"
