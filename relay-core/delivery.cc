@@ -64,25 +64,16 @@ Status Delivery::start() {
     logInfo("delivery: store.backend is redis: suppression is checked by sluice-policyd at RCPT only");
   }
   if (auto st = events::EventOutbox::createSchema(queue_->db()); !st) return st;
-  for (const auto& w : cfg_->events.webhooks) {
-    events::WebhookEndpoint e;
-    e.url = w.url;
-    e.secret = w.secret;
-    for (const auto& t : w.types) {
-      if (auto et = events::parseEventType(t)) e.types.push_back(*et);
-    }
-    webhooks_.push_back(std::move(e));
+  auto hooks = std::make_shared<const std::vector<events::WebhookEndpoint>>(webhookEndpoints(cfg_->events));
+  {
+    std::lock_guard<std::mutex> l(webhooksMu_);
+    webhooks_ = hooks;
   }
-  if (!webhooks_.empty()) {
-    events::WebhookOptions wo;
-    wo.timeoutMs = cfg_->events.webhookTimeoutMs;
-    wo.initialBackoffMs = cfg_->events.webhookInitialBackoffMs;
-    wo.maxBackoffMs = cfg_->events.webhookMaxBackoffMs;
-    wo.maxAgeMs = cfg_->events.webhookMaxAgeMs;
-    webhookSender_ = std::make_unique<events::WebhookSender>(cfg_->stateDir + "/queue.db", webhooks_, wo);
-    if (auto st = webhookSender_->start(); !st) return makeError("webhooks: " + st.message());
-  }
-  recorder_ = std::make_unique<OutcomeRecorder>(qo, webhooks_);
+  // Started even without endpoints (it then waits): a reload may add some.
+  webhookSender_ = std::make_unique<events::WebhookSender>(cfg_->stateDir + "/queue.db", *hooks,
+                                                           webhookOptions(cfg_->events));
+  if (auto st = webhookSender_->start(); !st) return makeError("webhooks: " + st.message());
+  recorder_ = std::make_unique<OutcomeRecorder>(qo, *hooks);
   if (auto st = recorder_->start(); !st) return st;
   auto log = events::EventLog::open(cfg_->stateDir + "/events.jsonl");
   if (!log) return log.error();
@@ -92,15 +83,9 @@ Status Delivery::start() {
   std::getline(sf, secret);
   if (secret.size() >= 16) verp_ = std::make_unique<verp::VerpCodec>(secret);
 
-  tlsNoVerify_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
-  tlsVerify_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
-  for (auto* ctx : {tlsNoVerify_.get(), tlsVerify_.get()}) {
-    SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
-  }
-  asio::error_code ec;
-  if (cfg_->delivery.tlsCaFile.empty()) tlsVerify_->set_default_verify_paths(ec);
-  else tlsVerify_->load_verify_file(cfg_->delivery.tlsCaFile, ec);
-  if (ec) return makeError("delivery.tls_ca_file " + cfg_->delivery.tlsCaFile + ": " + ec.message());
+  auto tls = makeClientTls(cfg_->delivery);
+  if (!tls) return tls.error();
+  tls_ = std::make_shared<const ClientTls>(std::move(tls.value()));
 
   work_ = std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(io_.get_executor());
   asio::co_spawn(io_, schedulerLoop(), asio::detached);
@@ -144,10 +129,66 @@ void Delivery::wake() {
   asio::post(io_, [this] { timer_.cancel(); });
 }
 
-void Delivery::reload(std::shared_ptr<const config::Config> cfg, std::shared_ptr<const dkim::Signing> signing) {
-  asio::post(io_, [this, cfg = std::move(cfg), signing = std::move(signing)]() mutable {
+Result<Delivery::ClientTls> Delivery::makeClientTls(const config::DeliveryConfig& dc) {
+  ClientTls t;
+  t.noVerify = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+  t.verify = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+  for (auto* ctx : {t.noVerify.get(), t.verify.get()}) {
+    SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+  }
+  asio::error_code ec;
+  if (dc.tlsCaFile.empty()) t.verify->set_default_verify_paths(ec);
+  else t.verify->load_verify_file(dc.tlsCaFile, ec);
+  if (ec) return makeError("delivery.tls_ca_file " + dc.tlsCaFile + ": " + ec.message());
+  return t;
+}
+
+std::vector<events::WebhookEndpoint> Delivery::webhookEndpoints(const config::EventsConfig& ec) {
+  std::vector<events::WebhookEndpoint> out;
+  for (const auto& w : ec.webhooks) {
+    events::WebhookEndpoint e;
+    e.url = w.url;
+    e.secret = w.secret;
+    for (const auto& t : w.types) {
+      if (auto et = events::parseEventType(t)) e.types.push_back(*et);
+    }
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+events::WebhookOptions Delivery::webhookOptions(const config::EventsConfig& ec) {
+  events::WebhookOptions wo;
+  wo.timeoutMs = ec.webhookTimeoutMs;
+  wo.initialBackoffMs = ec.webhookInitialBackoffMs;
+  wo.maxBackoffMs = ec.webhookMaxBackoffMs;
+  wo.maxAgeMs = ec.webhookMaxAgeMs;
+  return wo;
+}
+
+std::shared_ptr<const std::vector<events::WebhookEndpoint>> Delivery::webhooks() const {
+  std::lock_guard<std::mutex> l(webhooksMu_);
+  return webhooks_;
+}
+
+void Delivery::reload(std::shared_ptr<const config::Config> cfg, std::shared_ptr<const dkim::Signing> signing,
+                      ClientTls tls) {
+  // The webhooks at once, for every thread: the recorder's outbox rows, the sender's URLs and
+  // secrets, the intake's accepted events. Rows already in the outbox for an endpoint no longer
+  // configured are retried until webhook_max_age, then given up (logged).
+  auto hooks = std::make_shared<const std::vector<events::WebhookEndpoint>>(webhookEndpoints(cfg->events));
+  {
+    std::lock_guard<std::mutex> l(webhooksMu_);
+    webhooks_ = hooks;
+  }
+  if (recorder_) recorder_->setWebhooks(*hooks);
+  if (webhookSender_) webhookSender_->reconfigure(*hooks, webhookOptions(cfg->events));
+  // The rest on the delivery thread; clients already connected keep their contexts (tlsOwner).
+  auto t = std::make_shared<const ClientTls>(std::move(tls));
+  asio::post(io_, [this, cfg = std::move(cfg), signing = std::move(signing), t = std::move(t)]() mutable {
     cfg_ = std::move(cfg);
     signing_ = std::move(signing);
+    tls_ = std::move(t);
   });
 }
 
@@ -289,8 +330,9 @@ awaitable<std::shared_ptr<SmtpClient>> Delivery::connect(const std::string& doma
   ClientOptions o;
   o.heloName = dc.heloName;
   o.tls = tlsLevelFor(domain);
-  o.tlsNoVerify = tlsNoVerify_.get();
-  o.tlsVerify = tlsVerify_.get();
+  o.tlsNoVerify = tls_->noVerify.get();
+  o.tlsVerify = tls_->verify.get();
+  o.tlsOwner = tls_;
   o.peerName = host.name;
   o.connectTimeoutMs = dc.connectTimeoutMs;
   o.greetingTimeoutMs = dc.greetingTimeoutMs;

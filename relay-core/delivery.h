@@ -82,8 +82,21 @@ class Delivery {
   void stop();  // stops claiming, lets sessions in flight end (bounded), joins
   void wake();  // new mail is queued (any thread)
   void wakeWebhooks();  // events were put into the outbox (any thread)
-  const std::vector<events::WebhookEndpoint>& webhooks() const { return webhooks_; }
-  void reload(std::shared_ptr<const config::Config> cfg, std::shared_ptr<const dkim::Signing> signing);
+  // The webhook endpoints now configured (any thread; replaced by reload()).
+  std::shared_ptr<const std::vector<events::WebhookEndpoint>> webhooks() const;
+  // The outbound TLS contexts: without verification (may, encrypt) and verifying against
+  // delivery.tls_ca_file or the system store (verify).
+  struct ClientTls {
+    std::shared_ptr<asio::ssl::context> noVerify, verify;
+  };
+  // Fails (naming delivery.tls_ca_file) when the CA file cannot be loaded: the caller refuses the
+  // configuration (at start, or a reload).
+  static Result<ClientTls> makeClientTls(const config::DeliveryConfig& dc);
+  static std::vector<events::WebhookEndpoint> webhookEndpoints(const config::EventsConfig& ec);
+  static events::WebhookOptions webhookOptions(const config::EventsConfig& ec);
+  // SIGHUP: the new configuration, signing keys, outbound TLS contexts (from makeClientTls) and
+  // webhook endpoints/secrets/timeouts. Sessions in flight finish with what they started with.
+  void reload(std::shared_ptr<const config::Config> cfg, std::shared_ptr<const dkim::Signing> signing, ClientTls tls);
   DeliveryStats& stats() { return stats_; }
   // Adds to the suppression list the hard bounces recorded in the queue index but not yet added
   // there (a crash came between the two; Queue::PendingSuppression) and forgets them in the index.
@@ -153,10 +166,11 @@ class Delivery {
   std::unique_ptr<dns::MxResolver> resolver_;
   std::unique_ptr<store::SqliteStore> suppression_;
   std::unique_ptr<events::EventLog> events_;
-  std::vector<events::WebhookEndpoint> webhooks_;
-  std::unique_ptr<events::WebhookSender> webhookSender_;
+  mutable std::mutex webhooksMu_;
+  std::shared_ptr<const std::vector<events::WebhookEndpoint>> webhooks_;  // under webhooksMu_
+  std::unique_ptr<events::WebhookSender> webhookSender_;  // always there; idle without endpoints
   std::unique_ptr<verp::VerpCodec> verp_;
-  std::unique_ptr<asio::ssl::context> tlsNoVerify_, tlsVerify_;
+  std::shared_ptr<const ClientTls> tls_;
   std::map<std::string, Destination> dests_;
   std::deque<std::string> waiting_;  // destinations with jobs and no free agent slot
   std::map<std::string, std::string> mxKeyOf_;  // domain -> its MX host list (the last lookup)

@@ -33,7 +33,7 @@ void Delivery::finishJob(Job job, std::shared_ptr<const Queue::Envelope> env, st
   std::vector<events::Event> dsnEvents;
   if (follow && env) dsnEvents = dsnAcceptedEvents(*env, *follow);
   std::vector<std::optional<events::Event>> outbox;
-  if (!webhooks_.empty()) {
+  if (!webhooks()->empty()) {
     outbox = evs;
     outbox.insert(outbox.end(), dsnEvents.begin(), dsnEvents.end());
   }

@@ -65,7 +65,13 @@ size_t OutcomeRecorder::pending() const {
   return pending_.size();
 }
 
-Status OutcomeRecorder::recordItems(const std::vector<Item*>& items) {
+void OutcomeRecorder::setWebhooks(std::vector<events::WebhookEndpoint> webhooks) {
+  std::lock_guard<std::mutex> l(mu_);
+  webhooks_ = std::move(webhooks);
+}
+
+Status OutcomeRecorder::recordItems(const std::vector<Item*>& items,
+                                    const std::vector<events::WebhookEndpoint>& webhooks) {
   std::vector<queue::Queue::Outcome> all;
   queue::Queue::Followups follow;
   bool anyEvent = false;
@@ -81,12 +87,12 @@ Status OutcomeRecorder::recordItems(const std::vector<Item*>& items) {
                                it->followups->suppressions.end());
   }
   std::function<Status(sqlite3*)> extra;
-  if (!webhooks_.empty() && anyEvent) {
+  if (!webhooks.empty() && anyEvent) {
     extra = [&](sqlite3* db) -> Status {
       for (const Item* it : items) {
         for (const auto& ev : it->events) {
           if (!ev) continue;
-          if (auto st = events::EventOutbox::enqueueIn(db, *ev, webhooks_); !st) return st;
+          if (auto st = events::EventOutbox::enqueueIn(db, *ev, webhooks); !st) return st;
         }
       }
       return okStatus();
@@ -103,6 +109,7 @@ void OutcomeRecorder::loop() {
     std::vector<Item> batch;
     std::deque<Claim> claims;
     std::vector<queue::Queue::PendingSuppression> forgets;
+    std::vector<events::WebhookEndpoint> webhooks;
     {
       std::unique_lock<std::mutex> l(mu_);
       cv_.wait(l, [this] { return stop_ || !pending_.empty() || !claims_.empty() || !forgets_.empty(); });
@@ -127,6 +134,7 @@ void OutcomeRecorder::loop() {
         pending_.pop_front();
       }
       claims.swap(claims_);
+      if (!batch.empty()) webhooks = webhooks_;
     }
     // Outcomes first: what they free is what the claims may take next.
     if (batch.empty()) {
@@ -139,13 +147,13 @@ void OutcomeRecorder::loop() {
     std::vector<Item*> all;
     for (auto& it : batch) all.push_back(&it);
     std::vector<Status> results(batch.size(), okStatus());
-    Status st = recordItems(all);
+    Status st = recordItems(all, webhooks);
     ++batches;
     if (!st && batch.size() > 1) {
       // One bad job must not fail the others: each on its own.
       logWarning("delivery: recording " + std::to_string(batch.size()) + " outcomes at once failed (" + st.message() +
                  "); recording them one by one");
-      for (size_t i = 0; i < batch.size(); ++i) results[i] = recordItems({&batch[i]});
+      for (size_t i = 0; i < batch.size(); ++i) results[i] = recordItems({&batch[i]}, webhooks);
     } else if (!st) {
       results[0] = st;
     }

@@ -62,6 +62,8 @@ class OutcomeRecorder {
   // Suppressions now on the suppression list: removed from the queue index on the recorder's
   // thread (a crash before that adds them again at the next start, which changes nothing).
   void forget(std::vector<queue::Queue::PendingSuppression> done);
+  // A reload's endpoints, for the outbox rows of the batches after this call.
+  void setWebhooks(std::vector<events::WebhookEndpoint> webhooks);
   size_t pending() const;
   // Queue::claimDue(nowMs, limit) on the recorder's thread; `done` runs on `ex`.
   using Claimed = std::function<void(Result<std::vector<queue::Queue::Due>>)>;
@@ -84,10 +86,10 @@ class OutcomeRecorder {
     Claimed done;
   };
   void loop();
-  Status recordItems(const std::vector<Item*>& items);
+  Status recordItems(const std::vector<Item*>& items, const std::vector<events::WebhookEndpoint>& webhooks);
 
   queue::QueueOptions options_;
-  std::vector<events::WebhookEndpoint> webhooks_;
+  std::vector<events::WebhookEndpoint> webhooks_;  // under mu_
   size_t maxBatch_;
   std::unique_ptr<queue::Queue> queue_;
   mutable std::mutex mu_;
