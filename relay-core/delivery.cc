@@ -623,23 +623,9 @@ Queue::Outcome Delivery::outcomeFor(const Queue::Due& r, const Queue::Envelope* 
     o.state = "expired";
   } else {
     o.state = "deferred";
-    o.nextAttemptMs = now + backoffMs(r.attempts, greylisted(reply));
+    o.nextAttemptMs = now + backoffMs(cfg_->delivery, r.attempts, greylisted(reply), rng_);
   }
   return o;
-}
-
-int64_t Delivery::backoffMs(int attempts, bool grey) {
-  const auto& dc = cfg_->delivery;
-  int64_t base;
-  if (grey && attempts < 2) {
-    base = dc.greylistRetryMs;
-  } else {
-    base = dc.retryInitialMs;
-    for (int i = 0; i < attempts && base < dc.retryMaxMs; ++i) base *= 2;
-    base = std::min(base, dc.retryMaxMs);
-  }
-  std::uniform_int_distribution<int64_t> jitter(-base / 10, base / 10);
-  return std::max<int64_t>(1000, base + jitter(rng_));
 }
 
 std::string Delivery::returnPath(const Queue::Envelope& env, int index) const {

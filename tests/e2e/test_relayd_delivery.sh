@@ -4,7 +4,7 @@
 # test_mx.py on 127.0.0.2-4 (behaviour by recipient local part). Cases: MX preference, several
 # recipients in one transaction, a VERP return path per recipient (bounce_domains), failover
 # from a dead MX, implicit MX, null MX and NXDOMAIN (bounce at once), SERVFAIL (deferred),
-# greylisting (retried after greylist_retry), 5xx at RCPT and after DATA (bounced, DSN to the
+# greylisting (retried after greylist_retry, distinct from retry_initial), 5xx at RCPT and after DATA (bounced, DSN to the
 # sender that parses as RFC 3464, the recipient suppressed), NOTIFY=NEVER (no DSN), a suppressed
 # recipient (dropped with an event), a dropped connection mid-DATA (deferred), 4xx until the
 # queue lifetime (expired, DSN 4.4.7), STARTTLS opportunistic and verified against a test CA, a
@@ -98,7 +98,7 @@ delivery:
   connect_timeout: 2s
   greeting_timeout: 2s
   command_timeout: 3s
-  retry_initial: 1s
+  retry_initial: 2s
   retry_max: 2s
   greylist_retry: 1s
   queue_lifetime: 8s
@@ -247,6 +247,23 @@ expect_eq "neither reached that MX" "$(grep -lE 'e8@roll1|u8@roll1' "$T"/mxroll/
 send m8 a@plain.example --to grey@ok.example
 ev_expect "greylisted first -> deferred" deferred grey@ok.example
 ev_expect "greylisted -> delivered on the retry after greylist_retry" delivered grey@ok.example 15
+# greylist_retry (1 s) and retry_initial (2 s) differ, each +-10%: the greylisted deferral's next
+# attempt is set after the short one, an ordinary first deferral's (SERVFAIL) after retry_initial.
+retry_after() {  # RECIPIENT: seconds from the first deferred event to its next_attempt
+  grep "\"type\":\"deferred\".*\"recipient\":\"$1\"" "$EV" | head -1 | /usr/bin/python3 -c '
+import datetime, json, sys
+e = json.loads(sys.stdin.readline())
+n = datetime.datetime.strptime(e["details"]["next_attempt"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
+print("%.2f" % (n.timestamp() - e["time_ms"] / 1000.0))'
+}
+g=$(retry_after grey@ok.example) o=$(retry_after x@a.servfail.example)
+note "next attempt after a greylisting reply: ${g}s; after SERVFAIL: ${o}s"
+/usr/bin/python3 -c "import sys; sys.exit(0 if 0.85 <= float('$g') <= 1.2 else 1)" 2>/dev/null \
+  && pass "the greylisted recipient is retried after greylist_retry (1 s +-10%: ${g}s)" \
+  || fail "greylisted recipient's next attempt after ${g}s, want greylist_retry (1 s +-10%)"
+/usr/bin/python3 -c "import sys; sys.exit(0 if 1.75 <= float('$o') <= 2.25 else 1)" 2>/dev/null \
+  && pass "an ordinary deferral is retried after retry_initial (2 s +-10%: ${o}s), not greylist_retry" \
+  || fail "ordinary deferral's next attempt after ${o}s, want retry_initial (2 s +-10%)"
 send m9 bob@sender.example --to rcpt550@ok.example --header "Subject: to be bounced"
 ev_expect "550 at RCPT -> bounced" bounced rcpt550@ok.example
 ev_expect "the DSN to bob@sender.example is delivered (from <>)" delivered bob@sender.example 15
