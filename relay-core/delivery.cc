@@ -412,11 +412,12 @@ awaitable<void> Delivery::agent(std::string domain) {
           if (!client->usable() || sent >= cfg_->delivery.messagesPerConnection || stopping_) break;
           if (d.jobs.empty() && !stealJob(domain, key, &d)) break;
           if (cfg_->delivery.destinationRate > 0) {
-            int64_t now = nowMs();
-            int64_t at = std::max(now, d.nextSendMs);
-            d.nextSendMs = at + 1000 / cfg_->delivery.destinationRate;
+            // One schedule per MX host list: every agent and domain of that destination shares it.
+            int64_t now = std::chrono::duration_cast<std::chrono::microseconds>(
+                              std::chrono::steady_clock::now().time_since_epoch()).count();
+            int64_t at = pacer_.reserve(key, cfg_->delivery.destinationRate, now);
             if (at > now) {
-              asio::steady_timer t(io_, std::chrono::milliseconds(at - now));
+              asio::steady_timer t(io_, std::chrono::microseconds(at - now));
               (void)co_await t.async_wait(kTuple);
             }
             if (d.jobs.empty()) break;

@@ -7,9 +7,10 @@
 // Scheduling: the scheduler claims due recipients from the queue index (only due rows are read,
 // through the (state, next_attempt) index: the cost per delivery does not grow with the queue)
 // while fewer than kMaxInFlight are in memory, groups them by (message, recipient domain) into
-// jobs and appends each job to its destination's queue. A destination (the recipient domain) has
-// at most delivery.destination_concurrency agents and all together at most
-// delivery.max_concurrency; an agent resolves the MX hosts, connects to them in order (random
+// jobs and appends each job to its destination's queue. A destination (the recipient domain,
+// rolled up with the others of the same MX host list) has at most
+// delivery.destination_concurrency agents, sends at most delivery.destination_rate messages a
+// second (destination_pacer.h), and all together have at most delivery.max_concurrency; an agent resolves the MX hosts, connects to them in order (random
 // among equal preferences, every address of a host, the next host on a connection failure, a
 // refused greeting or a TLS policy failure) and sends job after job over one connection
 // (delivery.messages_per_connection), several recipients per transaction unless a VERP return
@@ -45,6 +46,7 @@
 
 #include "base/result.h"
 #include "config/config.h"
+#include "destination_pacer.h"
 #include "dkim/signing.h"
 #include "dns/mx_resolver.h"
 #include "events/outbox.h"
@@ -113,7 +115,6 @@ class Delivery {
   struct Destination {
     std::deque<Job> jobs;
     int active = 0;
-    int64_t nextSendMs = 0;
   };
   struct Attempt {  // where a job's transaction went
     std::string mx, ip, tls;
@@ -175,6 +176,7 @@ class Delivery {
   std::map<std::string, std::string> mxKeyOf_;  // domain -> its MX host list (the last lookup)
   std::map<std::string, int> mxSessions_;       // MX host list -> agents connected to it
   std::map<std::string, std::vector<std::string>> parked_;  // MX list -> domains waiting for a slot
+  DestinationPacer pacer_;                                  // delivery.destination_rate, per MX list
   int agents_ = 0;
   size_t inFlight_ = 0;
   std::atomic<bool> stopping_{false};
