@@ -58,21 +58,23 @@ Status Delivery::start() {
     auto s = store::SqliteStore::open(so);
     if (!s) return makeError("suppression list: " + s.message());
     suppression_ = std::move(s.value());
+    auto n = redriveSuppressions(*queue_, *suppression_);
+    if (!n) return makeError("suppression list: " + n.message());
+    if (*n > 0) logInfo("delivery: " + std::to_string(*n) + " hard bounce(s) recorded before a stop added to the suppression list");
   } else {
     logInfo("delivery: store.backend is redis: suppression is checked by sluice-policyd at RCPT only");
   }
   if (auto st = events::EventOutbox::createSchema(queue_->db()); !st) return st;
-  webhooks_ = events::webhookEndpoints(cfg_->events);
-  if (!webhooks_.empty()) {
-    events::WebhookOptions wo;
-    wo.timeoutMs = cfg_->events.webhookTimeoutMs;
-    wo.initialBackoffMs = cfg_->events.webhookInitialBackoffMs;
-    wo.maxBackoffMs = cfg_->events.webhookMaxBackoffMs;
-    wo.maxAgeMs = cfg_->events.webhookMaxAgeMs;
-    webhookSender_ = std::make_unique<events::WebhookSender>(cfg_->stateDir + "/queue.db", webhooks_, wo);
-    if (auto st = webhookSender_->start(); !st) return makeError("webhooks: " + st.message());
+  auto hooks = std::make_shared<const std::vector<events::WebhookEndpoint>>(events::webhookEndpoints(cfg_->events));
+  {
+    std::lock_guard<std::mutex> l(webhooksMu_);
+    webhooks_ = hooks;
   }
-  recorder_ = std::make_unique<OutcomeRecorder>(qo, webhooks_);
+  // Started even without endpoints (it then waits): a reload may add some.
+  webhookSender_ = std::make_unique<events::WebhookSender>(cfg_->stateDir + "/queue.db", *hooks,
+                                                           webhookOptions(cfg_->events));
+  if (auto st = webhookSender_->start(); !st) return makeError("webhooks: " + st.message());
+  recorder_ = std::make_unique<OutcomeRecorder>(qo, *hooks);
   if (auto st = recorder_->start(); !st) return st;
   auto log = events::EventLog::open(cfg_->stateDir + "/events.jsonl");
   if (!log) return log.error();
@@ -82,15 +84,9 @@ Status Delivery::start() {
   std::getline(sf, secret);
   if (secret.size() >= 16) verp_ = std::make_unique<verp::VerpCodec>(secret);
 
-  tlsNoVerify_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
-  tlsVerify_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
-  for (auto* ctx : {tlsNoVerify_.get(), tlsVerify_.get()}) {
-    SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
-  }
-  asio::error_code ec;
-  if (cfg_->delivery.tlsCaFile.empty()) tlsVerify_->set_default_verify_paths(ec);
-  else tlsVerify_->load_verify_file(cfg_->delivery.tlsCaFile, ec);
-  if (ec) return makeError("delivery.tls_ca_file " + cfg_->delivery.tlsCaFile + ": " + ec.message());
+  auto tls = makeClientTls(cfg_->delivery);
+  if (!tls) return tls.error();
+  tls_ = std::make_shared<const ClientTls>(std::move(tls.value()));
 
   work_ = std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(io_.get_executor());
   asio::co_spawn(io_, schedulerLoop(), asio::detached);
@@ -134,10 +130,52 @@ void Delivery::wake() {
   asio::post(io_, [this] { timer_.cancel(); });
 }
 
-void Delivery::reload(std::shared_ptr<const config::Config> cfg, std::shared_ptr<const dkim::Signing> signing) {
-  asio::post(io_, [this, cfg = std::move(cfg), signing = std::move(signing)]() mutable {
+Result<Delivery::ClientTls> Delivery::makeClientTls(const config::DeliveryConfig& dc) {
+  ClientTls t;
+  t.noVerify = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+  t.verify = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+  for (auto* ctx : {t.noVerify.get(), t.verify.get()}) {
+    SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+  }
+  asio::error_code ec;
+  if (dc.tlsCaFile.empty()) t.verify->set_default_verify_paths(ec);
+  else t.verify->load_verify_file(dc.tlsCaFile, ec);
+  if (ec) return makeError("delivery.tls_ca_file " + dc.tlsCaFile + ": " + ec.message());
+  return t;
+}
+
+events::WebhookOptions Delivery::webhookOptions(const config::EventsConfig& ec) {
+  events::WebhookOptions wo;
+  wo.timeoutMs = ec.webhookTimeoutMs;
+  wo.initialBackoffMs = ec.webhookInitialBackoffMs;
+  wo.maxBackoffMs = ec.webhookMaxBackoffMs;
+  wo.maxAgeMs = ec.webhookMaxAgeMs;
+  return wo;
+}
+
+std::shared_ptr<const std::vector<events::WebhookEndpoint>> Delivery::webhooks() const {
+  std::lock_guard<std::mutex> l(webhooksMu_);
+  return webhooks_;
+}
+
+void Delivery::reload(std::shared_ptr<const config::Config> cfg, std::shared_ptr<const dkim::Signing> signing,
+                      ClientTls tls) {
+  // The webhooks at once, for every thread: the recorder's outbox rows, the sender's URLs and
+  // secrets, the intake's accepted events. Rows already in the outbox for an endpoint no longer
+  // configured are retried until webhook_max_age, then given up (logged).
+  auto hooks = std::make_shared<const std::vector<events::WebhookEndpoint>>(events::webhookEndpoints(cfg->events));
+  {
+    std::lock_guard<std::mutex> l(webhooksMu_);
+    webhooks_ = hooks;
+  }
+  if (recorder_) recorder_->setWebhooks(*hooks);
+  if (webhookSender_) webhookSender_->reconfigure(*hooks, webhookOptions(cfg->events));
+  // The rest on the delivery thread; clients already connected keep their contexts (tlsOwner).
+  auto t = std::make_shared<const ClientTls>(std::move(tls));
+  asio::post(io_, [this, cfg = std::move(cfg), signing = std::move(signing), t = std::move(t)]() mutable {
     cfg_ = std::move(cfg);
     signing_ = std::move(signing);
+    tls_ = std::move(t);
   });
 }
 
@@ -279,8 +317,9 @@ awaitable<std::shared_ptr<SmtpClient>> Delivery::connect(const std::string& doma
   ClientOptions o;
   o.heloName = dc.heloName;
   o.tls = tlsLevelFor(domain);
-  o.tlsNoVerify = tlsNoVerify_.get();
-  o.tlsVerify = tlsVerify_.get();
+  o.tlsNoVerify = tls_->noVerify.get();
+  o.tlsVerify = tls_->verify.get();
+  o.tlsOwner = tls_;
   o.peerName = host.name;
   o.connectTimeoutMs = dc.connectTimeoutMs;
   o.greetingTimeoutMs = dc.greetingTimeoutMs;
@@ -360,11 +399,12 @@ awaitable<void> Delivery::agent(std::string domain) {
           if (!client->usable() || sent >= cfg_->delivery.messagesPerConnection || stopping_) break;
           if (d.jobs.empty() && !stealJob(domain, key, &d)) break;
           if (cfg_->delivery.destinationRate > 0) {
-            int64_t now = nowMs();
-            int64_t at = std::max(now, d.nextSendMs);
-            d.nextSendMs = at + 1000 / cfg_->delivery.destinationRate;
+            // One schedule per MX host list: every agent and domain of that destination shares it.
+            int64_t now = std::chrono::duration_cast<std::chrono::microseconds>(
+                              std::chrono::steady_clock::now().time_since_epoch()).count();
+            int64_t at = pacer_.reserve(key, cfg_->delivery.destinationRate, now);
             if (at > now) {
-              asio::steady_timer t(io_, std::chrono::milliseconds(at - now));
+              asio::steady_timer t(io_, std::chrono::microseconds(at - now));
               (void)co_await t.async_wait(kTuple);
             }
             if (d.jobs.empty()) break;
@@ -571,23 +611,9 @@ Queue::Outcome Delivery::outcomeFor(const Queue::Due& r, const Queue::Envelope* 
     o.state = "expired";
   } else {
     o.state = "deferred";
-    o.nextAttemptMs = now + backoffMs(r.attempts, greylisted(reply));
+    o.nextAttemptMs = now + backoffMs(cfg_->delivery, r.attempts, greylisted(reply), rng_);
   }
   return o;
-}
-
-int64_t Delivery::backoffMs(int attempts, bool grey) {
-  const auto& dc = cfg_->delivery;
-  int64_t base;
-  if (grey && attempts < 2) {
-    base = dc.greylistRetryMs;
-  } else {
-    base = dc.retryInitialMs;
-    for (int i = 0; i < attempts && base < dc.retryMaxMs; ++i) base *= 2;
-    base = std::min(base, dc.retryMaxMs);
-  }
-  std::uniform_int_distribution<int64_t> jitter(-base / 10, base / 10);
-  return std::max<int64_t>(1000, base + jitter(rng_));
 }
 
 std::string Delivery::returnPath(const Queue::Envelope& env, int index) const {

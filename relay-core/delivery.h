@@ -7,21 +7,28 @@
 // Scheduling: the scheduler claims due recipients from the queue index (only due rows are read,
 // through the (state, next_attempt) index: the cost per delivery does not grow with the queue)
 // while fewer than kMaxInFlight are in memory, groups them by (message, recipient domain) into
-// jobs and appends each job to its destination's queue. A destination (the recipient domain) has
-// at most delivery.destination_concurrency agents and all together at most
-// delivery.max_concurrency; an agent resolves the MX hosts, connects to them in order (random
+// jobs and appends each job to its destination's queue. A destination (the recipient domain,
+// rolled up with the others of the same MX host list) has at most
+// delivery.destination_concurrency agents, sends at most delivery.destination_rate messages a
+// second (destination_pacer.h), and all together have at most delivery.max_concurrency; an agent resolves the MX hosts, connects to them in order (random
 // among equal preferences, every address of a host, the next host on a connection failure, a
 // refused greeting or a TLS policy failure) and sends job after job over one connection
 // (delivery.messages_per_connection), several recipients per transaction unless a VERP return
 // path gives each recipient its own.
 //
-// Outcomes (recorded by recorder.h in group commits, one batch per transaction): 2xx delivered; 5xx bounced (a DSN to the sender, the
-// recipient suppressed when delivery.suppress_hard_bounces); 4xx, timeouts and connection
+// Outcomes (recorded by recorder.h in group commits, one batch per transaction): 2xx delivered;
+// 5xx bounced (a DSN to the sender, the recipient suppressed when delivery.suppress_hard_bounces); 4xx, timeouts and connection
 // failures deferred with exponential back-off and jitter (greylisting replies retried after
 // delivery.greylist_retry first), expired past delivery.queue_lifetime (a DSN). A null MX and
 // NXDOMAIN bounce at once; SERVFAIL and DNS timeouts defer. Suppressed recipients are dropped
 // with an event. Every state change is a JSON line in STATE_DIR/events.jsonl and a Postfix-style
 // log line ("ID: to=<...>, relay=..., delay=..., tries=..., dsn=..., status=sent (...)").
+//
+// DSNs and hard-bounce suppressions are decided before the outcomes are recorded and made durable
+// in the same queue transaction (Queue::record's follow-ups): a kill -9 leaves either the outcome
+// with its DSN (and its "accepted" event in the webhook outbox) or neither - never one DSN lost
+// or two. The suppression list is another database: the entry waits in the queue index until it
+// is added there, and what a crash left waiting is added at the next start.
 #pragma once
 
 #include <asio.hpp>
@@ -39,6 +46,7 @@
 
 #include "base/result.h"
 #include "config/config.h"
+#include "destination_pacer.h"
 #include "dkim/signing.h"
 #include "dns/mx_resolver.h"
 #include "events/outbox.h"
@@ -76,9 +84,25 @@ class Delivery {
   void stop();  // stops claiming, lets sessions in flight end (bounded), joins
   void wake();  // new mail is queued (any thread)
   void wakeWebhooks();  // events were put into the outbox (any thread)
-  const std::vector<events::WebhookEndpoint>& webhooks() const { return webhooks_; }
-  void reload(std::shared_ptr<const config::Config> cfg, std::shared_ptr<const dkim::Signing> signing);
+  // The webhook endpoints now configured (any thread; replaced by reload()).
+  std::shared_ptr<const std::vector<events::WebhookEndpoint>> webhooks() const;
+  // The outbound TLS contexts: without verification (may, encrypt) and verifying against
+  // delivery.tls_ca_file or the system store (verify).
+  struct ClientTls {
+    std::shared_ptr<asio::ssl::context> noVerify, verify;
+  };
+  // Fails (naming delivery.tls_ca_file) when the CA file cannot be loaded: the caller refuses the
+  // configuration (at start, or a reload).
+  static Result<ClientTls> makeClientTls(const config::DeliveryConfig& dc);
+  static events::WebhookOptions webhookOptions(const config::EventsConfig& ec);
+  // SIGHUP: the new configuration, signing keys, outbound TLS contexts (from makeClientTls) and
+  // webhook endpoints/secrets/timeouts. Sessions in flight finish with what they started with.
+  void reload(std::shared_ptr<const config::Config> cfg, std::shared_ptr<const dkim::Signing> signing, ClientTls tls);
   DeliveryStats& stats() { return stats_; }
+  // Adds to the suppression list the hard bounces recorded in the queue index but not yet added
+  // there (a crash came between the two; Queue::PendingSuppression) and forgets them in the index.
+  // Run at start; the number re-driven.
+  static Result<size_t> redriveSuppressions(queue::Queue& queue, store::SqliteStore& suppression);
   std::string renderMetrics() const;
 
  private:
@@ -90,7 +114,6 @@ class Delivery {
   struct Destination {
     std::deque<Job> jobs;
     int active = 0;
-    int64_t nextSendMs = 0;
   };
   struct Attempt {  // where a job's transaction went
     std::string mx, ip, tls;
@@ -111,17 +134,21 @@ class Delivery {
   void finishJob(Job job, std::shared_ptr<const queue::Queue::Envelope> env,
                  std::vector<queue::Queue::Outcome> outcomes, std::shared_ptr<const std::string> content,
                  bool peerDsn = false, std::function<void()> after = nullptr);
-  void recorded(const Job& job, const queue::Queue::Envelope* env, const std::vector<queue::Queue::Outcome>& outcomes,
-                const std::vector<std::optional<events::Event>>& evs, const Status& st, const std::string* content,
-                bool peerDsn);
+  void recorded(const Job& job, const std::vector<queue::Queue::Outcome>& outcomes,
+                const std::vector<std::optional<events::Event>>& evs, const Followups* followups,
+                const std::vector<events::Event>& dsnEvents, const Status& st);
+  std::shared_ptr<Followups> planFollowups(const Job& job, const queue::Queue::Envelope* env,
+                                           const std::vector<queue::Queue::Outcome>& outcomes,
+                                           const std::string* content, bool peerDsn);
   queue::Queue::Outcome outcomeFor(const queue::Queue::Due& r, const queue::Queue::Envelope* env,
                                    const SmtpReply& reply, const Attempt& where);
-  int64_t backoffMs(int attempts, bool greylisted);
   TlsLevel tlsLevelFor(const std::string& domain) const;
   std::string returnPath(const queue::Queue::Envelope& env, int index) const;
-  void sendDsn(const queue::Queue::Envelope& env, const std::vector<queue::Queue::Outcome>& failed,
-               const std::string* content);
-  void suppress(const queue::Queue::Envelope& env, const queue::Queue::Outcome& o);
+  queue::NewMessage makeDsn(const queue::Queue::Envelope& env, const std::vector<queue::Queue::Outcome>& failed,
+                            const std::string* content);
+  std::vector<events::Event> dsnAcceptedEvents(const queue::Queue::Envelope& env, const Followups& f) const;
+  std::optional<queue::Queue::PendingSuppression> hardBounceSuppression(const queue::Queue::Envelope& env,
+                                                                       const queue::Queue::Outcome& o) const;
   bool suppressed(const std::string& rcpt, const std::string& senderDomain);
   std::optional<events::Event> makeEvent(const queue::Queue::Envelope* env, const Job& job,
                                          const queue::Queue::Outcome& o);
@@ -138,15 +165,17 @@ class Delivery {
   std::unique_ptr<dns::MxResolver> resolver_;
   std::unique_ptr<store::SqliteStore> suppression_;
   std::unique_ptr<events::EventLog> events_;
-  std::vector<events::WebhookEndpoint> webhooks_;
-  std::unique_ptr<events::WebhookSender> webhookSender_;
+  mutable std::mutex webhooksMu_;
+  std::shared_ptr<const std::vector<events::WebhookEndpoint>> webhooks_;  // under webhooksMu_
+  std::unique_ptr<events::WebhookSender> webhookSender_;  // always there; idle without endpoints
   std::unique_ptr<verp::VerpCodec> verp_;
-  std::unique_ptr<asio::ssl::context> tlsNoVerify_, tlsVerify_;
+  std::shared_ptr<const ClientTls> tls_;
   std::map<std::string, Destination> dests_;
   std::deque<std::string> waiting_;  // destinations with jobs and no free agent slot
   std::map<std::string, std::string> mxKeyOf_;  // domain -> its MX host list (the last lookup)
   std::map<std::string, int> mxSessions_;       // MX host list -> agents connected to it
   std::map<std::string, std::vector<std::string>> parked_;  // MX list -> domains waiting for a slot
+  DestinationPacer pacer_;                                  // delivery.destination_rate, per MX list
   int agents_ = 0;
   size_t inFlight_ = 0;
   std::atomic<bool> stopping_{false};

@@ -1,7 +1,7 @@
 // delivery_report.cc - the outcome half of Delivery (see delivery.h): recording a job's
-// outcomes in one queue transaction with their webhook outbox rows, then the events, the
-// Postfix-style log lines, DSNs (failed, delayed, relayed), suppression of hard bounces, and the
-// metrics text.
+// outcomes in one queue transaction with their webhook outbox rows, the DSNs they call for
+// (failed, delayed, relayed) and the suppression of hard bounces; then the events, the
+// Postfix-style log lines, the suppression list, and the metrics text.
 #include <algorithm>
 #include <map>
 
@@ -23,33 +23,78 @@ using namespace delivery_util;  // NOLINT(google-build-using-namespace): interna
 
 void Delivery::finishJob(Job job, std::shared_ptr<const Queue::Envelope> env, std::vector<Queue::Outcome> outcomes,
                          std::shared_ptr<const std::string> content, bool peerDsn, std::function<void()> after) {
-  // The events go into the webhook outbox in the same transaction as the new states, so
-  // neither exists without the other. The recorder commits in batches off this thread; what
-  // follows a commit (events, log lines, DSNs, suppression) runs here when it is done.
+  // The events go into the webhook outbox in the same transaction as the new states, and so do
+  // the DSNs and suppressions the outcomes call for, so none exists without the others. The
+  // recorder commits in batches off this thread; what follows a commit (events, log lines,
+  // suppression list) runs here when it is done.
   std::vector<std::optional<events::Event>> evs;
   for (const auto& o : outcomes) evs.push_back(makeEvent(env.get(), job, o));
+  std::shared_ptr<Followups> follow = planFollowups(job, env.get(), outcomes, content.get(), peerDsn);
+  std::vector<events::Event> dsnEvents;
+  if (follow && env) dsnEvents = dsnAcceptedEvents(*env, *follow);
   std::vector<std::optional<events::Event>> outbox;
-  if (!webhooks_.empty()) outbox = evs;
-  recorder_->submit(outcomes, std::move(outbox), io_.get_executor(),
-                    [this, job = std::move(job), env = std::move(env), outcomes, content = std::move(content), peerDsn,
-                     evs = std::move(evs), after = std::move(after)](Status st) mutable {
-                      recorded(job, env.get(), outcomes, evs, st, content.get(), peerDsn);
+  if (!webhooks()->empty()) {
+    outbox = evs;
+    outbox.insert(outbox.end(), dsnEvents.begin(), dsnEvents.end());
+  }
+  recorder_->submit(outcomes, std::move(outbox), follow, io_.get_executor(),
+                    [this, job = std::move(job), outcomes, evs = std::move(evs), follow, dsnEvents = std::move(dsnEvents),
+                     after = std::move(after)](Status st) mutable {
+                      recorded(job, outcomes, evs, follow.get(), dsnEvents, st);
                       if (after) after();
                     });
 }
 
-void Delivery::recorded(const Job& job, const Queue::Envelope* env, const std::vector<Queue::Outcome>& outcomes,
-                        const std::vector<std::optional<events::Event>>& evs, const Status& st,
-                        const std::string* content, bool peerDsn) {
+// The DSNs (failed, delayed, relayed) and suppressions that `outcomes` call for, before they are
+// recorded; nullptr when there are none.
+std::shared_ptr<Followups> Delivery::planFollowups(const Job& job, const Queue::Envelope* env,
+                                                   const std::vector<Queue::Outcome>& outcomes,
+                                                   const std::string* content, bool peerDsn) {
+  if (env == nullptr) return nullptr;
+  auto f = std::make_shared<Followups>();
+  std::vector<Queue::Outcome> failed, delayed, relayed;
+  for (const auto& o : outcomes) {
+    const auto* er = env->rcpt(o.index);
+    std::string notify = er ? er->notify : "";
+    if ((o.state == "bounced" || o.state == "expired") && wantsFailureDsn(notify)) failed.push_back(o);
+    if (o.state == "bounced" && o.attempted && cfg_->delivery.suppressHardBounces) {
+      if (auto ps = hardBounceSuppression(*env, o)) f->suppressions.push_back(std::move(*ps));
+    }
+    // RFC 3461 5.2.2.3: NOTIFY=SUCCESS to a peer without DSN - we report "relayed" ourselves.
+    if (o.state == "delivered" && !peerDsn && toUpper(notify).find("SUCCESS") != std::string::npos) {
+      relayed.push_back(o);
+    }
+    // One "delayed" DSN: at the first attempt made after delay_warning (this one, when none is
+    // recorded yet since then).
+    int64_t delayMs = cfg_->delivery.delayWarningMs;
+    if (o.state == "deferred" && delayMs > 0 && wantsDelayDsn(notify) && nowMs() - env->receivedMs >= delayMs) {
+      auto n = queue_->attemptsSince(job.messageId, o.index, env->receivedMs + delayMs);
+      if (n && n.value() + (o.attempted ? 1 : 0) == 1) delayed.push_back(o);
+    }
+  }
+  if (!env->sender.empty()) {
+    for (const auto* list : {&failed, &delayed, &relayed}) {
+      if (list->empty()) continue;
+      f->messages.push_back(makeDsn(*env, *list, content));
+      f->ids.push_back(Queue::newId());
+    }
+  }
+  if (f->empty()) return nullptr;
+  return f;
+}
+
+void Delivery::recorded(const Job& job, const std::vector<Queue::Outcome>& outcomes,
+                        const std::vector<std::optional<events::Event>>& evs, const Followups* follow,
+                        const std::vector<events::Event>& dsnEvents, const Status& st) {
   inFlight_ -= std::min(inFlight_, job.rcpts.size());
   stats_.inFlight = static_cast<int64_t>(inFlight_);
   if (!st) {
-    // The recipients stay 'delivering' and are due again at the next start: repeated, not lost.
+    // The recipients stay 'delivering' and are due again at the next start: repeated, not lost
+    // (and so are their DSNs, which were not queued either).
     logError("delivery: " + job.messageId + ": cannot record the outcome: " + st.message());
     return;
   }
   if (webhookSender_) webhookSender_->wake();
-  std::vector<Queue::Outcome> failed, delayed, relayed;
   for (size_t i = 0; i < outcomes.size(); ++i) {
     const auto& o = outcomes[i];
     if (evs[i]) publish(*evs[i], o);
@@ -58,27 +103,64 @@ void Delivery::recorded(const Job& job, const Queue::Envelope* env, const std::v
     if (o.state == "bounced") ++stats_.bounced;
     if (o.state == "expired") ++stats_.expired;
     if (o.state == "suppressed") ++stats_.suppressed;
-    if (env == nullptr) continue;
-    const auto* er = env->rcpt(o.index);
-    std::string notify = er ? er->notify : "";
-    if ((o.state == "bounced" || o.state == "expired") && wantsFailureDsn(notify)) failed.push_back(o);
-    if (o.state == "bounced" && o.attempted && cfg_->delivery.suppressHardBounces) suppress(*env, o);
-    // RFC 3461 5.2.2.3: NOTIFY=SUCCESS to a peer without DSN - we report "relayed" ourselves.
-    if (o.state == "delivered" && !peerDsn && toUpper(notify).find("SUCCESS") != std::string::npos) {
-      relayed.push_back(o);
-    }
-    // One "delayed" DSN: at the first attempt made after delay_warning.
-    int64_t delayMs = cfg_->delivery.delayWarningMs;
-    if (o.state == "deferred" && delayMs > 0 && wantsDelayDsn(notify) && nowMs() - env->receivedMs >= delayMs) {
-      auto n = queue_->attemptsSince(job.messageId, o.index, env->receivedMs + delayMs);
-      if (n && n.value() == 1) delayed.push_back(o);
+  }
+  if (follow == nullptr) return;
+  for (const auto& ev : dsnEvents) {
+    if (auto est = events_->append(ev); !est) logWarning("delivery: event log: " + est.message());
+  }
+  for (const auto& id : follow->ids) {
+    ++stats_.dsns;
+    logInfo(job.messageId + ": sender non-delivery notification: " + id);
+  }
+  if (!follow->ids.empty()) wake();
+  if (!suppression_) return;
+  std::vector<Queue::PendingSuppression> added;
+  for (const auto& ps : follow->suppressions) {
+    store::SuppressionEntry e{ps.address, ps.scope, ps.reason, ps.source, ps.createdMs, 0};
+    if (auto sst = suppression_->add(e); !sst) {
+      logWarning("delivery: suppression list: " + sst.message() + " (tried again at the next start)");
+    } else {
+      added.push_back(ps);
     }
   }
-  if (env != nullptr && !env->sender.empty()) {
-    if (!failed.empty()) sendDsn(*env, failed, content);
-    if (!delayed.empty()) sendDsn(*env, delayed, content);
-    if (!relayed.empty()) sendDsn(*env, relayed, content);
+  recorder_->forget(std::move(added));
+}
+
+Result<size_t> Delivery::redriveSuppressions(Queue& queue, store::SqliteStore& suppression) {
+  size_t n = 0;
+  for (;;) {
+    auto pending = queue.pendingSuppressions(1000);
+    if (!pending) return pending.error();
+    if (pending->empty()) return n;
+    for (const auto& ps : pending.value()) {
+      store::SuppressionEntry e{ps.address, ps.scope, ps.reason, ps.source, ps.createdMs, 0};
+      if (auto st = suppression.add(e); !st) return st.error();
+    }
+    if (auto st = queue.forgetSuppressions(pending.value()); !st) return st.error();
+    n += pending->size();
   }
+}
+
+// One "accepted" event per recipient of each DSN, as the intake writes for the mail it queues.
+std::vector<events::Event> Delivery::dsnAcceptedEvents(const Queue::Envelope& env, const Followups& f) const {
+  std::vector<events::Event> out;
+  for (size_t i = 0; i < f.messages.size(); ++i) {
+    const auto& m = f.messages[i];
+    for (const auto& r : m.recipients) {
+      events::Event ev;
+      ev.timeMs = nowMs();
+      ev.id = events::newEventId(ev.timeMs);
+      ev.type = events::EventType::kAccepted;
+      ev.queueId = f.ids[i];
+      ev.recipient = r.address;
+      ev.sender = m.sender;
+      ev.messageId = m.messageId;
+      ev.identity = m.identity;
+      ev.details = {{"client", m.clientAddress}, {"size", m.content.size()}, {"dsn_for", env.id}};
+      out.push_back(std::move(ev));
+    }
+  }
+  return out;
 }
 
 std::optional<events::Event> Delivery::makeEvent(const Queue::Envelope* env, const Job& job, const Queue::Outcome& o) {
@@ -136,21 +218,24 @@ void Delivery::publish(const events::Event& ev, const Queue::Outcome& o) {
           ", status=" + word + " (" + o.reply + ")");
 }
 
-void Delivery::suppress(const Queue::Envelope& env, const Queue::Outcome& o) {
-  if (!suppression_) return;
+std::optional<Queue::PendingSuppression> Delivery::hardBounceSuppression(const Queue::Envelope& env,
+                                                                         const Queue::Outcome& o) const {
+  if (!suppression_) return std::nullopt;
   const auto* er = env.rcpt(o.index);
-  if (er == nullptr) return;
-  store::SuppressionEntry e;
+  if (er == nullptr) return std::nullopt;
+  Queue::PendingSuppression e;
+  e.messageId = env.id;
+  e.index = o.index;
   e.address = toLower(er->address);
   e.scope = cfg_->bounces.globalScope ? "" : domainOf(env.sender);
   e.reason = "hard-bounce:" + dsn::enhancedStatus(o.reply, "5.0.0");
   e.source = "relayd:" + env.id;
   e.createdMs = nowMs();
-  if (auto st = suppression_->add(e); !st) logWarning("delivery: suppression list: " + st.message());
+  return e;
 }
 
-void Delivery::sendDsn(const Queue::Envelope& env, const std::vector<Queue::Outcome>& list,
-                       const std::string* content) {
+queue::NewMessage Delivery::makeDsn(const Queue::Envelope& env, const std::vector<Queue::Outcome>& list,
+                                    const std::string* content) {
   dsn::DsnInput in;
   in.reportingMta = cfg_->relayd.hostname;
   in.queueId = env.id;
@@ -199,7 +284,6 @@ void Delivery::sendDsn(const Queue::Envelope& env, const std::vector<Queue::Outc
   m.identity = env.identity;
   m.helo = cfg_->relayd.hostname;
   m.clientAddress = "127.0.0.1";
-  std::string id = Queue::newId();
   size_t hdrEnd = m.content.find("Message-ID: <");
   if (hdrEnd != std::string::npos) m.messageId = m.content.substr(hdrEnd + 12, m.content.find('\n', hdrEnd) - hdrEnd - 13);
   // DSNs are signed like any other mail (the From: domain is relayd.hostname).
@@ -212,14 +296,7 @@ void Delivery::sendDsn(const Queue::Envelope& env, const std::vector<Queue::Outc
       else logWarning("delivery: " + env.id + ": DKIM signing of the DSN failed: " + fields.message());
     }
   }
-  auto st = queue_->commit({&m}, {id});
-  if (!st[0]) {
-    logError("delivery: " + env.id + ": cannot queue the DSN to <" + env.sender + ">: " + st[0].message());
-    return;
-  }
-  ++stats_.dsns;
-  logInfo(env.id + ": sender non-delivery notification: " + id);
-  wake();
+  return m;
 }
 
 std::string Delivery::renderMetrics() const {

@@ -5,13 +5,16 @@
 
 #include <asio.hpp>
 #include <asio/experimental/as_tuple.hpp>
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 
 #include "base/strings.h"
+#include "config/config.h"
 #include "dns/mx_resolver.h"
 #include "queue/queue.h"
 #include "smtp_client.h"
@@ -38,13 +41,36 @@ inline std::string localPart(const std::string& address) {
   return at == std::string::npos ? address : address.substr(0, at);
 }
 
-// 450/451 4.7.x, or wording that says so: a greylisting server wants a short wait, not a long one.
+// 450/451 with the enhanced status 4.7.x, or wording that says so ("greylisted", "try again
+// later"): a greylisting server wants a short wait, not a long one. Only the reply's own enhanced
+// status counts (the text starts "451 4.7.1 "): a 4.7.x quoted later in our own diagnostics
+// ("451 4.4.1 454 4.7.5 TLS handshake ... failed") is no greylisting.
 inline bool greylisted(const SmtpReply& r) {
   if (r.code != 450 && r.code != 451) return false;
   std::string t = toLower(r.text);
-  return t.find(" 4.7.") != std::string::npos || t.find("greylist") != std::string::npos ||
-         t.find("graylist") != std::string::npos || t.find("grey-list") != std::string::npos ||
+  if (t.size() > 8 && (t[3] == ' ' || t[3] == '-') && t.compare(4, 4, "4.7.") == 0) return true;
+  return t.find("greylist") != std::string::npos || t.find("graylist") != std::string::npos ||
+         t.find("grey-list") != std::string::npos || t.find("gray-list") != std::string::npos ||
          t.find("try again later") != std::string::npos;
+}
+
+// The wait before the next attempt of a recipient that has had `attempts` attempts before this
+// one: a greylisted reply at the first two attempts waits delivery.greylist_retry; anything else
+// delivery.retry_initial doubled per earlier attempt, capped at delivery.retry_max. +-10% jitter
+// (so recipients deferred together do not come back together), at least 1 s, and never past
+// retry_max for the exponential schedule.
+inline int64_t backoffMs(const config::DeliveryConfig& dc, int attempts, bool grey, std::mt19937& rng) {
+  if (grey && attempts < 2) {
+    int64_t base = dc.greylistRetryMs;
+    std::uniform_int_distribution<int64_t> jitter(-base / 10, base / 10);
+    return std::max<int64_t>(1000, base + jitter(rng));
+  }
+  int64_t base = dc.retryInitialMs;
+  for (int i = 0; i < attempts && base < dc.retryMaxMs; ++i) base *= 2;
+  base = std::min(base, dc.retryMaxMs);
+  std::uniform_int_distribution<int64_t> jitter(-base / 10, base / 10);
+  int64_t v = std::min(base + jitter(rng), dc.retryMaxMs);
+  return std::max<int64_t>(std::min<int64_t>(1000, dc.retryMaxMs), v);
 }
 
 // NOTIFY=NEVER, or a NOTIFY list without FAILURE (RFC 3461 4.1), asks for no failure DSN.

@@ -35,6 +35,15 @@
 
 namespace sluice::relayd {
 
+// What a job's outcomes bring with them and must be durable with them (Queue::record): the DSNs
+// relayd generates (new messages, ids[i] for messages[i]) and the suppressions of hard bounces.
+struct Followups {
+  std::vector<queue::NewMessage> messages;
+  std::vector<std::string> ids;
+  std::vector<queue::Queue::PendingSuppression> suppressions;
+  bool empty() const { return messages.empty() && suppressions.empty(); }
+};
+
 class OutcomeRecorder {
  public:
   // ok: the outcomes are committed.
@@ -46,9 +55,15 @@ class OutcomeRecorder {
 
   Status start();
   void stop();  // records what is pending (its `done`s are posted), then joins
-  // `events` go into the webhook outbox in the same transaction (nullopt: none for that outcome).
+  // `events` go into the webhook outbox in the same transaction (nullopt: none for that outcome),
+  // and so do `followups` (may be null) into the queue.
   void submit(std::vector<queue::Queue::Outcome> outcomes, std::vector<std::optional<events::Event>> events,
-              asio::any_io_executor ex, Done done);
+              std::shared_ptr<const Followups> followups, asio::any_io_executor ex, Done done);
+  // Suppressions now on the suppression list: removed from the queue index on the recorder's
+  // thread (a crash before that adds them again at the next start, which changes nothing).
+  void forget(std::vector<queue::Queue::PendingSuppression> done);
+  // A reload's endpoints, for the outbox rows of the batches after this call.
+  void setWebhooks(std::vector<events::WebhookEndpoint> webhooks);
   size_t pending() const;
   // Queue::claimDue(nowMs, limit) on the recorder's thread; `done` runs on `ex`.
   using Claimed = std::function<void(Result<std::vector<queue::Queue::Due>>)>;
@@ -60,6 +75,7 @@ class OutcomeRecorder {
   struct Item {
     std::vector<queue::Queue::Outcome> outcomes;
     std::vector<std::optional<events::Event>> events;
+    std::shared_ptr<const Followups> followups;
     asio::any_io_executor ex;
     Done done;
   };
@@ -70,16 +86,17 @@ class OutcomeRecorder {
     Claimed done;
   };
   void loop();
-  Status recordItems(const std::vector<Item*>& items);
+  Status recordItems(const std::vector<Item*>& items, const std::vector<events::WebhookEndpoint>& webhooks);
 
   queue::QueueOptions options_;
-  std::vector<events::WebhookEndpoint> webhooks_;
+  std::vector<events::WebhookEndpoint> webhooks_;  // under mu_
   size_t maxBatch_;
   std::unique_ptr<queue::Queue> queue_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Item> pending_;
   std::deque<Claim> claims_;
+  std::vector<queue::Queue::PendingSuppression> forgets_;
   bool stop_ = false;
   std::thread thread_;
 };

@@ -108,7 +108,7 @@ Status Relayd::start() {
   // Delivery starts before the committer, which wakes it after every commit.
   delivery_ = std::make_unique<Delivery>(cfg_, signing_);
   if (auto st = delivery_->start(); !st) return makeError("delivery: " + st.message());
-  if (!delivery_->webhooks().empty()) {
+  {  // opened even without webhooks: a reload may add some
     auto ob = events::EventOutbox::open(cfg_->stateDir + "/queue.db");
     if (!ob) return makeError("webhook outbox: " + ob.message());
     outbox_ = std::move(ob.value());
@@ -238,12 +238,19 @@ void Relayd::reload() {
     logError("reload refused, keeping the running configuration: " + signing.message());
     return;
   }
+  auto deliveryTls = Delivery::makeClientTls(cfg.value()->delivery);
+  if (!deliveryTls) {
+    logError("reload refused, keeping the running configuration: " + deliveryTls.message());
+    return;
+  }
   signing_ = std::move(signing.value());
   tls_ = tls.value();
   identities_ = std::make_unique<IdentityMap>(cfg.value()->identities);
   cfg_ = cfg.value();
-  if (delivery_) delivery_->reload(cfg_, signing_);
-  logInfo("reloaded " + configPath_ + (tls_ ? " (TLS certificate re-read)" : ""));
+  if (delivery_) delivery_->reload(cfg_, signing_, std::move(deliveryTls.value()));
+  logInfo("reloaded " + configPath_ + (tls_ ? " (TLS certificate re-read)" : "") + "; delivery TLS (" +
+          (cfg_->delivery.tlsCaFile.empty() ? std::string("system CA store") : cfg_->delivery.tlsCaFile) + ") and " +
+          std::to_string(cfg_->events.webhooks.size()) + " webhook(s) re-read");
 }
 
 void Relayd::stop() {
@@ -257,6 +264,7 @@ void Relayd::stop() {
 // On the committer's thread: one "accepted" event per recipient, then the delivery is woken.
 void Relayd::onCommitted(const queue::NewMessage& m, const std::string& id) {
   int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  auto hooks = delivery_->webhooks();
   for (const auto& r : m.recipients) {
     events::Event ev;
     ev.timeMs = now;
@@ -269,11 +277,11 @@ void Relayd::onCommitted(const queue::NewMessage& m, const std::string& id) {
     ev.identity = m.identity;
     ev.details = {{"client", m.clientAddress}, {"size", m.content.size()}};
     if (auto st = events_->append(ev); !st) logWarning("event log: " + st.message());
-    if (outbox_) {
-      if (auto st = outbox_->enqueue(ev, delivery_->webhooks()); !st) logWarning("webhook outbox: " + st.message());
+    if (outbox_ && !hooks->empty()) {
+      if (auto st = outbox_->enqueue(ev, *hooks); !st) logWarning("webhook outbox: " + st.message());
     }
   }
-  if (outbox_) delivery_->wakeWebhooks();
+  if (outbox_ && !hooks->empty()) delivery_->wakeWebhooks();
   if (delivery_) delivery_->wake();
 }
 

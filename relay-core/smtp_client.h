@@ -45,6 +45,7 @@ struct ClientOptions {
   TlsLevel tls = TlsLevel::kMay;
   asio::ssl::context* tlsNoVerify = nullptr;  // for may/encrypt
   asio::ssl::context* tlsVerify = nullptr;    // for verify (CA store loaded)
+  std::shared_ptr<const void> tlsOwner;       // keeps both alive while the client is (a reload replaces them)
   std::string peerName;                       // the MX host name: SNI and the name verified
   int64_t connectTimeoutMs = 30000;
   int64_t greetingTimeoutMs = 300000;

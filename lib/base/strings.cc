@@ -1,6 +1,7 @@
 // strings.cc - see strings.h.
 #include "base/strings.h"
 
+#include <cstdlib>
 #include <limits>
 
 namespace sluice {
@@ -97,6 +98,29 @@ std::optional<int64_t> parseDurationMs(std::string_view s) {
   else return std::nullopt;
   if (n > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) / mult) return std::nullopt;
   return static_cast<int64_t>(n * mult);
+}
+
+std::optional<double> parseRatePerSecond(std::string_view s) {
+  std::string t(trim(s));
+  double per = 1;
+  if (size_t slash = t.find('/'); slash != std::string::npos) {
+    std::string unit(trim(std::string_view(t).substr(slash + 1)));
+    t = std::string(trim(std::string_view(t).substr(0, slash)));
+    if (unit == "s") per = 1;
+    else if (unit == "m" || unit == "min") per = 60;
+    else if (unit == "h") per = 3600;
+    else if (unit == "d") per = 86400;
+    else return std::nullopt;
+  }
+  // digits [. digits]: checked here, so strtod sees nothing it could read differently.
+  size_t dots = 0, digits = 0;
+  for (char c : t) {
+    if (c == '.') ++dots;
+    else if (c >= '0' && c <= '9') ++digits;
+    else return std::nullopt;
+  }
+  if (digits == 0 || dots > 1 || digits > 15) return std::nullopt;
+  return std::strtod(t.c_str(), nullptr) / per;
 }
 
 std::string formatDurationMs(int64_t ms) {

@@ -47,6 +47,9 @@ std::optional<uint64_t> parseUint(std::string_view s);
 // "250ms", "10s", "5m", "1h", "2d", "1w"; a bare number means seconds. Result in milliseconds.
 std::optional<int64_t> parseDurationMs(std::string_view s);
 std::string formatDurationMs(int64_t ms);
+// A rate: "<number>[/s|/m|/h|/d]" - "50", "2.5/s", "30/m", "100/h" - as events per second (a bare
+// number is per second). The number is a plain decimal (no sign, no exponent).
+std::optional<double> parseRatePerSecond(std::string_view s);
 
 // "512", "64k", "10M", "1G" (binary multiples; "kb"/"mb"/"gb" accepted too). Result in bytes.
 std::optional<uint64_t> parseSize(std::string_view s);

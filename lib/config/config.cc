@@ -33,6 +33,7 @@ class MapReader {
   int64_t integer(const char* key);
   int64_t duration(const char* key);
   uint64_t size(const char* key);
+  double rate(const char* key);  // per second
   std::string choice(const char* key);
   Action action(const char* key);
   std::string listen(const char* key);
@@ -186,6 +187,20 @@ uint64_t MapReader::size(const char* key) {
     loader_.error(line, path, "expected a size from " + std::to_string(s.min) + " to " + std::to_string(s.max) +
                                   " bytes (k, M suffixes allowed), got \"" + text + "\"");
     return static_cast<uint64_t>(s.min);
+  }
+  return *v;
+}
+
+double MapReader::rate(const char* key) {
+  std::string text, path;
+  int line = 0;
+  const ParamSpec& s = spec(key, &path);
+  if (!scalar(key, &text, &line, &path)) return static_cast<double>(s.min);
+  auto v = parseRatePerSecond(text);
+  if (!v || *v < static_cast<double>(s.min) || *v > static_cast<double>(s.max)) {
+    loader_.error(line, path, "expected a rate from " + std::to_string(s.min) + " to " + std::to_string(s.max) +
+                                  " per second, as N, N/s, N/m or N/h (\"0.5\", \"30/m\"), got \"" + text + "\"");
+    return static_cast<double>(s.min);
   }
   return *v;
 }
@@ -488,7 +503,7 @@ void readDelivery(Loader& loader, MapReader& root, Config& cfg) {
   if (c.heloName.empty()) c.heloName = cfg.relayd.hostname;
   c.maxConcurrency = d.integer("max_concurrency");
   c.destinationConcurrency = d.integer("destination_concurrency");
-  c.destinationRate = d.integer("destination_rate");
+  c.destinationRate = d.rate("destination_rate");
   c.messagesPerConnection = d.integer("messages_per_connection");
   c.recipientsPerTransaction = d.integer("recipients_per_transaction");
   c.connectTimeoutMs = d.duration("connect_timeout");

@@ -79,7 +79,8 @@ struct DeliveryConfig {
   bool enabled = true;
   int64_t smtpPort = 25;
   std::string heloName;  // resolved: relayd.hostname when empty in the file
-  int64_t maxConcurrency = 100, destinationConcurrency = 20, destinationRate = 0;
+  int64_t maxConcurrency = 100, destinationConcurrency = 20;
+  double destinationRate = 0;  // messages per second to one destination (MX host list); 0: no limit
   int64_t messagesPerConnection = 100, recipientsPerTransaction = 50;
   int64_t connectTimeoutMs = 30000, greetingTimeoutMs = 300000, commandTimeoutMs = 300000, dataTimeoutMs = 600000;
   int64_t retryInitialMs = 300000, retryMaxMs = 4 * 3600000LL, greylistRetryMs = 120000;

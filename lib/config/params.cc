@@ -140,8 +140,9 @@ const std::vector<ParamSpec> kParams = {
      "Most outbound SMTP sessions at once, all destinations together."},
     {"delivery.destination_concurrency", T::kInt, "20", 1, 1000, nullptr,
      "Most outbound SMTP sessions at once to one destination (recipient domain)."},
-    {"delivery.destination_rate", T::kInt, "0", 0, 100000, nullptr,
-     "Most messages per second sent to one destination; 0: no limit."},
+    {"delivery.destination_rate", T::kRate, "0", 0, 100000, nullptr,
+     "Most messages sent to one destination (the recipient domains that share an MX host list), "
+     "as N per second or N/s, N/m, N/h (\"0.5\", \"30/m\"); 0: no limit."},
     {"delivery.messages_per_connection", T::kInt, "100", 1, 100000, nullptr,
      "Messages sent over one SMTP connection before it is closed (connection reuse)."},
     {"delivery.recipients_per_transaction", T::kInt, "50", 1, 1000, nullptr,
@@ -360,6 +361,7 @@ const char* paramTypeName(ParamType type) {
     case T::kInt: return "integer";
     case T::kDuration: return "duration";
     case T::kSize: return "size";
+    case T::kRate: return "rate";
     case T::kEnum: return "choice";
     case T::kAction: return "action";
     case T::kListen: return "address";

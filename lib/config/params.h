@@ -19,6 +19,7 @@ enum class ParamType {
   kInt,
   kDuration,   // "10s"; bounds in milliseconds
   kSize,       // "64k"; bounds in bytes
+  kRate,       // "50", "2.5/s", "30/m", "100/h"; bounds in events per second
   kEnum,       // one of `choices` ("a|b|c")
   kAction,     // a Postfix access(5) action
   kListen,     // HOST:PORT, [IPv6]:PORT or unix:/PATH

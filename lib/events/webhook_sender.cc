@@ -62,6 +62,15 @@ void WebhookSender::wake() {
   cv_.notify_all();
 }
 
+void WebhookSender::reconfigure(std::vector<WebhookEndpoint> endpoints, WebhookOptions options) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    next_.emplace(std::move(endpoints), options);
+    woken_ = true;
+  }
+  cv_.notify_all();
+}
+
 int64_t WebhookSender::backoff(int attempts) {
   int64_t d = options_.initialBackoffMs;
   for (int i = 0; i < attempts && d < options_.maxBackoffMs; ++i) d *= 2;
@@ -112,6 +121,15 @@ bool WebhookSender::post(const EventOutbox::Item& item, int64_t nowMs, std::stri
 }
 
 Result<size_t> WebhookSender::runOnce(int64_t nowMs) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (next_) {
+      endpoints_ = std::move(next_->first);
+      options_ = next_->second;
+      next_.reset();
+    }
+  }
+  if (endpoints_.empty()) return size_t{0};
   if (!outbox_) {
     auto o = EventOutbox::open(path_);
     if (!o) return o.error();

@@ -13,8 +13,10 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
+#include <utility>
 #include <thread>
 #include <vector>
 
@@ -42,6 +44,10 @@ class WebhookSender {
   Status start();  // opens the outbox, starts the thread
   void stop();     // finishes the POST in flight, then joins
   void wake();     // new rows were enqueued
+  // A reload: the endpoints (URLs, secrets, types) and options for the passes after this call.
+  // Rows of an endpoint no longer configured fail ("endpoint no longer configured") and are
+  // retried until max_age; without any endpoint the sender posts nothing and rows wait.
+  void reconfigure(std::vector<WebhookEndpoint> endpoints, WebhookOptions options);
 
   // One pass over the due rows, on the caller's thread (tests; start() must not have been called).
   Result<size_t> runOnce(int64_t nowMs);
@@ -55,8 +61,10 @@ class WebhookSender {
   int64_t backoff(int attempts);
 
   std::string path_;
-  std::vector<WebhookEndpoint> endpoints_;
+  std::vector<WebhookEndpoint> endpoints_;  // the worker's own copy (runOnce's thread)
   WebhookOptions options_;
+  // Set by reconfigure() under mu_, taken over by the next runOnce().
+  std::optional<std::pair<std::vector<WebhookEndpoint>, WebhookOptions>> next_;
   std::unique_ptr<EventOutbox> outbox_;
   std::unique_ptr<Curl> curl_;
   std::thread thread_;

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -46,7 +47,10 @@ const char* kSchema =
     "CREATE TABLE IF NOT EXISTS attempts ("
     " message_id TEXT NOT NULL, idx INTEGER NOT NULL, time_ms INTEGER NOT NULL, mx TEXT NOT NULL DEFAULT '',"
     " ip TEXT NOT NULL DEFAULT '', tls TEXT NOT NULL DEFAULT '', reply TEXT NOT NULL DEFAULT '');"
-    "CREATE INDEX IF NOT EXISTS attempts_rcpt ON attempts (message_id, idx);";
+    "CREATE INDEX IF NOT EXISTS attempts_rcpt ON attempts (message_id, idx);"
+    "CREATE TABLE IF NOT EXISTS pending_suppressions ("
+    " message_id TEXT NOT NULL, idx INTEGER NOT NULL, address TEXT NOT NULL, scope TEXT NOT NULL,"
+    " reason TEXT NOT NULL, source TEXT NOT NULL, created_ms INTEGER NOT NULL, PRIMARY KEY (message_id, idx));";
 
 // ---- Recycled spool files ----
 // One pool per state directory and process: the names in spool/free/ that a commit may use next.
@@ -344,6 +348,46 @@ Status Queue::ensureDir(const std::string& sub) {
   return okStatus();
 }
 
+std::vector<Status> Queue::commit(const std::vector<const NewMessage*>& batch, const std::vector<std::string>& ids) {
+  std::vector<Status> out(batch.size(), okStatus());
+  std::vector<bool> written(batch.size(), false);
+  writeSpoolFiles(batch, ids, &out, &written);
+  auto failAll = [&](const Error& e) {
+    (void)exec("ROLLBACK");
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (written[i]) ::unlink(spoolPath(ids[i]).c_str());
+      if (out[i]) out[i] = e;
+    }
+    return out;
+  };
+  if (std::find(written.begin(), written.end(), true) == written.end()) return out;
+  // the index, one transaction
+  if (auto st = exec("BEGIN IMMEDIATE"); !st) return failAll(st.error());
+  if (auto st = insertMessages(batch, ids, written); !st) return failAll(st.error());
+  if (auto st = exec("COMMIT"); !st) return failAll(st.error());
+  return out;
+}
+
+void Queue::writeSpoolFiles(const std::vector<const NewMessage*>& batch, const std::vector<std::string>& ids,
+                            std::vector<Status>* outp, std::vector<bool>* writtenp) {
+  std::vector<Status>& out = *outp;
+  std::vector<bool>& written = *writtenp;
+  // 1. content, each in its own file
+  for (size_t i = 0; i < batch.size(); ++i) {
+    out[i] = writeSpool(*batch[i], ids[i]);
+    written[i] = out[i].ok();
+  }
+  // 2. one flush of the spool's filesystem for the whole batch
+  if (::syncfs(spoolFd_) != 0) {
+    Status st = ioError("syncfs of the spool", errno);
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (written[i]) ::unlink(spoolPath(ids[i]).c_str());
+      written[i] = false;
+      if (out[i]) out[i] = st;
+    }
+  }
+}
+
 Status Queue::writeSpool(const NewMessage& m, const std::string& id) {
   if (auto st = ensureDir(id.substr(id.size() - 2)); !st) return st;
   std::string path = spoolPath(id), freeName;
@@ -374,47 +418,35 @@ Status Queue::writeSpool(const NewMessage& m, const std::string& id) {
   return okStatus();
 }
 
-std::vector<Status> Queue::commit(const std::vector<const NewMessage*>& batch, const std::vector<std::string>& ids) {
-  std::vector<Status> out(batch.size(), okStatus());
-  std::vector<const NewMessage*> written;
-  std::vector<std::string> writtenIds;
-  std::vector<size_t> where;
-  for (size_t i = 0; i < batch.size(); ++i) {  // 1. content, each in its own file
-    out[i] = writeSpool(*batch[i], ids[i]);
-    if (!out[i]) continue;
-    written.push_back(batch[i]);
-    writtenIds.push_back(ids[i]);
-    where.push_back(i);
-  }
-  auto results = commitWritten(written, writtenIds);
-  for (size_t k = 0; k < where.size(); ++k) out[where[k]] = results[k];
-  return out;
-}
-
 std::vector<Status> Queue::commitWritten(const std::vector<const NewMessage*>& batch,
                                          const std::vector<std::string>& ids) {
   std::vector<Status> out(batch.size(), okStatus());
-  std::vector<bool> written(batch.size(), true);
   if (batch.empty()) return out;
-  // 2. one flush of the spool's filesystem for the whole batch
-  if (::syncfs(spoolFd_) != 0) {
-    Status st = ioError("syncfs of the spool", errno);
-    for (size_t i = 0; i < batch.size(); ++i) {
-      if (written[i]) ::unlink(spoolPath(ids[i]).c_str());
-      if (out[i]) out[i] = st;
-    }
-    return out;
-  }
-  // 3. the index, one transaction
+  std::vector<bool> written(batch.size(), true);
   auto failAll = [&](const Error& e) {
     (void)exec("ROLLBACK");
     for (size_t i = 0; i < batch.size(); ++i) {
-      if (written[i]) ::unlink(spoolPath(ids[i]).c_str());
-      if (out[i]) out[i] = e;
+      ::unlink(spoolPath(ids[i]).c_str());
+      out[i] = e;
     }
     return out;
   };
+  if (::syncfs(spoolFd_) != 0) {  // one flush of the spool's filesystem for the whole batch
+    Status st = ioError("syncfs of the spool", errno);
+    for (size_t i = 0; i < batch.size(); ++i) {
+      ::unlink(spoolPath(ids[i]).c_str());
+      out[i] = st;
+    }
+    return out;
+  }
   if (auto st = exec("BEGIN IMMEDIATE"); !st) return failAll(st.error());
+  if (auto st = insertMessages(batch, ids, written); !st) return failAll(st.error());
+  if (auto st = exec("COMMIT"); !st) return failAll(st.error());
+  return out;
+}
+
+Status Queue::insertMessages(const std::vector<const NewMessage*>& batch, const std::vector<std::string>& ids,
+                             const std::vector<bool>& written) {
   int64_t now = nowMs();
   Stmt m(db_,
          "INSERT INTO messages (id, sender, size, received_ms, envid, ret, body, smtputf8, identity, client, helo, message_id)"
@@ -422,7 +454,7 @@ std::vector<Status> Queue::commitWritten(const std::vector<const NewMessage*>& b
   Stmt r(db_,
          "INSERT INTO recipients (message_id, idx, address, domain, orcpt, notify, state, next_attempt_ms)"
          " VALUES (?,?,?,?,?,?,'queued',?)");
-  if (!m.s || !r.s) return failAll(dbError(db_, "prepare"));
+  if (!m.s || !r.s) return dbError(db_, "prepare");
   for (size_t i = 0; i < batch.size(); ++i) {
     if (!written[i]) continue;
     const NewMessage& nm = *batch[i];
@@ -439,7 +471,7 @@ std::vector<Status> Queue::commitWritten(const std::vector<const NewMessage*>& b
     m.text(10, nm.clientAddress);
     m.text(11, nm.helo);
     m.text(12, nm.messageId);
-    if (sqlite3_step(m.s) != SQLITE_DONE) return failAll(dbError(db_, "insert message"));
+    if (sqlite3_step(m.s) != SQLITE_DONE) return dbError(db_, "insert message");
     for (size_t k = 0; k < nm.recipients.size(); ++k) {
       const auto& rc = nm.recipients[k];
       sqlite3_reset(r.s);
@@ -450,11 +482,10 @@ std::vector<Status> Queue::commitWritten(const std::vector<const NewMessage*>& b
       r.text(5, rc.orcpt);
       r.text(6, rc.notify);
       r.i64(7, now);
-      if (sqlite3_step(r.s) != SQLITE_DONE) return failAll(dbError(db_, "insert recipient"));
+      if (sqlite3_step(r.s) != SQLITE_DONE) return dbError(db_, "insert recipient");
     }
   }
-  if (auto st = exec("COMMIT"); !st) return failAll(st.error());
-  return out;
+  return okStatus();
 }
 
 Result<Queue::Recovery> Queue::recover() {

@@ -170,11 +170,35 @@ class Queue {
     };
     std::vector<Tried> tried;
   };
+  // A hard-bounced recipient to add to the suppression list (which lives in another database):
+  // kept in the queue index, in the transaction of the bounce, until the caller has added it to
+  // the list and forgotten it here; what a crash left is re-driven at the next start.
+  struct PendingSuppression {
+    std::string messageId;  // with index: the bounced recipient (one row per recipient)
+    int index = 0;
+    std::string address, scope, reason, source;
+    int64_t createdMs = 0;
+  };
+  // What must become durable together with a batch of outcomes: relayd's own DSNs (new messages,
+  // ids[i] for messages[i]) and the suppressions of hard bounces.
+  struct Followups {
+    std::vector<const NewMessage*> messages;
+    std::vector<std::string> ids;
+    std::vector<PendingSuppression> suppressions;
+  };
   // All outcomes in one transaction, with `extra` run inside it (events into the outbox); then the
   // content of every message whose recipients are all final is deleted (the rows stay for late
   // bounces). Returns the ids whose content went.
+  // `followups`: their messages' spool files are written and synced before the transaction and
+  // their index rows inserted in it, with the pending suppressions - so after a crash at any
+  // point there are either the outcomes and their DSNs, or neither (a DSN file without index rows
+  // is removed by recover(), and the recipients, still 'delivering', are due again).
   Result<std::vector<std::string>> record(const std::vector<Outcome>& outcomes,
-                                          const std::function<Status(sqlite3*)>& extra = nullptr);
+                                          const std::function<Status(sqlite3*)>& extra = nullptr,
+                                          const Followups* followups = nullptr);
+  // Suppressions recorded and not yet forgotten (oldest first, at most `limit`).
+  Result<std::vector<PendingSuppression>> pendingSuppressions(size_t limit = 1000);
+  Status forgetSuppressions(const std::vector<PendingSuppression>& done);
 
   // Reports about recipients that arrive after relayd finished with them (asynchronous bounces
   // and complaints, `sluicectl bounce receive`): one attempts row each (tls kReportTls, mx the
@@ -209,6 +233,13 @@ class Queue {
  private:
   Queue(sqlite3* db, QueueOptions o, int spoolFd) : db_(db), options_(std::move(o)), spoolFd_(spoolFd) {}
   Status exec(const char* sql);
+  // commit() in two halves, which record() also uses for its follow-up messages: the spool files
+  // (out[i] fails alone; written[i] when the file is there) with one syncfs, then the index rows
+  // inside a transaction the caller opened.
+  void writeSpoolFiles(const std::vector<const NewMessage*>& batch, const std::vector<std::string>& ids,
+                       std::vector<Status>* out, std::vector<bool>* written);
+  Status insertMessages(const std::vector<const NewMessage*>& batch, const std::vector<std::string>& ids,
+                        const std::vector<bool>& written);
   Status ensureDir(const std::string& sub);
   // Spool inodes are recycled (see queue.cc "Recycled spool files"): a finished message's file
   // goes, emptied, to spool/free/ and the next commit() writes into it.

@@ -145,12 +145,31 @@ Result<std::string> Queue::content(const std::string& id) {
 }
 
 Result<std::vector<std::string>> Queue::record(const std::vector<Outcome>& outcomes,
-                                               const std::function<Status(sqlite3*)>& extra) {
-  if (auto st = exec("BEGIN IMMEDIATE"); !st) return st.error();
+                                               const std::function<Status(sqlite3*)>& extra,
+                                               const Followups* followups) {
+  // The follow-up messages' files first, synced: a crash from here to the COMMIT leaves files
+  // without index rows, which recover() removes (and the outcomes unrecorded).
+  std::vector<bool> written;
+  if (followups != nullptr && !followups->messages.empty()) {
+    std::vector<Status> out(followups->messages.size(), okStatus());
+    written.assign(followups->messages.size(), false);
+    writeSpoolFiles(followups->messages, followups->ids, &out, &written);
+    for (size_t i = 0; i < out.size(); ++i) {
+      if (out[i]) continue;
+      for (size_t k = 0; k < written.size(); ++k) {
+        if (written[k]) ::unlink(spoolPath(followups->ids[k]).c_str());
+      }
+      return makeError("follow-up message " + followups->ids[i] + ": " + out[i].message());
+    }
+  }
   auto fail = [&](Error e) -> Result<std::vector<std::string>> {
     (void)exec("ROLLBACK");
+    for (size_t k = 0; k < written.size(); ++k) {
+      if (written[k]) ::unlink(spoolPath(followups->ids[k]).c_str());
+    }
     return e;
   };
+  if (auto st = exec("BEGIN IMMEDIATE"); !st) return fail(st.error());
   int64_t now = nowMs();
   Stmt u(db_,
          "UPDATE recipients SET state = ?, attempts = attempts + ?, next_attempt_ms = ?, last_reply = ?"
@@ -183,6 +202,23 @@ Result<std::vector<std::string>> Queue::record(const std::vector<Outcome>& outco
     }
     if (o.attempted && !attempt(o.mx, o.ip, o.tls, o.reply)) return fail(dbError(db_, "record attempt"));
     if (finalState(o.state)) touched.insert(o.messageId);
+  }
+  if (followups != nullptr) {
+    if (auto st = insertMessages(followups->messages, followups->ids, written); !st) return fail(st.error());
+    Stmt p(db_,
+           "INSERT OR REPLACE INTO pending_suppressions (message_id, idx, address, scope, reason, source, created_ms)"
+           " VALUES (?,?,?,?,?,?,?)");
+    for (const auto& ps : followups->suppressions) {
+      sqlite3_reset(p.s);
+      p.text(1, ps.messageId);
+      p.i64(2, ps.index);
+      p.text(3, ps.address);
+      p.text(4, ps.scope);
+      p.text(5, ps.reason);
+      p.text(6, ps.source);
+      p.i64(7, ps.createdMs);
+      if (sqlite3_step(p.s) != SQLITE_DONE) return fail(dbError(db_, "record suppression"));
+    }
   }
   if (extra) {
     if (auto st = extra(db_); !st) return fail(st.error());
@@ -232,6 +268,36 @@ Status Queue::recordReports(const std::vector<Report>& reports, const std::funct
   }
   if (auto st = exec("COMMIT"); !st) return fail(st.error());
   return okStatus();
+}
+
+Result<std::vector<Queue::PendingSuppression>> Queue::pendingSuppressions(size_t limit) {
+  std::vector<PendingSuppression> out;
+  Stmt s(db_,
+         "SELECT message_id, idx, address, scope, reason, source, created_ms FROM pending_suppressions"
+         " ORDER BY created_ms LIMIT ?");
+  if (!s.s) return dbError(db_, "pending suppressions");
+  s.i64(1, static_cast<int64_t>(limit));
+  while (sqlite3_step(s.s) == SQLITE_ROW) {
+    out.push_back(PendingSuppression{s.col(0), static_cast<int>(s.num(1)), s.col(2), s.col(3), s.col(4), s.col(5), s.num(6)});
+  }
+  return out;
+}
+
+Status Queue::forgetSuppressions(const std::vector<PendingSuppression>& done) {
+  if (done.empty()) return okStatus();
+  if (auto st = exec("BEGIN IMMEDIATE"); !st) return st;
+  Stmt d(db_, "DELETE FROM pending_suppressions WHERE message_id = ? AND idx = ?");
+  for (const auto& ps : done) {
+    sqlite3_reset(d.s);
+    d.text(1, ps.messageId);
+    d.i64(2, ps.index);
+    if (sqlite3_step(d.s) != SQLITE_DONE) {
+      Error e = dbError(db_, "forget suppression");
+      (void)exec("ROLLBACK");
+      return e;
+    }
+  }
+  return exec("COMMIT");
 }
 
 Result<std::vector<Queue::Attempt>> Queue::attempts(const std::string& id) {

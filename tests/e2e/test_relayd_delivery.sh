@@ -4,11 +4,12 @@
 # test_mx.py on 127.0.0.2-4 (behaviour by recipient local part). Cases: MX preference, several
 # recipients in one transaction, a VERP return path per recipient (bounce_domains), failover
 # from a dead MX, implicit MX, null MX and NXDOMAIN (bounce at once), SERVFAIL (deferred),
-# greylisting (retried after greylist_retry), 5xx at RCPT and after DATA (bounced, DSN to the
+# greylisting (retried after greylist_retry, distinct from retry_initial), 5xx at RCPT and after DATA (bounced, DSN to the
 # sender that parses as RFC 3464, the recipient suppressed), NOTIFY=NEVER (no DSN), a suppressed
 # recipient (dropped with an event), a dropped connection mid-DATA (deferred), 4xx until the
 # queue lifetime (expired, DSN 4.4.7), STARTTLS opportunistic and verified against a test CA, a
-# certificate that does not match (verify: deferred), events, metrics, sluicectl why / retry.
+# certificate that does not match (verify: deferred), events, metrics, sluicectl why / retry,
+# destination_rate (set by a reload) shared by the domains of one MX host list.
 source "$(dirname "$0")/lib.sh" "$@"
 
 mkdir -p "$T/state" "$T/certs"
@@ -98,7 +99,7 @@ delivery:
   connect_timeout: 2s
   greeting_timeout: 2s
   command_timeout: 3s
-  retry_initial: 1s
+  retry_initial: 2s
   retry_max: 2s
   greylist_retry: 1s
   queue_lifetime: 8s
@@ -247,9 +248,28 @@ expect_eq "neither reached that MX" "$(grep -lE 'e8@roll1|u8@roll1' "$T"/mxroll/
 send m8 a@plain.example --to grey@ok.example
 ev_expect "greylisted first -> deferred" deferred grey@ok.example
 ev_expect "greylisted -> delivered on the retry after greylist_retry" delivered grey@ok.example 15
+# greylist_retry (1 s) and retry_initial (2 s) differ, each +-10%: the greylisted deferral's next
+# attempt is set after the short one, an ordinary first deferral's (SERVFAIL) after retry_initial.
+retry_after() {  # RECIPIENT: seconds from the first deferred event to its next_attempt
+  grep "\"type\":\"deferred\".*\"recipient\":\"$1\"" "$EV" | head -1 | /usr/bin/python3 -c '
+import datetime, json, sys
+e = json.loads(sys.stdin.readline())
+n = datetime.datetime.strptime(e["details"]["next_attempt"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
+print("%.2f" % (n.timestamp() - e["time_ms"] / 1000.0))'
+}
+g=$(retry_after grey@ok.example) o=$(retry_after x@a.servfail.example)
+note "next attempt after a greylisting reply: ${g}s; after SERVFAIL: ${o}s"
+/usr/bin/python3 -c "import sys; sys.exit(0 if 0.85 <= float('$g') <= 1.2 else 1)" 2>/dev/null \
+  && pass "the greylisted recipient is retried after greylist_retry (1 s +-10%: ${g}s)" \
+  || fail "greylisted recipient's next attempt after ${g}s, want greylist_retry (1 s +-10%)"
+/usr/bin/python3 -c "import sys; sys.exit(0 if 1.75 <= float('$o') <= 2.25 else 1)" 2>/dev/null \
+  && pass "an ordinary deferral is retried after retry_initial (2 s +-10%: ${o}s), not greylist_retry" \
+  || fail "ordinary deferral's next attempt after ${o}s, want retry_initial (2 s +-10%)"
 send m9 bob@sender.example --to rcpt550@ok.example --header "Subject: to be bounced"
 ev_expect "550 at RCPT -> bounced" bounced rcpt550@ok.example
 ev_expect "the DSN to bob@sender.example is delivered (from <>)" delivered bob@sender.example 15
+expect_match "the DSN has its own accepted event, naming the bounced message" \
+  '"type":"accepted".*"recipient":"bob@sender.example".*"dsn_for":"'"$(qid m9)"'"' "$EV"
 dsn=$(grep -l 'X-Sluice-Queue-ID: '"$(qid m9)" "$T"/mx2/*.eml 2>/dev/null | head -1)
 if [ -n "$dsn" ]; then
   expect_match "the DSN comes from the null sender" '"mail": ""' "$dsn"
@@ -356,4 +376,37 @@ expect_no_match "webhook: every signature verifies (HMAC-SHA256 of t.body)" '"si
 expect_match "webhook: a delivered event for ok@ok.example" 'type\\": *\\"delivered.*ok@ok\.example' "$P"
 expect_match "webhook: a bounced event" 'type\\": *\\"bounced' "$P"
 expect_no_match "webhook: no types the endpoint did not ask for (deferred)" 'type\\": *\\"deferred' "$P"
+
+# --- 9. destination_rate, per destination rolled up by MX host list, set by a reload -------------
+# roll1.example and roll2.example share mx.roll.example: one destination, one schedule, even with
+# two sessions to it (destination_concurrency 2: an agent per domain). 120/m (2/s) for 6 messages,
+# 3 to each domain, queued at once: 5 intervals of 0.5 s (2.5 s) from the first delivery to the
+# last; keyed by recipient domain (as before) each agent had its own 2/s, about half the time.
+sed -i 's|^  destination_concurrency: 1$|  destination_concurrency: 2\n  destination_rate: "120/m"|' "$T/sluice.yaml"
+n=$(grep -c "reloaded " "$RELAYD_ERR")
+kill -HUP "$RELAYD_PID"
+for ((i = 0; i < 100; i++)); do [ "$(grep -c "reloaded " "$RELAYD_ERR")" -gt "$n" ] && break; sleep 0.1; done
+expect_match "destination_rate 120/m taken by a reload" 'reloaded ' "$RELAYD_ERR"
+/usr/bin/python3 - "$RP" > "$T/rate.out" 2>&1 <<'PY'
+import smtplib, sys
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=10)
+s.ehlo("client.example")
+for i in range(1, 4):
+    for d in ("roll1.example", "roll2.example"):
+        s.sendmail("a@plain.example", ["rate%d@%s" % (i, d)], b"Subject: rate\r\n\r\npaced\r\n")
+s.quit()
+print("sent")
+PY
+expect_match "six messages to two domains of one MX queued" '^sent' "$T/rate.out"
+for ((i = 0; i < 200; i++)); do [ "$(grep -cE '"type":"delivered".*"recipient":"rate[123]@roll[12]\.example"' "$EV")" -ge 6 ] && break; sleep 0.1; done
+grep -E '"type":"delivered".*"recipient":"rate[123]@roll[12]\.example"' "$EV" | /usr/bin/python3 -c '
+import json, sys
+t = sorted(json.loads(l)["time_ms"] for l in sys.stdin)
+gaps = [b - a for a, b in zip(t, t[1:])]
+print("delivered %d; span %.2f s; smallest gap %.2f s" % (len(t), (t[-1] - t[0]) / 1000 if t else 0, min(gaps) / 1000 if gaps else 0))' > "$T/rate.span"
+note "$(cat "$T/rate.span")"
+expect_match "all six delivered" '^delivered 6;' "$T/rate.span"
+expect_match "paced as one destination: span >= 2.2 s (2.5 s at 2/s), not ~1.2 s (2/s per domain)" \
+  'span (2\.[2-9]|[3-9]\.)[0-9]* s' "$T/rate.span"
+expect_match "no two deliveries closer than 0.4 s" 'smallest gap (0\.[4-9]|[1-9]\.)' "$T/rate.span"
 finish

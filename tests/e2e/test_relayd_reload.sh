@@ -7,6 +7,13 @@
 #       (220 h2). Before the fix DATA read the Config that the second reload had freed.
 #   (b) SIGTERM with a session that never leaves: relayd exits 0 after its 10 s bound, logging
 #       "stopped", without touching the daemon after it is gone (no crash, no sanitizer report).
+#   (c) delivery TLS and webhooks across SIGHUP (a second relayd, delivering through a local
+#       unbound to a test MX whose certificate only its own CA file verifies, tls_policy verify):
+#       under a CA file that does not know that certificate the message is deferred and the
+#       events go to webhook A (secret A); a reload naming an unreadable tls_ca_file is refused
+#       with a log line and changes nothing (still deferred, still A); a reload with the right
+#       CA file and webhook B (secret B) delivers it, and the delivered event goes to B, signed
+#       with B's secret, not to A.
 source "$(dirname "$0")/lib.sh" "$@"
 
 mkdir -p "$T/state"
@@ -90,4 +97,81 @@ else wait "$RELAYD_PID"; rc=$?; fi
 expect_eq "(b) relayd exits 0 after the forced stop" "$rc" 0 "$RELAYD_ERR"
 expect_match "(b) relayd logged its stop" "sluice-relayd\[[0-9]+\]: stopped$" "$RELAYD_ERR"
 expect_no_match "(b) no crash or sanitizer report" "AddressSanitizer|runtime error|double free|Segmentation|Aborted" "$RELAYD_ERR"
+
+# --- (c) delivery TLS contexts and webhooks reloaded ---------------------------------------------
+mkdir -p "$T/c/state" "$T/certs"
+MXP=$(free_port) RP2=$(free_port) WA=$(free_port) WB=$(free_port)
+test_cert "$T/certs" mx.tls.example
+test_cert "$T/certs" unrelated.example
+echo "not a certificate" > "$T/certs/garbage.pem"
+unbound_start '  local-zone: "tls.example." static
+  local-data: "tls.example. MX 10 mx.tls.example."
+  local-data: "mx.tls.example. A 127.0.0.4"'
+start_bg mxtls /usr/bin/python3 "$E2E_SRC/test_mx.py" --listen "127.0.0.4:$MXP" --dir "$T/mxtls" --name mx.tls.example \
+  --tls cert --cert "$T/certs/mx.tls.example.crt" --key "$T/certs/mx.tls.example.key"
+wait_port 127.0.0.4 "$MXP" 10 "$LAST_PID" || die "test MX did not start"
+for h in A B; do
+  port=$WA; [ $h = B ] && port=$WB
+  start_bg "hook$h" /usr/bin/python3 "$E2E_SRC/webhook_receiver.py" --listen "127.0.0.1:$port" --dir "$T/hook$h" \
+    --secret "webhook-secret-$h-0123456789" --fail-first 0
+  wait_port 127.0.0.1 "$port" 10 "$LAST_PID" || die "webhook receiver $h did not start"
+done
+write_cfg_c() {  # write_cfg_c CA_FILE WEBHOOK(A|B)
+  local port=$WA; [ "$2" = B ] && port=$WB
+  cat > "$T/c/sluice.yaml" <<YAML
+state_dir: $T/c/state
+run_as_user: ""
+relayd:
+  listen: 127.0.0.1:$RP2
+  hostname: relay.test.example
+  metrics_listen: ""
+dns:
+  servers: [127.0.0.1@$DNS_PORT]
+  timeout: 3s
+delivery:
+  smtp_port: $MXP
+  connect_timeout: 2s
+  greeting_timeout: 2s
+  command_timeout: 3s
+  retry_initial: 1s
+  retry_max: 1s
+  greylist_retry: 1s
+  tls_ca_file: $1
+  tls_policy_map:
+    - { domain: tls.example, policy: verify }
+events:
+  webhooks:
+    - { url: "http://127.0.0.1:$port/hook", secret: webhook-secret-$2-0123456789, types: [deferred, delivered] }
+  webhook_initial_backoff: 1s
+YAML
+}
+reloads_before=$(grep -c "reloaded " "$RELAYD_ERR")
+write_cfg_c "$T/certs/unrelated.example.crt" A
+sluice_relayd_start "$T/c/sluice.yaml" || die "second sluice-relayd did not start"
+EV=$T/c/state/events.jsonl
+swaks_run c1.out --server "127.0.0.1:$RP2" --from a@sender.example --to x@tls.example --header "Subject: reload tls"
+expect_match "(c) the message is queued" '250 2\.0\.0 Ok: queued as' "$T/c1.out"
+expect_match "(c) untrusted certificate under the first CA file: deferred" '"type":"deferred".*"recipient":"x@tls.example"' "$EV" 15
+expect_match "(c) ... and its event posted to webhook A, signed with A's secret" '"signature_ok": true.*deferred' "$T/hookA/posts.jsonl" 10
+
+write_cfg_c "$T/certs/garbage.pem" B
+kill -HUP "$RELAYD_PID"
+expect_match "(c) a reload with an unreadable tls_ca_file is refused, naming it" \
+  "reload refused, keeping the running configuration: delivery.tls_ca_file $T/certs/garbage.pem" "$RELAYD_ERR" 10
+n_deferred=$(grep -c '"type":"deferred"' "$EV")
+for ((i = 0; i < 100; i++)); do [ "$(grep -c '"type":"deferred"' "$EV")" -gt "$n_deferred" ] && break; sleep 0.1; done
+expect_eq "(c) ... the old configuration keeps running: deferred again" "$(grep -c '"type":"deferred"' "$EV")" "$((n_deferred + 1))"
+expect_eq "(c) ... and no event went to webhook B" "$(cat "$T/hookB/posts.jsonl" 2>/dev/null | wc -l)" 0
+
+write_cfg_c "$T/certs/mx.tls.example.crt" B
+kill -HUP "$RELAYD_PID"
+for ((i = 0; i < 100; i++)); do [ "$(grep -c "reloaded " "$RELAYD_ERR")" -gt "$reloads_before" ] && break; sleep 0.1; done
+expect_match "(c) the good reload is logged with the delivery TLS CA file and webhooks" \
+  "reloaded $T/c/sluice.yaml.*delivery TLS \($T/certs/mx.tls.example.crt\) and 1 webhook\(s\) re-read" "$RELAYD_ERR"
+expect_match "(c) the new CA file verifies the MX: delivered" '"type":"delivered".*"recipient":"x@tls.example"' "$EV" 15
+expect_match "(c) ... over verified TLS" '"type":"delivered".*"tls":"policy=verify' "$EV"
+expect_match "(c) the delivered event goes to webhook B, signed with B's secret" '"signature_ok": true.*delivered' "$T/hookB/posts.jsonl" 10
+expect_no_match "(c) ... and not to webhook A" 'delivered' "$T/hookA/posts.jsonl"
+expect_no_match "(c) no signature failed" '"signature_ok": false' "$T/hookA/posts.jsonl"
+expect_no_match "(c) no signature failed at B" '"signature_ok": false' "$T/hookB/posts.jsonl"
 finish

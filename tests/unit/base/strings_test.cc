@@ -19,6 +19,26 @@ TEST(ParseDurationMs, Table) {
   }
 }
 
+TEST(ParseRatePerSecond, Table) {
+  struct Case {
+    const char* in;
+    std::optional<double> want;
+  };
+  const Case cases[] = {
+      {"0", 0.0},       {"50", 50.0},          {"2.5", 2.5},          {"0.5", 0.5},         {"2500/s", 2500.0},
+      {"30/m", 0.5},    {"30 / min", 0.5},     {"90/h", 0.025},       {"864/d", 0.01},      {" 7 ", 7.0},
+      {"", std::nullopt}, {"/s", std::nullopt}, {"-1", std::nullopt}, {"1e3", std::nullopt}, {"1.2.3", std::nullopt},
+      {"5/w", std::nullopt}, {"five", std::nullopt}, {"5/", std::nullopt}, {".", std::nullopt},
+  };
+  for (const auto& c : cases) {
+    auto got = parseRatePerSecond(c.in);
+    ASSERT_EQ(got.has_value(), c.want.has_value()) << "parseRatePerSecond(\"" << c.in << "\")";
+    if (got) {
+      EXPECT_DOUBLE_EQ(*got, *c.want) << "parseRatePerSecond(\"" << c.in << "\")";
+    }
+  }
+}
+
 TEST(ParseSize, Table) {
   struct Case { const char* in; std::optional<uint64_t> want; };
   const Case cases[] = {{"512", 512}, {"64k", 65536}, {"10M", 10 << 20}, {"1G", 1ULL << 30},

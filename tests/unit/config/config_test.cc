@@ -110,11 +110,26 @@ TEST(Config, ErrorsNameFileAndLine) {
       {"policyd:\n  listen: [a]\n", "t.yaml:2: policyd.listen: expected a single value"},
       {"a: b: c\n", "t.yaml:1: YAML syntax error"},
       {"- just\n- a list\n", "must be a map of keys"},
+      {"delivery:\n  destination_rate: fast\n", "t.yaml:2: delivery.destination_rate: expected a rate from 0 to 100000"},
+      {"delivery:\n  destination_rate: 200000/s\n", "delivery.destination_rate: expected a rate"},
   };
   for (const auto& c : cases) {
     auto cfg = loadConfigString(c.yaml, "t.yaml");
     ASSERT_FALSE(cfg) << "want an error for:\n" << c.yaml;
     EXPECT_NE(cfg.message().find(c.want), std::string::npos) << "got: " << cfg.message() << "\nwant: " << c.want;
+  }
+}
+
+TEST(Config, DestinationRateTakesRatesBelowOneAndAboveAThousandPerSecond) {
+  struct Case {
+    const char* text;
+    double want;
+  };
+  for (const auto& c : {Case{"0", 0}, Case{"50", 50}, Case{"0.5", 0.5}, Case{"30/m", 0.5}, Case{"2500/s", 2500},
+                        Case{"100000", 100000}}) {
+    auto cfg = loadConfigString(std::string("delivery:\n  destination_rate: \"") + c.text + "\"\n", "t.yaml");
+    ASSERT_TRUE(cfg) << c.text << ": " << cfg.message();
+    EXPECT_DOUBLE_EQ(cfg.value()->delivery.destinationRate, c.want) << "destination_rate " << c.text;
   }
 }
 

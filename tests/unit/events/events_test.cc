@@ -264,5 +264,41 @@ TEST(Events, WebhookGivesUpAfterMaxAge) {
   EXPECT_EQ(s.runOnce(40000).value(), 0u);
 }
 
+
+// A reload (reconfigure): the next pass posts to the new endpoints with their secrets; rows of an
+// endpoint no longer configured are not posted; without endpoints nothing is posted and rows wait.
+TEST(Events, WebhookReconfigureSwitchesEndpointsAndSecrets) {
+  FakeReceiver a(0), b(0);
+  auto dir = tempDir("reconfigure");
+  std::vector<WebhookEndpoint> epsA = {{a.url(), "secret-a", {}}};
+  std::vector<WebhookEndpoint> epsB = {{b.url(), "secret-b", {}}};
+  Event e1 = sample(EventType::kDelivered, 1700000000000);
+  Event e2 = sample(EventType::kBounced, 1700000000100);
+  Event e3 = sample(EventType::kBounced, 1700000000200);
+  auto o = EventOutbox::open(dir + "/q.db");
+  ASSERT_TRUE(o);
+  ASSERT_TRUE(o.value()->enqueue(e1, epsA));
+  WebhookOptions opt;
+  opt.timeoutMs = 2000;
+  WebhookSender s(dir + "/q.db", {}, opt);
+  EXPECT_EQ(s.runOnce(1700000001000).value(), 0u) << "no endpoint: nothing posted";
+  s.reconfigure(epsA, opt);
+  EXPECT_EQ(s.runOnce(1700000001000).value(), 1u);
+  ASSERT_EQ(a.requests().size(), 1u) << "the row waited for an endpoint";
+
+  s.reconfigure(epsB, opt);
+  ASSERT_TRUE(o.value()->enqueue(e2, epsB));
+  ASSERT_TRUE(o.value()->enqueue(e3, epsA));  // enqueued for an endpoint just removed
+  EXPECT_EQ(s.runOnce(1700000002000).value(), 2u);
+  EXPECT_EQ(a.requests().size(), 1u) << "nothing more to the removed endpoint";
+  auto reqs = b.requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(header(reqs[0].head, "X-Sluice-Event-Id"), e2.id);
+  std::string sig = header(reqs[0].head, "X-Sluice-Signature");
+  auto t = std::stoll(sig.substr(2, sig.find(',') - 2));
+  EXPECT_EQ(sig, webhookSignature("secret-b", t, reqs[0].body)) << "signed with the new secret";
+  EXPECT_EQ(s.failedAttempts.load(), 1u) << "the removed endpoint's row failed, to be retried";
+}
+
 }  // namespace
 }  // namespace sluice::events

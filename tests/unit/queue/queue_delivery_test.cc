@@ -4,7 +4,9 @@
 // resetDelivering turns a crash's leftovers into deferrals due now; record() writes outcomes and
 // attempts in one transaction, deletes the spool file once every recipient is final and keeps the
 // rows, and rolls everything back when its `extra` step fails; retryNow; purgeFinished; nextDueMs;
-// recycled spool files (emptied in spool/free, reused by the next commit, emptied at start).
+// recycled spool files (emptied in spool/free, reused by the next commit, emptied at start);
+// record()'s follow-ups (relayd's DSNs, pending suppressions) durable with the outcome, also
+// across a kill -9 inside or right after the transaction (a copy of the files at that moment).
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -384,6 +386,160 @@ TEST_F(QueueDeliveryTest, FinishedSpoolFilesAreEmptiedAndReused) {
   ASSERT_NE(q_, nullptr);
   EXPECT_EQ(fs::file_size(leftover), 0u);
   EXPECT_TRUE(spoolExists(b)) << "an acknowledged message is untouched";
+}
+
+
+// ---- follow-ups: relayd's DSNs and hard-bounce suppressions, durable with the outcome ----
+
+NewMessage dsnFor(const std::string& id) {
+  NewMessage m;
+  m.sender = "";
+  m.recipients.push_back(NewRecipient{"alice@sender.example", "", "NEVER"});
+  m.content = "Subject: Undelivered Mail Returned to Sender\r\nX-Dsn-For: " + id + "\r\n\r\nreport\r\n";
+  m.messageId = "<dsn-" + id + "@relay.example>";
+  return m;
+}
+
+Queue::PendingSuppression suppressionFor(const std::string& id, int index, const std::string& address) {
+  return Queue::PendingSuppression{id, index, address, "sender.example", "hard-bounce:5.1.1", "relayd:" + id, 1234};
+}
+
+// Messages (by sender) whose content mentions `needle`, and their states.
+std::vector<MessageInfo> dsnsIn(Queue& q, const std::string& forId) {
+  std::vector<MessageInfo> out;
+  auto all = q.list();
+  EXPECT_TRUE(all.ok());
+  if (!all.ok()) return out;
+  for (auto& m : all.value()) {
+    if (m.sender.empty() && m.messageId == "<dsn-" + forId + "@relay.example>") out.push_back(m);
+  }
+  return out;
+}
+
+// What a kill -9 at this moment leaves on disk: the index and its WAL (not the shared-memory
+// index, which SQLite rebuilds) and the spool files, copied to `to`.
+void crashImage(const std::string& from, const std::string& to) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(to + "/spool", ec);
+  for (const char* f : {"queue.db", "queue.db-wal"}) fs::copy_file(from + "/" + f, to + "/" + f, ec);
+  for (const auto& d : fs::directory_iterator(from + "/spool", ec)) {
+    if (!d.is_directory() || d.path().filename() == "free") continue;
+    fs::copy(d.path(), to + "/spool/" + d.path().filename().string(), fs::copy_options::recursive, ec);
+  }
+}
+
+TEST_F(QueueDeliveryTest, RecordCommitsFollowupDsnAndSuppressionWithTheOutcome) {
+  std::string a = add({"gone@dest.example", "ok@dest.example"});
+  ASSERT_EQ(q_->claimDue(wallMs() + 1, 100)->size(), 2u);
+  NewMessage dsn = dsnFor(a);
+  Queue::Followups f;
+  f.messages = {&dsn};
+  f.ids = {Queue::newId()};
+  f.suppressions = {suppressionFor(a, 0, "gone@dest.example")};
+  auto r = q_->record({outcome(a, 0, "bounced"), outcome(a, 1, "delivered")}, nullptr, &f);
+  ASSERT_TRUE(r.ok()) << r.message();
+  EXPECT_EQ(states(a), (std::map<int, std::string>{{0, "bounced"}, {1, "delivered"}}));
+  auto dsns = dsnsIn(*q_, a);
+  ASSERT_EQ(dsns.size(), 1u) << "got " << dsns.size() << " DSNs, want 1";
+  EXPECT_EQ(dsns[0].id, f.ids[0]);
+  ASSERT_EQ(dsns[0].recipients.size(), 1u);
+  EXPECT_EQ(dsns[0].recipients[0].address, "alice@sender.example");
+  EXPECT_EQ(dsns[0].recipients[0].state, "queued");
+  EXPECT_EQ(q_->content(f.ids[0]).valueOr(""), dsn.content);
+  auto env = q_->envelope(f.ids[0]);
+  ASSERT_TRUE(env.ok() && env->has_value());
+  EXPECT_EQ(env->value().recipients[0].notify, "NEVER");
+
+  auto pending = q_->pendingSuppressions();
+  ASSERT_TRUE(pending.ok()) << pending.message();
+  ASSERT_EQ(pending->size(), 1u);
+  EXPECT_EQ((*pending)[0].messageId, a);
+  EXPECT_EQ((*pending)[0].index, 0);
+  EXPECT_EQ((*pending)[0].address, "gone@dest.example");
+  EXPECT_EQ((*pending)[0].scope, "sender.example");
+  EXPECT_EQ((*pending)[0].reason, "hard-bounce:5.1.1");
+  EXPECT_EQ((*pending)[0].createdMs, 1234);
+  // Still there after a restart until forgotten.
+  q_ = openQueue();
+  ASSERT_EQ(q_->pendingSuppressions()->size(), 1u);
+  ASSERT_TRUE(q_->forgetSuppressions(*pending).ok());
+  EXPECT_TRUE(q_->pendingSuppressions()->empty());
+  EXPECT_TRUE(q_->forgetSuppressions(*pending).ok()) << "forgetting twice is harmless";
+}
+
+TEST_F(QueueDeliveryTest, FailedRecordLeavesNeitherOutcomeNorFollowups) {
+  std::string a = add({"gone@dest.example"});
+  ASSERT_EQ(q_->claimDue(wallMs() + 1, 100)->size(), 1u);
+  NewMessage dsn = dsnFor(a);
+  Queue::Followups f;
+  f.messages = {&dsn};
+  f.ids = {Queue::newId()};
+  f.suppressions = {suppressionFor(a, 0, "gone@dest.example")};
+  auto r = q_->record({outcome(a, 0, "bounced")}, [](sqlite3*) -> Status { return makeError("outbox full"); }, &f);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(states(a), (std::map<int, std::string>{{0, "delivering"}}));
+  EXPECT_TRUE(dsnsIn(*q_, a).empty());
+  EXPECT_FALSE(spoolExists(f.ids[0])) << "the DSN's spool file is removed with the rolled-back transaction";
+  EXPECT_TRUE(q_->pendingSuppressions()->empty());
+}
+
+// kill -9 between the DSN's synced spool file and the COMMIT of the bounce: after the restart
+// the bounce is not recorded, the DSN file is gone (recover), the recipient is due again, and the
+// next attempt's bounce brings exactly one DSN; a kill -9 right after the COMMIT keeps both, and
+// the suppression waits in the index for the re-drive at start.
+TEST_F(QueueDeliveryTest, CrashAroundRecordNeverLosesOrDoublesTheDsn) {
+  std::string a = add({"gone@dest.example"});
+  ASSERT_EQ(q_->claimDue(wallMs() + 1, 100)->size(), 1u);
+  NewMessage dsn = dsnFor(a);
+  Queue::Followups f;
+  f.messages = {&dsn};
+  f.ids = {Queue::newId()};
+  f.suppressions = {suppressionFor(a, 0, "gone@dest.example")};
+  std::string before = dir_ + "-crash-before-commit";
+  auto r = q_->record({outcome(a, 0, "bounced")}, [&](sqlite3*) -> Status {
+    EXPECT_TRUE(spoolExists(f.ids[0])) << "the DSN's file is written before the transaction commits";
+    crashImage(dir_, before);
+    return okStatus();
+  }, &f);
+  ASSERT_TRUE(r.ok()) << r.message();
+  std::string after = dir_ + "-crash-after-commit";
+  crashImage(dir_, after);
+
+  {  // restart from the image taken inside the transaction
+    QueueOptions o;
+    o.stateDir = before;
+    auto q = Queue::open(o);
+    ASSERT_TRUE(q.ok()) << q.message();
+    Queue& cq = *q.value();
+    EXPECT_FALSE(std::filesystem::exists(cq.spoolPath(f.ids[0]))) << "recover() removes the DSN file without index rows";
+    EXPECT_TRUE(dsnsIn(cq, a).empty());
+    EXPECT_TRUE(cq.pendingSuppressions()->empty());
+    ASSERT_EQ(cq.resetDelivering().value(), 1u) << "the bounced recipient is due again";
+    auto due = cq.claimDue(wallMs() + 1, 100);
+    ASSERT_EQ(due->size(), 1u);
+    EXPECT_EQ((*due)[0].messageId, a);
+    Queue::Followups again = f;
+    again.ids = {Queue::newId()};
+    ASSERT_TRUE(cq.record({outcome(a, 0, "bounced")}, nullptr, &again).ok());
+    EXPECT_EQ(dsnsIn(cq, a).size(), 1u) << "exactly one DSN after the retried bounce";
+    EXPECT_EQ(cq.pendingSuppressions()->size(), 1u);
+  }
+  {  // restart from the image taken after the COMMIT
+    QueueOptions o;
+    o.stateDir = after;
+    auto q = Queue::open(o);
+    ASSERT_TRUE(q.ok()) << q.message();
+    Queue& cq = *q.value();
+    EXPECT_EQ(cq.resetDelivering().value(), 0u);
+    auto dsns = dsnsIn(cq, a);
+    ASSERT_EQ(dsns.size(), 1u);
+    EXPECT_EQ(dsns[0].recipients[0].state, "queued") << "the DSN is there, due for delivery";
+    EXPECT_TRUE(cq.content(f.ids[0]).ok());
+    ASSERT_EQ(cq.pendingSuppressions()->size(), 1u) << "the suppression waits for the re-drive";
+  }
+  std::filesystem::remove_all(before);
+  std::filesystem::remove_all(after);
 }
 
 }  // namespace
