@@ -154,6 +154,27 @@ bool senderContext(std::string_view lowerText, size_t at) {
   return false;
 }
 
+// A reply stated once above the list of recipients it applies to (MailMarshal: "Could not be
+// delivered because of" / "550 5.1.1 User unknown" / "The following recipients were affected:"):
+// the last paragraph before `end` whose first line begins with a 4xx/5xx reply code, or "".
+std::string replyAbove(std::string_view text, size_t end) {
+  std::string_view head = text.substr(0, end);
+  size_t pos = 0, found = std::string_view::npos;
+  while (pos < head.size()) {
+    size_t eol = head.find('\n', pos);
+    if (eol == std::string_view::npos) eol = head.size();
+    std::string_view line = trim(head.substr(pos, eol - pos));
+    if (line.size() > 4 && (line[0] == '4' || line[0] == '5') && line[1] >= '0' && line[1] <= '5' &&
+        line[2] >= '0' && line[2] <= '9' && (line[3] == ' ' || line[3] == '-')) {
+      found = pos;
+    }
+    pos = eol + 1;
+  }
+  if (found == std::string_view::npos) return "";
+  size_t stop = head.find("\n\n", found);
+  return collapseSpace(head.substr(found, stop == std::string_view::npos ? std::string_view::npos : stop - found));
+}
+
 }  // namespace
 
 Envelope inspect(const mime::Message& msg, const RuleSet& rules) {
@@ -392,6 +413,14 @@ bool readText(const Envelope& env, const RuleSet& rules, Report& out) {
     r.recipient = rcpts[i];
     std::string b = where[i] == std::string::npos ? std::string() : blockFor(env.text, lower, rcpts[i], rcpts);
     r.diagnostic = collapseSpace(b.empty() ? env.text : std::string_view(b));
+    if (where[i] != std::string::npos) {
+      // The recipient's lines say nothing of why: the reply stated above the list does.
+      std::string lb = lowerCopy(r.diagnostic);
+      if (findReplyCode(lb).empty() && findStatusCode(lb).empty() && rules.scan(lb).reasons.empty()) {
+        std::string above = replyAbove(env.text, lineStart(lower, where[i]));
+        if (!above.empty()) r.diagnostic = above + " " + r.diagnostic;
+      }
+    }
     size_t ls = where[i] == std::string::npos ? 0 : lineStart(lower, where[i]);
     prose.push_back(where[i] != std::string::npos && trim(std::string_view(lower).substr(ls, where[i] - ls)).size() > 15);
     // Only needed when some candidate is prose-like (rare): codes first, the rules if need be.

@@ -404,6 +404,22 @@ TEST(BounceParser, QmailTextBounceInAnMbox) {
   EXPECT_TRUE(reps[1].recipients.empty());
 }
 
+// MailMarshal states the reply once, above the list of recipients it applies to.
+TEST(BounceParser, ReplyStatedAboveTheRecipientList) {
+  Report rep = parser()->parse(
+      "From: postmaster@relay.example.com\nTo: s@example.com\nSubject: Undeliverable Mail\n\n"
+      "Your message:\n   From:    s@example.com\n   Subject: Hello\n\nCould not be delivered because of\n\n"
+      "550 5.1.1 User unknown\n\nThe following recipients were affected: \n    kijitora@example.org\n\n\n"
+      "Additional Information\n======================\nOriginal Sender:    <s@example.com>\n");
+  ASSERT_EQ(rep.kind, Kind::kBounce);
+  ASSERT_EQ(rep.recipients.size(), 1u);
+  const Recipient& r = rep.recipients[0];
+  EXPECT_EQ(r.recipient, "kijitora@example.org");
+  EXPECT_EQ(r.reason, "userunknown") << r.rule;
+  EXPECT_EQ(r.status, "5.1.1");
+  EXPECT_EQ(r.replyCode, "550");
+}
+
 TEST(BounceParser, HtmlOnlyBounceIsReadWithoutItsTags) {
   Report rep = parser()->parse(
       "From: MAILER-DAEMON@mx.example.jp\nTo: sender@example.com\nSubject: Undelivered Mail\n"
