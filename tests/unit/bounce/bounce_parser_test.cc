@@ -420,6 +420,25 @@ TEST(BounceParser, ReplyStatedAboveTheRecipientList) {
   EXPECT_EQ(r.replyCode, "550");
 }
 
+// A Sendmail transcript names each recipient on the last line of its part.
+TEST(BounceParser, SendmailTranscriptPartEndsAtTheRecipientLine) {
+  Report rep = parser()->parse(
+      "From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example.jp>\nTo: s@example.jp\n"
+      "Subject: Returned mail: Remote protocol error\n\n   ----- Transcript of session follows -----\n"
+      "While talking to mx.example.edu:\n>>> MAIL From:<s@example.jp>\n<<< 550 Insecure Mail Relay\n"
+      "554 <kijitora@example.edu>... Remote protocol error\n"
+      "421 example.org (smtp)... Deferred: Connection timed out during user open with example.org\n"
+      "550 example.net (smtp)... 550 Host unknown\n554 <neko@example.net>... 550 Host unknown\n\n"
+      "   ----- Unsent message follows -----\n\nhi\n");
+  ASSERT_EQ(rep.kind, Kind::kBounce);
+  ASSERT_EQ(rep.recipients.size(), 2u);
+  EXPECT_EQ(rep.recipients[0].recipient, "kijitora@example.edu");
+  EXPECT_EQ(rep.recipients[0].reason, "norelaying") << rep.recipients[0].diagnostic;
+  EXPECT_EQ(rep.recipients[0].replyCode, "550");
+  EXPECT_EQ(rep.recipients[1].recipient, "neko@example.net");
+  EXPECT_EQ(rep.recipients[1].reason, "hostunknown") << rep.recipients[1].diagnostic;
+}
+
 TEST(BounceParser, HtmlOnlyBounceIsReadWithoutItsTags) {
   Report rep = parser()->parse(
       "From: MAILER-DAEMON@mx.example.jp\nTo: sender@example.com\nSubject: Undelivered Mail\n"
