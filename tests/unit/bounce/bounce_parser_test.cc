@@ -439,6 +439,29 @@ TEST(BounceParser, SendmailTranscriptPartEndsAtTheRecipientLine) {
   EXPECT_EQ(rep.recipients[1].reason, "hostunknown") << rep.recipients[1].diagnostic;
 }
 
+// A gateway's notice that lists nobody, the MTA's DSN attached as the "original message".
+TEST(BounceParser, NoticeWrappingTheRealReport) {
+  std::string inner =
+      "From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example.jp>\nTo: s@example.jp\n"
+      "Subject: Returned mail: User unknown\nMIME-Version: 1.0\n"
+      "Content-Type: multipart/report; report-type=delivery-status; boundary=\"in\"\n\n"
+      "--in\nContent-Type: text/plain\n\nThe following addresses had permanent delivery errors\n"
+      "kijitora@example.org\n\n--in\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.jp\n\n"
+      "Final-Recipient: rfc822; kijitora@example.org\nAction: failed\nStatus: 5.1.1\n"
+      "Diagnostic-Code: smtp; 550 5.1.1 User unknown\n\n--in--\n";
+  Report rep = parser()->parse(
+      "From: Mail Delivery Subsystem <MAILER-DAEMON@gw.example.jp>\nTo: notify@gw.example.jp\n"
+      "Subject: Returned mail: User unknown\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"out\"\n\n"
+      "--out\nContent-Type: text/plain\n\nThe original message was received at Thu Oct 13 15:22:22 2015\n\n"
+      "----- The following addresses had permanent delivery errors -----\n\n"
+      "--out\nContent-Type: message/rfc822\n\n" + inner + "\n--out--\n");
+  ASSERT_EQ(rep.kind, Kind::kBounce);
+  ASSERT_EQ(rep.recipients.size(), 1u);
+  EXPECT_EQ(rep.recipients[0].recipient, "kijitora@example.org");
+  EXPECT_EQ(rep.recipients[0].reason, "userunknown");
+  EXPECT_EQ(rep.recipients[0].status, "5.1.1");
+}
+
 TEST(BounceParser, HtmlOnlyBounceIsReadWithoutItsTags) {
   Report rep = parser()->parse(
       "From: MAILER-DAEMON@mx.example.jp\nTo: sender@example.com\nSubject: Undelivered Mail\n"
