@@ -67,6 +67,9 @@ TEST(BounceRules, ClassifiesATableOfReplies) {
       {"550 5.2.1 This account has been disabled or discontinued", "", "suspend", 0},
       {"retry timeout exceeded", "4.4.7", "expired", 0},
       {"", "5.0.0", "undefined", 0},
+      {"550 DMARC check failed. http://service.mail.qq.com/cgi-bin/help?subtype=1&&no=1001508&&id=16.", "", "blocked", 0},
+      {"542 kijitora@example.com Rejected", "5.0.0", "userunknown", 1},
+      {"554 delivery error: dd This user doesn't have a yahoo.com account (k@yahoo.com) [0] - mta1.mail.bf1.yahoo.com", "", "userunknown", 1},
   };
   for (const Case& c : cases) {
     Recipient r;
@@ -460,6 +463,20 @@ TEST(BounceParser, NoticeWrappingTheRealReport) {
   EXPECT_EQ(rep.recipients[0].recipient, "kijitora@example.org");
   EXPECT_EQ(rep.recipients[0].reason, "userunknown");
   EXPECT_EQ(rep.recipients[0].status, "5.1.1");
+}
+
+// A Sendmail transcript whose reply follows "while talking to" answered the connection: refused.
+TEST(BounceParser, SendmailGreetingRefusalIsBlocked) {
+  Report rep = parser()->parse(
+      "From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example.jp>\nTo: s@example.jp\n"
+      "Subject: Returned mail: see transcript for details\n\n"
+      "   ----- The following addresses had permanent fatal errors -----\n<kijitora@example.org>\n"
+      "    (reason: 554 IP=192.0.2.254 - A problem occurred. (BL))\n\n"
+      "   ----- Transcript of session follows -----\n... while talking to mx03.example.org.:\n"
+      "<<< 554 IP=192.0.2.254 - A problem occurred. (BL)\n554 5.0.0 Service unavailable\n");
+  ASSERT_EQ(rep.recipients.size(), 1u);
+  EXPECT_EQ(rep.recipients[0].reason, "blocked") << rep.recipients[0].rule;
+  EXPECT_EQ(rep.recipients[0].smtpCommand, "HELO");
 }
 
 TEST(BounceParser, HtmlOnlyBounceIsReadWithoutItsTags) {
