@@ -369,22 +369,50 @@ void dsnRecipient(const mime::Fields& g, const mime::Fields& perMessage, Recipie
   if (dtype == "x-unix" || dtype == "x-postfix") r.rule = "type:" + dtype;  // hint for classify
 }
 
+// Text with the quoting of a reply or forward ("> ", ">> ") taken off every line.
+std::string unquote(std::string_view t) {
+  std::string out;
+  out.reserve(t.size());
+  size_t pos = 0;
+  while (pos < t.size()) {
+    size_t eol = t.find('\n', pos);
+    if (eol == std::string_view::npos) eol = t.size();
+    std::string_view line = t.substr(pos, eol - pos);
+    while (!line.empty() && line[0] == '>') {
+      line.remove_prefix(1);
+      if (!line.empty() && line[0] == ' ') line.remove_prefix(1);
+    }
+    out.append(line);
+    out.push_back('\n');
+    pos = eol + 1;
+  }
+  return out;
+}
+
 }  // namespace
 
 bool readDsn(const Envelope& env, const RuleSet& rules, Report& out) {
   std::vector<mime::Fields> groups;
+  std::string unquoted;  // backs `t` for a quoted report
   if (env.deliveryStatus) {
     groups = mime::parseFieldGroups(env.deliveryStatus->body);
   } else {
-    // DSN fields written in the text part (some gateways flatten the report).
+    // DSN fields written in the text part (some gateways flatten the report), or quoted in a
+    // forwarded bounce ("Begin forwarded message:" / "> Final-Recipient: RFC822; ...").
     std::string_view t = env.fullText;
     size_t f = findFieldLine(t, "final-recipient:");
     if (f == std::string_view::npos) f = findFieldLine(t, "original-recipient:");
+    if (f == std::string_view::npos && (findFieldLine(t, "> final-recipient:") != std::string_view::npos ||
+                                        findFieldLine(t, ">final-recipient:") != std::string_view::npos)) {
+      unquoted = unquote(t);
+      t = unquoted;
+      f = findFieldLine(t, "final-recipient:");
+    }
     if (f == std::string_view::npos) return false;
     size_t from = f;
     size_t rep = findFieldLine(t.substr(0, f), "reporting-mta:");
     if (rep != std::string_view::npos) from = rep;
-    groups = mime::parseFieldGroups(env.fullText.substr(from));
+    groups = mime::parseFieldGroups(t.substr(from));
   }
   mime::Fields perMessage;
   std::vector<Recipient> rs;

@@ -479,6 +479,22 @@ TEST(BounceParser, SendmailGreetingRefusalIsBlocked) {
   EXPECT_EQ(rep.recipients[0].smtpCommand, "HELO");
 }
 
+// A bounce forwarded inline: its DSN fields are quoted with "> ".
+TEST(BounceParser, QuotedDsnInAForwardedBounce) {
+  Report rep = parser()->parse(
+      "From: someone@example.jp\nTo: support@example.jp\nSubject: Fwd: Returned mail: see transcript for details\n\n"
+      "Begin forwarded message:\n> From: Mail Delivery Subsystem <MAILER-DAEMON>\n>\n"
+      ">    ----- The following addresses had permanent fatal errors -----\n> <k@docomo.example.jp>\n"
+      ">     (reason: 550 Unknown user k@docomo.example.jp)\n>\n> Reporting-MTA: dns; smtp.example.jp\n>\n"
+      "> Final-Recipient: RFC822; k@docomo.example.jp\n> Action: failed\n> Status: 5.2.0\n"
+      "> Diagnostic-Code: SMTP; 550 Unknown user k@docomo.example.jp\n>\n");
+  ASSERT_EQ(rep.format, "rfc3464");
+  ASSERT_EQ(rep.recipients.size(), 1u);
+  EXPECT_EQ(rep.recipients[0].recipient, "k@docomo.example.jp");
+  EXPECT_EQ(rep.recipients[0].status, "5.2.0");
+  EXPECT_EQ(rep.recipients[0].diagnostic, "550 Unknown user k@docomo.example.jp");
+}
+
 TEST(BounceParser, HtmlOnlyBounceIsReadWithoutItsTags) {
   Report rep = parser()->parse(
       "From: MAILER-DAEMON@mx.example.jp\nTo: sender@example.com\nSubject: Undelivered Mail\n"
