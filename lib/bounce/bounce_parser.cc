@@ -303,7 +303,13 @@ Report BounceParser::parseDepth(std::string_view raw, int depth) const {
             (detail::declaredAutoReply(env, *rules_) && detail::readAutoReply(env, *rules_, rep)) ||
             (detail::looksLikeBounce(env, *rules_) && detail::readText(env, *rules_, rep)) ||
             detail::readAutoReply(env, *rules_, rep);
-  if (!ok && depth < 2) {
+  // A text bounce that names no recipient in its text (the address came from the returned
+  // message's To:) may be a wrapper around the real report: Trend Micro's IMSS notice "The
+  // following addresses had permanent delivery errors" with an empty list and the MTA's DSN
+  // attached as the "original message".
+  bool wrapper = ok && rep.format == "text" && depth < 2 && !rep.recipients.empty() &&
+                 detail::lowerCopy(env.text).find(detail::lowerCopy(rep.recipients[0].recipient)) == std::string::npos;
+  if ((!ok || wrapper) && depth < 2) {
     // A forwarded bounce: the report is the attached message.
     const mime::Part* inner = attachedMessage(msg->root(), 0);
     if (inner) {

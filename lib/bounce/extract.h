@@ -60,4 +60,13 @@ std::string addressAt(std::string_view t, size_t pos, size_t* at, size_t* end);
 std::string blockFor(std::string_view text, std::string_view lower, std::string_view addr,
                      const std::vector<std::string>& others);
 
+// Layouts of the recipients' causes in report text (text_layout.cc).
+// The last paragraph before `end` whose first line begins with a 4xx/5xx reply code, or "".
+std::string replyAbove(std::string_view text, size_t end);
+// In a Sendmail transcript, addr's part: up to its "NNN <addr>... text" line, from the previous
+// such line or the last "while talking to"; "" when there is none or no transcript.
+std::string sendmailPart(std::string_view text, std::string_view lower, std::string_view addr);
+// t with the quoting of a reply or forward ("> ", ">> ") taken off every line.
+std::string unquote(std::string_view t);
+
 }  // namespace sluice::bounce::detail

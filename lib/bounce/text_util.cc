@@ -39,6 +39,23 @@ bool standsAlone(std::string_view t, size_t i, size_t len) {
   return true;
 }
 
+// At i, a code written right after a reply code: "550 5.1.1", "550-5.1.1", and a quoted reply
+// "550-'5.2.2 ...'" (Amazon SES quotes the remote server's answer after its own vague code:
+// "5.1.0 - Unknown address error 550-'5.2.2 <x>... Mailbox Full'").
+bool afterReplyCode(std::string_view t, size_t i) {
+  if (i >= 1 && (t[i - 1] == '\'' || t[i - 1] == '"')) --i;
+  return i >= 4 && isDigit(t[i - 2]) && isDigit(t[i - 3]) && isDigit(t[i - 4]) &&
+         (t[i - 1] == ' ' || t[i - 1] == '-');
+}
+
+// At i (a ':' before a reply code): a label that names the reply code, "ERROR_CODE :421" (Zoho
+// Mail's bounces: "Error, ERROR_CODE :421, ERROR_CODE :, Host not reachable.").
+bool codeLabel(std::string_view t, size_t colon) {
+  std::string_view before = t.substr(0, colon);
+  while (!before.empty() && before.back() == ' ') before.remove_suffix(1);
+  return before.size() >= 10 && iequals(before.substr(before.size() - 10), "error_code");
+}
+
 }  // namespace
 
 
@@ -65,9 +82,7 @@ std::string findStatusCode(std::string_view t) {
     size_t len = codeAt(t, i);
     if (len == 0 || !standsAlone(t, i, len)) continue;
     if (!pass1 && (t[i + 2] > '7' || len != 5 || t[i + 4] > '7')) continue;
-    bool anchored = (i >= 4 && isDigit(t[i - 2]) && isDigit(t[i - 3]) && isDigit(t[i - 4]) &&
-                     (t[i - 1] == ' ' || t[i - 1] == '-')) ||
-                    (i >= 1 && t[i - 1] == '#');
+    bool anchored = afterReplyCode(t, i) || (i >= 1 && t[i - 1] == '#');
     if (pass1) {
       if (anchored) return std::string(t.substr(i, len));
       if (loose == std::string_view::npos) loose = i, looseLen = len;
@@ -105,10 +120,11 @@ std::string findReplyCode(std::string_view t) {
     char c = t[i];
     if (c != '4' && c != '5') continue;
     if (!isDigit(t[i + 1]) || !isDigit(t[i + 2]) || t[i + 1] > '5') continue;
-    if (i > 0 && (isAlnum(t[i - 1]) || t[i - 1] == '.' || t[i - 1] == '-' || t[i - 1] == ':' ||
-                  t[i - 1] == '#' || t[i - 1] == '/' || t[i - 1] == '=' || t[i - 1] == '+')) continue;
+    bool labelled = i > 0 && t[i - 1] == ':' && codeLabel(t, i - 1);
+    if (i > 0 && !labelled && (isAlnum(t[i - 1]) || t[i - 1] == '.' || t[i - 1] == '-' || t[i - 1] == ':' ||
+                               t[i - 1] == '#' || t[i - 1] == '/' || t[i - 1] == '=' || t[i - 1] == '+')) continue;
     size_t e = i + 3;
-    if (e < t.size() && t[e] != ' ' && t[e] != '-' && t[e] != '\n' && t[e] != '\t') continue;
+    if (e < t.size() && t[e] != ' ' && t[e] != '-' && t[e] != '\n' && t[e] != '\t' && !(labelled && t[e] == ',')) continue;
     if (e + 1 < t.size() && t[e] == '-' && !isDigit(t[e + 1]) && !isAlpha(t[e + 1]) ) continue;
     // "550 5.1.1", "550-", "550 <addr>", "550 User": a reply, not a count like "451 messages".
     return std::string(t.substr(i, 3));

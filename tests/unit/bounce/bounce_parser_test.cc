@@ -67,6 +67,9 @@ TEST(BounceRules, ClassifiesATableOfReplies) {
       {"550 5.2.1 This account has been disabled or discontinued", "", "suspend", 0},
       {"retry timeout exceeded", "4.4.7", "expired", 0},
       {"", "5.0.0", "undefined", 0},
+      {"550 DMARC check failed. http://service.mail.qq.com/cgi-bin/help?subtype=1&&no=1001508&&id=16.", "", "blocked", 0},
+      {"542 kijitora@example.com Rejected", "5.0.0", "userunknown", 1},
+      {"554 delivery error: dd This user doesn't have a yahoo.com account (k@yahoo.com) [0] - mta1.mail.bf1.yahoo.com", "", "userunknown", 1},
   };
   for (const Case& c : cases) {
     Recipient r;
@@ -402,6 +405,113 @@ TEST(BounceParser, QmailTextBounceInAnMbox) {
   EXPECT_EQ(reps[0].originalMessageId, "q1@example.com");
   EXPECT_EQ(reps[1].kind, Kind::kNotBounce);
   EXPECT_TRUE(reps[1].recipients.empty());
+}
+
+// MailMarshal states the reply once, above the list of recipients it applies to.
+TEST(BounceParser, ReplyStatedAboveTheRecipientList) {
+  Report rep = parser()->parse(
+      "From: postmaster@relay.example.com\nTo: s@example.com\nSubject: Undeliverable Mail\n\n"
+      "Your message:\n   From:    s@example.com\n   Subject: Hello\n\nCould not be delivered because of\n\n"
+      "550 5.1.1 User unknown\n\nThe following recipients were affected: \n    kijitora@example.org\n\n\n"
+      "Additional Information\n======================\nOriginal Sender:    <s@example.com>\n");
+  ASSERT_EQ(rep.kind, Kind::kBounce);
+  ASSERT_EQ(rep.recipients.size(), 1u);
+  const Recipient& r = rep.recipients[0];
+  EXPECT_EQ(r.recipient, "kijitora@example.org");
+  EXPECT_EQ(r.reason, "userunknown") << r.rule;
+  EXPECT_EQ(r.status, "5.1.1");
+  EXPECT_EQ(r.replyCode, "550");
+}
+
+// A Sendmail transcript names each recipient on the last line of its part.
+TEST(BounceParser, SendmailTranscriptPartEndsAtTheRecipientLine) {
+  Report rep = parser()->parse(
+      "From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example.jp>\nTo: s@example.jp\n"
+      "Subject: Returned mail: Remote protocol error\n\n   ----- Transcript of session follows -----\n"
+      "While talking to mx.example.edu:\n>>> MAIL From:<s@example.jp>\n<<< 550 Insecure Mail Relay\n"
+      "554 <kijitora@example.edu>... Remote protocol error\n"
+      "421 example.org (smtp)... Deferred: Connection timed out during user open with example.org\n"
+      "550 example.net (smtp)... 550 Host unknown\n554 <neko@example.net>... 550 Host unknown\n\n"
+      "   ----- Unsent message follows -----\n\nhi\n");
+  ASSERT_EQ(rep.kind, Kind::kBounce);
+  ASSERT_EQ(rep.recipients.size(), 2u);
+  EXPECT_EQ(rep.recipients[0].recipient, "kijitora@example.edu");
+  EXPECT_EQ(rep.recipients[0].reason, "norelaying") << rep.recipients[0].diagnostic;
+  EXPECT_EQ(rep.recipients[0].replyCode, "550");
+  EXPECT_EQ(rep.recipients[1].recipient, "neko@example.net");
+  EXPECT_EQ(rep.recipients[1].reason, "hostunknown") << rep.recipients[1].diagnostic;
+}
+
+// A gateway's notice that lists nobody, the MTA's DSN attached as the "original message".
+TEST(BounceParser, NoticeWrappingTheRealReport) {
+  std::string inner =
+      "From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example.jp>\nTo: s@example.jp\n"
+      "Subject: Returned mail: User unknown\nMIME-Version: 1.0\n"
+      "Content-Type: multipart/report; report-type=delivery-status; boundary=\"in\"\n\n"
+      "--in\nContent-Type: text/plain\n\nThe following addresses had permanent delivery errors\n"
+      "kijitora@example.org\n\n--in\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.jp\n\n"
+      "Final-Recipient: rfc822; kijitora@example.org\nAction: failed\nStatus: 5.1.1\n"
+      "Diagnostic-Code: smtp; 550 5.1.1 User unknown\n\n--in--\n";
+  Report rep = parser()->parse(
+      "From: Mail Delivery Subsystem <MAILER-DAEMON@gw.example.jp>\nTo: notify@gw.example.jp\n"
+      "Subject: Returned mail: User unknown\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"out\"\n\n"
+      "--out\nContent-Type: text/plain\n\nThe original message was received at Thu Oct 13 15:22:22 2015\n\n"
+      "----- The following addresses had permanent delivery errors -----\n\n"
+      "--out\nContent-Type: message/rfc822\n\n" + inner + "\n--out--\n");
+  ASSERT_EQ(rep.kind, Kind::kBounce);
+  ASSERT_EQ(rep.recipients.size(), 1u);
+  EXPECT_EQ(rep.recipients[0].recipient, "kijitora@example.org");
+  EXPECT_EQ(rep.recipients[0].reason, "userunknown");
+  EXPECT_EQ(rep.recipients[0].status, "5.1.1");
+}
+
+// A Sendmail transcript whose reply follows "while talking to" answered the connection: refused.
+TEST(BounceParser, SendmailGreetingRefusalIsBlocked) {
+  Report rep = parser()->parse(
+      "From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example.jp>\nTo: s@example.jp\n"
+      "Subject: Returned mail: see transcript for details\n\n"
+      "   ----- The following addresses had permanent fatal errors -----\n<kijitora@example.org>\n"
+      "    (reason: 554 IP=192.0.2.254 - A problem occurred. (BL))\n\n"
+      "   ----- Transcript of session follows -----\n... while talking to mx03.example.org.:\n"
+      "<<< 554 IP=192.0.2.254 - A problem occurred. (BL)\n554 5.0.0 Service unavailable\n");
+  ASSERT_EQ(rep.recipients.size(), 1u);
+  EXPECT_EQ(rep.recipients[0].reason, "blocked") << rep.recipients[0].rule;
+  EXPECT_EQ(rep.recipients[0].smtpCommand, "HELO");
+}
+
+// A bounce forwarded inline: its DSN fields are quoted with "> ".
+TEST(BounceParser, QuotedDsnInAForwardedBounce) {
+  Report rep = parser()->parse(
+      "From: someone@example.jp\nTo: support@example.jp\nSubject: Fwd: Returned mail: see transcript for details\n\n"
+      "Begin forwarded message:\n> From: Mail Delivery Subsystem <MAILER-DAEMON>\n>\n"
+      ">    ----- The following addresses had permanent fatal errors -----\n> <k@docomo.example.jp>\n"
+      ">     (reason: 550 Unknown user k@docomo.example.jp)\n>\n> Reporting-MTA: dns; smtp.example.jp\n>\n"
+      "> Final-Recipient: RFC822; k@docomo.example.jp\n> Action: failed\n> Status: 5.2.0\n"
+      "> Diagnostic-Code: SMTP; 550 Unknown user k@docomo.example.jp\n>\n");
+  ASSERT_EQ(rep.format, "rfc3464");
+  ASSERT_EQ(rep.recipients.size(), 1u);
+  EXPECT_EQ(rep.recipients[0].recipient, "k@docomo.example.jp");
+  EXPECT_EQ(rep.recipients[0].status, "5.2.0");
+  EXPECT_EQ(rep.recipients[0].diagnostic, "550 Unknown user k@docomo.example.jp");
+}
+
+// Exim's delivery to a file: the DSN's recipient is the path, the text names the address.
+TEST(BounceParser, DsnStatusOfADeliveryToAFile) {
+  Report rep = parser()->parse(
+      "From: Mail Delivery System <Mailer-Daemon@mx.example.jp>\nTo: s@example.jp\n"
+      "Subject: Mail delivery failed: returning message to sender\nMIME-Version: 1.0\n"
+      "Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\n\n"
+      "--b\nContent-type: text/plain; charset=us-ascii\n\n"
+      "A message that you sent could not be delivered to one or more of its\n"
+      "recipients. This is a permanent error. The following address(es) failed:\n\n"
+      "  save to /mail/spool/example.jp/n/neko\n    generated by neko@example.jp\n"
+      "    mailbox is full: retry timeout exceeded\n\n"
+      "--b\nContent-type: message/delivery-status\n\nReporting-MTA: dns; mx.example.jp\n\n"
+      "Action: failed\nFinal-Recipient: rfc822;/mail/spool/example.jp/n/neko\nStatus: 5.0.0\n\n--b--\n");
+  ASSERT_EQ(rep.recipients.size(), 1u);
+  EXPECT_EQ(rep.recipients[0].recipient, "neko@example.jp");
+  EXPECT_EQ(rep.recipients[0].reason, "mailboxfull");
+  EXPECT_EQ(rep.recipients[0].status, "5.0.0");
 }
 
 TEST(BounceParser, HtmlOnlyBounceIsReadWithoutItsTags) {

@@ -54,8 +54,9 @@ std::string findStatusCodeRef(std::string_view t) {
       if (e < t.size() && (alnum(t[e]) || t[e] == '@')) continue;
       if (e + 1 < t.size() && t[e] == '.' && digit(t[e + 1])) continue;
       if (pass == 1 && (t[i + 2] > '7' || len != 5 || t[i + 4] > '7')) continue;
-      bool anchored = (i >= 4 && digit(t[i - 2]) && digit(t[i - 3]) && digit(t[i - 4]) &&
-                       (t[i - 1] == ' ' || t[i - 1] == '-')) || (i >= 1 && t[i - 1] == '#');
+      size_t k = i >= 1 && (t[i - 1] == '\'' || t[i - 1] == '"') ? i - 1 : i;  // 550-'5.2.2
+      bool anchored = (k >= 4 && digit(t[k - 2]) && digit(t[k - 3]) && digit(t[k - 4]) &&
+                       (t[k - 1] == ' ' || t[k - 1] == '-')) || (i >= 1 && t[i - 1] == '#');
       if (anchored) return std::string(t.substr(i, len));
       if (loose.empty()) loose = std::string(t.substr(i, len));
     }
@@ -69,10 +70,16 @@ std::string findReplyCodeRef(std::string_view t) {
     char c = t[i];
     if (c != '4' && c != '5') continue;
     if (!digit(t[i + 1]) || !digit(t[i + 2]) || t[i + 1] > '5') continue;
-    if (i > 0 && (alnum(t[i - 1]) || t[i - 1] == '.' || t[i - 1] == '-' || t[i - 1] == ':' ||
-                  t[i - 1] == '#' || t[i - 1] == '/' || t[i - 1] == '=' || t[i - 1] == '+')) continue;
+    bool labelled = false;  // "error_code :421" (Zoho)
+    if (i > 0 && t[i - 1] == ':') {
+      std::string before(t.substr(0, i - 1));
+      while (!before.empty() && before.back() == ' ') before.pop_back();
+      labelled = before.size() >= 10 && before.compare(before.size() - 10, 10, "error_code") == 0;
+    }
+    if (i > 0 && !labelled && (alnum(t[i - 1]) || t[i - 1] == '.' || t[i - 1] == '-' || t[i - 1] == ':' ||
+                               t[i - 1] == '#' || t[i - 1] == '/' || t[i - 1] == '=' || t[i - 1] == '+')) continue;
     size_t e = i + 3;
-    if (e < t.size() && t[e] != ' ' && t[e] != '-' && t[e] != '\n' && t[e] != '\t') continue;
+    if (e < t.size() && t[e] != ' ' && t[e] != '-' && t[e] != '\n' && t[e] != '\t' && !(labelled && t[e] == ',')) continue;
     if (e + 1 < t.size() && t[e] == '-' && !digit(t[e + 1]) && !alpha(t[e + 1])) continue;
     return std::string(t.substr(i, 3));
   }
@@ -125,6 +132,9 @@ TEST(TextUtil, FindReplyCodeSameAsEveryPosition) {
   }
   EXPECT_EQ(findReplyCode("remote host said: 550 5.1.1 unknown"), "550");
   EXPECT_EQ(findReplyCode("id 4512 x; 421-try later"), "421");
+  // Zoho Mail's labelled code; a bare "x:550" stays no reply code.
+  EXPECT_EQ(findReplyCode("x@y error, error_code :421, error_code :, host not reachable."), "421");
+  EXPECT_EQ(findReplyCode("port:550 x"), "");
 }
 
 TEST(TextUtil, FindStatusCodeSameAsTwoPasses) {
@@ -140,6 +150,8 @@ TEST(TextUtil, FindStatusCodeSameAsTwoPasses) {
   EXPECT_EQ(findStatusCode("ok 2.1.5 then 4.4.7"), "4.4.7");
   EXPECT_EQ(findStatusCode("ok 2.1.5 then #2.0.0"), "2.0.0");
   EXPECT_EQ(findStatusCode("ip 10.5.1.1 and 5.1.10"), "5.1.10");
+  // Amazon SES: its own vague code first, the remote server's reply quoted after it.
+  EXPECT_EQ(findStatusCode("5.1.0 - unknown address error 550-'5.2.2 <x@y>... mailbox full'"), "5.2.2");
 }
 
 }  // namespace
