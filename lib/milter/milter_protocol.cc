@@ -118,6 +118,7 @@ size_t MilterSession::missing() const {
 
 bool MilterSession::feed(const char* data, size_t len) {
   if (state_ == SessionState::kClosed) return false;
+  if (len == 0) return true;
   auto [p, room] = space(len);
   (void)room;
   std::memcpy(p, data, len);
