@@ -22,6 +22,7 @@
 #include "events/outbox.h"
 #include "queue/queue.h"
 #include "suppress_store.h"
+#include "temp_dir.h"
 #include "verp/verp.h"
 #include "why_cmd.h"
 
@@ -64,9 +65,6 @@ std::string arf(const std::string& mid, const std::string& rcpt) {
 class BounceReceiveTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "sluice-bounce-rcv-XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
     queue::QueueOptions o;
     o.stateDir = dir_;
     auto q = queue::Queue::open(o);  // as relayd: creates the index
@@ -78,10 +76,7 @@ class BounceReceiveTest : public ::testing::Test {
     std::getline(sf, secret_);
     ASSERT_GE(secret_.size(), 16u);
   }
-  void TearDown() override {
-    q_.reset();
-    std::filesystem::remove_all(dir_);
-  }
+  void TearDown() override { q_.reset(); }
   std::shared_ptr<const config::Config> config(bool webhooks) {
     std::string yaml = "state_dir: " + dir_ + "\n";
     if (webhooks) {
@@ -147,7 +142,9 @@ class BounceReceiveTest : public ::testing::Test {
     return out.str();
   }
 
-  std::string dir_, secret_;
+  test_util::TempDir tmp_{"sluice-bounce-rcv"};
+  const std::string& dir_ = tmp_.path();
+  std::string secret_;
   std::unique_ptr<queue::Queue> q_;
   std::ostringstream out_, err_;
 };

@@ -3,7 +3,6 @@
 // would take a spool file relayd has written but not yet indexed (a message about to get its 250)
 // for an orphan and delete it.
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <filesystem>
 #include <fstream>
@@ -12,6 +11,7 @@
 
 #include "config/config.h"
 #include "queue/queue.h"
+#include "temp_dir.h"
 #include "user_cmd.h"
 
 namespace sluice {
@@ -20,9 +20,6 @@ namespace {
 class QueueCmdTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "sluice-queue-cmd-XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
     queue::QueueOptions o;
     o.stateDir = dir_;
     auto q = queue::Queue::open(o);  // as relayd
@@ -32,10 +29,7 @@ class QueueCmdTest : public ::testing::Test {
     ASSERT_TRUE(c.ok()) << c.message();
     cfg_ = c.value();
   }
-  void TearDown() override {
-    q_.reset();
-    std::filesystem::remove_all(dir_);
-  }
+  void TearDown() override { q_.reset(); }
   std::string add() {
     queue::NewMessage m;
     m.sender = "a@example.com";
@@ -52,7 +46,8 @@ class QueueCmdTest : public ::testing::Test {
     EXPECT_EQ(rc, 0) << err.str();
     return rc;
   }
-  std::string dir_;
+  test_util::TempDir tmp_{"sluice-queue-cmd"};
+  const std::string& dir_ = tmp_.path();
   std::unique_ptr<queue::Queue> q_;
   std::shared_ptr<const config::Config> cfg_;
 };
