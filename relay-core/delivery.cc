@@ -191,7 +191,7 @@ awaitable<void> Delivery::schedulerLoop() {
       // Claimed on the recorder's thread (a write transaction); agents go on meanwhile.
       auto claimWake = std::make_shared<asio::steady_timer>(io_, asio::steady_timer::time_point::max());
       auto claimed = std::make_shared<std::optional<Result<std::vector<Queue::Due>>>>();
-      recorder_->claim(nowMs(), want, io_.get_executor(), [claimWake, claimed](Result<std::vector<Queue::Due>> r) {
+      recorder_->claim(nowMs(), want, kMaxInFlightPerDomain, io_.get_executor(), [claimWake, claimed](Result<std::vector<Queue::Due>> r) {
         *claimed = std::move(r);
         claimWake->cancel();
       });
@@ -271,6 +271,9 @@ void Delivery::enqueue(std::vector<Queue::Due> due) {
   }
   for (auto& [key, job] : jobs) {
     inFlight_ += job.rcpts.size();
+    size_t& mine = domainInFlight_[job.domain];
+    mine += job.rcpts.size();
+    if (mine >= kMaxInFlightPerDomain) saturated_.insert(job.domain);
     Destination& dest = dests_[job.domain];
     dest.jobs.push_back(std::move(job));
     waiting_.push_back(key.second);

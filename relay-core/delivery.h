@@ -6,7 +6,8 @@
 //
 // Scheduling: the scheduler claims due recipients from the queue index (only due rows are read,
 // through the (state, next_attempt) index: the cost per delivery does not grow with the queue)
-// while fewer than kMaxInFlight are in memory, groups them by (message, recipient domain) into
+// while fewer than kMaxInFlight are in memory, at most kMaxInFlightPerDomain of one recipient
+// domain (the rest of its due rows wait parked in the index: Queue::claimDue), groups them by (message, recipient domain) into
 // jobs and appends each job to its destination's queue. A destination (the recipient domain,
 // rolled up with the others of the same MX host list) has at most
 // delivery.destination_concurrency agents, sends at most delivery.destination_rate messages a
@@ -39,6 +40,7 @@
 #include <optional>
 #include <mutex>
 #include <random>
+#include <set>
 #include <memory>
 #include <string>
 #include <thread>
@@ -73,6 +75,9 @@ struct DeliveryStats {
 class Delivery {
  public:
   static constexpr size_t kMaxInFlight = 5000;  // recipients claimed and not yet finished
+  // ... of one recipient domain (Queue::claimDue's perDomainCap): a slow destination with a large
+  // backlog holds at most a tenth of the slots, the other domains' due mail is claimed meanwhile.
+  static constexpr size_t kMaxInFlightPerDomain = kMaxInFlight / 10;
   static constexpr size_t kClaimBatch = 500;
 
   Delivery(std::shared_ptr<const config::Config> cfg, std::shared_ptr<const dkim::Signing> signing);
@@ -178,6 +183,11 @@ class Delivery {
   DestinationPacer pacer_;                                  // delivery.destination_rate, per MX list
   int agents_ = 0;
   size_t inFlight_ = 0;
+  // Claimed recipients per domain, and the domains that reached kMaxInFlightPerDomain (their
+  // further due rows may be parked in the queue): when one is down to half, the scheduler claims
+  // again at once rather than at its next tick.
+  std::map<std::string, size_t> domainInFlight_;
+  std::set<std::string> saturated_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> woken_{false};
   DeliveryStats stats_;

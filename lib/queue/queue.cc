@@ -42,7 +42,10 @@ const char* kSchema =
     " attempts INTEGER NOT NULL DEFAULT 0, next_attempt_ms INTEGER NOT NULL, last_reply TEXT NOT NULL DEFAULT '',"
     " PRIMARY KEY (message_id, idx));"
     "CREATE INDEX IF NOT EXISTS recipients_due ON recipients (state, next_attempt_ms);"
-    "CREATE INDEX IF NOT EXISTS recipients_domain ON recipients (domain, state);"
+    // Per destination: its unfinished rows by state (totals), its claimed ones (claimDue's cap) and
+    // its parked ones in time order (claimDue's unparking). Replaces (domain, state).
+    "CREATE INDEX IF NOT EXISTS recipients_domain_due ON recipients (domain, state, next_attempt_ms);"
+    "DROP INDEX IF EXISTS recipients_domain;"
     "CREATE INDEX IF NOT EXISTS messages_message_id ON messages (message_id);"
     "CREATE TABLE IF NOT EXISTS attempts ("
     " message_id TEXT NOT NULL, idx INTEGER NOT NULL, time_ms INTEGER NOT NULL, mx TEXT NOT NULL DEFAULT '',"
@@ -576,7 +579,7 @@ Result<std::optional<MessageInfo>> Queue::show(const std::string& id) {
 }
 
 Result<size_t> Queue::hold(const std::string& id) {
-  Stmt s(db_, "UPDATE recipients SET state = 'held' WHERE message_id = ? AND state IN ('queued', 'deferred')");
+  Stmt s(db_, "UPDATE recipients SET state = 'held' WHERE message_id = ? AND state IN ('queued', 'deferred', 'parked')");
   s.text(1, id);
   if (sqlite3_step(s.s) != SQLITE_DONE) return dbError(db_, "hold");
   return static_cast<size_t>(sqlite3_changes(db_));
@@ -617,7 +620,7 @@ Result<Queue::Totals> Queue::totals() {
   }
   {
     Stmt s(db_,
-           "SELECT domain, COUNT(*) FROM recipients WHERE state IN ('queued','deferred','delivering','held')"
+           "SELECT domain, COUNT(*) FROM recipients WHERE state IN ('queued','deferred','parked','delivering','held')"
            " GROUP BY domain ORDER BY COUNT(*) DESC LIMIT 50");
     while (sqlite3_step(s.s) == SQLITE_ROW) t.byDestination.emplace_back(s.col(0), sqlite3_column_int64(s.s, 1));
   }

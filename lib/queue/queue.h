@@ -23,8 +23,10 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -127,10 +129,24 @@ class Queue {
   };
   // Up to `limit` recipients due at nowMs (queued or deferred with next_attempt <= nowMs), marked
   // 'delivering' in one transaction. Reads only due rows through the (state, next_attempt) index.
-  Result<std::vector<Due>> claimDue(int64_t nowMs, size_t limit);
+  //
+  // Fairness (perDomainCap > 0): no recipient domain gets more than perDomainCap rows
+  // 'delivering' at once, so one slow destination with a large backlog cannot take every slot of
+  // the caller's in-flight limit. A due row of a domain at its cap is not skipped (skipping would
+  // read the whole backlog at every claim) but parked: state 'parked', out of the due index, kept
+  // in time order by the (domain, state, next_attempt) index. Each claim first gives every domain
+  // with parked rows, round-robin, what its cap leaves free (its oldest parked rows), then reads
+  // the due index. Each row is parked at most once per due time, and at most kParkBudget per claim
+  // (the rest are parked by the next claims), so the cost per delivery stays flat. Parked rows are
+  // due; resetDelivering() (at start) makes them deferred again with their own next attempt.
+  // The set of domains with parked rows lives in this Queue object: one object must make the
+  // claims (relayd's recorder), and resetDelivering() must run before its first claim.
+  static constexpr size_t kParkBudget = 20000;
+  Result<std::vector<Due>> claimDue(int64_t nowMs, size_t limit, size_t perDomainCap = 0);
   // The earliest next attempt of a queued or deferred recipient; nullopt when there is none.
   Result<std::optional<int64_t>> nextDueMs();
-  // At start: recipients left 'delivering' by a crash become deferred and due now.
+  // At start: recipients left 'delivering' by a crash become deferred and due now; parked ones
+  // (claimDue) deferred, due at their own next attempt.
   Result<size_t> resetDelivering();
 
   struct Envelope {
@@ -251,6 +267,11 @@ class Queue {
   QueueOptions options_;
   int spoolFd_;
   std::vector<bool> dirMade_ = std::vector<bool>(1024, false);
+  // claimDue's fairness: domains with parked rows, and where the last round-robin stopped.
+  std::set<std::string> parkedDomains_;
+  std::string unparkCursor_;
+  Status unpark(size_t limit, size_t perDomainCap, std::map<std::string, size_t>* inFlight, std::vector<Due>* out);
+  Result<size_t> deliveringCount(const std::string& domain, std::map<std::string, size_t>* cache);
 };
 
 // "insufficient storage" errors (ENOSPC, EDQUOT, SQLITE_FULL) carry this prefix.
