@@ -131,7 +131,7 @@ void Delivery::recorded(const Job& job, const std::vector<Queue::Outcome>& outco
   recorder_->forget(std::move(added));
 }
 
-Result<size_t> Delivery::redriveSuppressions(Queue& queue, store::SqliteStore& suppression) {
+Result<size_t> Delivery::redriveSuppressions(Queue& queue, store::SuppressionStore& suppression) {
   size_t n = 0;
   for (;;) {
     auto pending = queue.pendingSuppressions(1000);

@@ -96,7 +96,13 @@ class Queue {
   // exception to "one Queue per thread": one thread may call writeSpool() while another calls
   // commitWritten() on the same Queue (writeSpool touches neither the index nor the syncfs).
   Status writeSpool(const NewMessage& m, const std::string& id);
-  std::vector<Status> commitWritten(const std::vector<const NewMessage*>& batch, const std::vector<std::string>& ids);
+  // `suppressed` (may be null): per message, per recipient, the reply of a recipient found on the
+  // suppression list at queue time ("" for the others): inserted final ('suppressed', that
+  // last_reply), never delivered. A message whose recipients are all suppressed has its content
+  // deleted as soon as it is committed.
+  using Suppressed = std::vector<std::vector<std::string>>;
+  std::vector<Status> commitWritten(const std::vector<const NewMessage*>& batch, const std::vector<std::string>& ids,
+                                    const Suppressed* suppressed = nullptr);
 
   // What recover() found: files removed (never acknowledged), index rows whose file is missing.
   struct Recovery {
@@ -255,7 +261,8 @@ class Queue {
   void writeSpoolFiles(const std::vector<const NewMessage*>& batch, const std::vector<std::string>& ids,
                        std::vector<Status>* out, std::vector<bool>* written);
   Status insertMessages(const std::vector<const NewMessage*>& batch, const std::vector<std::string>& ids,
-                        const std::vector<bool>& written);
+                        const std::vector<bool>& written, const Suppressed* suppressed = nullptr,
+                        std::vector<std::string>* allSuppressed = nullptr);
   Status ensureDir(const std::string& sub);
   // Spool inodes are recycled (see queue.cc "Recycled spool files"): a finished message's file
   // goes, emptied, to spool/free/ and the next commit() writes into it.

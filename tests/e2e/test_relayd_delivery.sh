@@ -6,7 +6,8 @@
 # from a dead MX, implicit MX, null MX and NXDOMAIN (bounce at once), SERVFAIL (deferred),
 # greylisting (retried after greylist_retry, distinct from retry_initial), 5xx at RCPT and after DATA (bounced, DSN to the
 # sender that parses as RFC 3464, the recipient suppressed), NOTIFY=NEVER (no DSN), a suppressed
-# recipient (dropped with an event), a dropped connection mid-DATA (deferred), 4xx until the
+# recipient (dropped at queue time with an event; one suppressed while deferred: dropped by the
+# delivery), a dropped connection mid-DATA (deferred), 4xx until the
 # queue lifetime (expired, DSN 4.4.7), STARTTLS opportunistic and verified against a test CA, a
 # certificate that does not match (verify: deferred), events, metrics, sluicectl why / retry,
 # destination_rate (set by a reload) shared by the domains of one MX host list.
@@ -320,9 +321,23 @@ ev_expect "NOTIFY=NEVER recipient bounced" bounced rcpt551@ok.example
 sleep 2
 n=$(grep -l 'rcpt551@ok.example' "$T"/mx2/*.eml 2>/dev/null | xargs -r grep -l 'multipart/report' | wc -l)
 expect_eq "NOTIFY=NEVER -> no DSN" "$n" 0
-send m11 a@plain.example --to supp@ok.example
+send m11 a@plain.example --to supp@ok.example,notsupp@ok.example --header "Subject: one suppressed"
 ev_expect "suppressed recipient -> dropped with a suppressed event" suppressed supp@ok.example
-expect_eq "the suppressed recipient never reached an MX" "$(grep -l 'supp@ok.example' "$T"/mx*/*.eml 2>/dev/null | wc -l)" 0
+ev_expect "... the other recipient of the message is delivered" delivered notsupp@ok.example
+grep '"type":"suppressed".*"recipient":"supp@ok.example"' "$EV" | head -1 > "$T/supp.ev"
+expect_match "... dropped at queue time (not when delivery picked it up)" '"at":"queue"' "$T/supp.ev"
+expect_match "... the event names the reason and scope of the list entry" 'reason manual, scope global' "$T/supp.ev"
+expect_eq "the suppressed recipient never reached an MX (not in any envelope)" "$(grep -l '"rcpts": \[[^]]*"supp@ok.example"' "$T"/mx*/*.eml 2>/dev/null | wc -l)" 0
+# The second line: a recipient suppressed while it waits for a retry is dropped when delivery
+# picks it up again.
+send m11b bob@sender.example --to rcpt451-later@ok.example
+ev_expect "a deferred recipient (4xx)" deferred rcpt451-later@ok.example
+sluicectl_run supp2.out --config "$T/sluice.yaml" suppress add rcpt451-later@ok.example --scope sender.example --reason complaint
+expect_match "suppressed while deferred" 'rc=0' "$T/supp2.out"
+ev_expect "... dropped at its next attempt, with a suppressed event" suppressed rcpt451-later@ok.example 10
+grep '"type":"suppressed".*"recipient":"rcpt451-later@ok.example"' "$EV" | head -1 > "$T/supp2.ev"
+expect_no_match "... by delivery (no \"at\":\"queue\")" '"at":"queue"' "$T/supp2.ev"
+expect_match "... naming the reason and the sending domain's scope" 'reason complaint, scope sender\.example' "$T/supp2.ev"
 send m12 a@plain.example --to drop@ok.example
 ev_expect "connection dropped mid-DATA -> deferred" deferred drop@ok.example
 send m12b a@plain.example --to slow@ok.example
