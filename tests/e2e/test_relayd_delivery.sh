@@ -10,7 +10,10 @@
 # delivery), a dropped connection mid-DATA (deferred), 4xx until the
 # queue lifetime (expired, DSN 4.4.7), STARTTLS opportunistic and verified against a test CA, a
 # certificate that does not match (verify: deferred), events, metrics, sluicectl why / retry,
-# destination_rate (set by a reload) shared by the domains of one MX host list.
+# destination_rate (set by a reload) shared by the domains of one MX host list; 4xx/5xx at MAIL
+# FROM, 4xx after DATA, a SIZE the message exceeds (5.3.4 before sending), RET/ENVID/NOTIFY/ORCPT
+# passed on only to an MX with DSN, an MX that never answers a SYN (connect timeout, next MX),
+# and every DSN of the run parsed with Python's email package and checked against the events.
 source "$(dirname "$0")/lib.sh" "$@"
 
 mkdir -p "$T/state" "$T/certs"
@@ -51,6 +54,13 @@ unbound_start '  local-zone: "ok.example." static
   local-zone: "v6.example." static
   local-data: "v6.example. MX 10 mx.v6.example."
   local-data: "mx.v6.example. AAAA ::1"
+  local-zone: "size.example." static
+  local-data: "size.example. MX 10 mx.size.example."
+  local-data: "mx.size.example. A 127.0.0.7"
+  local-zone: "synhole.example." static
+  local-data: "synhole.example. MX 10 syn.synhole.example."
+  local-data: "synhole.example. MX 20 mx2.ok.example."
+  local-data: "syn.synhole.example. A 127.0.0.8"
   local-zone: "sender.example." static
   local-data: "sender.example. MX 10 mx2.ok.example."'
 note "unbound on 127.0.0.1:$DNS_PORT; test MX hosts on 127.0.0.2-4:$MXP"
@@ -73,6 +83,24 @@ s.bind(('127.0.0.6', $MXP)); s.listen(64)
 time.sleep(3600)
 "
 wait_port 127.0.0.6 "$MXP" 10 "$LAST_PID" || die "black hole did not start"
+mx_start mxsize 127.0.0.7 --name mx.size.example --size 2000
+# An MX that never answers a SYN (a connect timeout, not a greeting timeout): a listening socket
+# with a backlog of 0 whose accept queue one connection fills and nobody accepts - the kernel
+# then drops every further SYN. Loopback only, no firewall rule.
+start_bg synhole /usr/bin/python3 -c "
+import socket, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('127.0.0.8', $MXP)); s.listen(0)
+fill = socket.create_connection(('127.0.0.8', $MXP), timeout=5)
+print('full', flush=True)
+time.sleep(3600)
+"
+for ((i = 0; i < 50; i++)); do grep -q full "$T/synhole.out" 2>/dev/null && break; sleep 0.1; done
+if /usr/bin/python3 -c "import socket; socket.create_connection(('127.0.0.8', $MXP), timeout=1)" 2>/dev/null; then
+  fail "the SYN hole answered a SYN (its accept queue is not full)"
+else
+  pass "the SYN hole on 127.0.0.8 leaves a connect unanswered (backlog 0, queue full)"
+fi
 mx_start mxtls 127.0.0.4 --name mx.tls.example --tls cert --cert "$T/certs/mx.tls.example.crt" --key "$T/certs/mx.tls.example.key"
 
 start_bg webhook /usr/bin/python3 "$E2E_SRC/webhook_receiver.py" --listen "127.0.0.1:$WP" --dir "$T/webhook" --secret "$WSECRET" --fail-first 1
@@ -344,6 +372,54 @@ send m12b a@plain.example --to slow@ok.example
 ev_expect "an RCPT reply slower than command_timeout -> deferred" deferred slow@ok.example 15
 expect_match "... as a timeout (4.4.2), with the next attempt set" '"type":"deferred".*"recipient":"slow@ok.example".*"next_attempt":"20.*timeout waiting for a reply.*"status":"4\.4\.2"' "$EV"
 
+# --- 4b. MAIL and DATA replies, SIZE, DSN parameters, a connect timeout --------------------------
+# 4xx and 5xx at MAIL FROM (chosen by the sender's local part), 4xx after DATA.
+send m16 mail550@sender.example --to ok-m550@ok.example --header "Subject: refused at MAIL"
+ev_expect "550 at MAIL FROM -> bounced" bounced ok-m550@ok.example
+expect_match "... with the MX's MAIL reply" '"type":"bounced".*"recipient":"ok-m550@ok.example".*550 5\.7\.1 .*sender mail550@sender\.example' "$EV"
+send m17 mail451@sender.example --to ok-m451@ok.example --header "Subject: deferred at MAIL"
+ev_expect "451 at MAIL FROM -> deferred" deferred ok-m451@ok.example
+expect_match "... with the MX's MAIL reply and a next attempt" '"type":"deferred".*"recipient":"ok-m451@ok.example".*"next_attempt":"20.*451 4\.3\.0 .*sender mail451@sender\.example' "$EV"
+expect_match "the MX logged MAIL FROM refused with 451" '"ev": "mail", "sender": "mail451@sender.example", "reply": 451' "$T/mx1/events.jsonl"
+send m18 bob@sender.example --to data451-x@ok.example --header "Subject: deferred at DATA"
+ev_expect "451 after DATA -> deferred" deferred data451-x@ok.example
+expect_match "... the MX had the whole message and answered 451" '"ev": "data", "rcpts": \["data451-x@ok.example"\], "reply": 451' "$T/mx1/events.jsonl"
+expect_match "... the event carries that reply" '"type":"deferred".*"recipient":"data451-x@ok.example".*451 4\.3\.0' "$EV"
+# SIZE: the MX announces 2000; a 5 KB message is bounced (5.3.4) before anything is sent.
+send m19 bob@sender.example --to big@size.example --header "Subject: too big" --body "$(head -c 5000 /dev/zero | tr '\0' x | fold -w 70)"
+ev_expect "a message over the MX's SIZE -> bounced" bounced big@size.example
+expect_match "... 552 5.3.4 naming the limit" '"type":"bounced".*"recipient":"big@size.example".*552 5\.3\.4 message size [0-9]+ exceeds size limit 2000' "$EV"
+expect_no_match "... and relayd never sent MAIL FROM to it" '"ev": "mail"' "$T/mxsize/events.jsonl"
+# RET and ENVID (and NOTIFY, ORCPT) go on to an MX that offers DSN, not to one that does not.
+/usr/bin/python3 - "$RP" > "$T/dsnparams.out" 2>&1 <<'PY'
+import smtplib, sys
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=10)
+s.ehlo("client.example")
+for rcpt in ("retenv@ok.example", "retenv@roll1.example"):
+    s.sendmail("bob@sender.example", [rcpt], b"Subject: dsn params\r\n\r\nx\r\n",
+               mail_options=["RET=HDRS", "ENVID=env-42"], rcpt_options=["NOTIFY=FAILURE", "ORCPT=rfc822;orig@ok.example"])
+# A bounce with ENVID and RET=HDRS: its DSN must carry both back (checked with every DSN below).
+s.sendmail("bob@sender.example", ["rcpt550-env@ok.example"], b"Subject: envid bounce\r\n\r\nbody not returned\r\n",
+           mail_options=["RET=HDRS", "ENVID=env-77"], rcpt_options=["NOTIFY=FAILURE"])
+s.quit()
+print("sent")
+PY
+expect_match "messages with RET/ENVID accepted" '^sent' "$T/dsnparams.out"
+ev_expect "RET/ENVID message delivered to the MX with DSN" delivered retenv@ok.example
+ev_expect "... and to the MX without DSN" delivered retenv@roll1.example
+f=$(mx_file mx1 '"rcpts": \["retenv@ok.example"\]')
+[ -n "$f" ] && expect_match "the MX with DSN received RET=HDRS and ENVID=env-42 at MAIL" '"mail_params": \[[^]]*"RET=HDRS", "ENVID=env-42"' "$f"
+[ -n "$f" ] && expect_match "... and NOTIFY and ORCPT at RCPT" '"retenv@ok.example": \["NOTIFY=FAILURE", "ORCPT=rfc822;orig@ok.example"\]' "$f"
+f=$(mx_file mxroll '"rcpts": \["retenv@roll1.example"\]')
+[ -n "$f" ] && expect_no_match "the MX without DSN got none of them" 'RET=|ENVID=|NOTIFY=|ORCPT=' "$f"
+ev_expect "the ENVID bounce" bounced rcpt550-env@ok.example
+# An MX that never answers the SYN: connect_timeout (2 s), then the next MX.
+send m20 a@plain.example --to x@synhole.example
+ev_expect "an MX that never answers SYN -> connect timeout, then the next MX" delivered x@synhole.example 15
+expect_match "... delivered by mx2" '"type":"delivered".*"recipient":"x@synhole.example".*"mx":"mx2.ok.example"' "$EV"
+sluicectl_run whys.out --config "$T/sluice.yaml" why "$(qid m20)"
+expect_match "sluicectl why: the connect timeout at the first MX" 'syn\.synhole\.example\[127\.0\.0\.8\].*connect to .*timed out' "$T/whys.out"
+
 # --- 5. TLS ------------------------------------------------------------------------------------
 send m13 a@plain.example --to ok@tls.example
 ev_expect "tls_policy verify with the right CA and name -> delivered" delivered ok@tls.example
@@ -368,6 +444,85 @@ f=$(grep -l '^Action: delayed' $dsns 2>/dev/null | head -1)
 [ -n "$f" ] && expect_match "... with Will-Retry-Until" '^Will-Retry-Until: ' "$f"
 f=$(grep -l '^Action: failed' $dsns 2>/dev/null | head -1)
 [ -n "$f" ] && expect_match "expiry DSN: Status 4.4.7, Action failed" '^Status: 4\.4\.7' "$f" || fail "no expiry DSN"
+
+# --- 6b. every DSN of the test parses as RFC 3464 --------------------------------------------------
+# The 4xx at MAIL and at DATA above expire too (queue_lifetime 8 s): their DSNs are among them.
+ev_expect "451 at MAIL until the lifetime -> expired" expired ok-m451@ok.example 20
+ev_expect "451 at DATA until the lifetime -> expired" expired data451-x@ok.example 20
+sleep 3
+/usr/bin/python3 - "$EV" "$T"/mx*/*.eml > "$T/alldsn.out" 2>&1 <<'PY'
+import email, json, re, sys
+events = [json.loads(l) for l in open(sys.argv[1])]
+def event_for(qid, rcpt, types):
+    return [e for e in events if e["queue_id"] == qid and e["recipient"] == rcpt and e["type"] in types]
+seen, bad, expired = {}, 0, 0
+for path in sys.argv[2:]:
+    raw = open(path, "rb").read()
+    first, _, body = raw.partition(b"\r\n")
+    env = json.loads(first.split(b": ", 1)[1])
+    if env["mail"] != "":
+        continue  # not from the null sender: not a DSN
+    m = email.message_from_bytes(body)
+    errs = []
+    if m.get_content_type() != "multipart/report" or m.get_param("report-type") != "delivery-status":
+        errs.append("not multipart/report; report-type=delivery-status: %s" % m.get_content_type())
+    else:
+        parts = m.get_payload()
+        if len(parts) < 2 or parts[1].get_content_type() != "message/delivery-status":
+            errs.append("second part is not message/delivery-status")
+        else:
+            blocks = parts[1].get_payload()
+            per_msg, rcpts = blocks[0], blocks[1:]
+            qid = per_msg["X-Sluice-Queue-ID"]
+            if not per_msg["Reporting-MTA"]:
+                errs.append("no Reporting-MTA")
+            if not rcpts:
+                errs.append("no per-recipient block")
+            for r in rcpts:
+                action, status = r["Action"], r["Status"] or ""
+                final = re.sub(r"^rfc822;\s*", "", r["Final-Recipient"] or "")
+                want = {"failed": "[45]", "delayed": "4", "relayed": "2", "delivered": "2"}.get(action)
+                if want is None or not re.fullmatch(want + r"\.\d{1,3}\.\d{1,3}", status):
+                    errs.append("%s: Action %s with Status %s" % (final, action, status))
+                    continue
+                if action == "failed" and status == "4.4.7":
+                    kind, types = "expired", ("expired",)
+                    expired += 1
+                else:
+                    kind = action
+                    types = {"failed": ("bounced",), "delayed": ("deferred",), "relayed": ("delivered",), "delivered": ("delivered",)}[action]
+                evs = event_for(qid, final, types)
+                if not evs:
+                    errs.append("%s: %s in the DSN, no %s event for %s" % (final, action, "/".join(types), qid))
+                elif kind == "failed" and not any(e["details"].get("status") == status for e in evs):
+                    # (an expired event keeps its last reply's status; its DSN says 4.4.7)
+                    errs.append("%s: DSN Status %s, event status %s" % (final, status, [e["details"].get("status") for e in evs]))
+                if action in ("failed", "delayed") and "Diagnostic-Code" not in r:
+                    errs.append("%s: no Diagnostic-Code" % final)
+                if action == "delayed" and "Will-Retry-Until" not in r:
+                    errs.append("%s: delayed without Will-Retry-Until" % final)
+                seen[kind] = seen.get(kind, 0) + 1
+                if final == "rcpt550-env@ok.example":
+                    if per_msg["Original-Envelope-Id"] != "env-77":
+                        errs.append("ENVID bounce: Original-Envelope-Id %r" % per_msg["Original-Envelope-Id"])
+                    if len(parts) < 3 or parts[2].get_content_type() != "text/rfc822-headers":
+                        errs.append("RET=HDRS: third part %s" % (parts[2].get_content_type() if len(parts) > 2 else None))
+                    elif b"body not returned" in parts[2].as_bytes():
+                        errs.append("RET=HDRS: the body was returned")
+                    seen["envid"] = 1
+    print("%s: %s" % (path.rsplit("/", 1)[-1], "; ".join(errs) if errs else "ok"))
+    bad += bool(errs)
+print("kinds", json.dumps(seen, sort_keys=True))
+print("bad %d" % bad)
+PY
+note "$(grep -c ': ok$' "$T/alldsn.out") DSNs parsed; $(grep '^kinds' "$T/alldsn.out")"
+expect_match "every DSN parses as multipart/report with consistent Action/Status per recipient, matching the events" '^bad 0$' "$T/alldsn.out"
+expect_match "... failed (5.x.x) DSNs among them" '^kinds .*"failed": [1-9]' "$T/alldsn.out"
+expect_match "... delayed DSNs" '^kinds .*"delayed": [1-9]' "$T/alldsn.out"
+expect_match "... expired (failed, 4.4.7) DSNs" '^kinds .*"expired": [1-9]' "$T/alldsn.out"
+expect_match "... relayed DSNs" '^kinds .*"relayed": [1-9]' "$T/alldsn.out"
+expect_match "... the ENVID/RET=HDRS bounce's DSN carried both" '^kinds .*"envid": 1' "$T/alldsn.out"
+grep -v ': ok$' "$T/alldsn.out" | head -20 | sed 's/^/    /'
 
 # --- 7. admin: why, retry, metrics --------------------------------------------------------------
 sluicectl_run why.out --config "$T/sluice.yaml" why "$(qid m8)"
