@@ -388,16 +388,18 @@ awaitable<void> Delivery::agent(std::string domain) {
         if (d.jobs.empty() || stopping_) break;
         SmtpReply r;
         auto client = co_await connect(domain, host, addr, &r);
-        Attempt where{host.name, addr.toString(), "none", tried, false};
+        // Until a session exists, the policy that applied (and that none was set up).
+        std::string policy = "policy=" + std::string(toString(tlsLevelFor(domain)));
+        Attempt where{host.name, addr.toString(), policy + " (no session)", tried, false};
         if (!client) {
           lastError = r.text.empty() ? "connection to " + host.name + " failed" : r.text;
           if (r.code != 0 && r.text.find(host.name) == std::string::npos) lastError = "host " + host.name + "[" + addr.toString() + "] said: " + r.text;
           lastWhere = where;
-          if (tried.size() < 10) tried.push_back({host.name, addr.toString(), lastError});
+          if (tried.size() < 10) tried.push_back({host.name, addr.toString(), lastError, policy});
           continue;
         }
         connected = true;
-        where.tls = "policy=" + std::string(toString(tlsLevelFor(domain))) + " " + client->tlsSummary();
+        where.tls = policy + " " + client->tlsSummary();
         int sent = 0;
         for (;;) {
           if (!client->usable() || sent >= cfg_->delivery.messagesPerConnection || stopping_) break;

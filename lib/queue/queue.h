@@ -187,8 +187,9 @@ class Queue {
     std::string mx, ip, tls;     // of the attempt
     // MX hosts tried before this one in the same attempt (connection refused, greeting refused,
     // TLS policy): each gets its own attempts row, so `sluicectl why` shows the failover.
+    // Their rows' tls column is kTriedTls, then the TLS policy that applied ("(tried) policy=verify").
     struct Tried {
-      std::string mx, ip, reply;
+      std::string mx, ip, reply, tls;
     };
     std::vector<Tried> tried;
   };
@@ -234,6 +235,7 @@ class Queue {
     std::string mta, text;
   };
   static constexpr const char* kReportTls = "(report)";
+  static constexpr const char* kTriedTls = "(tried)";  // a prefix: "(tried) policy=may"
   Status recordReports(const std::vector<Report>& reports, const std::function<Status(sqlite3*)>& extra = nullptr);
 
   struct Attempt {

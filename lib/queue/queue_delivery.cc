@@ -270,7 +270,8 @@ Result<std::vector<std::string>> Queue::record(const std::vector<Outcome>& outco
       return sqlite3_step(a.s) == SQLITE_DONE;
     };
     for (const auto& t : o.tried) {
-      if (!attempt(t.mx, t.ip, "(tried)", t.reply)) return fail(dbError(db_, "record attempt"));
+      std::string tls = t.tls.empty() ? kTriedTls : std::string(kTriedTls) + " " + t.tls;
+      if (!attempt(t.mx, t.ip, tls, t.reply)) return fail(dbError(db_, "record attempt"));
     }
     if (o.attempted && !attempt(o.mx, o.ip, o.tls, o.reply)) return fail(dbError(db_, "record attempt"));
     if (finalState(o.state)) touched.insert(o.messageId);
@@ -396,7 +397,7 @@ Result<std::vector<std::pair<std::string, int64_t>>> Queue::countsByState() {
 }
 
 Result<int64_t> Queue::attemptsSince(const std::string& id, int index, int64_t sinceMs) {
-  Stmt s(db_, "SELECT COUNT(*) FROM attempts WHERE message_id = ? AND idx = ? AND time_ms >= ? AND tls NOT IN ('(tried)', '(report)')");
+  Stmt s(db_, "SELECT COUNT(*) FROM attempts WHERE message_id = ? AND idx = ? AND time_ms >= ? AND tls NOT LIKE '(tried)%' AND tls <> '(report)'");
   if (!s.s) return dbError(db_, "attempts");
   s.text(1, id);
   s.i64(2, index);

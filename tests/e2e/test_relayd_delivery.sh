@@ -237,6 +237,7 @@ ev_expect "dead first MX (connection refused) -> delivered to the next MX" deliv
 expect_match "the delivery names mx2" '"type":"delivered".*"recipient":"x@failover.example".*"mx":"mx2.ok.example"' "$EV"
 sluicectl_run whyf.out --config "$T/sluice.yaml" why "$(qid m3)"
 expect_match "sluicectl why shows the dead MX tried first" 'dead\.failover\.example\[127\.0\.0\.9\].*(refused|connect)' "$T/whyf.out"
+expect_match "... with the TLS policy that applied, though no session was made" 'dead\.failover\.example\[127\.0\.0\.9\]  \(tried\) policy=may  ' "$T/whyf.out"
 send m3b a@plain.example --to x@v6.example
 ev_expect "an MX with only an IPv6 address (AAAA ::1) -> delivered over IPv6" delivered x@v6.example
 expect_match "... to [::1]" '"type":"delivered".*"recipient":"x@v6.example".*"ip":"::1"' "$EV"
@@ -362,6 +363,8 @@ send m11b bob@sender.example --to rcpt451-later@ok.example
 ev_expect "a deferred recipient (4xx)" deferred rcpt451-later@ok.example
 sluicectl_run supp2.out --config "$T/sluice.yaml" suppress add rcpt451-later@ok.example --scope sender.example --reason complaint
 expect_match "suppressed while deferred" 'rc=0' "$T/supp2.out"
+sluicectl_run whysupp.out --config "$T/sluice.yaml" why "$(qid m11)"
+expect_match "sluicectl why: the suppressed recipient with the list entry's reason" '^    suppressed: 550 5\.1\.1 .*reason manual, scope global' "$T/whysupp.out"
 ev_expect "... dropped at its next attempt, with a suppressed event" suppressed rcpt451-later@ok.example 10
 grep '"type":"suppressed".*"recipient":"rcpt451-later@ok.example"' "$EV" | head -1 > "$T/supp2.ev"
 expect_no_match "... by delivery (no \"at\":\"queue\")" '"at":"queue"' "$T/supp2.ev"
@@ -380,6 +383,29 @@ expect_match "... with the MX's MAIL reply" '"type":"bounced".*"recipient":"ok-m
 send m17 mail451@sender.example --to ok-m451@ok.example --header "Subject: deferred at MAIL"
 ev_expect "451 at MAIL FROM -> deferred" deferred ok-m451@ok.example
 expect_match "... with the MX's MAIL reply and a next attempt" '"type":"deferred".*"recipient":"ok-m451@ok.example".*"next_attempt":"20.*451 4\.3\.0 .*sender mail451@sender\.example' "$EV"
+# sluicectl why shows a deferred recipient's next attempt: in the future and no further than
+# retry_max (2 s, +10% jitter) from now. Polled: between attempts the recipient is 'delivering'.
+/usr/bin/python3 - "$BUILD/sluicectl/sluicectl" "$T/sluice.yaml" "$(qid m17)" > "$T/whynext.out" 2>&1 <<'PY'
+import datetime, json, subprocess, sys, time
+for _ in range(100):
+    now = time.time()
+    j = json.loads(subprocess.run([sys.argv[1], "--config", sys.argv[2], "why", sys.argv[3], "--json"],
+                                  capture_output=True, text=True, timeout=20).stdout)
+    r = j["recipients"][0]
+    if r["state"] == "deferred" and "next_attempt" in r:
+        n = datetime.datetime.strptime(r["next_attempt"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc).timestamp()
+        print("state deferred, next attempt in %.2f s (after %d attempt(s))" % (n - now, len(r["attempts"])))
+        ok = 0 < n - now <= 2.2 + 0.1
+        print("sane" if ok else "NOT sane")
+        break
+    time.sleep(0.05)
+else:
+    print("never seen deferred")
+PY
+note "$(head -1 "$T/whynext.out")"
+expect_match "sluicectl why --json: the deferred recipient's next attempt is in the future, within retry_max" '^sane$' "$T/whynext.out"
+sluicectl_run whynext.txt --config "$T/sluice.yaml" why "$(qid m17)"
+expect_match "sluicectl why (text): next attempt with its time" '^    next attempt .*\((in [0-9]+ s|due now)\)|^  <ok-m451@ok.example>: delivering' "$T/whynext.txt"
 expect_match "the MX logged MAIL FROM refused with 451" '"ev": "mail", "sender": "mail451@sender.example", "reply": 451' "$T/mx1/events.jsonl"
 send m18 bob@sender.example --to data451-x@ok.example --header "Subject: deferred at DATA"
 ev_expect "451 after DATA -> deferred" deferred data451-x@ok.example
@@ -429,6 +455,8 @@ f=$(mx_file mxtls 'ok@tls.example')
 send m14 a@plain.example --to ok@badcert.example
 ev_expect "verify against a certificate for another name -> deferred" deferred ok@badcert.example
 expect_match "the reason names the certificate" '"type":"deferred".*"recipient":"ok@badcert.example".*(certificate|verif)' "$EV"
+sluicectl_run whytls.out --config "$T/sluice.yaml" why "$(qid m14)"
+expect_match "sluicectl why: the host whose certificate failed, with the policy (verify) and no session" 'other\.badcert\.example\[127\.0\.0\.4\]  policy=verify \(no session\)  .*(certificate|verif)' "$T/whytls.out"
 
 # --- 6. queue lifetime: 4xx until it expires -> DSN 4.4.7 -----------------------------------------
 send m15 bob@sender.example --to rcpt451@ok.example
