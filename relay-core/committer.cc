@@ -41,7 +41,7 @@ void GroupCommitter::submit(std::shared_ptr<const queue::NewMessage> msg, std::s
                             Done done) {
   {
     std::lock_guard<std::mutex> l(mu_);
-    pending_.push_back({std::move(msg), std::move(id), std::move(ex), std::move(done)});
+    pending_.push_back({std::move(msg), std::move(id), std::move(ex), std::move(done), {}});
   }
   cv_.notify_one();
 }
@@ -65,6 +65,7 @@ void GroupCommitter::writeLoop() {
       it = std::move(pending_.front());
       pending_.pop_front();
     }
+    if (lookup_) it.suppressed = lookup_(*it.msg);
     if (Status st = queue_->writeSpool(*it.msg, it.id); !st) {
       ++failed;
       answer(it, st.error());
@@ -93,16 +94,20 @@ void GroupCommitter::commitLoop() {
     }
     std::vector<const queue::NewMessage*> msgs;
     std::vector<std::string> ids;
+    queue::Queue::Suppressed suppressed;
+    bool anySuppressed = false;
     for (auto& it : batch) {
       msgs.push_back(it.msg.get());
       ids.push_back(it.id);
+      suppressed.push_back(it.suppressed);
+      for (const auto& s : it.suppressed) anySuppressed = anySuppressed || !s.empty();
     }
-    auto results = queue_->commitWritten(msgs, ids);
+    auto results = queue_->commitWritten(msgs, ids, anySuppressed ? &suppressed : nullptr);
     ++batches;
     for (size_t i = 0; i < batch.size(); ++i) {
       if (results[i]) {
         ++committed;
-        if (onCommitted_) onCommitted_(*batch[i].msg, ids[i]);
+        if (onCommitted_) onCommitted_(*batch[i].msg, ids[i], batch[i].suppressed);
         answer(batch[i], Result<std::string>(ids[i]));
       } else {
         ++failed;

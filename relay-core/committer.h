@@ -16,6 +16,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "base/result.h"
 #include "queue/queue.h"
@@ -33,9 +34,16 @@ class GroupCommitter {
   // `id`: the queue id the session chose (Queue::newId) and already wrote into Received:.
   void submit(std::shared_ptr<const queue::NewMessage> msg, std::string id, asio::any_io_executor ex, Done done);
 
-  // Runs on the committer's thread after each durable message (events, waking the delivery).
-  using OnCommitted = std::function<void(const queue::NewMessage&, const std::string& id)>;
+  // Runs on the committer's thread after each durable message (events, waking the delivery);
+  // `suppressed` as the lookup below answered for it (empty without one).
+  using OnCommitted = std::function<void(const queue::NewMessage&, const std::string& id,
+                                         const std::vector<std::string>& suppressed)>;
   void setOnCommitted(OnCommitted f) { onCommitted_ = std::move(f); }
+  // Suppression at queue time: runs on the writer's thread for each message before its spool
+  // file is written; per recipient the reply of one on the suppression list, "" for the others
+  // (or an empty vector: none). Those recipients are queued final (Queue::commitWritten).
+  using SuppressionLookup = std::function<std::vector<std::string>(const queue::NewMessage&)>;
+  void setSuppressionLookup(SuppressionLookup f) { lookup_ = std::move(f); }
 
   std::atomic<uint64_t> batches{0}, committed{0}, failed{0};
 
@@ -45,6 +53,7 @@ class GroupCommitter {
     std::string id;
     asio::any_io_executor ex;
     Done done;
+    std::vector<std::string> suppressed;  // per recipient (SuppressionLookup)
   };
   void writeLoop();
   void commitLoop();
@@ -61,6 +70,7 @@ class GroupCommitter {
   bool stop_ = false;
   bool writerDone_ = false;
   OnCommitted onCommitted_;
+  SuppressionLookup lookup_;
   std::thread writer_, thread_;
 };
 

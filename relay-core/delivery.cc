@@ -51,19 +51,20 @@ Status Delivery::start() {
   resolver_ = std::make_unique<dns::MxResolver>(io_, ro);
   if (auto st = resolver_->init(); !st) return makeError("dns.servers: " + st.message());
 
-  if (cfg_->store.backend == "sqlite") {
-    store::SqliteOptions so;
-    so.path = cfg_->store.sqlitePath.empty() ? cfg_->stateDir + "/sluice.db" : cfg_->store.sqlitePath;
-    so.busyTimeoutMs = cfg_->store.busyTimeoutMs;
-    auto s = store::SqliteStore::open(so);
-    if (!s) return makeError("suppression list: " + s.message());
-    suppression_ = std::move(s.value());
-    auto n = redriveSuppressions(*queue_, *suppression_);
+  suppression_ = std::make_unique<SuppressionCheck>(*cfg_);
+  if (auto st = suppression_->open(); !st) {
+    // SQLite is local: a list that cannot be opened is a broken installation. Redis may come
+    // back: delivery goes on and the list is reopened later (suppression_check.h).
+    if (!cfg_->store.useRedis()) return st;
+    logWarning("delivery: " + st.message() + "; delivering without the suppression check until it can be reopened");
+  }
+  if (auto* list = suppression_->store()) {
+    auto n = redriveSuppressions(*queue_, *list);
     if (!n) return makeError("suppression list: " + n.message());
     if (*n > 0) logInfo("delivery: " + std::to_string(*n) + " hard bounce(s) recorded before a stop added to the suppression list");
-  } else {
-    logInfo("delivery: store.backend is redis: suppression is checked by sluice-policyd at RCPT only");
   }
+  logInfo("delivery: suppression list in " + std::string(cfg_->store.useRedis() ? "redis " + cfg_->store.redis.address : "sqlite") +
+          ": checked at queue time and again at delivery");
   if (auto st = events::EventOutbox::createSchema(queue_->db()); !st) return st;
   auto hooks = std::make_shared<const std::vector<events::WebhookEndpoint>>(events::webhookEndpoints(cfg_->events));
   {
@@ -191,7 +192,7 @@ awaitable<void> Delivery::schedulerLoop() {
       // Claimed on the recorder's thread (a write transaction); agents go on meanwhile.
       auto claimWake = std::make_shared<asio::steady_timer>(io_, asio::steady_timer::time_point::max());
       auto claimed = std::make_shared<std::optional<Result<std::vector<Queue::Due>>>>();
-      recorder_->claim(nowMs(), want, io_.get_executor(), [claimWake, claimed](Result<std::vector<Queue::Due>> r) {
+      recorder_->claim(nowMs(), want, kMaxInFlightPerDomain, io_.get_executor(), [claimWake, claimed](Result<std::vector<Queue::Due>> r) {
         *claimed = std::move(r);
         claimWake->cancel();
       });
@@ -271,6 +272,9 @@ void Delivery::enqueue(std::vector<Queue::Due> due) {
   }
   for (auto& [key, job] : jobs) {
     inFlight_ += job.rcpts.size();
+    size_t& mine = domainInFlight_[job.domain];
+    mine += job.rcpts.size();
+    if (mine >= kMaxInFlightPerDomain) saturated_.insert(job.domain);
     Destination& dest = dests_[job.domain];
     dest.jobs.push_back(std::move(job));
     waiting_.push_back(key.second);
@@ -384,16 +388,18 @@ awaitable<void> Delivery::agent(std::string domain) {
         if (d.jobs.empty() || stopping_) break;
         SmtpReply r;
         auto client = co_await connect(domain, host, addr, &r);
-        Attempt where{host.name, addr.toString(), "none", tried, false};
+        // Until a session exists, the policy that applied (and that none was set up).
+        std::string policy = "policy=" + std::string(toString(tlsLevelFor(domain)));
+        Attempt where{host.name, addr.toString(), policy + " (no session)", tried, false};
         if (!client) {
           lastError = r.text.empty() ? "connection to " + host.name + " failed" : r.text;
           if (r.code != 0 && r.text.find(host.name) == std::string::npos) lastError = "host " + host.name + "[" + addr.toString() + "] said: " + r.text;
           lastWhere = where;
-          if (tried.size() < 10) tried.push_back({host.name, addr.toString(), lastError});
+          if (tried.size() < 10) tried.push_back({host.name, addr.toString(), lastError, policy});
           continue;
         }
         connected = true;
-        where.tls = "policy=" + std::string(toString(tlsLevelFor(domain))) + " " + client->tlsSummary();
+        where.tls = policy + " " + client->tlsSummary();
         int sent = 0;
         for (;;) {
           if (!client->usable() || sent >= cfg_->delivery.messagesPerConnection || stopping_) break;
@@ -498,8 +504,8 @@ awaitable<void> Delivery::deliverJob(SmtpClient& client, Job job, Attempt where)
   std::string senderDomain = domainOf(env.sender);
   std::vector<const Queue::Due*> send;
   for (const auto& r : job.rcpts) {
-    if (suppressed(r.address, senderDomain)) {
-      outcomes.push_back(localOutcome(job.messageId, r.index, "suppressed", "550 5.1.1 recipient is on the suppression list"));
+    if (auto e = suppressed(r.address, senderDomain)) {
+      outcomes.push_back(localOutcome(job.messageId, r.index, "suppressed", SuppressionCheck::replyFor(*e)));
     } else {
       send.push_back(&r);
     }
@@ -627,21 +633,8 @@ std::string Delivery::returnPath(const Queue::Envelope& env, int index) const {
   return verp_->encode(localPart(env.sender), env.id, static_cast<uint32_t>(index), bounceDomain);
 }
 
-bool Delivery::suppressed(const std::string& rcpt, const std::string& senderDomain) {
-  if (!suppression_) return false;
-  store::SuppressionFilter f;
-  f.address = toLower(rcpt);
-  auto entries = suppression_->list(f);
-  if (!entries) {
-    logWarning("delivery: suppression list: " + entries.message());
-    return false;
-  }
-  int64_t now = nowMs();
-  for (const auto& e : entries.value()) {
-    if (e.expiresMs != 0 && e.expiresMs <= now) continue;
-    if (e.scope.empty() || e.scope == senderDomain) return true;
-  }
-  return false;
+std::optional<store::SuppressionEntry> Delivery::suppressed(const std::string& rcpt, const std::string& senderDomain) {
+  return suppression_ ? suppression_->find(rcpt, senderDomain) : std::nullopt;
 }
 
 }  // namespace sluice::relayd

@@ -6,7 +6,8 @@
 //
 // Scheduling: the scheduler claims due recipients from the queue index (only due rows are read,
 // through the (state, next_attempt) index: the cost per delivery does not grow with the queue)
-// while fewer than kMaxInFlight are in memory, groups them by (message, recipient domain) into
+// while fewer than kMaxInFlight are in memory, at most kMaxInFlightPerDomain of one recipient
+// domain (the rest of its due rows wait parked in the index: Queue::claimDue), groups them by (message, recipient domain) into
 // jobs and appends each job to its destination's queue. A destination (the recipient domain,
 // rolled up with the others of the same MX host list) has at most
 // delivery.destination_concurrency agents, sends at most delivery.destination_rate messages a
@@ -20,8 +21,9 @@
 // 5xx bounced (a DSN to the sender, the recipient suppressed when delivery.suppress_hard_bounces); 4xx, timeouts and connection
 // failures deferred with exponential back-off and jitter (greylisting replies retried after
 // delivery.greylist_retry first), expired past delivery.queue_lifetime (a DSN). A null MX and
-// NXDOMAIN bounce at once; SERVFAIL and DNS timeouts defer. Suppressed recipients are dropped
-// with an event. Every state change is a JSON line in STATE_DIR/events.jsonl and a Postfix-style
+// NXDOMAIN bounce at once; SERVFAIL and DNS timeouts defer. Recipients on the suppression list
+// (SQLite or Redis, suppression_check.h) are dropped with an event - at queue time by the intake,
+// and again here if the list changed since. Every state change is a JSON line in STATE_DIR/events.jsonl and a Postfix-style
 // log line ("ID: to=<...>, relay=..., delay=..., tries=..., dsn=..., status=sent (...)").
 //
 // DSNs and hard-bounce suppressions are decided before the outcomes are recorded and made durable
@@ -39,6 +41,7 @@
 #include <optional>
 #include <mutex>
 #include <random>
+#include <set>
 #include <memory>
 #include <string>
 #include <thread>
@@ -55,6 +58,7 @@
 #include "recorder.h"
 #include "smtp_client.h"
 #include "store/store_sqlite.h"
+#include "suppression_check.h"
 #include "verp/verp.h"
 
 namespace sluice::relayd {
@@ -73,6 +77,9 @@ struct DeliveryStats {
 class Delivery {
  public:
   static constexpr size_t kMaxInFlight = 5000;  // recipients claimed and not yet finished
+  // ... of one recipient domain (Queue::claimDue's perDomainCap): a slow destination with a large
+  // backlog holds at most a tenth of the slots, the other domains' due mail is claimed meanwhile.
+  static constexpr size_t kMaxInFlightPerDomain = kMaxInFlight / 10;
   static constexpr size_t kClaimBatch = 500;
 
   Delivery(std::shared_ptr<const config::Config> cfg, std::shared_ptr<const dkim::Signing> signing);
@@ -102,7 +109,7 @@ class Delivery {
   // Adds to the suppression list the hard bounces recorded in the queue index but not yet added
   // there (a crash came between the two; Queue::PendingSuppression) and forgets them in the index.
   // Run at start; the number re-driven.
-  static Result<size_t> redriveSuppressions(queue::Queue& queue, store::SqliteStore& suppression);
+  static Result<size_t> redriveSuppressions(queue::Queue& queue, store::SuppressionStore& suppression);
   std::string renderMetrics() const;
 
  private:
@@ -149,7 +156,7 @@ class Delivery {
   std::vector<events::Event> dsnAcceptedEvents(const queue::Queue::Envelope& env, const Followups& f) const;
   std::optional<queue::Queue::PendingSuppression> hardBounceSuppression(const queue::Queue::Envelope& env,
                                                                        const queue::Queue::Outcome& o) const;
-  bool suppressed(const std::string& rcpt, const std::string& senderDomain);
+  std::optional<store::SuppressionEntry> suppressed(const std::string& rcpt, const std::string& senderDomain);
   std::optional<events::Event> makeEvent(const queue::Queue::Envelope* env, const Job& job,
                                          const queue::Queue::Outcome& o);
   void publish(const events::Event& ev, const queue::Queue::Outcome& o);
@@ -163,7 +170,7 @@ class Delivery {
   std::unique_ptr<queue::Queue> queue_;
   std::unique_ptr<OutcomeRecorder> recorder_;  // outcomes are committed there, in batches
   std::unique_ptr<dns::MxResolver> resolver_;
-  std::unique_ptr<store::SqliteStore> suppression_;
+  std::unique_ptr<SuppressionCheck> suppression_;  // SQLite or Redis (store.backend)
   std::unique_ptr<events::EventLog> events_;
   mutable std::mutex webhooksMu_;
   std::shared_ptr<const std::vector<events::WebhookEndpoint>> webhooks_;  // under webhooksMu_
@@ -178,6 +185,11 @@ class Delivery {
   DestinationPacer pacer_;                                  // delivery.destination_rate, per MX list
   int agents_ = 0;
   size_t inFlight_ = 0;
+  // Claimed recipients per domain, and the domains that reached kMaxInFlightPerDomain (their
+  // further due rows may be parked in the queue): when one is down to half, the scheduler claims
+  // again at once rather than at its next tick.
+  std::map<std::string, size_t> domainInFlight_;
+  std::set<std::string> saturated_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> woken_{false};
   DeliveryStats stats_;

@@ -88,6 +88,11 @@ void Delivery::recorded(const Job& job, const std::vector<Queue::Outcome>& outco
                         const std::vector<events::Event>& dsnEvents, const Status& st) {
   inFlight_ -= std::min(inFlight_, job.rcpts.size());
   stats_.inFlight = static_cast<int64_t>(inFlight_);
+  if (auto it = domainInFlight_.find(job.domain); it != domainInFlight_.end()) {
+    it->second -= std::min(it->second, job.rcpts.size());
+    if (it->second <= kMaxInFlightPerDomain / 2 && saturated_.erase(job.domain) > 0) wake();
+    if (it->second == 0) domainInFlight_.erase(it);
+  }
   if (!st) {
     // The recipients stay 'delivering' and are due again at the next start: repeated, not lost
     // (and so are their DSNs, which were not queued either).
@@ -126,7 +131,7 @@ void Delivery::recorded(const Job& job, const std::vector<Queue::Outcome>& outco
   recorder_->forget(std::move(added));
 }
 
-Result<size_t> Delivery::redriveSuppressions(Queue& queue, store::SqliteStore& suppression) {
+Result<size_t> Delivery::redriveSuppressions(Queue& queue, store::SuppressionStore& suppression) {
   size_t n = 0;
   for (;;) {
     auto pending = queue.pendingSuppressions(1000);

@@ -101,7 +101,7 @@ inline awaitable<dns::MxResult> resolveMx(dns::MxResolver& resolver, std::string
 }
 
 // An outcome decided here, without an attempt (no attempts row).
-inline Queue::Outcome localOutcome(const std::string& id, int index, const char* state, const char* reply) {
+inline Queue::Outcome localOutcome(const std::string& id, int index, const char* state, const std::string& reply) {
   Queue::Outcome o;
   o.messageId = id;
   o.index = index;

@@ -52,10 +52,10 @@ void OutcomeRecorder::forget(std::vector<queue::Queue::PendingSuppression> done)
   cv_.notify_one();
 }
 
-void OutcomeRecorder::claim(int64_t nowMs, size_t limit, asio::any_io_executor ex, Claimed done) {
+void OutcomeRecorder::claim(int64_t nowMs, size_t limit, size_t perDomainCap, asio::any_io_executor ex, Claimed done) {
   {
     std::lock_guard<std::mutex> l(mu_);
-    claims_.push_back({nowMs, limit, std::move(ex), std::move(done)});
+    claims_.push_back({nowMs, limit, perDomainCap, std::move(ex), std::move(done)});
   }
   cv_.notify_one();
 }
@@ -139,7 +139,7 @@ void OutcomeRecorder::loop() {
     // Outcomes first: what they free is what the claims may take next.
     if (batch.empty()) {
       for (auto& c : claims) {
-        auto r = queue_->claimDue(c.nowMs, c.limit);
+        auto r = queue_->claimDue(c.nowMs, c.limit, c.perDomainCap);
         asio::post(c.ex, [done = std::move(c.done), r = std::move(r)]() mutable { done(std::move(r)); });
       }
       continue;
@@ -163,7 +163,7 @@ void OutcomeRecorder::loop() {
       asio::post(batch[i].ex, [done = std::move(batch[i].done), r = std::move(results[i])]() mutable { done(std::move(r)); });
     }
     for (auto& c : claims) {
-      auto r = queue_->claimDue(c.nowMs, c.limit);
+      auto r = queue_->claimDue(c.nowMs, c.limit, c.perDomainCap);
       asio::post(c.ex, [done = std::move(c.done), r = std::move(r)]() mutable { done(std::move(r)); });
     }
   }

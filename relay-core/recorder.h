@@ -65,9 +65,9 @@ class OutcomeRecorder {
   // A reload's endpoints, for the outbox rows of the batches after this call.
   void setWebhooks(std::vector<events::WebhookEndpoint> webhooks);
   size_t pending() const;
-  // Queue::claimDue(nowMs, limit) on the recorder's thread; `done` runs on `ex`.
+  // Queue::claimDue(nowMs, limit, perDomainCap) on the recorder's thread; `done` runs on `ex`.
   using Claimed = std::function<void(Result<std::vector<queue::Queue::Due>>)>;
-  void claim(int64_t nowMs, size_t limit, asio::any_io_executor ex, Claimed done);
+  void claim(int64_t nowMs, size_t limit, size_t perDomainCap, asio::any_io_executor ex, Claimed done);
 
   std::atomic<uint64_t> batches{0}, jobs{0}, failed{0};
 
@@ -81,7 +81,7 @@ class OutcomeRecorder {
   };
   struct Claim {
     int64_t nowMs;
-    size_t limit;
+    size_t limit, perDomainCap;
     asio::any_io_executor ex;
     Claimed done;
   };

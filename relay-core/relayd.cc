@@ -113,7 +113,28 @@ Status Relayd::start() {
     if (!ob) return makeError("webhook outbox: " + ob.message());
     outbox_ = std::move(ob.value());
   }
-  committer_->setOnCommitted([this](const queue::NewMessage& m, const std::string& id) { onCommitted(m, id); });
+  committer_->setOnCommitted([this](const queue::NewMessage& m, const std::string& id,
+                                    const std::vector<std::string>& suppressed) { onCommitted(m, id, suppressed); });
+  // Suppression at queue time (DESIGN.md: the relay listener trusts what the MTA decided at RCPT,
+  // but the list may have changed since; the submission listeners' policyd refused the listed
+  // recipients at RCPT already). Its own store connection, used on the writer's thread only.
+  intakeSuppression_ = std::make_shared<SuppressionCheck>(*cfg_);
+  if (auto st = intakeSuppression_->open(); !st) {
+    if (!cfg_->store.useRedis()) return st;
+    logWarning("intake: " + st.message() + "; queueing without the suppression check until it can be reopened");
+  }
+  committer_->setSuppressionLookup([check = intakeSuppression_](const queue::NewMessage& m) {
+    std::vector<std::string> out;
+    size_t at = m.sender.rfind('@');
+    std::string senderDomain = at == std::string::npos ? "" : m.sender.substr(at + 1);
+    for (size_t k = 0; k < m.recipients.size(); ++k) {
+      auto e = check->find(m.recipients[k].address, senderDomain);
+      if (!e) continue;
+      out.resize(m.recipients.size());
+      out[k] = SuppressionCheck::replyFor(*e);
+    }
+    return out;
+  });
   if (auto st = committer_->start(); !st) return st;
   if (!c.policyService.empty()) {
     PolicyClient::Options o;
@@ -262,10 +283,19 @@ void Relayd::stop() {
 }
 
 // On the committer's thread: one "accepted" event per recipient, then the delivery is woken.
-void Relayd::onCommitted(const queue::NewMessage& m, const std::string& id) {
+// Recipients dropped at queue time get their "suppressed" event right after it.
+void Relayd::onCommitted(const queue::NewMessage& m, const std::string& id, const std::vector<std::string>& suppressed) {
   int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   auto hooks = delivery_->webhooks();
-  for (const auto& r : m.recipients) {
+  auto record = [&](const events::Event& ev) {
+    if (auto st = events_->append(ev); !st) logWarning("event log: " + st.message());
+    if (outbox_ && !hooks->empty()) {
+      if (auto st = outbox_->enqueue(ev, *hooks); !st) logWarning("webhook outbox: " + st.message());
+    }
+  };
+  bool wakeDelivery = suppressed.empty();
+  for (size_t k = 0; k < m.recipients.size(); ++k) {
+    const auto& r = m.recipients[k];
     events::Event ev;
     ev.timeMs = now;
     ev.id = events::newEventId(now);
@@ -276,13 +306,20 @@ void Relayd::onCommitted(const queue::NewMessage& m, const std::string& id) {
     ev.messageId = m.messageId;
     ev.identity = m.identity;
     ev.details = {{"client", m.clientAddress}, {"size", m.content.size()}};
-    if (auto st = events_->append(ev); !st) logWarning("event log: " + st.message());
-    if (outbox_ && !hooks->empty()) {
-      if (auto st = outbox_->enqueue(ev, *hooks); !st) logWarning("webhook outbox: " + st.message());
+    record(ev);
+    if (k >= suppressed.size() || suppressed[k].empty()) {
+      wakeDelivery = true;
+      continue;
     }
+    ev.id = events::newEventId(now);
+    ev.type = events::EventType::kSuppressed;
+    ev.details = {{"reply", suppressed[k]}, {"attempt", 0}, {"delay_ms", 0}, {"status", "5.1.1"}, {"at", "queue"}};
+    record(ev);
+    ++delivery_->stats().suppressed;
+    logInfo(id + ": to=<" + r.address + ">, relay=none, delay=0, tries=0, dsn=5.1.1, status=suppressed (" + suppressed[k] + ")");
   }
   if (outbox_ && !hooks->empty()) delivery_->wakeWebhooks();
-  if (delivery_) delivery_->wake();
+  if (delivery_ && wakeDelivery) delivery_->wake();
 }
 
 std::string Relayd::renderMetrics() {

@@ -25,6 +25,7 @@
 #include "committer.h"
 #include "config/config.h"
 #include "delivery.h"
+#include "suppression_check.h"
 #include "dkim/signing.h"
 #include "events/outbox.h"
 #include "identity/identity_map.h"
@@ -81,7 +82,7 @@ class Relayd {
   std::string renderMetrics();
 
  private:
-  void onCommitted(const queue::NewMessage& m, const std::string& id);
+  void onCommitted(const queue::NewMessage& m, const std::string& id, const std::vector<std::string>& suppressed);
   asio::awaitable<void> acceptLoop(std::shared_ptr<net::Acceptor> acc, ListenerKind kind);
   Result<std::shared_ptr<asio::ssl::context>> makeTls(const config::RelaydConfig& c);
 
@@ -95,6 +96,7 @@ class Relayd {
   std::unique_ptr<events::EventLog> events_;
   std::unique_ptr<events::EventOutbox> outbox_;  // accepted events, on the committer's thread
   std::unique_ptr<Delivery> delivery_;
+  std::shared_ptr<SuppressionCheck> intakeSuppression_;  // the committer's writer thread only
   std::unique_ptr<auth::UserStore> users_;
   std::shared_ptr<PolicyClient> policy_;
   asio::thread_pool policyPool_{8};  // blocking policyd questions, off the event loop

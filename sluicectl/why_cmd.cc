@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <ctime>
 #include <fstream>
 #include <iomanip>
@@ -20,7 +21,9 @@ const char* kWhyUsage =
     "Usage: sluicectl why ID [--json]\n"
     "\n"
     "What happened to each recipient of queued message ID: its state, every delivery attempt\n"
-    "(time, MX host and address, TLS policy and outcome, the reply), the next attempt, and the\n"
+    "(time, MX host and address, TLS policy and outcome, the reply; hosts that failed before a\n"
+    "session show \"(tried)\" and the TLS policy that applied), the next attempt of a deferred\n"
+    "recipient, why a suppressed one was dropped (the list entry's reason, scope, source), and the\n"
     "bounces and complaints that arrived later (sluicectl bounce receive).\n";
 
 const char* kEventsUsage =
@@ -31,6 +34,19 @@ const char* kEventsUsage =
     "stored; --follow keeps printing new ones (like tail -f).\n";
 
 std::string when(int64_t ms) { return localTime(ms, true); }
+
+int64_t nowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// The queue's row of recipient `index` (state, next attempt, last reply), or nullptr.
+const queue::MessageInfo::Rcpt* rcptInfo(const Result<std::optional<queue::MessageInfo>>& info, int index) {
+  if (!info || !info.value()) return nullptr;
+  for (const auto& ir : info.value()->recipients) {
+    if (ir.index == index) return &ir;
+  }
+  return nullptr;
+}
 
 bool flag(const std::vector<std::string>& a, const char* f) { return hasFlag(a, f); }
 
@@ -86,10 +102,10 @@ int runWhyCommand(const std::vector<std::string>& a, const config::Config& cfg, 
         }
         jr["attempts"].push_back({{"time", events::formatRfc3339Ms(t.timeMs)}, {"mx", t.mx}, {"ip", t.ip}, {"tls", t.tls}, {"reply", t.reply}});
       }
-      if (info && info.value()) {
-        for (const auto& ir : info.value()->recipients) {
-          if (ir.index == r.index && (r.state == "deferred" || r.state == "queued")) jr["next_attempt"] = events::formatRfc3339Ms(ir.nextAttemptMs);
-        }
+      if (const auto* ir = rcptInfo(info, r.index)) {
+        if (r.state == "deferred" || r.state == "queued") jr["next_attempt"] = events::formatRfc3339Ms(ir->nextAttemptMs);
+        if (r.state == "parked") jr["next_attempt"] = "due; waiting for its domain's deliveries in flight";
+        if (r.state == "suppressed") jr["suppressed"] = ir->lastReply;
       }
       j["recipients"].push_back(jr);
     }
@@ -109,10 +125,14 @@ int runWhyCommand(const std::vector<std::string>& a, const config::Config& cfg, 
       out << "    " << when(t.timeMs) << "  " << (t.mx.empty() ? "-" : t.mx + "[" + t.ip + "]") << "  "
           << (t.tls.empty() ? "" : t.tls + "  ") << t.reply << "\n";
     }
-    if (info && info.value()) {
-      for (const auto& ir : info.value()->recipients) {
-        if (ir.index == r.index && (r.state == "deferred" || r.state == "queued")) out << "    next attempt " << when(ir.nextAttemptMs) << "\n";
+    if (const auto* ir = rcptInfo(info, r.index)) {
+      if (r.state == "deferred" || r.state == "queued") {
+        int64_t in = (ir->nextAttemptMs - nowMs() + 999) / 1000;
+        out << "    next attempt " << when(ir->nextAttemptMs)
+            << (in > 0 ? " (in " + std::to_string(in) + " s)" : " (due now)") << "\n";
       }
+      if (r.state == "parked") out << "    next attempt: due now, waiting for its domain's deliveries in flight\n";
+      if (r.state == "suppressed") out << "    suppressed: " << ir->lastReply << "\n";
     }
   }
   return 0;

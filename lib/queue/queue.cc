@@ -42,7 +42,10 @@ const char* kSchema =
     " attempts INTEGER NOT NULL DEFAULT 0, next_attempt_ms INTEGER NOT NULL, last_reply TEXT NOT NULL DEFAULT '',"
     " PRIMARY KEY (message_id, idx));"
     "CREATE INDEX IF NOT EXISTS recipients_due ON recipients (state, next_attempt_ms);"
-    "CREATE INDEX IF NOT EXISTS recipients_domain ON recipients (domain, state);"
+    // Per destination: its unfinished rows by state (totals), its claimed ones (claimDue's cap) and
+    // its parked ones in time order (claimDue's unparking). Replaces (domain, state).
+    "CREATE INDEX IF NOT EXISTS recipients_domain_due ON recipients (domain, state, next_attempt_ms);"
+    "DROP INDEX IF EXISTS recipients_domain;"
     "CREATE INDEX IF NOT EXISTS messages_message_id ON messages (message_id);"
     "CREATE TABLE IF NOT EXISTS attempts ("
     " message_id TEXT NOT NULL, idx INTEGER NOT NULL, time_ms INTEGER NOT NULL, mx TEXT NOT NULL DEFAULT '',"
@@ -419,7 +422,7 @@ Status Queue::writeSpool(const NewMessage& m, const std::string& id) {
 }
 
 std::vector<Status> Queue::commitWritten(const std::vector<const NewMessage*>& batch,
-                                         const std::vector<std::string>& ids) {
+                                         const std::vector<std::string>& ids, const Suppressed* suppressed) {
   std::vector<Status> out(batch.size(), okStatus());
   if (batch.empty()) return out;
   std::vector<bool> written(batch.size(), true);
@@ -439,22 +442,26 @@ std::vector<Status> Queue::commitWritten(const std::vector<const NewMessage*>& b
     }
     return out;
   }
+  std::vector<std::string> finished;
   if (auto st = exec("BEGIN IMMEDIATE"); !st) return failAll(st.error());
-  if (auto st = insertMessages(batch, ids, written); !st) return failAll(st.error());
+  if (auto st = insertMessages(batch, ids, written, suppressed, &finished); !st) return failAll(st.error());
   if (auto st = exec("COMMIT"); !st) return failAll(st.error());
+  for (const std::string& id : finished) recycleSpoolFile(id);  // every recipient suppressed
   return out;
 }
 
 Status Queue::insertMessages(const std::vector<const NewMessage*>& batch, const std::vector<std::string>& ids,
-                             const std::vector<bool>& written) {
+                             const std::vector<bool>& written, const Suppressed* suppressed,
+                             std::vector<std::string>* allSuppressed) {
   int64_t now = nowMs();
   Stmt m(db_,
          "INSERT INTO messages (id, sender, size, received_ms, envid, ret, body, smtputf8, identity, client, helo, message_id)"
          " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
   Stmt r(db_,
-         "INSERT INTO recipients (message_id, idx, address, domain, orcpt, notify, state, next_attempt_ms)"
-         " VALUES (?,?,?,?,?,?,'queued',?)");
-  if (!m.s || !r.s) return dbError(db_, "prepare");
+         "INSERT INTO recipients (message_id, idx, address, domain, orcpt, notify, state, next_attempt_ms, last_reply)"
+         " VALUES (?,?,?,?,?,?,?,?,?)");
+  Stmt done(db_, "UPDATE messages SET content_deleted = 1 WHERE id = ?");
+  if (!m.s || !r.s || !done.s) return dbError(db_, "prepare");
   for (size_t i = 0; i < batch.size(); ++i) {
     if (!written[i]) continue;
     const NewMessage& nm = *batch[i];
@@ -472,8 +479,14 @@ Status Queue::insertMessages(const std::vector<const NewMessage*>& batch, const 
     m.text(11, nm.helo);
     m.text(12, nm.messageId);
     if (sqlite3_step(m.s) != SQLITE_DONE) return dbError(db_, "insert message");
+    size_t dropped = 0;
     for (size_t k = 0; k < nm.recipients.size(); ++k) {
       const auto& rc = nm.recipients[k];
+      const std::string* why = nullptr;
+      if (suppressed != nullptr && i < suppressed->size() && k < (*suppressed)[i].size() && !(*suppressed)[i][k].empty()) {
+        why = &(*suppressed)[i][k];
+        ++dropped;
+      }
       sqlite3_reset(r.s);
       r.text(1, ids[i]);
       r.i64(2, static_cast<int64_t>(k));
@@ -481,8 +494,16 @@ Status Queue::insertMessages(const std::vector<const NewMessage*>& batch, const 
       r.text(4, domainOf(rc.address));
       r.text(5, rc.orcpt);
       r.text(6, rc.notify);
-      r.i64(7, now);
+      r.text(7, why != nullptr ? "suppressed" : "queued");
+      r.i64(8, why != nullptr ? 0 : now);
+      r.text(9, why != nullptr ? *why : "");
       if (sqlite3_step(r.s) != SQLITE_DONE) return dbError(db_, "insert recipient");
+    }
+    if (dropped > 0 && dropped == nm.recipients.size()) {
+      sqlite3_reset(done.s);
+      done.text(1, ids[i]);
+      if (sqlite3_step(done.s) != SQLITE_DONE) return dbError(db_, "insert message");
+      if (allSuppressed != nullptr) allSuppressed->push_back(ids[i]);
     }
   }
   return okStatus();
@@ -576,7 +597,7 @@ Result<std::optional<MessageInfo>> Queue::show(const std::string& id) {
 }
 
 Result<size_t> Queue::hold(const std::string& id) {
-  Stmt s(db_, "UPDATE recipients SET state = 'held' WHERE message_id = ? AND state IN ('queued', 'deferred')");
+  Stmt s(db_, "UPDATE recipients SET state = 'held' WHERE message_id = ? AND state IN ('queued', 'deferred', 'parked')");
   s.text(1, id);
   if (sqlite3_step(s.s) != SQLITE_DONE) return dbError(db_, "hold");
   return static_cast<size_t>(sqlite3_changes(db_));
@@ -617,7 +638,7 @@ Result<Queue::Totals> Queue::totals() {
   }
   {
     Stmt s(db_,
-           "SELECT domain, COUNT(*) FROM recipients WHERE state IN ('queued','deferred','delivering','held')"
+           "SELECT domain, COUNT(*) FROM recipients WHERE state IN ('queued','deferred','parked','delivering','held')"
            " GROUP BY domain ORDER BY COUNT(*) DESC LIMIT 50");
     while (sqlite3_step(s.s) == SQLITE_ROW) t.byDestination.emplace_back(s.col(0), sqlite3_column_int64(s.s, 1));
   }

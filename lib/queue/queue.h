@@ -23,8 +23,10 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -94,7 +96,13 @@ class Queue {
   // exception to "one Queue per thread": one thread may call writeSpool() while another calls
   // commitWritten() on the same Queue (writeSpool touches neither the index nor the syncfs).
   Status writeSpool(const NewMessage& m, const std::string& id);
-  std::vector<Status> commitWritten(const std::vector<const NewMessage*>& batch, const std::vector<std::string>& ids);
+  // `suppressed` (may be null): per message, per recipient, the reply of a recipient found on the
+  // suppression list at queue time ("" for the others): inserted final ('suppressed', that
+  // last_reply), never delivered. A message whose recipients are all suppressed has its content
+  // deleted as soon as it is committed.
+  using Suppressed = std::vector<std::vector<std::string>>;
+  std::vector<Status> commitWritten(const std::vector<const NewMessage*>& batch, const std::vector<std::string>& ids,
+                                    const Suppressed* suppressed = nullptr);
 
   // What recover() found: files removed (never acknowledged), index rows whose file is missing.
   struct Recovery {
@@ -127,10 +135,24 @@ class Queue {
   };
   // Up to `limit` recipients due at nowMs (queued or deferred with next_attempt <= nowMs), marked
   // 'delivering' in one transaction. Reads only due rows through the (state, next_attempt) index.
-  Result<std::vector<Due>> claimDue(int64_t nowMs, size_t limit);
+  //
+  // Fairness (perDomainCap > 0): no recipient domain gets more than perDomainCap rows
+  // 'delivering' at once, so one slow destination with a large backlog cannot take every slot of
+  // the caller's in-flight limit. A due row of a domain at its cap is not skipped (skipping would
+  // read the whole backlog at every claim) but parked: state 'parked', out of the due index, kept
+  // in time order by the (domain, state, next_attempt) index. Each claim first gives every domain
+  // with parked rows, round-robin, what its cap leaves free (its oldest parked rows), then reads
+  // the due index. Each row is parked at most once per due time, and at most kParkBudget per claim
+  // (the rest are parked by the next claims), so the cost per delivery stays flat. Parked rows are
+  // due; resetDelivering() (at start) makes them deferred again with their own next attempt.
+  // The set of domains with parked rows lives in this Queue object: one object must make the
+  // claims (relayd's recorder), and resetDelivering() must run before its first claim.
+  static constexpr size_t kParkBudget = 20000;
+  Result<std::vector<Due>> claimDue(int64_t nowMs, size_t limit, size_t perDomainCap = 0);
   // The earliest next attempt of a queued or deferred recipient; nullopt when there is none.
   Result<std::optional<int64_t>> nextDueMs();
-  // At start: recipients left 'delivering' by a crash become deferred and due now.
+  // At start: recipients left 'delivering' by a crash become deferred and due now; parked ones
+  // (claimDue) deferred, due at their own next attempt.
   Result<size_t> resetDelivering();
 
   struct Envelope {
@@ -165,8 +187,9 @@ class Queue {
     std::string mx, ip, tls;     // of the attempt
     // MX hosts tried before this one in the same attempt (connection refused, greeting refused,
     // TLS policy): each gets its own attempts row, so `sluicectl why` shows the failover.
+    // Their rows' tls column is kTriedTls, then the TLS policy that applied ("(tried) policy=verify").
     struct Tried {
-      std::string mx, ip, reply;
+      std::string mx, ip, reply, tls;
     };
     std::vector<Tried> tried;
   };
@@ -212,6 +235,7 @@ class Queue {
     std::string mta, text;
   };
   static constexpr const char* kReportTls = "(report)";
+  static constexpr const char* kTriedTls = "(tried)";  // a prefix: "(tried) policy=may"
   Status recordReports(const std::vector<Report>& reports, const std::function<Status(sqlite3*)>& extra = nullptr);
 
   struct Attempt {
@@ -239,7 +263,8 @@ class Queue {
   void writeSpoolFiles(const std::vector<const NewMessage*>& batch, const std::vector<std::string>& ids,
                        std::vector<Status>* out, std::vector<bool>* written);
   Status insertMessages(const std::vector<const NewMessage*>& batch, const std::vector<std::string>& ids,
-                        const std::vector<bool>& written);
+                        const std::vector<bool>& written, const Suppressed* suppressed = nullptr,
+                        std::vector<std::string>* allSuppressed = nullptr);
   Status ensureDir(const std::string& sub);
   // Spool inodes are recycled (see queue.cc "Recycled spool files"): a finished message's file
   // goes, emptied, to spool/free/ and the next commit() writes into it.
@@ -251,6 +276,11 @@ class Queue {
   QueueOptions options_;
   int spoolFd_;
   std::vector<bool> dirMade_ = std::vector<bool>(1024, false);
+  // claimDue's fairness: domains with parked rows, and where the last round-robin stopped.
+  std::set<std::string> parkedDomains_;
+  std::string unparkCursor_;
+  Status unpark(size_t limit, size_t perDomainCap, std::map<std::string, size_t>* inFlight, std::vector<Due>* out);
+  Result<size_t> deliveringCount(const std::string& domain, std::map<std::string, size_t>* cache);
 };
 
 // "insufficient storage" errors (ENOSPC, EDQUOT, SQLITE_FULL) carry this prefix.

@@ -2,12 +2,16 @@
 // recipients, reading envelopes and content, recording outcomes, retention.
 //
 // Recipient states: queued -> delivering -> delivered | deferred | bounced | expired |
-// suppressed, and held (sluicectl). 'delivering' exists only while an agent works on the
-// recipient; resetDelivering() at start turns leftovers from a crash back into due deferrals.
+// suppressed, and held (sluicectl); a due row whose domain has its cap of rows in flight waits
+// 'parked' (claimDue's fairness, see queue.h) and goes on to 'delivering' from there.
+// 'delivering' exists only while an agent works on the recipient; resetDelivering() at start
+// turns leftovers from a crash (and parked rows) back into due deferrals.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <map>
 #include <set>
 
 #include "base/log.h"
@@ -23,8 +27,51 @@ bool finalState(const std::string& s) {
 
 }  // namespace
 
-Result<std::vector<Queue::Due>> Queue::claimDue(int64_t now, size_t limit) {
-  std::vector<Due> out;
+Result<size_t> Queue::deliveringCount(const std::string& domain, std::map<std::string, size_t>* cache) {
+  if (auto it = cache->find(domain); it != cache->end()) return it->second;
+  // Through (domain, state, next_attempt): reads at most the cap's worth of rows.
+  Stmt c(db_, "SELECT COUNT(*) FROM recipients WHERE domain = ? AND state = 'delivering'");
+  c.text(1, domain);
+  if (sqlite3_step(c.s) != SQLITE_ROW) return dbError(db_, "claim");
+  size_t n = static_cast<size_t>(c.num(0));
+  (*cache)[domain] = n;
+  return n;
+}
+
+// The parked rows of each domain in parkedDomains_, round-robin from unparkCursor_: as many as
+// its cap leaves free (and the limit), oldest first.
+Status Queue::unpark(size_t limit, size_t perDomainCap, std::map<std::string, size_t>* inFlight, std::vector<Due>* out) {
+  if (parkedDomains_.empty()) return okStatus();
+  std::vector<std::string> order;
+  auto split = parkedDomains_.upper_bound(unparkCursor_);
+  order.insert(order.end(), split, parkedDomains_.end());
+  order.insert(order.end(), parkedDomains_.begin(), split);
+  Stmt s(db_,
+         "SELECT message_id, idx, address, domain, attempts FROM recipients"
+         " WHERE domain = ? AND state = 'parked' ORDER BY next_attempt_ms LIMIT ?");
+  for (const std::string& domain : order) {
+    if (out->size() >= limit) break;
+    auto n = deliveringCount(domain, inFlight);
+    if (!n) return n.error();
+    if (*n >= perDomainCap) continue;
+    size_t want = std::min(perDomainCap - *n, limit - out->size());
+    sqlite3_reset(s.s);
+    s.text(1, domain);
+    s.i64(2, static_cast<int64_t>(want));
+    size_t got = 0;
+    while (sqlite3_step(s.s) == SQLITE_ROW) {
+      out->push_back(Due{s.col(0), static_cast<int>(s.num(1)), s.col(2), s.col(3), static_cast<int>(s.num(4))});
+      ++got;
+    }
+    (*inFlight)[domain] += got;
+    unparkCursor_ = domain;
+    if (got < want) parkedDomains_.erase(domain);  // none left (or sluicectl held/deleted them)
+  }
+  return okStatus();
+}
+
+Result<std::vector<Queue::Due>> Queue::claimDue(int64_t now, size_t limit, size_t perDomainCap) {
+  std::vector<Due> out, park;
   // A claim is committed without waiting for fdatasync (synchronous=NORMAL for this transaction
   // only): losing it to a power cut leaves the rows 'queued', as resetDelivering() would at the
   // next start, so nothing depends on it being on disk; the next synchronous commit on this
@@ -37,30 +84,52 @@ Result<std::vector<Queue::Due>> Queue::claimDue(int64_t now, size_t limit) {
     ~RestoreFull() { (void)q->exec("PRAGMA synchronous=FULL"); }
   } restore{this};
   if (auto st = exec("BEGIN IMMEDIATE"); !st) return st.error();
-  {
+  auto fail = [&](Error e) -> Result<std::vector<Due>> {
+    (void)exec("ROLLBACK");
+    return e;
+  };
+  std::map<std::string, size_t> inFlight;  // per domain: 'delivering' plus claimed here
+  if (perDomainCap > 0) {
+    if (auto st = unpark(limit, perDomainCap, &inFlight, &out); !st) return fail(st.error());
+  }
+  if (out.size() < limit) {
     // No ORDER BY: each state's rows come out of the (state, next_attempt_ms) index in time
-    // order, and only due rows are read - the cost does not grow with the queue.
+    // order, and only due rows are read - the cost does not grow with the queue. Without a cap
+    // exactly `limit` rows are read; with one, also the rows parked (at most kParkBudget).
     Stmt s(db_,
            "SELECT message_id, idx, address, domain, attempts FROM recipients"
            " WHERE state IN ('deferred', 'queued') AND next_attempt_ms <= ? LIMIT ?");
     s.i64(1, now);
-    s.i64(2, static_cast<int64_t>(limit));
-    while (sqlite3_step(s.s) == SQLITE_ROW) {
-      out.push_back(Due{s.col(0), static_cast<int>(s.num(1)), s.col(2), s.col(3), static_cast<int>(s.num(4))});
+    s.i64(2, static_cast<int64_t>(limit - out.size() + (perDomainCap > 0 ? kParkBudget : 0)));
+    while (out.size() < limit && sqlite3_step(s.s) == SQLITE_ROW) {
+      Due d{s.col(0), static_cast<int>(s.num(1)), s.col(2), s.col(3), static_cast<int>(s.num(4))};
+      if (perDomainCap > 0) {
+        auto n = deliveringCount(d.domain, &inFlight);
+        if (!n) return fail(n.error());
+        if (*n >= perDomainCap || parkedDomains_.count(d.domain) != 0) {
+          // At its cap, or older rows of its own wait parked: after them.
+          park.push_back(std::move(d));
+          continue;
+        }
+        ++inFlight[d.domain];
+      }
+      out.push_back(std::move(d));
     }
   }
-  Stmt u(db_, "UPDATE recipients SET state = 'delivering' WHERE message_id = ? AND idx = ?");
-  for (const Due& d : out) {
-    sqlite3_reset(u.s);
-    u.text(1, d.messageId);
-    u.i64(2, d.index);
-    if (sqlite3_step(u.s) != SQLITE_DONE) {
-      Error e = dbError(db_, "claim");
-      (void)exec("ROLLBACK");
-      return e;
+  Stmt u(db_, "UPDATE recipients SET state = ? WHERE message_id = ? AND idx = ?");
+  auto mark = [&](const std::vector<Due>& rows, const std::string& state) {
+    for (const Due& d : rows) {
+      sqlite3_reset(u.s);
+      u.text(1, state);
+      u.text(2, d.messageId);
+      u.i64(3, d.index);
+      if (sqlite3_step(u.s) != SQLITE_DONE) return false;
     }
-  }
-  if (auto st = exec("COMMIT"); !st) return st.error();
+    return true;
+  };
+  if (!mark(out, "delivering") || !mark(park, "parked")) return fail(dbError(db_, "claim"));
+  if (auto st = exec("COMMIT"); !st) return fail(st.error());
+  for (const Due& d : park) parkedDomains_.insert(d.domain);
   return out;
 }
 
@@ -77,6 +146,9 @@ Result<std::optional<int64_t>> Queue::nextDueMs() {
 }
 
 Result<size_t> Queue::resetDelivering() {
+  Stmt p(db_, "UPDATE recipients SET state = 'deferred' WHERE state = 'parked'");
+  if (sqlite3_step(p.s) != SQLITE_DONE) return dbError(db_, "reset parked");
+  parkedDomains_.clear();
   Stmt s(db_, "UPDATE recipients SET state = 'deferred', next_attempt_ms = ? WHERE state = 'delivering'");
   s.i64(1, nowMs());
   if (sqlite3_step(s.s) != SQLITE_DONE) return dbError(db_, "reset delivering");
@@ -198,7 +270,8 @@ Result<std::vector<std::string>> Queue::record(const std::vector<Outcome>& outco
       return sqlite3_step(a.s) == SQLITE_DONE;
     };
     for (const auto& t : o.tried) {
-      if (!attempt(t.mx, t.ip, "(tried)", t.reply)) return fail(dbError(db_, "record attempt"));
+      std::string tls = t.tls.empty() ? kTriedTls : std::string(kTriedTls) + " " + t.tls;
+      if (!attempt(t.mx, t.ip, tls, t.reply)) return fail(dbError(db_, "record attempt"));
     }
     if (o.attempted && !attempt(o.mx, o.ip, o.tls, o.reply)) return fail(dbError(db_, "record attempt"));
     if (finalState(o.state)) touched.insert(o.messageId);
@@ -313,7 +386,7 @@ Result<std::vector<Queue::Attempt>> Queue::attempts(const std::string& id) {
 
 Result<std::vector<std::pair<std::string, int64_t>>> Queue::countsByState() {
   std::vector<std::pair<std::string, int64_t>> out;
-  for (const char* state : {"queued", "delivering", "deferred", "held", "delivered", "bounced", "expired", "suppressed"}) {
+  for (const char* state : {"queued", "delivering", "deferred", "parked", "held", "delivered", "bounced", "expired", "suppressed"}) {
     Stmt s(db_, "SELECT COUNT(*) FROM recipients WHERE state = ?");
     if (!s.s) return dbError(db_, "counts");
     s.text(1, state);
@@ -324,7 +397,7 @@ Result<std::vector<std::pair<std::string, int64_t>>> Queue::countsByState() {
 }
 
 Result<int64_t> Queue::attemptsSince(const std::string& id, int index, int64_t sinceMs) {
-  Stmt s(db_, "SELECT COUNT(*) FROM attempts WHERE message_id = ? AND idx = ? AND time_ms >= ? AND tls NOT IN ('(tried)', '(report)')");
+  Stmt s(db_, "SELECT COUNT(*) FROM attempts WHERE message_id = ? AND idx = ? AND time_ms >= ? AND tls NOT LIKE '(tried)%' AND tls <> '(report)'");
   if (!s.s) return dbError(db_, "attempts");
   s.text(1, id);
   s.i64(2, index);

@@ -11,6 +11,8 @@ plays every receiving MTA a test needs.
 Recipient local parts (the part before the first '+' or '-' picks the behaviour, so tests can
 make every address unique: rcpt550-17@x):
   ok / anything else   250 at RCPT and DATA
+  (sender) mail4NN / mail5NN   the envelope sender's local part (MAIL FROM comes before any
+                       recipient; a VERP return path keeps it before its '+'): that code at MAIL
   rcpt4NN / rcpt5NN    that code at RCPT (e.g. rcpt452, rcpt550)
   data4NN / data5NN    250 at RCPT, that code after the message (for the whole transaction)
   grey                 450 4.7.1 greylisted on the first attempt per (sender domain, recipient),
@@ -155,9 +157,10 @@ class Session:
                 if not m:
                     await self.reply("501 5.5.4 Syntax: MAIL FROM:<address>")
                     continue
-                if args.mail_reply != 250:
-                    event(ev="mail", sender=m.group(1), reply=args.mail_reply)
-                    await self.reply(text_for(args.mail_reply))
+                code = args.mail_reply if args.mail_reply != 250 else code_of(behaviour(m.group(1)), "mail")
+                if code:
+                    event(ev="mail", sender=m.group(1), reply=code)
+                    await self.reply(text_for(code).replace("test MX", "test MX, sender " + m.group(1)))
                     continue
                 self.reset()
                 self.mail, self.mail_params = m.group(1), m.group(2).split()

@@ -6,10 +6,14 @@
 # from a dead MX, implicit MX, null MX and NXDOMAIN (bounce at once), SERVFAIL (deferred),
 # greylisting (retried after greylist_retry, distinct from retry_initial), 5xx at RCPT and after DATA (bounced, DSN to the
 # sender that parses as RFC 3464, the recipient suppressed), NOTIFY=NEVER (no DSN), a suppressed
-# recipient (dropped with an event), a dropped connection mid-DATA (deferred), 4xx until the
+# recipient (dropped at queue time with an event; one suppressed while deferred: dropped by the
+# delivery), a dropped connection mid-DATA (deferred), 4xx until the
 # queue lifetime (expired, DSN 4.4.7), STARTTLS opportunistic and verified against a test CA, a
 # certificate that does not match (verify: deferred), events, metrics, sluicectl why / retry,
-# destination_rate (set by a reload) shared by the domains of one MX host list.
+# destination_rate (set by a reload) shared by the domains of one MX host list; 4xx/5xx at MAIL
+# FROM, 4xx after DATA, a SIZE the message exceeds (5.3.4 before sending), RET/ENVID/NOTIFY/ORCPT
+# passed on only to an MX with DSN, an MX that never answers a SYN (connect timeout, next MX),
+# and every DSN of the run parsed with Python's email package and checked against the events.
 source "$(dirname "$0")/lib.sh" "$@"
 
 mkdir -p "$T/state" "$T/certs"
@@ -50,6 +54,13 @@ unbound_start '  local-zone: "ok.example." static
   local-zone: "v6.example." static
   local-data: "v6.example. MX 10 mx.v6.example."
   local-data: "mx.v6.example. AAAA ::1"
+  local-zone: "size.example." static
+  local-data: "size.example. MX 10 mx.size.example."
+  local-data: "mx.size.example. A 127.0.0.7"
+  local-zone: "synhole.example." static
+  local-data: "synhole.example. MX 10 syn.synhole.example."
+  local-data: "synhole.example. MX 20 mx2.ok.example."
+  local-data: "syn.synhole.example. A 127.0.0.8"
   local-zone: "sender.example." static
   local-data: "sender.example. MX 10 mx2.ok.example."'
 note "unbound on 127.0.0.1:$DNS_PORT; test MX hosts on 127.0.0.2-4:$MXP"
@@ -72,6 +83,24 @@ s.bind(('127.0.0.6', $MXP)); s.listen(64)
 time.sleep(3600)
 "
 wait_port 127.0.0.6 "$MXP" 10 "$LAST_PID" || die "black hole did not start"
+mx_start mxsize 127.0.0.7 --name mx.size.example --size 2000
+# An MX that never answers a SYN (a connect timeout, not a greeting timeout): a listening socket
+# with a backlog of 0 whose accept queue one connection fills and nobody accepts - the kernel
+# then drops every further SYN. Loopback only, no firewall rule.
+start_bg synhole /usr/bin/python3 -c "
+import socket, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('127.0.0.8', $MXP)); s.listen(0)
+fill = socket.create_connection(('127.0.0.8', $MXP), timeout=5)
+print('full', flush=True)
+time.sleep(3600)
+"
+for ((i = 0; i < 50; i++)); do grep -q full "$T/synhole.out" 2>/dev/null && break; sleep 0.1; done
+if /usr/bin/python3 -c "import socket; socket.create_connection(('127.0.0.8', $MXP), timeout=1)" 2>/dev/null; then
+  fail "the SYN hole answered a SYN (its accept queue is not full)"
+else
+  pass "the SYN hole on 127.0.0.8 leaves a connect unanswered (backlog 0, queue full)"
+fi
 mx_start mxtls 127.0.0.4 --name mx.tls.example --tls cert --cert "$T/certs/mx.tls.example.crt" --key "$T/certs/mx.tls.example.key"
 
 start_bg webhook /usr/bin/python3 "$E2E_SRC/webhook_receiver.py" --listen "127.0.0.1:$WP" --dir "$T/webhook" --secret "$WSECRET" --fail-first 1
@@ -208,6 +237,7 @@ ev_expect "dead first MX (connection refused) -> delivered to the next MX" deliv
 expect_match "the delivery names mx2" '"type":"delivered".*"recipient":"x@failover.example".*"mx":"mx2.ok.example"' "$EV"
 sluicectl_run whyf.out --config "$T/sluice.yaml" why "$(qid m3)"
 expect_match "sluicectl why shows the dead MX tried first" 'dead\.failover\.example\[127\.0\.0\.9\].*(refused|connect)' "$T/whyf.out"
+expect_match "... with the TLS policy that applied, though no session was made" 'dead\.failover\.example\[127\.0\.0\.9\]  \(tried\) policy=may  ' "$T/whyf.out"
 send m3b a@plain.example --to x@v6.example
 ev_expect "an MX with only an IPv6 address (AAAA ::1) -> delivered over IPv6" delivered x@v6.example
 expect_match "... to [::1]" '"type":"delivered".*"recipient":"x@v6.example".*"ip":"::1"' "$EV"
@@ -320,14 +350,101 @@ ev_expect "NOTIFY=NEVER recipient bounced" bounced rcpt551@ok.example
 sleep 2
 n=$(grep -l 'rcpt551@ok.example' "$T"/mx2/*.eml 2>/dev/null | xargs -r grep -l 'multipart/report' | wc -l)
 expect_eq "NOTIFY=NEVER -> no DSN" "$n" 0
-send m11 a@plain.example --to supp@ok.example
+send m11 a@plain.example --to supp@ok.example,notsupp@ok.example --header "Subject: one suppressed"
 ev_expect "suppressed recipient -> dropped with a suppressed event" suppressed supp@ok.example
-expect_eq "the suppressed recipient never reached an MX" "$(grep -l 'supp@ok.example' "$T"/mx*/*.eml 2>/dev/null | wc -l)" 0
+ev_expect "... the other recipient of the message is delivered" delivered notsupp@ok.example
+grep '"type":"suppressed".*"recipient":"supp@ok.example"' "$EV" | head -1 > "$T/supp.ev"
+expect_match "... dropped at queue time (not when delivery picked it up)" '"at":"queue"' "$T/supp.ev"
+expect_match "... the event names the reason and scope of the list entry" 'reason manual, scope global' "$T/supp.ev"
+expect_eq "the suppressed recipient never reached an MX (not in any envelope)" "$(grep -l '"rcpts": \[[^]]*"supp@ok.example"' "$T"/mx*/*.eml 2>/dev/null | wc -l)" 0
+# The second line: a recipient suppressed while it waits for a retry is dropped when delivery
+# picks it up again.
+send m11b bob@sender.example --to rcpt451-later@ok.example
+ev_expect "a deferred recipient (4xx)" deferred rcpt451-later@ok.example
+sluicectl_run supp2.out --config "$T/sluice.yaml" suppress add rcpt451-later@ok.example --scope sender.example --reason complaint
+expect_match "suppressed while deferred" 'rc=0' "$T/supp2.out"
+sluicectl_run whysupp.out --config "$T/sluice.yaml" why "$(qid m11)"
+expect_match "sluicectl why: the suppressed recipient with the list entry's reason" '^    suppressed: 550 5\.1\.1 .*reason manual, scope global' "$T/whysupp.out"
+ev_expect "... dropped at its next attempt, with a suppressed event" suppressed rcpt451-later@ok.example 10
+grep '"type":"suppressed".*"recipient":"rcpt451-later@ok.example"' "$EV" | head -1 > "$T/supp2.ev"
+expect_no_match "... by delivery (no \"at\":\"queue\")" '"at":"queue"' "$T/supp2.ev"
+expect_match "... naming the reason and the sending domain's scope" 'reason complaint, scope sender\.example' "$T/supp2.ev"
 send m12 a@plain.example --to drop@ok.example
 ev_expect "connection dropped mid-DATA -> deferred" deferred drop@ok.example
 send m12b a@plain.example --to slow@ok.example
 ev_expect "an RCPT reply slower than command_timeout -> deferred" deferred slow@ok.example 15
 expect_match "... as a timeout (4.4.2), with the next attempt set" '"type":"deferred".*"recipient":"slow@ok.example".*"next_attempt":"20.*timeout waiting for a reply.*"status":"4\.4\.2"' "$EV"
+
+# --- 4b. MAIL and DATA replies, SIZE, DSN parameters, a connect timeout --------------------------
+# 4xx and 5xx at MAIL FROM (chosen by the sender's local part), 4xx after DATA.
+send m16 mail550@sender.example --to ok-m550@ok.example --header "Subject: refused at MAIL"
+ev_expect "550 at MAIL FROM -> bounced" bounced ok-m550@ok.example
+expect_match "... with the MX's MAIL reply" '"type":"bounced".*"recipient":"ok-m550@ok.example".*550 5\.7\.1 .*sender mail550@sender\.example' "$EV"
+send m17 mail451@sender.example --to ok-m451@ok.example --header "Subject: deferred at MAIL"
+ev_expect "451 at MAIL FROM -> deferred" deferred ok-m451@ok.example
+expect_match "... with the MX's MAIL reply and a next attempt" '"type":"deferred".*"recipient":"ok-m451@ok.example".*"next_attempt":"20.*451 4\.3\.0 .*sender mail451@sender\.example' "$EV"
+# sluicectl why shows a deferred recipient's next attempt: in the future and no further than
+# retry_max (2 s, +10% jitter) from now. Polled: between attempts the recipient is 'delivering'.
+/usr/bin/python3 - "$BUILD/sluicectl/sluicectl" "$T/sluice.yaml" "$(qid m17)" > "$T/whynext.out" 2>&1 <<'PY'
+import datetime, json, subprocess, sys, time
+for _ in range(100):
+    now = time.time()
+    j = json.loads(subprocess.run([sys.argv[1], "--config", sys.argv[2], "why", sys.argv[3], "--json"],
+                                  capture_output=True, text=True, timeout=20).stdout)
+    r = j["recipients"][0]
+    if r["state"] == "deferred" and "next_attempt" in r:
+        n = datetime.datetime.strptime(r["next_attempt"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc).timestamp()
+        print("state deferred, next attempt in %.2f s (after %d attempt(s))" % (n - now, len(r["attempts"])))
+        ok = 0 < n - now <= 2.2 + 0.1
+        print("sane" if ok else "NOT sane")
+        break
+    time.sleep(0.05)
+else:
+    print("never seen deferred")
+PY
+note "$(head -1 "$T/whynext.out")"
+expect_match "sluicectl why --json: the deferred recipient's next attempt is in the future, within retry_max" '^sane$' "$T/whynext.out"
+sluicectl_run whynext.txt --config "$T/sluice.yaml" why "$(qid m17)"
+expect_match "sluicectl why (text): next attempt with its time" '^    next attempt .*\((in [0-9]+ s|due now)\)|^  <ok-m451@ok.example>: delivering' "$T/whynext.txt"
+expect_match "the MX logged MAIL FROM refused with 451" '"ev": "mail", "sender": "mail451@sender.example", "reply": 451' "$T/mx1/events.jsonl"
+send m18 bob@sender.example --to data451-x@ok.example --header "Subject: deferred at DATA"
+ev_expect "451 after DATA -> deferred" deferred data451-x@ok.example
+expect_match "... the MX had the whole message and answered 451" '"ev": "data", "rcpts": \["data451-x@ok.example"\], "reply": 451' "$T/mx1/events.jsonl"
+expect_match "... the event carries that reply" '"type":"deferred".*"recipient":"data451-x@ok.example".*451 4\.3\.0' "$EV"
+# SIZE: the MX announces 2000; a 5 KB message is bounced (5.3.4) before anything is sent.
+send m19 bob@sender.example --to big@size.example --header "Subject: too big" --body "$(head -c 5000 /dev/zero | tr '\0' x | fold -w 70)"
+ev_expect "a message over the MX's SIZE -> bounced" bounced big@size.example
+expect_match "... 552 5.3.4 naming the limit" '"type":"bounced".*"recipient":"big@size.example".*552 5\.3\.4 message size [0-9]+ exceeds size limit 2000' "$EV"
+expect_no_match "... and relayd never sent MAIL FROM to it" '"ev": "mail"' "$T/mxsize/events.jsonl"
+# RET and ENVID (and NOTIFY, ORCPT) go on to an MX that offers DSN, not to one that does not.
+/usr/bin/python3 - "$RP" > "$T/dsnparams.out" 2>&1 <<'PY'
+import smtplib, sys
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=10)
+s.ehlo("client.example")
+for rcpt in ("retenv@ok.example", "retenv@roll1.example"):
+    s.sendmail("bob@sender.example", [rcpt], b"Subject: dsn params\r\n\r\nx\r\n",
+               mail_options=["RET=HDRS", "ENVID=env-42"], rcpt_options=["NOTIFY=FAILURE", "ORCPT=rfc822;orig@ok.example"])
+# A bounce with ENVID and RET=HDRS: its DSN must carry both back (checked with every DSN below).
+s.sendmail("bob@sender.example", ["rcpt550-env@ok.example"], b"Subject: envid bounce\r\n\r\nbody not returned\r\n",
+           mail_options=["RET=HDRS", "ENVID=env-77"], rcpt_options=["NOTIFY=FAILURE"])
+s.quit()
+print("sent")
+PY
+expect_match "messages with RET/ENVID accepted" '^sent' "$T/dsnparams.out"
+ev_expect "RET/ENVID message delivered to the MX with DSN" delivered retenv@ok.example
+ev_expect "... and to the MX without DSN" delivered retenv@roll1.example
+f=$(mx_file mx1 '"rcpts": \["retenv@ok.example"\]')
+[ -n "$f" ] && expect_match "the MX with DSN received RET=HDRS and ENVID=env-42 at MAIL" '"mail_params": \[[^]]*"RET=HDRS", "ENVID=env-42"' "$f"
+[ -n "$f" ] && expect_match "... and NOTIFY and ORCPT at RCPT" '"retenv@ok.example": \["NOTIFY=FAILURE", "ORCPT=rfc822;orig@ok.example"\]' "$f"
+f=$(mx_file mxroll '"rcpts": \["retenv@roll1.example"\]')
+[ -n "$f" ] && expect_no_match "the MX without DSN got none of them" 'RET=|ENVID=|NOTIFY=|ORCPT=' "$f"
+ev_expect "the ENVID bounce" bounced rcpt550-env@ok.example
+# An MX that never answers the SYN: connect_timeout (2 s), then the next MX.
+send m20 a@plain.example --to x@synhole.example
+ev_expect "an MX that never answers SYN -> connect timeout, then the next MX" delivered x@synhole.example 15
+expect_match "... delivered by mx2" '"type":"delivered".*"recipient":"x@synhole.example".*"mx":"mx2.ok.example"' "$EV"
+sluicectl_run whys.out --config "$T/sluice.yaml" why "$(qid m20)"
+expect_match "sluicectl why: the connect timeout at the first MX" 'syn\.synhole\.example\[127\.0\.0\.8\].*connect to .*timed out' "$T/whys.out"
 
 # --- 5. TLS ------------------------------------------------------------------------------------
 send m13 a@plain.example --to ok@tls.example
@@ -338,6 +455,8 @@ f=$(mx_file mxtls 'ok@tls.example')
 send m14 a@plain.example --to ok@badcert.example
 ev_expect "verify against a certificate for another name -> deferred" deferred ok@badcert.example
 expect_match "the reason names the certificate" '"type":"deferred".*"recipient":"ok@badcert.example".*(certificate|verif)' "$EV"
+sluicectl_run whytls.out --config "$T/sluice.yaml" why "$(qid m14)"
+expect_match "sluicectl why: the host whose certificate failed, with the policy (verify) and no session" 'other\.badcert\.example\[127\.0\.0\.4\]  policy=verify \(no session\)  .*(certificate|verif)' "$T/whytls.out"
 
 # --- 6. queue lifetime: 4xx until it expires -> DSN 4.4.7 -----------------------------------------
 send m15 bob@sender.example --to rcpt451@ok.example
@@ -353,6 +472,85 @@ f=$(grep -l '^Action: delayed' $dsns 2>/dev/null | head -1)
 [ -n "$f" ] && expect_match "... with Will-Retry-Until" '^Will-Retry-Until: ' "$f"
 f=$(grep -l '^Action: failed' $dsns 2>/dev/null | head -1)
 [ -n "$f" ] && expect_match "expiry DSN: Status 4.4.7, Action failed" '^Status: 4\.4\.7' "$f" || fail "no expiry DSN"
+
+# --- 6b. every DSN of the test parses as RFC 3464 --------------------------------------------------
+# The 4xx at MAIL and at DATA above expire too (queue_lifetime 8 s): their DSNs are among them.
+ev_expect "451 at MAIL until the lifetime -> expired" expired ok-m451@ok.example 20
+ev_expect "451 at DATA until the lifetime -> expired" expired data451-x@ok.example 20
+sleep 3
+/usr/bin/python3 - "$EV" "$T"/mx*/*.eml > "$T/alldsn.out" 2>&1 <<'PY'
+import email, json, re, sys
+events = [json.loads(l) for l in open(sys.argv[1])]
+def event_for(qid, rcpt, types):
+    return [e for e in events if e["queue_id"] == qid and e["recipient"] == rcpt and e["type"] in types]
+seen, bad, expired = {}, 0, 0
+for path in sys.argv[2:]:
+    raw = open(path, "rb").read()
+    first, _, body = raw.partition(b"\r\n")
+    env = json.loads(first.split(b": ", 1)[1])
+    if env["mail"] != "":
+        continue  # not from the null sender: not a DSN
+    m = email.message_from_bytes(body)
+    errs = []
+    if m.get_content_type() != "multipart/report" or m.get_param("report-type") != "delivery-status":
+        errs.append("not multipart/report; report-type=delivery-status: %s" % m.get_content_type())
+    else:
+        parts = m.get_payload()
+        if len(parts) < 2 or parts[1].get_content_type() != "message/delivery-status":
+            errs.append("second part is not message/delivery-status")
+        else:
+            blocks = parts[1].get_payload()
+            per_msg, rcpts = blocks[0], blocks[1:]
+            qid = per_msg["X-Sluice-Queue-ID"]
+            if not per_msg["Reporting-MTA"]:
+                errs.append("no Reporting-MTA")
+            if not rcpts:
+                errs.append("no per-recipient block")
+            for r in rcpts:
+                action, status = r["Action"], r["Status"] or ""
+                final = re.sub(r"^rfc822;\s*", "", r["Final-Recipient"] or "")
+                want = {"failed": "[45]", "delayed": "4", "relayed": "2", "delivered": "2"}.get(action)
+                if want is None or not re.fullmatch(want + r"\.\d{1,3}\.\d{1,3}", status):
+                    errs.append("%s: Action %s with Status %s" % (final, action, status))
+                    continue
+                if action == "failed" and status == "4.4.7":
+                    kind, types = "expired", ("expired",)
+                    expired += 1
+                else:
+                    kind = action
+                    types = {"failed": ("bounced",), "delayed": ("deferred",), "relayed": ("delivered",), "delivered": ("delivered",)}[action]
+                evs = event_for(qid, final, types)
+                if not evs:
+                    errs.append("%s: %s in the DSN, no %s event for %s" % (final, action, "/".join(types), qid))
+                elif kind == "failed" and not any(e["details"].get("status") == status for e in evs):
+                    # (an expired event keeps its last reply's status; its DSN says 4.4.7)
+                    errs.append("%s: DSN Status %s, event status %s" % (final, status, [e["details"].get("status") for e in evs]))
+                if action in ("failed", "delayed") and "Diagnostic-Code" not in r:
+                    errs.append("%s: no Diagnostic-Code" % final)
+                if action == "delayed" and "Will-Retry-Until" not in r:
+                    errs.append("%s: delayed without Will-Retry-Until" % final)
+                seen[kind] = seen.get(kind, 0) + 1
+                if final == "rcpt550-env@ok.example":
+                    if per_msg["Original-Envelope-Id"] != "env-77":
+                        errs.append("ENVID bounce: Original-Envelope-Id %r" % per_msg["Original-Envelope-Id"])
+                    if len(parts) < 3 or parts[2].get_content_type() != "text/rfc822-headers":
+                        errs.append("RET=HDRS: third part %s" % (parts[2].get_content_type() if len(parts) > 2 else None))
+                    elif b"body not returned" in parts[2].as_bytes():
+                        errs.append("RET=HDRS: the body was returned")
+                    seen["envid"] = 1
+    print("%s: %s" % (path.rsplit("/", 1)[-1], "; ".join(errs) if errs else "ok"))
+    bad += bool(errs)
+print("kinds", json.dumps(seen, sort_keys=True))
+print("bad %d" % bad)
+PY
+note "$(grep -c ': ok$' "$T/alldsn.out") DSNs parsed; $(grep '^kinds' "$T/alldsn.out")"
+expect_match "every DSN parses as multipart/report with consistent Action/Status per recipient, matching the events" '^bad 0$' "$T/alldsn.out"
+expect_match "... failed (5.x.x) DSNs among them" '^kinds .*"failed": [1-9]' "$T/alldsn.out"
+expect_match "... delayed DSNs" '^kinds .*"delayed": [1-9]' "$T/alldsn.out"
+expect_match "... expired (failed, 4.4.7) DSNs" '^kinds .*"expired": [1-9]' "$T/alldsn.out"
+expect_match "... relayed DSNs" '^kinds .*"relayed": [1-9]' "$T/alldsn.out"
+expect_match "... the ENVID/RET=HDRS bounce's DSN carried both" '^kinds .*"envid": 1' "$T/alldsn.out"
+grep -v ': ok$' "$T/alldsn.out" | head -20 | sed 's/^/    /'
 
 # --- 7. admin: why, retry, metrics --------------------------------------------------------------
 sluicectl_run why.out --config "$T/sluice.yaml" why "$(qid m8)"

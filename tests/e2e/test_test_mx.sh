@@ -1,7 +1,7 @@
 #!/bin/bash
 # test_test_mx.sh BUILD_DIR - the programmable test MX (test_mx.py) that the delivery tests rely on
 # does what its header says, checked with swaks: 250 and a stored message, RCPT and DATA codes by
-# local part, greylisting (450 then 250), a connection dropped in DATA, STARTTLS with a test
+# local part, MAIL codes by the sender's local part, greylisting (450 then 250), a connection dropped in DATA, STARTTLS with a test
 # certificate, HELO-only servers and server-wide MAIL replies.
 source "$(dirname "$0")/lib.sh" "$@"
 
@@ -19,6 +19,10 @@ sw r452 --to rcpt452-1@dest.example
 expect_match "rcpt452 -> 452 at RCPT" '^<\*\* 452 4\.3\.0 ' "$T/r452"
 sw d451 --to data451-1@dest.example
 expect_match "data451 -> 451 after the data" '^<\*\* 451 4\.3\.0 ' "$T/d451"
+swaks_run m451 --server "127.0.0.2:$MX1" --from mail451-1@example.com --to ok@dest.example
+expect_match "sender mail451 -> 451 at MAIL" '^<\*\* 451 4\.3\.0 .*sender mail451-1@example\.com' "$T/m451"
+swaks_run m550 --server "127.0.0.2:$MX1" --from mail550+x.0.y@example.com --to ok@dest.example
+expect_match "sender mail550+VERP -> 550 at MAIL" '^<\*\* 550 5\.7\.1 ' "$T/m550"
 sw g1 --to grey-1@dest.example
 expect_match "grey: first attempt 450 greylisted" '^<\*\* 450 4\.7\.1 .*Greylisted' "$T/g1"
 sw g2 --to grey-1@dest.example

@@ -146,6 +146,93 @@ TEST_F(QueueDeliveryTest, ClaimDueHonoursLimitTimeAndHeld) {
   EXPECT_EQ((*due)[0].attempts, 1) << "the deferral counted as an attempt";
 }
 
+// Fairness: a backlog of due mail to one domain does not take every claim. With a cap per
+// domain, the other domain's one due message (the newest) is claimed in the first claim; the
+// backlog's rows past the cap wait parked (not due, not skipped again), go on oldest first as the
+// domain's claimed rows finish, and are deferred again by resetDelivering() (a restart).
+TEST_F(QueueDeliveryTest, ClaimDueIsFairAcrossDomains) {
+  // 20 messages of 100 recipients each (rows are what a claim reads; few spool files keep the
+  // test fast).
+  constexpr size_t kMessages = 20, kPerMessage = 100, kBacklog = kMessages * kPerMessage, kCap = 100;
+  std::vector<std::string> busyIds;
+  std::vector<std::pair<std::string, int>> busy;  // rows in arrival order
+  std::vector<NewMessage> msgs(kMessages);
+  std::vector<const NewMessage*> batch;
+  for (size_t i = 0; i < kMessages; ++i) {
+    msgs[i].sender = "alice@sender.example";
+    for (size_t k = 0; k < kPerMessage; ++k) {
+      msgs[i].recipients.push_back(NewRecipient{"r" + std::to_string(i * kPerMessage + k) + "@busy.example", "", ""});
+    }
+    msgs[i].content = "Subject: b\r\n\r\nbody\r\n";
+    batch.push_back(&msgs[i]);
+    busyIds.push_back(Queue::newId());
+    for (size_t k = 0; k < kPerMessage; ++k) busy.emplace_back(busyIds.back(), static_cast<int>(k));
+  }
+  for (const auto& st : q_->commit(batch, busyIds)) ASSERT_TRUE(st.ok()) << st.message();
+  std::string quiet = add({"someone@quiet.example"}, "quiet");
+  int64_t now = wallMs() + 1;
+
+  // Without a cap (the old behaviour) the oldest rows would fill the claim: all busy.example.
+  auto first = q_->claimDue(now, 500, kCap);
+  ASSERT_TRUE(first.ok()) << first.message();
+  std::map<std::string, size_t> byDomain;
+  for (const auto& d : *first) ++byDomain[d.domain];
+  EXPECT_EQ(byDomain["quiet.example"], 1u) << "the other domain's message must be claimed in the first claim";
+  EXPECT_EQ(byDomain["busy.example"], kCap) << "got " << byDomain["busy.example"] << " busy rows, want the cap";
+  auto counts = [&] {
+    std::map<std::string, int64_t> m;
+    auto c = q_->countsByState();
+    EXPECT_TRUE(c.ok());
+    if (c.ok()) {
+      for (const auto& [state, n] : *c) m[state] = n;
+    }
+    return m;
+  };
+  EXPECT_EQ(counts()["parked"], static_cast<int64_t>(kBacklog - kCap));
+  EXPECT_EQ(counts()["delivering"], static_cast<int64_t>(kCap + 1));
+  EXPECT_EQ(q_->nextDueMs().value(), std::nullopt) << "parked rows are not read by the due index again";
+
+  // At its cap the busy domain gets nothing more, however often the scheduler claims.
+  auto second = q_->claimDue(now, 500, kCap);
+  ASSERT_TRUE(second.ok());
+  EXPECT_TRUE(second->empty()) << second->size() << " rows claimed past the cap";
+  // A new due message to a third domain is still claimed at once.
+  std::string third = add({"x@third.example"}, "third");
+  auto third1 = q_->claimDue(wallMs() + 1, 500, kCap);
+  ASSERT_TRUE(third1.ok());
+  ASSERT_EQ(third1->size(), 1u);
+  EXPECT_EQ((*third1)[0].messageId, third);
+
+  // Half of the busy domain's claimed rows finish: the next claim gives it as many, the oldest
+  // parked ones first.
+  std::vector<Queue::Outcome> done;
+  for (size_t i = 0; i < kCap / 2; ++i) done.push_back(outcome((*first)[i].messageId, (*first)[i].index, "delivered"));
+  ASSERT_TRUE(q_->record(done).ok());
+  auto refill = q_->claimDue(wallMs() + 1, 500, kCap);
+  ASSERT_TRUE(refill.ok());
+  ASSERT_EQ(refill->size(), kCap / 2);
+  std::vector<std::pair<std::string, int>> got, want(busy.begin() + kCap, busy.begin() + kCap + kCap / 2);
+  for (const auto& d : *refill) got.emplace_back(d.messageId, d.index);
+  std::sort(got.begin(), got.end());
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(got, want) << "parked rows go on in arrival order";
+
+  // A parked recipient can be held (sluicectl queue hold), and a restart makes the parked rows
+  // due deferrals again.
+  ASSERT_EQ(q_->hold(busyIds.back()).value(), kPerMessage);
+  auto reset = q_->resetDelivering();
+  ASSERT_TRUE(reset.ok());
+  auto after = counts();
+  EXPECT_EQ(after["parked"], 0);
+  EXPECT_EQ(after["held"], static_cast<int64_t>(kPerMessage));
+  // Everything not delivered or held: the busy rows, quiet's and third's.
+  EXPECT_EQ(after["deferred"], static_cast<int64_t>(kBacklog - kCap / 2 - kPerMessage + 2));
+  auto again = q_->claimDue(wallMs() + 1, 5000);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->size(), static_cast<size_t>(after["deferred"]));
+  (void)quiet;
+}
+
 TEST_F(QueueDeliveryTest, NextDueMs) {
   auto none = q_->nextDueMs();
   ASSERT_TRUE(none.ok());
