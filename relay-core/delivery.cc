@@ -575,11 +575,12 @@ awaitable<void> Delivery::deliverJob(SmtpClient& client, Job job, Attempt where)
     TransactionResult res = co_await client.send(t);
     for (size_t k = 0; k < chunk.size(); ++k) {
       SmtpReply r;
+      bool atRcpt = false;
       if (!res.mail.ok()) r = res.mail;
-      else if (!res.rcpts[k].ok()) r = res.rcpts[k];
+      else if (!res.rcpts[k].ok()) r = res.rcpts[k], atRcpt = true;
       else r = res.data;
       if (r.code == 0 && r.text.empty()) r.text = "lost connection with " + where.mx;
-      outcomes.push_back(outcomeFor(*chunk[k], &env, r, where));
+      outcomes.push_back(outcomeFor(*chunk[k], &env, r, where, atRcpt));
     }
   }
   std::shared_ptr<const std::string> held;
@@ -598,7 +599,7 @@ awaitable<void> Delivery::deliverJob(SmtpClient& client, Job job, Attempt where)
 }
 
 Queue::Outcome Delivery::outcomeFor(const Queue::Due& r, const Queue::Envelope* env, const SmtpReply& reply,
-                                    const Attempt& where) {
+                                    const Attempt& where, bool atRcpt) {
   Queue::Outcome o;
   o.messageId = r.messageId;
   o.index = r.index;
@@ -613,6 +614,7 @@ Queue::Outcome Delivery::outcomeFor(const Queue::Due& r, const Queue::Envelope* 
     o.state = "delivered";
   } else if (reply.permanent()) {
     o.state = "bounced";
+    o.recipientRefused = recipientRefused(reply, atRcpt);
   } else if (env != nullptr && now - env->receivedMs >= cfg_->delivery.queueLifetimeMs) {
     o.state = "expired";
   } else {

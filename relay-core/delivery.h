@@ -148,7 +148,7 @@ class Delivery {
                                            const std::vector<queue::Queue::Outcome>& outcomes,
                                            const std::string* content, bool peerDsn);
   queue::Queue::Outcome outcomeFor(const queue::Queue::Due& r, const queue::Queue::Envelope* env,
-                                   const SmtpReply& reply, const Attempt& where);
+                                   const SmtpReply& reply, const Attempt& where, bool atRcpt = false);
   TlsLevel tlsLevelFor(const std::string& domain) const;
   std::string returnPath(const queue::Queue::Envelope& env, int index) const;
   queue::NewMessage makeDsn(const queue::Queue::Envelope& env, const std::vector<queue::Queue::Outcome>& failed,

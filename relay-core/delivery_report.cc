@@ -57,7 +57,7 @@ std::shared_ptr<Followups> Delivery::planFollowups(const Job& job, const Queue::
     const auto* er = env->rcpt(o.index);
     std::string notify = er ? er->notify : "";
     if ((o.state == "bounced" || o.state == "expired") && wantsFailureDsn(notify)) failed.push_back(o);
-    if (o.state == "bounced" && o.attempted && cfg_->delivery.suppressHardBounces) {
+    if (o.state == "bounced" && o.attempted && o.recipientRefused && cfg_->delivery.suppressHardBounces) {
       if (auto ps = hardBounceSuppression(*env, o)) f->suppressions.push_back(std::move(*ps));
     }
     // RFC 3461 5.2.2.3: NOTIFY=SUCCESS to a peer without DSN - we report "relayed" ourselves.

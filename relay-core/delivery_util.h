@@ -54,6 +54,23 @@ inline bool greylisted(const SmtpReply& r) {
          t.find("try again later") != std::string::npos;
 }
 
+// Whether a permanent refusal says the recipient's address is bad, so that it goes on the
+// suppression list (delivery.suppress_hard_bounces): its own enhanced status is 5.1.x (bad
+// mailbox, bad or null-MX domain) or 5.2.1 (mailbox disabled), whatever the step; or it came at
+// RCPT TO with no enhanced status, as 550/551/553 (a bare "550 no such user"). Not: a refusal of
+// the sender (at MAIL FROM), of the content (5.6.x, 5.7.x policy and reputation, a 5.3.4 size)
+// or our own for what the MX lacks - none of those says anything about the address.
+inline bool recipientRefused(const SmtpReply& r, bool atRcpt) {
+  if (!r.permanent()) return false;
+  const std::string& t = r.text;
+  bool hasStatus = t.size() > 8 && (t[3] == ' ' || t[3] == '-') && t[4] == '5' && t[5] == '.';
+  if (hasStatus) {
+    if (t.compare(4, 4, "5.1.") == 0) return true;
+    return t.compare(4, 5, "5.2.1") == 0 && (t.size() == 9 || !std::isdigit(static_cast<unsigned char>(t[9])));
+  }
+  return atRcpt && (r.code == 550 || r.code == 551 || r.code == 553);
+}
+
 // The wait before the next attempt of a recipient that has had `attempts` attempts before this
 // one: a greylisted reply at the first two attempts waits delivery.greylist_retry; anything else
 // delivery.retry_initial doubled per earlier attempt, capped at delivery.retry_max. +-10% jitter

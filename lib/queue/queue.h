@@ -184,6 +184,7 @@ class Queue {
     std::string reply;           // the remote reply or our own diagnostic
     int64_t nextAttemptMs = 0;   // deferred only
     bool attempted = true;       // counts as an attempt and gets an attempts row
+    bool recipientRefused = false;  // bounced because the address is bad: suppressed (hard bounce)
     std::string mx, ip, tls;     // of the attempt
     // MX hosts tried before this one in the same attempt (connection refused, greeting refused,
     // TLS policy): each gets its own attempts row, so `sluicectl why` shows the failover.

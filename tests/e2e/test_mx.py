@@ -13,7 +13,8 @@ make every address unique: rcpt550-17@x):
   ok / anything else   250 at RCPT and DATA
   (sender) mail4NN / mail5NN   the envelope sender's local part (MAIL FROM comes before any
                        recipient; a VERP return path keeps it before its '+'): that code at MAIL
-  rcpt4NN / rcpt5NN    that code at RCPT (e.g. rcpt452, rcpt550)
+  rcpt4NN / rcpt5NN    that code at RCPT (e.g. rcpt452, rcpt550; 550/551/553 say 5.1.1 user
+                       unknown, other codes 4.3.0 or 5.7.1)
   data4NN / data5NN    250 at RCPT, that code after the message (for the whole transaction)
   grey                 450 4.7.1 greylisted on the first attempt per (sender domain, recipient),
                        250 from the second on (as postgrey does)
@@ -78,8 +79,10 @@ def code_of(b, prefix):
     return int(m.group(1)) if m else None
 
 
-def text_for(code):
+def text_for(code, step=""):
     cls = str(code)[0]
+    if step == "rcpt" and code in (550, 551, 553):  # what a real MX says of a mailbox it lacks
+        return "%d 5.1.1 User unknown (test MX)" % code
     return {"4": "%d 4.3.0 Temporary failure (test MX)" % code,
             "5": "%d 5.7.1 Rejected (test MX)" % code}[cls]
 
@@ -177,7 +180,7 @@ class Session:
                     await asyncio.sleep(args.slow)
                 if code:
                     event(ev="rcpt", rcpt=rcpt, reply=code)
-                    await self.reply(text_for(code).replace("test MX", "test MX, rcpt " + rcpt))
+                    await self.reply(text_for(code, "rcpt").replace("test MX", "test MX, rcpt " + rcpt))
                     continue
                 if b == "grey":
                     key = (self.mail.split("@")[-1].lower(), rcpt.lower())

@@ -416,6 +416,13 @@ send m19 bob@sender.example --to big@size.example --header "Subject: too big" --
 ev_expect "a message over the MX's SIZE -> bounced" bounced big@size.example
 expect_match "... 552 5.3.4 naming the limit" '"type":"bounced".*"recipient":"big@size.example".*552 5\.3\.4 message size [0-9]+ exceeds size limit 2000' "$EV"
 expect_no_match "... and relayd never sent MAIL FROM to it" '"ev": "mail"' "$T/mxsize/events.jsonl"
+# Only refusals that say the address is bad suppress it: not the sender's (MAIL FROM), the size,
+# or an extension the MX lacks.
+sluicectl_run supplist2.out --config "$T/sluice.yaml" suppress list
+expect_no_match "a 550 at MAIL FROM does not suppress the recipient" 'ok-m550@ok\.example' "$T/supplist2.out"
+expect_no_match "a message over the MX's SIZE does not suppress the recipient" 'big@size\.example' "$T/supplist2.out"
+expect_no_match "an MX without 8BITMIME/SMTPUTF8 does not suppress the recipients" '(e8|u8)@roll1\.example' "$T/supplist2.out"
+expect_match "... while the 550 5.1.1 at RCPT did" 'rcpt550@ok\.example' "$T/supplist2.out"
 # RET and ENVID (and NOTIFY, ORCPT) go on to an MX that offers DSN, not to one that does not.
 /usr/bin/python3 - "$RP" > "$T/dsnparams.out" 2>&1 <<'PY'
 import smtplib, sys

@@ -14,7 +14,7 @@ sw ok --to ok-1@dest.example --header "Subject: tmx ok"
 expect_match "ok -> 250 queued" '^<-  250 2\.0\.0 Ok: queued as TEST' "$T/ok"
 expect_match "the message is stored with its envelope" '^X-Test-MX-Envelope: .*"rcpts": \["ok-1@dest.example"\]' "$(ls "$DIR1"/*.eml | head -1)"
 sw r550 --to rcpt550-1@dest.example
-expect_match "rcpt550 -> 550 at RCPT" '^<\*\* 550 5\.7\.1 ' "$T/r550"
+expect_match "rcpt550 -> 550 5.1.1 at RCPT (user unknown)" '^<\*\* 550 5\.1\.1 ' "$T/r550"
 sw r452 --to rcpt452-1@dest.example
 expect_match "rcpt452 -> 452 at RCPT" '^<\*\* 452 4\.3\.0 ' "$T/r452"
 sw d451 --to data451-1@dest.example

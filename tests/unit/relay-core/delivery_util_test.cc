@@ -59,6 +59,38 @@ Range sample(const config::DeliveryConfig& dc, int attempts, bool grey, int n = 
   return r;
 }
 
+// Only a refusal that says the address is bad suppresses the recipient: not one of the sender,
+// the content, our reputation or what the MX lacks.
+TEST(DeliveryUtilTest, RecipientRefusedOnlyWhenTheAddressIsBad) {
+  struct Case {
+    int code;
+    const char* text;
+    bool atRcpt;
+    bool want;
+  } cases[] = {
+      {550, "550 5.1.1 <x@example.com>: Recipient address rejected: User unknown", true, true},
+      {550, "550 5.1.1 user unknown", false, true},  // some MXs refuse recipients after DATA
+      {556, "556 5.1.10 domain example.com accepts no mail (null MX)", false, true},
+      {550, "550 5.1.2 host not found", false, true},
+      {550, "550 5.2.1 mailbox disabled", true, true},
+      {550, "550 no such user here", true, true},
+      {553, "553 sorry, that domain isn't in my list of allowed rcpthosts", true, true},
+      {550, "550 no such user here", false, false},              // at MAIL FROM or DATA: unclear
+      {550, "550 5.7.1 sender mail550@sender.example refused", false, false},
+      {550, "550 5.7.1 Service unavailable; client host blocked", true, false},  // our reputation
+      {554, "554 5.7.1 message rejected as spam", false, false},
+      {552, "552 5.3.4 message size 5000 exceeds size limit 2000 of server mx", false, false},
+      {554, "554 5.6.3 host mx does not support 8BITMIME and the message is 8-bit", false, false},
+      {552, "552 5.2.2 mailbox full", true, false},
+      {550, "550 5.2.10 something else", true, false},
+      {450, "450 4.1.1 try later", true, false},  // temporary: never
+  };
+  for (const auto& c : cases) {
+    SmtpReply r{c.code, c.text};
+    EXPECT_EQ(recipientRefused(r, c.atRcpt), c.want) << c.text << " atRcpt=" << c.atRcpt;
+  }
+}
+
 TEST(DeliveryUtilTest, GreylistedRepliesGetTheShortRetryAtTheFirstAttemptsOnly) {
   config::DeliveryConfig dc;
   dc.retryInitialMs = 300000;      // 5 min
