@@ -201,6 +201,10 @@ std::optional<events::Event> Delivery::makeEvent(const Queue::Envelope* env, con
   if (o.state == "deferred") ev.details["next_attempt"] = events::formatRfc3339Ms(o.nextAttemptMs);
   std::string fallback = o.state == "delivered" ? "2.0.0" : o.state == "deferred" ? "4.4.2" : "5.0.0";  // no reply: a network failure
   ev.details["status"] = dsn::enhancedStatus(o.reply, fallback);
+  if (o.state == "expired") {  // as its DSN says (RFC 3463 4.4.7); the last reply stays in "reply"
+    ev.details["last_status"] = ev.details["status"];
+    ev.details["status"] = "4.4.7";
+  }
   return ev;
 }
 

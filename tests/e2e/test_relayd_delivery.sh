@@ -469,6 +469,7 @@ expect_match "sluicectl why: the host whose certificate failed, with the policy 
 send m15 bob@sender.example --to rcpt451@ok.example
 ev_expect "4xx -> deferred" deferred rcpt451@ok.example
 ev_expect "still 4xx after queue_lifetime (8 s) -> expired" expired rcpt451@ok.example 20
+expect_match "... the expired event says 4.4.7, as its DSN, and keeps the last reply's status" '"type":"expired".*"recipient":"rcpt451@ok.example".*"last_status":"4\.[0-9.]*".*"status":"4\.4\.7"' "$EV"
 tries=$(grep -c "\"type\":\"deferred\".*\"recipient\":\"rcpt451@ok.example\"" "$EV")
 [ "$tries" -ge 2 ] && pass "retried with back-off before expiring ($tries deferrals)" || fail "only $tries deferral(s) before expiry"
 sleep 3
@@ -529,8 +530,8 @@ for path in sys.argv[2:]:
                 evs = event_for(qid, final, types)
                 if not evs:
                     errs.append("%s: %s in the DSN, no %s event for %s" % (final, action, "/".join(types), qid))
-                elif kind == "failed" and not any(e["details"].get("status") == status for e in evs):
-                    # (an expired event keeps its last reply's status; its DSN says 4.4.7)
+                elif kind in ("failed", "expired") and not any(e["details"].get("status") == status for e in evs):
+                    # (an expired event says 4.4.7 as its DSN does; the last reply's is in last_status)
                     errs.append("%s: DSN Status %s, event status %s" % (final, status, [e["details"].get("status") for e in evs]))
                 if action in ("failed", "delayed") and "Diagnostic-Code" not in r:
                     errs.append("%s: no Diagnostic-Code" % final)
