@@ -9,7 +9,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -351,23 +350,21 @@ Status Queue::ensureDir(const std::string& sub) {
   return okStatus();
 }
 
+// The two halves in one thread: each message written, then the written ones made durable.
 std::vector<Status> Queue::commit(const std::vector<const NewMessage*>& batch, const std::vector<std::string>& ids) {
   std::vector<Status> out(batch.size(), okStatus());
-  std::vector<bool> written(batch.size(), false);
-  writeSpoolFiles(batch, ids, &out, &written);
-  auto failAll = [&](const Error& e) {
-    (void)exec("ROLLBACK");
-    for (size_t i = 0; i < batch.size(); ++i) {
-      if (written[i]) ::unlink(spoolPath(ids[i]).c_str());
-      if (out[i]) out[i] = e;
-    }
-    return out;
-  };
-  if (std::find(written.begin(), written.end(), true) == written.end()) return out;
-  // the index, one transaction
-  if (auto st = exec("BEGIN IMMEDIATE"); !st) return failAll(st.error());
-  if (auto st = insertMessages(batch, ids, written); !st) return failAll(st.error());
-  if (auto st = exec("COMMIT"); !st) return failAll(st.error());
+  std::vector<const NewMessage*> written;
+  std::vector<std::string> writtenIds;
+  std::vector<size_t> where;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    out[i] = writeSpool(*batch[i], ids[i]);
+    if (!out[i]) continue;
+    written.push_back(batch[i]);
+    writtenIds.push_back(ids[i]);
+    where.push_back(i);
+  }
+  auto results = commitWritten(written, writtenIds);
+  for (size_t k = 0; k < where.size(); ++k) out[where[k]] = results[k];
   return out;
 }
 
@@ -426,22 +423,16 @@ std::vector<Status> Queue::commitWritten(const std::vector<const NewMessage*>& b
   std::vector<Status> out(batch.size(), okStatus());
   if (batch.empty()) return out;
   std::vector<bool> written(batch.size(), true);
-  auto failAll = [&](const Error& e) {
-    (void)exec("ROLLBACK");
+  auto failAll = [&](const Error& e, bool inTransaction = true) {
+    if (inTransaction) (void)exec("ROLLBACK");
     for (size_t i = 0; i < batch.size(); ++i) {
       ::unlink(spoolPath(ids[i]).c_str());
       out[i] = e;
     }
     return out;
   };
-  if (::syncfs(spoolFd_) != 0) {  // one flush of the spool's filesystem for the whole batch
-    Status st = ioError("syncfs of the spool", errno);
-    for (size_t i = 0; i < batch.size(); ++i) {
-      ::unlink(spoolPath(ids[i]).c_str());
-      out[i] = st;
-    }
-    return out;
-  }
+  // one flush of the spool's filesystem for the whole batch
+  if (::syncfs(spoolFd_) != 0) return failAll(ioError("syncfs of the spool", errno), false);
   std::vector<std::string> finished;
   if (auto st = exec("BEGIN IMMEDIATE"); !st) return failAll(st.error());
   if (auto st = insertMessages(batch, ids, written, suppressed, &finished); !st) return failAll(st.error());
