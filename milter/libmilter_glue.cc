@@ -127,8 +127,7 @@ Status runLibmilter(const std::string& listen) {
   desc.xxfi_abort = xxAbort;
   desc.xxfi_close = xxClose;
   desc.xxfi_negotiate = xxNegotiate;
-  auto st = currentState();
-  if (!st) return makeError("runLibmilter: no state installed");
+  if (!currentState()) return makeError("runLibmilter: no state installed");
   if (Status s = prepareSocket(listen); !s) return s;
   if (smfi_setconn(const_cast<char*>(listen.c_str())) != MI_SUCCESS) {
     return makeError("milter.listen: libmilter refused \"" + listen + "\"");
@@ -138,8 +137,7 @@ Status runLibmilter(const std::string& listen) {
   int rc = smfi_opensocket(1);
   ::umask(old);
   if (rc != MI_SUCCESS) return makeError("cannot open milter socket " + listen);
-  logInfo("listening on " + listen + " (libmilter), " + std::to_string(st->signing->keyCount()) + " DKIM keys" +
-          (st->policy ? ", envelope checks by sluice-policyd at " + st->config->milter.policyService : ""));
+  logListening(listen, "libmilter");
   if (smfi_main() != MI_SUCCESS) return makeError("smfi_main failed");
   return okStatus();
 }

@@ -102,12 +102,10 @@ void useSmallThreadStacks() {
 // The built-in engine: serves on this thread; SIGTERM/SIGINT (taken by a thread of ours, as
 // libmilter's signal thread would) stop it.
 sluice::Status runBuiltin(const std::string& listen) {
-  auto st = sluice::milter::currentState();
   if (auto s = sluice::milter::prepareSocket(listen); !s) return s;
   sluice::milter::MilterServer server(sluice::milter::filterCallbacks());
   if (auto s = server.listen(listen); !s) return s;
-  sluice::logInfo("listening on " + listen + ", " + std::to_string(st->signing->keyCount()) + " DKIM keys" +
-                  (st->policy ? ", envelope checks by sluice-policyd at " + st->config->milter.policyService : ""));
+  sluice::milter::logListening(listen, "built-in engine");
   std::thread([&server] {
     sigset_t stop;
     sigemptyset(&stop);

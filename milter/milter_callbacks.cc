@@ -465,6 +465,12 @@ Status prepareSocket(const std::string& listen) {
   return okStatus();
 }
 
+void logListening(const std::string& listen, const char* engine) {
+  auto st = currentState();
+  logInfo("listening on " + listen + " (" + engine + "), " + std::to_string(st->signing->keyCount()) + " DKIM keys" +
+          (st->policy ? ", envelope checks by sluice-policyd at " + st->config->milter.policyService : ""));
+}
+
 Result<std::shared_ptr<const MilterState>> buildState(std::shared_ptr<const config::Config> cfg,
                                                       const MilterState* previous) {
   auto st = std::make_shared<MilterState>();

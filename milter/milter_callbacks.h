@@ -63,6 +63,8 @@ std::string renderMetrics();
 
 // Creates the directory of a unix: socket if missing and removes a stale socket.
 Status prepareSocket(const std::string& listen);
+// The start-up line, once an engine listens: where, on which engine, keys, policyd.
+void logListening(const std::string& listen, const char* engine);
 // The filter's callbacks, for either engine. installState() before the first connection.
 const MilterCallbacks& filterCallbacks();
 
