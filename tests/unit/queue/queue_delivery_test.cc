@@ -491,6 +491,16 @@ Queue::PendingSuppression suppressionFor(const std::string& id, int index, const
   return Queue::PendingSuppression{id, index, address, "sender.example", "hard-bounce:5.1.1", "relayd:" + id, 1234};
 }
 
+// What a hard bounce of message `id`'s recipient 0 (gone@dest.example) calls for: its DSN and its
+// suppression.
+Queue::Followups bounceFollowups(const std::string& id, const NewMessage& dsn) {
+  Queue::Followups f;
+  f.messages = {&dsn};
+  f.ids = {Queue::newId()};
+  f.suppressions = {suppressionFor(id, 0, "gone@dest.example")};
+  return f;
+}
+
 // Messages (by sender) whose content mentions `needle`, and their states.
 std::vector<MessageInfo> dsnsIn(Queue& q, const std::string& forId) {
   std::vector<MessageInfo> out;
@@ -520,10 +530,7 @@ TEST_F(QueueDeliveryTest, RecordCommitsFollowupDsnAndSuppressionWithTheOutcome) 
   std::string a = add({"gone@dest.example", "ok@dest.example"});
   ASSERT_EQ(q_->claimDue(wallMs() + 1, 100)->size(), 2u);
   NewMessage dsn = dsnFor(a);
-  Queue::Followups f;
-  f.messages = {&dsn};
-  f.ids = {Queue::newId()};
-  f.suppressions = {suppressionFor(a, 0, "gone@dest.example")};
+  Queue::Followups f = bounceFollowups(a, dsn);
   auto r = q_->record({outcome(a, 0, "bounced"), outcome(a, 1, "delivered")}, nullptr, &f);
   ASSERT_TRUE(r.ok()) << r.message();
   EXPECT_EQ(states(a), (std::map<int, std::string>{{0, "bounced"}, {1, "delivered"}}));
@@ -559,10 +566,7 @@ TEST_F(QueueDeliveryTest, FailedRecordLeavesNeitherOutcomeNorFollowups) {
   std::string a = add({"gone@dest.example"});
   ASSERT_EQ(q_->claimDue(wallMs() + 1, 100)->size(), 1u);
   NewMessage dsn = dsnFor(a);
-  Queue::Followups f;
-  f.messages = {&dsn};
-  f.ids = {Queue::newId()};
-  f.suppressions = {suppressionFor(a, 0, "gone@dest.example")};
+  Queue::Followups f = bounceFollowups(a, dsn);
   auto r = q_->record({outcome(a, 0, "bounced")}, [](sqlite3*) -> Status { return makeError("outbox full"); }, &f);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(states(a), (std::map<int, std::string>{{0, "delivering"}}));
@@ -579,10 +583,7 @@ TEST_F(QueueDeliveryTest, CrashAroundRecordNeverLosesOrDoublesTheDsn) {
   std::string a = add({"gone@dest.example"});
   ASSERT_EQ(q_->claimDue(wallMs() + 1, 100)->size(), 1u);
   NewMessage dsn = dsnFor(a);
-  Queue::Followups f;
-  f.messages = {&dsn};
-  f.ids = {Queue::newId()};
-  f.suppressions = {suppressionFor(a, 0, "gone@dest.example")};
+  Queue::Followups f = bounceFollowups(a, dsn);
   std::string before = dir_ + "-crash-before-commit";
   auto r = q_->record({outcome(a, 0, "bounced")}, [&](sqlite3*) -> Status {
     EXPECT_TRUE(spoolExists(f.ids[0])) << "the DSN's file is written before the transaction commits";
