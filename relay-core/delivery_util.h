@@ -12,6 +12,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <string_view>
 
 #include "base/strings.h"
 #include "config/config.h"
@@ -41,14 +42,25 @@ inline std::string localPart(const std::string& address) {
   return at == std::string::npos ? address : address.substr(0, at);
 }
 
+// The reply's own enhanced status ("4.7.1" of "451 4.7.1 greylisted"), "" when it has none: only
+// the one right after the code, never a status quoted later in the text.
+inline std::string_view ownStatus(std::string_view text) {
+  if (text.size() < 9 || (text[3] != ' ' && text[3] != '-') || !std::isdigit(static_cast<unsigned char>(text[4])) ||
+      text[5] != '.') {
+    return {};
+  }
+  size_t end = text.find_first_not_of("0123456789.", 4);
+  return text.substr(4, end == std::string_view::npos ? std::string_view::npos : end - 4);
+}
+
 // 450/451 with the enhanced status 4.7.x, or wording that says so ("greylisted", "try again
 // later"): a greylisting server wants a short wait, not a long one. Only the reply's own enhanced
 // status counts (the text starts "451 4.7.1 "): a 4.7.x quoted later in our own diagnostics
 // ("451 4.4.1 454 4.7.5 TLS handshake ... failed") is no greylisting.
 inline bool greylisted(const SmtpReply& r) {
   if (r.code != 450 && r.code != 451) return false;
+  if (ownStatus(r.text).substr(0, 4) == "4.7.") return true;
   std::string t = toLower(r.text);
-  if (t.size() > 8 && (t[3] == ' ' || t[3] == '-') && t.compare(4, 4, "4.7.") == 0) return true;
   return t.find("greylist") != std::string::npos || t.find("graylist") != std::string::npos ||
          t.find("grey-list") != std::string::npos || t.find("gray-list") != std::string::npos ||
          t.find("try again later") != std::string::npos;
@@ -62,12 +74,8 @@ inline bool greylisted(const SmtpReply& r) {
 // or our own for what the MX lacks - none of those says anything about the address.
 inline bool recipientRefused(const SmtpReply& r, bool atRcpt) {
   if (!r.permanent()) return false;
-  const std::string& t = r.text;
-  bool hasStatus = t.size() > 8 && (t[3] == ' ' || t[3] == '-') && t[4] == '5' && t[5] == '.';
-  if (hasStatus) {
-    if (t.compare(4, 4, "5.1.") == 0) return true;
-    return t.compare(4, 5, "5.2.1") == 0 && (t.size() == 9 || !std::isdigit(static_cast<unsigned char>(t[9])));
-  }
+  std::string_view status = ownStatus(r.text);
+  if (!status.empty() && status[0] == '5') return status.substr(0, 4) == "5.1." || status == "5.2.1";
   return atRcpt && (r.code == 550 || r.code == 551 || r.code == 553);
 }
 
