@@ -27,7 +27,8 @@
 # Environment: BUILD (default /work/main/build) holds milter/sluice-milter (MILTER overrides);
 # N (e2e messages, 20000; QUICK=1 or --quick: 2000), COST_N (messages per milter at 2 and 20 KB,
 # a quarter of it at 200 KB; 4000, quick 1000), STALL_N (messages per stall row; 300, quick 100),
-# SESS (20), WARMUP_MSGS (200), PARTS, STALL_OPENDKIM, E2E_QUICKACK; KEEP=1 keeps the scratch directory;
+# SESS (20), WARMUP_MSGS (200), PARTS, COST_SIZES (body bytes, "2048 20480 204800"), STALL_OPENDKIM,
+# E2E_QUICKACK; KEEP=1 keeps the scratch directory;
 # LIBMILTER_ROWS (1: each part also runs sluice-milter on milter.engine: libmilter, the engine it
 # had before its built-in one; 0 skips those rows).
 # Needs root (Postfix instance, opendkim's UserID, ip route). Loopback only; never touches
@@ -45,7 +46,7 @@ if [ "$QUICK" = 1 ]; then N=${N:-2000}; COST_N=${COST_N:-1000}; STALL_N=${STALL_
 else N=${N:-20000}; COST_N=${COST_N:-4000}; STALL_N=${STALL_N:-300}; fi
 SESS=${SESS:-20}; WARMUP_MSGS=${WARMUP_MSGS:-200}
 PARTS=${PARTS:-"cost e2e stall"}; STALL_OPENDKIM=${STALL_OPENDKIM:-1}; E2E_QUICKACK=${E2E_QUICKACK:-1}; LIBMILTER_ROWS=${LIBMILTER_ROWS:-1}
-COST_SIZES="2048 20480 204800"; E2E_BODY=4096
+COST_SIZES=${COST_SIZES:-"2048 20480 204800"}; E2E_BODY=4096
 
 [ "$(id -u)" = 0 ] || { echo "needs root (Postfix instance, opendkim UserID, ip route)" >&2; exit 1; }
 if [ ! -x "$MILTER" ]; then
