@@ -34,6 +34,7 @@ nlohmann::json toJson(const std::string& file, size_t msgIndex, size_t rcptIndex
   j["rcptindex"] = rcptIndex;
   j["kind"] = bounce::toString(rep.kind);
   j["format"] = rep.format;
+  j["mta"] = rep.mta;
   if (!rep.problem.empty()) j["problem"] = rep.problem;
   j["original_message_id"] = rep.originalMessageId;
   j["original_return_path"] = rep.originalReturnPath;

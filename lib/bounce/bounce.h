@@ -54,6 +54,7 @@ struct Recipient {
 struct Report {
   Kind kind = Kind::kNotBounce;
   std::string format;             // rfc3464, arf, rfc3834, text
+  std::string mta;                // which MTA or service wrote it (rules "lhost"), "" if unknown
   std::string problem;            // why unparseable / not a bounce
   std::vector<Recipient> recipients;
   std::string subject;            // of the report itself (decoded)
@@ -89,6 +90,7 @@ class BounceParser {
   // recipients, and only when a recipient's own diagnostic is not enough (lazily).
   struct Context {
     std::string_view raw;
+    bool generic = false;  // written by a "generic" lhost: no rule is decisive
     mutable bool lowered = false, scanned = false, commanded = false;
     mutable std::string lower;
     mutable std::vector<int> reasons;  // rule hits in the whole text

@@ -81,26 +81,28 @@ bool preciseCode(std::string_view c) {
 struct Pick {
   const Rule* rule = nullptr;
   std::string reason;
+  bool decisive = false;  // the rule is decisive, and the report's lhost lets it be
 };
 
 Pick bestRule(const RuleSet& rs, const std::vector<int>& hits, std::string_view command,
-              std::string_view statusReason) {
+              std::string_view statusReason, bool generic, std::string_view rhost) {
   Pick best;
   for (int i : hits) {
     const Rule& r = rs.reasonRules()[static_cast<size_t>(i)];
+    bool decisive = r.decisive && (r.rhost.empty() ? !generic || r.everywhere : r.rhost == rhost);
     // A generic wording (not decisive) with no known command counts as "not RCPT" for the
     // demotion: as Sisimai, only an MTA-specific wording, a RCPT failure or the status code
     // itself makes "user unknown" a missing mailbox rather than a filter's refusal.
-    std::string_view cmd = command.empty() && !r.decisive ? std::string_view("?") : command;
+    std::string_view cmd = command.empty() && !decisive ? std::string_view("?") : command;
     std::string reason = rs.demoted(r.reason, cmd, statusReason);
     bool take = !best.rule;
-    if (!take && r.decisive != best.rule->decisive) {
-      take = r.decisive;
+    if (!take && decisive != best.decisive) {
+      take = decisive;
     } else if (!take) {
       int pr = rs.priority(reason), pb = rs.priority(best.reason);
       take = pr < pb || (pr == pb && r.line < best.rule->line);
     }
-    if (take) best = Pick{&r, reason};
+    if (take) best = Pick{&r, reason, decisive};
   }
   return best;
 }
@@ -171,17 +173,22 @@ void BounceParser::classifyIn(Recipient& r, const Context& context) const {
   }
   std::string hint;
   if (r.reason.empty()) hint = std::move(r.rule), r.rule.clear();  // a reader's hint ("type:x-unix")
+  std::string rhost;
+  if (rs.hasRhosts() && r.reason.empty()) {
+    size_t at = r.recipient.rfind('@');
+    rhost = rs.rhost(r.remoteMta, at == std::string::npos ? std::string_view() : std::string_view(r.recipient).substr(at + 1));
+  }
   if (r.reason.empty() && startsWith(r.status, "2.")) {
     r.reason = "delivered";
     r.rule = "status:" + r.status;
   }
   if (r.reason.empty()) {
     std::string sReason = rs.statusReason(r.status);
-    Pick best = bestRule(rs, hits.reasons, r.smtpCommand, sReason);
+    Pick best = bestRule(rs, hits.reasons, r.smtpCommand, sReason, context.generic, rhost);
     bool useStatus = !sReason.empty() && !(best.rule && rs.isWeak(sReason));
     if (useStatus && best.rule) {
       useStatus = rs.prefers(sReason, best.reason) ||
-                  (!best.rule->decisive && !rs.yields(sReason, best.reason) &&
+                  (!best.decisive && !rs.yields(sReason, best.reason) &&
                    rs.priority(sReason) <= rs.priority(best.reason));
     }
     if (useStatus) {
@@ -193,7 +200,7 @@ void BounceParser::classifyIn(Recipient& r, const Context& context) const {
     }
   }
   if (r.reason.empty() && !context.raw.empty()) {
-    Pick best = bestRule(rs, context.reasonHits(rs), r.smtpCommand, "");
+    Pick best = bestRule(rs, context.reasonHits(rs), r.smtpCommand, "", context.generic, rhost);
     if (best.rule) {
       r.reason = best.reason;
       r.rule = "context:" + best.rule->name;
@@ -293,6 +300,7 @@ Report BounceParser::parseDepth(std::string_view raw, int depth) const {
     return rep;
   }
   detail::Envelope env = detail::inspect(*msg, *rules_);
+  rep.mta = rules_->lhost(msg->root().headers);
   rep.subject = env.subject;
   rep.from = env.from;
   // A DSN or complaint part decides first; then an auto-reply its headers declare (its Subject
@@ -324,6 +332,7 @@ Report BounceParser::parseDepth(std::string_view raw, int depth) const {
   }
   Context ctx;
   if (rep.kind == Kind::kBounce) ctx.raw = env.text;
+  ctx.generic = rules_->isGeneric(rep.mta);
   // The report's own statement of why, for all its recipients (EZweb's "The user(s) account is
   // disabled." above a generic "550 user unknown").
   if (rep.kind == Kind::kBounce) {

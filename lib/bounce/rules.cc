@@ -39,6 +39,8 @@ struct RuleSet::Compiled {
   std::unique_ptr<re2::RE2> cutAfterNewline;
   std::unique_ptr<re2::RE2> mda;                    // "(?m)^(?:a)|(?:b)..." of the mda rules
   std::vector<std::unique_ptr<re2::RE2>> mdaEach;   // each anchored, to name the one found
+  std::vector<std::vector<std::unique_ptr<re2::RE2>>> lhost;  // per lhost line, per condition
+  std::vector<std::unique_ptr<re2::RE2>> rhost;               // per rhost line
 };
 
 namespace {
@@ -133,6 +135,16 @@ Result<std::unique_ptr<RuleSet>> RuleSet::parse(std::string_view text, const std
       if (!r.empty() && r[0] == '!') {
         rule.decisive = true;
         r.erase(0, 1);
+        if (!r.empty() && r[0] == '!') {
+          rule.everywhere = true;
+          r.erase(0, 1);
+        }
+        if (size_t at = r.find('@'); at != std::string::npos) {
+          rule.rhost = r.substr(at + 1);
+          r.resize(at);
+          bool known = std::any_of(rs->rhosts_.begin(), rs->rhosts_.end(), [&](const Rule& h) { return h.name == rule.rhost; });
+          if (!known) return err("unknown rhost \"" + rule.rhost + "\" (declare it with \"rhost\" above)");
+        }
       }
       if (!needReason(r)) return err("unknown reason \"" + r + "\"");
       rule.reason = r;
@@ -155,6 +167,27 @@ Result<std::unique_ptr<RuleSet>> RuleSet::parse(std::string_view text, const std
       Demotion d{to, {}};
       while (!rest.empty()) d.commands.insert(std::string(nextWord(rest)));
       rs->demote_[r] = d;
+    } else if (dir == "lhost" || dir == "and") {
+      LhostCond c;
+      std::string name = dir == "lhost" ? std::string(nextWord(rest)) : std::string();
+      c.field = toLower(nextWord(rest));
+      c.pattern = std::string(rest);
+      c.line = lineNo;
+      if (c.field.empty() || c.pattern.empty() || (dir == "lhost" && name.empty())) {
+        return err(dir == "lhost" ? "lhost needs NAME FIELD PATTERN" : "and needs FIELD PATTERN");
+      }
+      if (dir == "and" && rs->lhosts_.empty()) return err("\"and\" without an lhost line above it");
+      if (dir == "lhost") rs->lhosts_.push_back(Lhost{name, {}});
+      rs->lhosts_.back().conds.push_back(std::move(c));
+    } else if (dir == "rhost") {
+      Rule h;
+      h.name = std::string(nextWord(rest));
+      h.pattern = std::string(rest);
+      h.line = lineNo;
+      if (h.name.empty() || h.pattern.empty()) return err("rhost needs NAME PATTERN");
+      rs->rhosts_.push_back(std::move(h));
+    } else if (dir == "generic") {
+      while (!rest.empty()) rs->generic_.insert(std::string(nextWord(rest)));
     } else if (dir == "sender" || dir == "complaint" || dir == "cut0" || dir == "subject" || dir == "autoreply" || dir == "cut" || dir == "skip" || dir == "mda" ||
                dir == "temporary") {
       Rule rule;
@@ -222,6 +255,23 @@ Status RuleSet::compile(const std::string& source) {
     exact.set_case_sensitive(true);
     re_->cutAfterNewline = std::make_unique<re2::RE2>("\\n(?i:" + body + ")", exact);
     if (!re_->cutAfterNewline->ok()) return makeError(source + ": bad cut pattern: " + re_->cutAfterNewline->error());
+  }
+  for (const Rule& h : rhosts_) {
+    re_->rhost.push_back(std::make_unique<re2::RE2>(h.pattern, reOptions()));
+    if (!re_->rhost.back()->ok()) {
+      return makeError(source + ":" + std::to_string(h.line) + ": bad pattern for rhost " + h.name + ": " +
+                       re_->rhost.back()->error());
+    }
+  }
+  for (const Lhost& l : lhosts_) {
+    auto& conds = re_->lhost.emplace_back();
+    for (const LhostCond& c : l.conds) {
+      conds.push_back(std::make_unique<re2::RE2>(c.pattern, reOptions()));
+      if (!conds.back()->ok()) {
+        return makeError(source + ":" + std::to_string(c.line) + ": bad pattern for lhost " + l.name + ": " +
+                         conds.back()->error());
+      }
+    }
   }
   if (!mdaRules_.empty()) {
     std::string a;
@@ -352,6 +402,43 @@ size_t RuleSet::patternCount() const {
   return reasonRules_.size() + reason5Rules_.size() + senderRules_.size() + subjectRules_.size() +
          autoReplyRules_.size() + cutRules_.size() + cut0Rules_.size() + skipRules_.size() +
          complaintRules_.size() + commandRules_.size() + mdaRules_.size() + temporaryRules_.size() + headlineRules_.size();
+}
+
+}  // namespace sluice::bounce
+
+namespace sluice::bounce {
+
+std::string RuleSet::lhost(const mime::Fields& headers) const {
+  for (size_t i = 0; i < lhosts_.size(); ++i) {
+    bool all = true;
+    for (size_t c = 0; all && c < lhosts_[i].conds.size(); ++c) {
+      const std::string& field = lhosts_[i].conds[c].field;
+      const re2::RE2& re = *re_->lhost[i][c];
+      bool any = false;
+      for (const mime::Field& f : headers.items()) {
+        if (iequals(f.name, field) && re2::RE2::PartialMatch(re2::StringPiece(f.value.data(), f.value.size()), re)) {
+          any = true;
+          break;
+        }
+      }
+      all = any;
+    }
+    if (all) return lhosts_[i].name;
+  }
+  return {};
+}
+
+}  // namespace sluice::bounce
+
+namespace sluice::bounce {
+
+std::string RuleSet::rhost(std::string_view remoteMta, std::string_view domain) const {
+  for (size_t i = 0; i < rhosts_.size(); ++i) {
+    for (std::string_view v : {remoteMta, domain}) {
+      if (!v.empty() && re2::RE2::PartialMatch(re2::StringPiece(v.data(), v.size()), *re_->rhost[i])) return rhosts_[i].name;
+    }
+  }
+  return {};
 }
 
 }  // namespace sluice::bounce

@@ -13,7 +13,9 @@
 //   none     REASON...             neither hard nor soft (feedback, vacation, delivered)
 //   status   X.Y.Z REASON          the reason an enhanced status code means by itself
 //   pseudo   REASON PERM TEMP      status code reported when the message gives none
-//   rule     [!]REASON NAME PATTERN   wording of a reason ('!' = decisive: wins over order)
+//   rule     [!|!!]REASON NAME PATTERN  wording of a reason ('!' = decisive: wins over order;
+//                                  '!!' = decisive in the reports of "generic" lhosts as well: a
+//                                  provider's own code or a delivery agent's words)
 //   rule5    REASON5 NAME PATTERN     wording that gives a Sisimai 5.x name (else reason5 = reason)
 //   sender   NAME PATTERN          a From: address/display name that sends bounces
 //   subject  NAME PATTERN          a Subject: of bounces
@@ -33,6 +35,19 @@
 //   command  CMD NAME PATTERN      wording that shows which SMTP command failed (RCPT, DATA...)
 //   demote   REASON OTHER CMD...   a text match of REASON counts as OTHER when the failed command
 //                                  is known and not one of CMD, unless the status code says REASON
+//   lhost    NAME FIELD PATTERN    the report was written by NAME (an MTA or a mail service, named
+//                                  as Sisimai's Lhost modules) when a header FIELD of the report
+//                                  matches PATTERN; several lines of one NAME are alternatives, and
+//                                  the first line (file order) whose conditions hold names it
+//   and      FIELD PATTERN         one more condition of the lhost line above (all must hold)
+//   rhost    NAME PATTERN          a recipient's mail provider (Sisimai's Rhost modules): PATTERN
+//                                  matches the remote MTA's name or the recipient's domain; a rule
+//                                  "!REASON@NAME" is decisive for that provider's recipients only
+//                                  (in any report) and an ordinary rule for everyone else's
+//   generic  NAME...               reports of these lhosts carry no reason table of their own: a
+//                                  decisive rule counts as an ordinary one in them (a wording that
+//                                  is decisive in, say, MessageLabs' reports is only a wording in
+//                                  Postfix's, where the failed command decides userunknown/filtered)
 // Rules are read in file order; among several text matches for one reason the first names it.
 #pragma once
 
@@ -44,6 +59,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "mime/mime.h"
 
 namespace sluice::bounce {
 
@@ -52,6 +68,8 @@ struct Rule {
   std::string name;
   std::string pattern;
   bool decisive = false;
+  bool everywhere = false;  // "!!": decisive in "generic" lhosts' reports too
+  std::string rhost;        // "!REASON@RHOST": decisive only for a recipient at that rhost
   int line = 0;
 };
 
@@ -99,6 +117,12 @@ class RuleSet {
   bool isNone(std::string_view reason) const { return none_.count(std::string(reason)) != 0; }
   std::string pseudoStatus(std::string_view reason, bool temporary) const;
   size_t patternCount() const;
+  // The lhost whose conditions a report's headers meet first (file order), or "".
+  std::string lhost(const mime::Fields& headers) const;
+  bool isGeneric(std::string_view lhost) const { return generic_.count(std::string(lhost)) != 0; }
+  // The first rhost (file order) whose pattern matches the remote MTA or the domain, or "".
+  std::string rhost(std::string_view remoteMta, std::string_view domain) const;
+  bool hasRhosts() const { return !rhosts_.empty(); }
 
  private:
   RuleSet() = default;
@@ -111,6 +135,18 @@ class RuleSet {
     std::set<std::string> commands;
   };
   std::map<std::string, Demotion> demote_;
+  struct LhostCond {
+    std::string field;  // lower-case header name
+    std::string pattern;
+    int line = 0;
+  };
+  struct Lhost {
+    std::string name;
+    std::vector<LhostCond> conds;  // all must hold
+  };
+  std::vector<Lhost> lhosts_;
+  std::set<std::string> generic_;
+  std::vector<Rule> rhosts_;  // name, pattern
   std::set<std::string> reasons_, weak_, hard_, none_;
   std::map<std::string, int> order_;
   std::map<std::string, std::set<std::string>> yield_, prefer_;

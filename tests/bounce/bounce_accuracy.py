@@ -66,6 +66,17 @@ def main():
         if int(got["softbounce"]) == int(lb["softbounce"]):
             hard += 1
 
+    # Who wrote each report ("mta", rules "lhost") against Sisimai's smtpagent, for the agents
+    # the rules name at all.
+    mta = {}
+    for line in out.splitlines():
+        r = json.loads(line)
+        mta[(r["file"], r["msgindex"])] = r.get("mta", "")
+    named = {v for v in mta.values() if v}
+    agents = {(lb["file"], lb["msgindex"]): lb.get("smtpagent", "").lower() for lb in labels}
+    mta_n = sum(1 for k, a in agents.items() if a in named or mta.get(k))
+    mta_ok = sum(1 for k, a in agents.items() if (a in named or mta.get(k)) and mta.get(k) == a)
+
     labelled = {(lb["file"], lb["msgindex"]) for lb in labels}
     extra = sum(1 for k, v in ours.items() for r in v if k in labelled and
                 r["recipient"].lower() not in {lb["recipient"].lower() for lb in labels
@@ -92,6 +103,7 @@ def main():
     print("  status agrees    : %6.2f%%  (%d)" % (fig["status"], status))
     print("  hard/soft agrees : %6.2f%%  (%d)" % (fig["hardsoft"], hard))
     print("  extra recipients we report in labelled messages: %d" % extra)
+    print("  mta (lhost) agrees with Sisimai's agent: %d of %d messages where either names one" % (mta_ok, mta_n))
     print("no-result messages (Sisimai 4.25 finds nothing): %d, we report nothing for %.2f%%" % (len(nores), fig["noresult"]))
     print("  (most are real bounces of formats 4.25 has no decoder for: DragonFly, Mimecast, X5 ...;")
     notdir = [k for k in nores if k[0].startswith("not__")]

@@ -126,6 +126,56 @@ TEST(BounceRules, StatusFromTheTextAndPseudoCodes) {
   EXPECT_EQ(m.reason, "onhold");
 }
 
+// Who wrote a report (lhost: header conditions, "and" lines all hold) and whose provider a
+// recipient is at (rhost): a decisive wording counts as ordinary in a "generic" lhost's report
+// unless it is "!!"; "!REASON@RHOST" is decisive for that provider's recipients only.
+TEST(BounceRules, LhostRhostAndGenericReports) {
+  const char* rules =
+      "reasons userunknown filtered blocked\n"
+      "order userunknown filtered blocked\n"
+      "demote userunknown filtered RCPT\n"
+      "lhost acme subject ^failure$\nand x-acme .\n"
+      "lhost plain subject ^undelivered\n"
+      "generic plain\n"
+      "rhost bigisp (?:^|\\.)bigisp\\.example$\n"
+      "rule !userunknown acme-unknown no such person\n"
+      "rule !!blocked agent-block agent says go away\n"
+      "rule !userunknown@bigisp bigisp-unknown >: gone\n"
+      "rule userunknown unknown user unknown|no such person|>: gone\n";
+  auto p = BounceParser::fromText(rules, "t.conf");
+  ASSERT_TRUE(p.ok()) << p.message();
+  auto report = [&](const std::string& subject, const std::string& extra, const std::string& rcpt, const std::string& diag) {
+    std::string m = "From: MAILER-DAEMON@mx.example.net\nTo: s@example.com\nSubject: " + subject + "\n" + extra +
+                    "Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\n\n"
+                    "--B\n\nNot delivered.\n\n--B\nContent-Type: message/delivery-status\n\n"
+                    "Reporting-MTA: dns; mx.example.net\n\nFinal-Recipient: rfc822; " + rcpt +
+                    "\nAction: failed\nStatus: 5.0.0\nDiagnostic-Code: smtp; 550 " + diag + "\n\n--B--\n";
+    return p.value()->parse(m);
+  };
+  Report a = report("failure", "X-Acme: 1\n", "x@example.org", "no such person");
+  EXPECT_EQ(a.mta, "acme");
+  ASSERT_EQ(a.recipients.size(), 1u);
+  EXPECT_EQ(a.recipients[0].reason, "userunknown");  // acme's own wording decides
+  Report half = report("failure", "", "x@example.org", "no such person");
+  EXPECT_EQ(half.mta, "");  // the "and" condition does not hold
+  Report g = report("Undelivered Mail", "", "x@example.org", "no such person");
+  EXPECT_EQ(g.mta, "plain");
+  ASSERT_EQ(g.recipients.size(), 1u);
+  EXPECT_EQ(g.recipients[0].reason, "filtered");  // generic: the unknown command demotes it
+  Report b = report("Undelivered Mail", "", "x@example.org", "agent says go away, no such person");
+  EXPECT_EQ(b.recipients[0].reason, "blocked");  // "!!" is decisive in a generic report too
+  Report kIsp = report("Undelivered Mail", "", "x@mail.bigisp.example", "<x@mail.bigisp.example>: gone");
+  EXPECT_EQ(kIsp.recipients[0].reason, "userunknown");  // decisive for bigisp's recipients
+  Report other = report("Undelivered Mail", "", "x@example.org", "<x@example.org>: gone");
+  EXPECT_EQ(other.recipients[0].reason, "filtered");  // only a wording elsewhere
+  auto badRhost = BounceParser::fromText("reasons a\nrule !a@nowhere n x\n", "t.conf");
+  ASSERT_FALSE(badRhost.ok());
+  EXPECT_NE(badRhost.message().find("t.conf:2: unknown rhost \"nowhere\""), std::string::npos) << badRhost.message();
+  auto badAnd = BounceParser::fromText("reasons a\nand subject x\nrule a n x\n", "t.conf");
+  ASSERT_FALSE(badAnd.ok());
+  EXPECT_NE(badAnd.message().find("t.conf:2: \"and\" without an lhost line"), std::string::npos) << badAnd.message();
+}
+
 TEST(BounceRules, FileErrorsNameTheLine) {
   auto bad = BounceParser::fromText("reasons userunknown\nrule userunknown x (unclosed\n", "t.conf");
   ASSERT_FALSE(bad.ok());
