@@ -23,6 +23,8 @@ const char* kUsage =
     "  suppress add|remove|list|import|export ...\n"
     "                                 the suppression list (STATE_DIR/sluice.db, or Redis)\n"
     "  limits show [KEY] | reset KEY  live rate-limit counters (sluice-policyd's, or Redis's)\n"
+    "  bounce classify FILE|DIR|MBOX... [--json] [--rules FILE]\n"
+    "                                 classify saved bounces and complaints (needs no config)\n"
     "  bounce receive --recipient ADDR < MSG\n"
     "                                 the bounce/complaint intake the MTA pipes to\n"
     "  bounce verp ID INDEX LOCAL@DOMAIN  the VERP return path of a queued recipient\n"
