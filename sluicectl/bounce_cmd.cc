@@ -124,7 +124,7 @@ int classify(const std::vector<std::string>& args, std::ostream& out, std::ostre
     ss << in.rdbuf();
     std::string data = ss.str();
     std::string name = f.filename().string();
-    auto reports = (*parser)->parseFile(data);
+    auto reports = (*parser)->parseFile(data, /*nameMta=*/true);
     for (size_t m = 0; m < reports.size(); ++m) {
       const auto& rep = reports[m];
       std::string where = name + "#" + std::to_string(m + 1);

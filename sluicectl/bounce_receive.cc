@@ -274,7 +274,7 @@ int runBounceReceive(const std::vector<std::string>& a, const config::Config& cf
     logError("bounce receive: " + parser.message());
     return kTempFail;
   }
-  bounce::Report report = parser.value()->parse(raw);
+  bounce::Report report = parser.value()->parse(raw, /*nameMta=*/true);
   if (report.kind != bounce::Kind::kBounce && report.kind != bounce::Kind::kComplaint) {
     logInfo("bounce receive: to=<" + envelopeRcpt + ">: " + bounce::toString(report.kind) +
             (report.problem.empty() ? "" : " (" + report.problem + ")") + "; ignored");

@@ -55,6 +55,7 @@ struct Report {
   Kind kind = Kind::kNotBounce;
   std::string format;             // rfc3464, arf, rfc3834, text
   std::string mta;                // which MTA or service wrote it (rules "lhost"), "" if unknown
+                                  // or not asked for (parse(raw, nameMta))
   std::string problem;            // why unparseable / not a bounce
   std::vector<Recipient> recipients;
   std::string subject;            // of the report itself (decoded)
@@ -75,9 +76,10 @@ class BounceParser {
                                                               const std::string& sourceName);
   ~BounceParser();
 
-  Report parse(std::string_view raw) const;
+  // nameMta: always fill Report::mta (else only when the classification needed to know it).
+  Report parse(std::string_view raw, bool nameMta = false) const;
   // One Report per message; splits mbox files ("From " separators).
-  std::vector<Report> parseFile(std::string_view raw) const;
+  std::vector<Report> parseFile(std::string_view raw, bool nameMta = false) const;
 
   // The classification step alone: reason, rule, hard/soft, derived status for a diagnostic.
   void classify(Recipient& r, std::string_view context = {}) const;
@@ -90,8 +92,12 @@ class BounceParser {
   // recipients, and only when a recipient's own diagnostic is not enough (lazily).
   struct Context {
     std::string_view raw;
-    bool generic = false;  // written by a "generic" lhost: no rule is decisive
-    mutable bool lowered = false, scanned = false, commanded = false;
+    const mime::Fields* headers = nullptr;  // the report's own, for its lhost
+    mutable bool lowered = false, scanned = false, commanded = false, named = false;
+    mutable std::string mta;           // the lhost, once named
+    const std::string& lhost(const RuleSet& rs) const;
+    // Written by a "generic" lhost: no rule but "!!" ones is decisive.
+    bool generic(const RuleSet& rs) const;
     mutable std::string lower;
     mutable std::vector<int> reasons;  // rule hits in the whole text
     mutable std::string command;       // the SMTP command the whole text names
@@ -102,7 +108,7 @@ class BounceParser {
   static constexpr size_t kMaxContext = 2 * kMaxDiagnostic;
 
   explicit BounceParser(std::unique_ptr<RuleSet> rules);
-  Report parseDepth(std::string_view raw, int depth) const;
+  Report parseDepth(std::string_view raw, int depth, bool nameMta) const;
   void classifyIn(Recipient& r, const Context& context) const;
   bool helloRefused(Recipient& r, const Context& context, const RuleSet& rs) const;
   std::unique_ptr<RuleSet> rules_;

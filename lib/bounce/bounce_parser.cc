@@ -84,12 +84,13 @@ struct Pick {
   bool decisive = false;  // the rule is decisive, and the report's lhost lets it be
 };
 
+template <typename Generic>
 Pick bestRule(const RuleSet& rs, const std::vector<int>& hits, std::string_view command,
-              std::string_view statusReason, bool generic, std::string_view rhost) {
+              std::string_view statusReason, const Generic& generic, std::string_view rhost) {
   Pick best;
   for (int i : hits) {
     const Rule& r = rs.reasonRules()[static_cast<size_t>(i)];
-    bool decisive = r.decisive && (r.rhost.empty() ? !generic || r.everywhere : r.rhost == rhost);
+    bool decisive = r.decisive && (r.rhost.empty() ? r.everywhere || !generic() : r.rhost == rhost);
     // A generic wording (not decisive) with no known command counts as "not RCPT" for the
     // demotion: as Sisimai, only an MTA-specific wording, a RCPT failure or the status code
     // itself makes "user unknown" a missing mailbox rather than a filter's refusal.
@@ -138,6 +139,16 @@ const std::vector<int>& BounceParser::Context::reasonHits(const RuleSet& rs) con
   return reasons;
 }
 
+const std::string& BounceParser::Context::lhost(const RuleSet& rs) const {
+  if (!named) {
+    named = true;
+    if (headers) mta = rs.lhost(*headers);
+  }
+  return mta;
+}
+
+bool BounceParser::Context::generic(const RuleSet& rs) const { return rs.isGeneric(lhost(rs)); }
+
 const std::string& BounceParser::Context::smtpCommand(const RuleSet& rs) const {
   if (!commanded) {
     commanded = true;
@@ -173,6 +184,7 @@ void BounceParser::classifyIn(Recipient& r, const Context& context) const {
   }
   std::string hint;
   if (r.reason.empty()) hint = std::move(r.rule), r.rule.clear();  // a reader's hint ("type:x-unix")
+  auto generic = [&] { return context.generic(rs); };
   std::string rhost;
   if (rs.hasRhosts() && r.reason.empty()) {
     size_t at = r.recipient.rfind('@');
@@ -184,7 +196,7 @@ void BounceParser::classifyIn(Recipient& r, const Context& context) const {
   }
   if (r.reason.empty()) {
     std::string sReason = rs.statusReason(r.status);
-    Pick best = bestRule(rs, hits.reasons, r.smtpCommand, sReason, context.generic, rhost);
+    Pick best = bestRule(rs, hits.reasons, r.smtpCommand, sReason, generic, rhost);
     bool useStatus = !sReason.empty() && !(best.rule && rs.isWeak(sReason));
     if (useStatus && best.rule) {
       useStatus = rs.prefers(sReason, best.reason) ||
@@ -200,7 +212,7 @@ void BounceParser::classifyIn(Recipient& r, const Context& context) const {
     }
   }
   if (r.reason.empty() && !context.raw.empty()) {
-    Pick best = bestRule(rs, context.reasonHits(rs), r.smtpCommand, "", context.generic, rhost);
+    Pick best = bestRule(rs, context.reasonHits(rs), r.smtpCommand, "", generic, rhost);
     if (best.rule) {
       r.reason = best.reason;
       r.rule = "context:" + best.rule->name;
@@ -283,9 +295,9 @@ std::string mdaLines(std::string_view text, size_t at) {
 
 }  // namespace
 
-Report BounceParser::parse(std::string_view raw) const { return parseDepth(raw, 0); }
+Report BounceParser::parse(std::string_view raw, bool nameMta) const { return parseDepth(raw, 0, nameMta); }
 
-Report BounceParser::parseDepth(std::string_view raw, int depth) const {
+Report BounceParser::parseDepth(std::string_view raw, int depth, bool nameMta) const {
   Report rep;
   if (binaryJunk(raw)) {
     rep.kind = Kind::kUnparseable;
@@ -300,7 +312,6 @@ Report BounceParser::parseDepth(std::string_view raw, int depth) const {
     return rep;
   }
   detail::Envelope env = detail::inspect(*msg, *rules_);
-  rep.mta = rules_->lhost(msg->root().headers);
   rep.subject = env.subject;
   rep.from = env.from;
   // A DSN or complaint part decides first; then an auto-reply its headers declare (its Subject
@@ -321,7 +332,7 @@ Report BounceParser::parseDepth(std::string_view raw, int depth) const {
     // A forwarded bounce: the report is the attached message.
     const mime::Part* inner = attachedMessage(msg->root(), 0);
     if (inner) {
-      Report in = parseDepth(std::string_view(inner->body), depth + 1);
+      Report in = parseDepth(std::string_view(inner->body), depth + 1, nameMta);
       if (in.kind == Kind::kBounce || in.kind == Kind::kComplaint) return in;
     }
   }
@@ -332,7 +343,7 @@ Report BounceParser::parseDepth(std::string_view raw, int depth) const {
   }
   Context ctx;
   if (rep.kind == Kind::kBounce) ctx.raw = env.text;
-  ctx.generic = rules_->isGeneric(rep.mta);
+  ctx.headers = &msg->root().headers;
   // The report's own statement of why, for all its recipients (EZweb's "The user(s) account is
   // disabled." above a generic "550 user unknown").
   if (rep.kind == Kind::kBounce) {
@@ -379,12 +390,13 @@ Report BounceParser::parseDepth(std::string_view raw, int depth) const {
   if (rep.originalReturnPath.empty()) rep.originalReturnPath = extractAddress(env.original().get("return-path"));
   rep.originalTo = extractAddress(env.original().get("to"));
   if (rep.originalFrom.empty() && rep.kind == Kind::kBounce) rep.originalFrom = env.to;
+  if (nameMta || ctx.named) rep.mta = ctx.lhost(*rules_);
   return rep;
 }
 
-std::vector<Report> BounceParser::parseFile(std::string_view raw) const {
+std::vector<Report> BounceParser::parseFile(std::string_view raw, bool nameMta) const {
   std::vector<Report> out;
-  for (std::string_view m : mime::splitMbox(raw)) out.push_back(parse(m));
+  for (std::string_view m : mime::splitMbox(raw)) out.push_back(parse(m, nameMta));
   if (out.empty()) {
     Report r;
     r.kind = Kind::kUnparseable;

@@ -39,8 +39,20 @@ struct RuleSet::Compiled {
   std::unique_ptr<re2::RE2> cutAfterNewline;
   std::unique_ptr<re2::RE2> mda;                    // "(?m)^(?:a)|(?:b)..." of the mda rules
   std::vector<std::unique_ptr<re2::RE2>> mdaEach;   // each anchored, to name the one found
-  std::vector<std::vector<std::unique_ptr<re2::RE2>>> lhost;  // per lhost line, per condition
-  std::vector<std::unique_ptr<re2::RE2>> rhost;               // per rhost line
+  // The lhost conditions grouped by header name: one RE2::Set per name, so that a report's
+  // headers are each matched once against all the conditions on their name.
+  struct LhostField {
+    std::string name;                 // lower-case header name
+    std::unique_ptr<MultiMatcher> set;
+    std::vector<std::string> patterns;
+    std::vector<size_t> cond;         // pattern index -> condition number (over all lhost lines)
+    // Conditions with a case-sensitive part ("(?-i:[A-Z])"): RE2 on the value as written.
+    std::vector<std::pair<size_t, std::unique_ptr<re2::RE2>>> exact;
+  };
+  std::vector<LhostField> lhostFields;
+  std::vector<std::pair<size_t, size_t>> lhostConds;  // per lhost line: [first, end) condition numbers
+  std::vector<size_t> condField;                      // condition number -> index in lhostFields
+  std::unique_ptr<ReSet> rhost;  // the rhost patterns, set index = rhost line
 };
 
 namespace {
@@ -256,22 +268,35 @@ Status RuleSet::compile(const std::string& source) {
     re_->cutAfterNewline = std::make_unique<re2::RE2>("\\n(?i:" + body + ")", exact);
     if (!re_->cutAfterNewline->ok()) return makeError(source + ": bad cut pattern: " + re_->cutAfterNewline->error());
   }
-  for (const Rule& h : rhosts_) {
-    re_->rhost.push_back(std::make_unique<re2::RE2>(h.pattern, reOptions()));
-    if (!re_->rhost.back()->ok()) {
-      return makeError(source + ":" + std::to_string(h.line) + ": bad pattern for rhost " + h.name + ": " +
-                       re_->rhost.back()->error());
+  if (!rhosts_.empty()) {
+    auto set = buildSet(rhosts_, source);
+    if (!set) return set.error();
+    re_->rhost = std::move(set.value());
+  }
+  size_t condNo = 0;
+  for (const Lhost& l : lhosts_) {
+    re_->lhostConds.emplace_back(condNo, condNo + l.conds.size());
+    for (const LhostCond& c : l.conds) {
+      auto f = std::find_if(re_->lhostFields.begin(), re_->lhostFields.end(),
+                            [&](const Compiled::LhostField& x) { return x.name == c.field; });
+      if (f == re_->lhostFields.end()) {
+        re_->lhostFields.push_back({c.field, std::make_unique<MultiMatcher>(), {}, {}});
+        f = re_->lhostFields.end() - 1;
+      }
+      if (re2::RE2 check(c.pattern, reOptions()); !check.ok()) {
+        return makeError(source + ":" + std::to_string(c.line) + ": bad pattern for lhost " + l.name + ": " + check.error());
+      }
+      if (c.pattern.find("(?-i") != std::string::npos) {
+        f->exact.emplace_back(condNo++, std::make_unique<re2::RE2>(c.pattern, reOptions()));
+      } else {
+        f->patterns.push_back(c.pattern);
+        f->cond.push_back(condNo++);
+      }
+      re_->condField.push_back(static_cast<size_t>(f - re_->lhostFields.begin()));
     }
   }
-  for (const Lhost& l : lhosts_) {
-    auto& conds = re_->lhost.emplace_back();
-    for (const LhostCond& c : l.conds) {
-      conds.push_back(std::make_unique<re2::RE2>(c.pattern, reOptions()));
-      if (!conds.back()->ok()) {
-        return makeError(source + ":" + std::to_string(c.line) + ": bad pattern for lhost " + l.name + ": " +
-                         conds.back()->error());
-      }
-    }
+  for (auto& f : re_->lhostFields) {
+    if (auto st = f.set->build(f.patterns); !st) return makeError(source + ": lhost patterns: " + st.message());
   }
   if (!mdaRules_.empty()) {
     std::string a;
@@ -409,19 +434,51 @@ size_t RuleSet::patternCount() const {
 namespace sluice::bounce {
 
 std::string RuleSet::lhost(const mime::Fields& headers) const {
-  for (size_t i = 0; i < lhosts_.size(); ++i) {
-    bool all = true;
-    for (size_t c = 0; all && c < lhosts_[i].conds.size(); ++c) {
-      const std::string& field = lhosts_[i].conds[c].field;
-      const re2::RE2& re = *re_->lhost[i][c];
-      bool any = false;
-      for (const mime::Field& f : headers.items()) {
-        if (iequals(f.name, field) && re2::RE2::PartialMatch(re2::StringPiece(f.value.data(), f.value.size()), re)) {
-          any = true;
-          break;
-        }
+  if (lhosts_.empty()) return {};
+  // A header name's conditions are matched (one MultiMatcher pass over the lower-cased value) the
+  // first time a line needs one of them: most reports are named by their Subject before the long
+  // Received lines are looked at. At most kMaxLhostValues fields of a name, kMaxLhostValue bytes each.
+  constexpr size_t kMaxLhostValues = 8, kMaxLhostValue = 1024;
+  const size_t nConds = re_->lhostConds.back().second;
+  const auto& fields = re_->lhostFields;
+  // One pass over the headers keeps those with a name some condition looks at.
+  std::vector<std::pair<size_t, std::string_view>> values;
+  values.reserve(16);
+  for (const mime::Field& h : headers.items()) {
+    if (h.name.empty()) continue;
+    char c0 = static_cast<char>(h.name[0] | 0x20);
+    for (size_t fi = 0; fi < fields.size(); ++fi) {
+      const std::string& n = fields[fi].name;
+      if (n.size() == h.name.size() && n[0] == c0 && iequals(h.name, n)) {
+        values.emplace_back(fi, h.value);
+        break;
       }
-      all = any;
+    }
+  }
+  std::vector<char> held(nConds, 0), fieldDone(fields.size(), 0);
+  std::string lower;
+  auto matchField = [&](size_t fi) {
+    fieldDone[fi] = 1;
+    size_t seen = 0;
+    for (const auto& [vf, value] : values) {
+      if (vf != fi) continue;
+      std::string_view v = value.substr(0, kMaxLhostValue);
+      lower.assign(v);
+      toLowerInPlace(lower);
+      for (int k : fields[fi].set->match(lower)) held[fields[fi].cond[static_cast<size_t>(k)]] = 1;
+      for (const auto& [cond, re] : fields[fi].exact) {
+        if (re2::RE2::PartialMatch(re2::StringPiece(v.data(), v.size()), *re)) held[cond] = 1;
+      }
+      if (++seen == kMaxLhostValues) break;
+    }
+  };
+  for (size_t i = 0; i < lhosts_.size(); ++i) {
+    auto [from, to] = re_->lhostConds[i];
+    bool all = true;
+    for (size_t c = from; all && c < to; ++c) {
+      size_t fi = re_->condField[c];
+      if (!fieldDone[fi]) matchField(fi);
+      all = held[c] != 0;
     }
     if (all) return lhosts_[i].name;
   }
@@ -433,12 +490,15 @@ std::string RuleSet::lhost(const mime::Fields& headers) const {
 namespace sluice::bounce {
 
 std::string RuleSet::rhost(std::string_view remoteMta, std::string_view domain) const {
-  for (size_t i = 0; i < rhosts_.size(); ++i) {
-    for (std::string_view v : {remoteMta, domain}) {
-      if (!v.empty() && re2::RE2::PartialMatch(re2::StringPiece(v.data(), v.size()), *re_->rhost[i])) return rhosts_[i].name;
-    }
+  if (!re_->rhost) return {};
+  std::vector<int> which;
+  int best = -1;
+  for (std::string_view v : {remoteMta, domain}) {
+    which.clear();
+    if (v.empty() || !re_->rhost->Match(re2::StringPiece(v.data(), v.size()), &which)) continue;
+    for (int k : which) best = best < 0 ? k : std::min(best, k);
   }
-  return {};
+  return best < 0 ? std::string() : rhosts_[static_cast<size_t>(best)].name;
 }
 
 }  // namespace sluice::bounce

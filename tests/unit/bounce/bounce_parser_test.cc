@@ -150,7 +150,7 @@ TEST(BounceRules, LhostRhostAndGenericReports) {
                     "--B\n\nNot delivered.\n\n--B\nContent-Type: message/delivery-status\n\n"
                     "Reporting-MTA: dns; mx.example.net\n\nFinal-Recipient: rfc822; " + rcpt +
                     "\nAction: failed\nStatus: 5.0.0\nDiagnostic-Code: smtp; 550 " + diag + "\n\n--B--\n";
-    return p.value()->parse(m);
+    return p.value()->parse(m, /*nameMta=*/true);
   };
   Report a = report("failure", "X-Acme: 1\n", "x@example.org", "no such person");
   EXPECT_EQ(a.mta, "acme");
