@@ -5,6 +5,9 @@
 
 #include <cstdint>
 #include <cstring>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "base/strings.h"
 
@@ -41,6 +44,37 @@ size_t ordinaryRun(const char* p, size_t n, bool relaxed) {
   }
   return i;
 }
+
+#if defined(__SSE2__)
+// The length of a prefix of p[0..n), in whole 16-byte blocks, that canonicalization keeps as it
+// is and that ends in an ordinary byte, given that p[-1] (readable) is ordinary content. Inside
+// such a block only a bare LF (it becomes CRLF) and, for relaxed, a TAB or a SP before WSP or a
+// line end change anything: empty lines and lone CRs stay as they are when content follows, and
+// the block's last byte is content. SSE2, with the bytes before and after each byte loaded at
+// offsets -1 and +1; the byte-wise path takes over at the first block that holds any of these.
+size_t unchangedBlocks(const char* p, size_t n, bool relaxed) {
+  const __m128i sp = _mm_set1_epi8(' '), tab = _mm_set1_epi8('\t'), cr = _mm_set1_epi8('\r'),
+                lf = _mm_set1_epi8('\n');
+  size_t k = 0;
+  for (; k + 17 <= n; k += 16) {
+    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + k));
+    __m128i prev = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + k - 1));
+    __m128i bad = _mm_andnot_si128(_mm_cmpeq_epi8(prev, cr), _mm_cmpeq_epi8(v, lf));  // bare LF
+    if (relaxed) {
+      __m128i next = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + k + 1));
+      __m128i nSpecial = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(next, sp), _mm_cmpeq_epi8(next, tab)),
+                                      _mm_or_si128(_mm_cmpeq_epi8(next, cr), _mm_cmpeq_epi8(next, lf)));
+      bad = _mm_or_si128(bad, _mm_cmpeq_epi8(v, tab));
+      bad = _mm_or_si128(bad, _mm_and_si128(_mm_cmpeq_epi8(v, sp), nSpecial));
+    }
+    char last = p[k + 15];
+    if (_mm_movemask_epi8(bad) != 0 || last == '\r' || last == '\n' || (relaxed && isWsp(last))) break;
+  }
+  return k;
+}
+#else
+size_t unchangedBlocks(const char*, size_t, bool) { return 0; }
+#endif
 
 // RFC 6376 3.4.2: lowercase name, no WSP around the colon, value unfolded, WSP runs -> one SP,
 // no WSP at the start or end of the value.
@@ -163,6 +197,8 @@ void BodyCanonicalizer::feed(std::string_view in, std::string& out) {
       // is so appended in pieces of up to a whole chunk, not line by line or word by word.
       auto ordinary = [relaxed](char b) { return relaxed ? !isRelaxedSpecial(b) : b != '\r' && b != '\n'; };
       for (;;) {
+        // in[j - 1] is ordinary content here: whole blocks of text that stays as it is first.
+        j += unchangedBlocks(in.data() + j, in.size() - j, relaxed);
         j += ordinaryRun(in.data() + j, in.size() - j, relaxed);
         if (relaxed && j + 1 < in.size() && in[j] == ' ' && ordinary(in[j + 1])) {
           j += 2;

@@ -184,6 +184,29 @@ TEST(Canon, MatchesReferenceOnRandomText) {
   }
 }
 
+// Long runs of text that stays as it is (the 16-byte block path) with the bytes that change it
+// - TAB, SP runs, SP or TAB before a line end, bare CR and LF, empty and blank lines - at every
+// offset of a block, whole and in random chunks.
+TEST(Canon, MatchesReferenceOnLongLines) {
+  std::mt19937 rng(11);
+  const char* specials[] = {"\t", "  ", " \r\n", "\t\r\n", "\r", "\n", "\r\n\r\n", "\r\n \r\n", "\r\n\tx", "\r\n x", " "};
+  for (int round = 0; round < 2000; ++round) {
+    std::string body;
+    size_t len = 1 + rng() % 3000;
+    while (body.size() < len) {
+      size_t run = rng() % 40;
+      for (size_t i = 0; i < run; ++i) body += static_cast<char>(i % 7 == 6 ? ' ' : 'a' + rng() % 26);
+      if (rng() % 3 == 0) body += "\r\n";
+      if (rng() % 5 == 0) body += specials[rng() % std::size(specials)];
+    }
+    for (BodyCanon c : {BodyCanon::kSimple, BodyCanon::kRelaxed}) {
+      std::string want = referenceBody(c, body);
+      ASSERT_EQ(canonBody(c, body), want) << toString(c) << " round " << round;
+      ASSERT_EQ(canonBody(c, body, 1 + rng() % 100), want) << toString(c) << " round " << round << " chunked";
+    }
+  }
+}
+
 // Whole body == 1-byte chunks == random chunks; LF-only == CRLF.
 TEST(Canon, StreamingEqualsWhole) {
   std::string body;
