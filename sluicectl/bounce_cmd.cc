@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bounce/bounce.h"
+#include "cli_util.h"
 
 namespace sluice::ctl {
 
@@ -95,7 +96,13 @@ int classify(const std::vector<std::string>& args, std::ostream& out, std::ostre
     if (args[i] == "--json") json = true;
     else if (args[i] == "--rules" && i + 1 < args.size()) rulesPath = args[++i];
     else if (args[i] == "-h" || args[i] == "--help") { out << kBounceUsage; return 0; }
-    else if (!args[i].empty() && args[i][0] == '-') { err << kBounceUsage; return 2; }
+    else if (args[i] == "--rules") {
+      err << "sluicectl bounce classify: option --rules needs a value\n" << kBounceUsage;
+      return 2;
+    } else if (!args[i].empty() && args[i][0] == '-') {
+      err << "sluicectl bounce classify: unknown option " << printableArg(args[i]) << "\n" << kBounceUsage;
+      return 2;
+    }
     else collect(args[i], files);
   }
   if (files.empty()) {
@@ -144,9 +151,13 @@ int classify(const std::vector<std::string>& args, std::ostream& out, std::ostre
 }  // namespace
 
 int runBounceCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
-    (args.empty() ? err : out) << kBounceUsage;
-    return args.empty() ? 2 : 0;
+  if (wantsHelp(args)) {
+    out << kBounceUsage;
+    return 0;
+  }
+  if (args.empty()) {
+    err << kBounceUsage;
+    return 2;
   }
   if (args[0] == "classify") return classify(std::vector<std::string>(args.begin() + 1, args.end()), out, err);
   err << "sluicectl: unknown bounce command \"" << args[0] << "\"\n" << kBounceUsage;

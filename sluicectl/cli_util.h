@@ -1,11 +1,16 @@
-// cli_util.h - small helpers the sluicectl subcommands share: local time for listings, and
-// flag lookup in an argument list.
+// cli_util.h - small helpers the sluicectl subcommands share: local time for listings, whether
+// help was asked for, the one checked parser of numeric arguments, and option parsing.
 #pragma once
 
 #include <cstdint>
 #include <ctime>
+#include <limits>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
+
+#include "base/result.h"
 
 namespace sluice::ctl {
 
@@ -26,5 +31,46 @@ inline bool hasFlag(const std::vector<std::string>& a, const char* f) {
   }
   return false;
 }
+
+// Whether the words after a command ask for its help: "help" as the first word, or --help / -h
+// anywhere before "--". Every command answers it first, before it reads any file, so that help
+// never needs a configuration.
+bool wantsHelp(const std::vector<std::string>& a);
+
+// Text from the command line, safe to print: control characters as \xNN.
+std::string printableArg(std::string_view s);
+
+// The one parser of numeric arguments: a whole number in [min, max], decimal digits only (no
+// sign, no spaces, no trailing characters). The error names `what` (the option, e.g. "-n") and
+// is meant for a usage error (exit status 2).
+Result<uint64_t> parseNumberArg(std::string_view what, std::string_view text, uint64_t min = 0,
+                                uint64_t max = std::numeric_limits<uint64_t>::max());
+
+// Options a command takes; `alias` is another spelling ("-f" for "--follow").
+struct OptSpec {
+  std::string_view name;
+  bool takesValue = false;
+  std::string_view alias = {};
+};
+
+struct ParsedArgs {
+  std::vector<std::string> positional;
+  std::vector<std::pair<std::string, std::string>> options;  // by OptSpec::name, in order
+  bool has(std::string_view name) const { return get(name) != nullptr; }
+  // The last value given to `name`, or nullptr.
+  const std::string* get(std::string_view name) const {
+    const std::string* found = nullptr;
+    for (const auto& [n, v] : options) {
+      if (n == name) found = &v;
+    }
+    return found;
+  }
+};
+
+// Parses a[from...]: the options of `specs` (--opt VALUE or --opt=VALUE), "--" ending the
+// options, every other word positional ("-" too). Returns "" or the usage error, naming the
+// option: an unknown option, an option without its value, a value for a flag.
+std::string parseArgs(const std::vector<std::string>& a, size_t from, const std::vector<OptSpec>& specs,
+                      ParsedArgs* out);
 
 }  // namespace sluice::ctl

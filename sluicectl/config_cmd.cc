@@ -3,6 +3,7 @@
 
 #include <string_view>
 
+#include "cli_util.h"
 #include "config/config.h"
 #include "config/params.h"
 
@@ -105,9 +106,13 @@ bool writeParamsRoff(std::ostream& out, std::ostream& err) {
 
 int runConfigCommand(const std::vector<std::string>& args, const std::string& defaultFile, std::ostream& out,
                      std::ostream& err) {
-  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
-    (args.empty() ? err : out) << kConfigUsage;
-    return args.empty() ? 2 : 0;
+  if (wantsHelp(args)) {
+    out << kConfigUsage;
+    return 0;
+  }
+  if (args.empty()) {
+    err << kConfigUsage;
+    return 2;
   }
   if (args[0] == "check" && args.size() <= 2) return check(args.size() == 2 ? args[1] : defaultFile, out, err);
   if (args[0] == "params" && args.size() == 1) return params(out);

@@ -7,8 +7,10 @@
 
 #include <cerrno>
 #include <cstring>
+#include <limits>
 
 #include "base/strings.h"
+#include "cli_util.h"
 #include "dkim/dkim_key.h"
 #include "dkim/key_record.h"
 #include "dns/txt_lookup.h"
@@ -75,6 +77,10 @@ int keygen(const std::vector<std::string>& a, std::ostream& out, std::ostream& e
       force = true;
       continue;
     }
+    if (a[i] == "--domain" || a[i] == "--selector" || a[i] == "--type" || a[i] == "--bits" || a[i] == "--out") {
+      err << "sluicectl dkim keygen: option " << a[i] << " needs a value\n" << kUsage;
+      return 2;
+    }
     err << "sluicectl dkim keygen: unexpected \"" << a[i] << "\"\n" << kUsage;
     return 2;
   }
@@ -84,9 +90,14 @@ int keygen(const std::vector<std::string>& a, std::ostream& out, std::ostream& e
     return 2;
   }
   auto kt = dkim::parseKeyType(type);
-  auto bits = parseUint(bitsText);
-  if (!kt || !bits) {
-    err << "sluicectl dkim keygen: --type is rsa or ed25519, --bits a number\n";
+  if (!kt) {
+    err << "sluicectl dkim keygen: --type is rsa or ed25519\n";
+    return 2;
+  }
+  // The range (2048..8192 for RSA) is generateKey's to check; this keeps the number an int.
+  auto bits = parseNumberArg("--bits", bitsText, 0, std::numeric_limits<int>::max());
+  if (!bits) {
+    err << "sluicectl dkim keygen: " << bits.message() << "\n";
     return 2;
   }
   if (file.empty()) {
@@ -231,15 +242,13 @@ int check(const std::vector<std::string>& a, const config::Config* cfg, std::ost
 
 int runDkimCommand(const std::vector<std::string>& args, const config::Config* cfg, std::ostream& out,
                    std::ostream& err) {
-  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
-    (args.empty() ? err : out) << kUsage;
-    return args.empty() ? 2 : 0;
+  if (wantsHelp(args)) {
+    out << kUsage;
+    return 0;
   }
-  for (const auto& a : args) {
-    if (a == "--help" || a == "-h") {
-      out << kUsage;
-      return 0;
-    }
+  if (args.empty()) {
+    err << kUsage;
+    return 2;
   }
   if (args[0] == "keygen") return keygen(args, out, err);
   if (args[0] == "check") return check(args, cfg, out, err);

@@ -7,6 +7,7 @@
 
 #include "admin/admin_client.h"
 #include "base/strings.h"
+#include "cli_util.h"
 #include "ratelimit/redis_limits_view.h"
 
 namespace sluice::ctl {
@@ -22,6 +23,13 @@ static const char* kLimitsUsage =
     "\n"
     "With store.backend: sqlite the counters are those of the running sluice-policyd (asked\n"
     "through its admin socket); with store.backend: redis those in Redis, shared by every host.\n";
+
+static const char* kStatusUsage =
+    "Usage: sluicectl status [--json]\n"
+    "\n"
+    "The state of the running sluice-policyd (asked through its admin socket): listen address,\n"
+    "open connections, requests, refusals, store health and failures, as key: value lines or\n"
+    "one JSON object. Exit status 1 when the daemon cannot be reached.\n";
 
 constexpr size_t kMaxRows = 10000;  // as policyd's limits.show
 
@@ -113,18 +121,24 @@ static void printRows(const nlohmann::json& rows, const std::string& key, bool j
 
 static int runLimits(const std::vector<std::string>& args, LimitsSource& source, std::ostream& out,
                      std::ostream& err) {
-  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
-    (args.empty() ? err : out) << kLimitsUsage;
-    return args.empty() ? 2 : 0;
+  if (wantsHelp(args)) {
+    out << kLimitsUsage;
+    return 0;
   }
-  std::vector<std::string> words;
-  bool json = false;
-  for (size_t i = 1; i < args.size(); ++i) {
-    if (args[i] == "--json") {
-      json = true;
-    } else {
-      words.push_back(args[i]);
-    }
+  if (args.empty() || (args[0] != "show" && args[0] != "reset")) {
+    if (!args.empty()) err << "sluicectl limits: unknown command \"" << printableArg(args[0]) << "\"\n";
+    err << kLimitsUsage;
+    return 2;
+  }
+  ParsedArgs p;
+  std::string bad = parseArgs(args, 1, args[0] == "show" ? std::vector<OptSpec>{{"--json"}} : std::vector<OptSpec>{}, &p);
+  const std::vector<std::string>& words = p.positional;
+  bool json = p.has("--json");
+  if (bad.empty() && args[0] == "reset" && words.empty()) bad = "needs KEY";
+  if (bad.empty() && words.size() > 1) bad = "unexpected argument \"" + printableArg(words[1]) + "\"";
+  if (!bad.empty()) {
+    err << "sluicectl limits " << args[0] << ": " << bad << "\n" << kLimitsUsage;
+    return 2;
   }
   if (args[0] == "show" && words.size() <= 1) {
     std::string key = words.empty() ? "" : words[0];
@@ -145,8 +159,7 @@ static int runLimits(const std::vector<std::string>& args, LimitsSource& source,
     out << "reset " << *n << " counter(s) of " << words[0] << "\n";
     return 0;
   }
-  err << "sluicectl limits: bad arguments\n\n" << kLimitsUsage;
-  return 2;
+  return 2;  // not reached: every other form is refused above
 }
 
 int runLimitsCommand(const std::vector<std::string>& args, const std::string& sock, std::ostream& out,
@@ -165,7 +178,18 @@ int runLimitsCommand(const std::vector<std::string>& args, const config::Config&
 
 int runStatusCommand(const std::vector<std::string>& args, const std::string& sock, std::ostream& out,
                      std::ostream& err) {
-  bool json = !args.empty() && args[0] == "--json";
+  if (wantsHelp(args)) {
+    out << kStatusUsage;
+    return 0;
+  }
+  ParsedArgs p;
+  std::string bad = parseArgs(args, 0, {{"--json"}}, &p);
+  if (bad.empty() && !p.positional.empty()) bad = "unexpected argument \"" + printableArg(p.positional[0]) + "\"";
+  if (!bad.empty()) {
+    err << "sluicectl status: " << bad << "\n" << kStatusUsage;
+    return 2;
+  }
+  bool json = p.has("--json");
   auto r = adminRequest(sock, {{"cmd", "status"}});
   if (!r) {
     err << "sluicectl: " << r.message() << "\n";

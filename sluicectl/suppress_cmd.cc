@@ -20,12 +20,14 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <utility>
 #include <nlohmann/json.hpp>
 
 #include "base/strings.h"
+#include "cli_util.h"
 #include "suppress_store.h"
 
 namespace sluice {
@@ -597,8 +599,8 @@ int SuppressCmd::list(const Parsed& p) {
   }
   if (const std::string* r = p.get("--reason")) f.reason = *r;
   if (const std::string* l = p.get("--limit")) {
-    auto n = parseUint(*l);
-    if (!n) return usage("invalid --limit \"" + printable(*l) + "\": want a whole number");
+    auto n = ctl::parseNumberArg("--limit", *l, 0, std::numeric_limits<size_t>::max());
+    if (!n) return usage(n.message());
     f.limit = static_cast<size_t>(*n);
   }
   auto db = openStore(true);

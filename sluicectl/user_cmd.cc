@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <ctime>
 #include <iomanip>
+#include <limits>
 
 #include "auth/user_store.h"
 #include "queue/queue.h"
@@ -51,19 +52,74 @@ nlohmann::json toJson(const queue::MessageInfo& m) {
   return j;
 }
 
+// The options and the number of NAME/ID arguments of each subcommand.
+struct SubSpec {
+  std::string_view name;
+  std::vector<OptSpec> options;
+  size_t minArgs, maxArgs;
+  const char* argName;
+};
+
+const SubSpec* findSub(const std::vector<SubSpec>& subs, const std::string& name) {
+  for (const auto& s : subs) {
+    if (s.name == name) return &s;
+  }
+  return nullptr;
+}
+
+// "" or the usage error of a[1...] for `sub`.
+std::string checkArgs(const std::vector<std::string>& a, const SubSpec& sub, ParsedArgs* p) {
+  std::string bad = parseArgs(a, 1, sub.options, p);
+  if (!bad.empty()) return bad;
+  if (p->positional.size() < sub.minArgs) return std::string("needs ") + sub.argName;
+  if (p->positional.size() > sub.maxArgs) return "unexpected argument \"" + printableArg(p->positional[sub.maxArgs]) + "\"";
+  return "";
+}
+
+const std::vector<SubSpec>& userSubs() {
+  static const std::vector<SubSpec> kSubs = {
+      {"add", {{"--domains", true}}, 1, 1, "NAME"}, {"rotate", {}, 1, 1, "NAME"},  {"disable", {}, 1, 1, "NAME"},
+      {"enable", {}, 1, 1, "NAME"},                 {"remove", {}, 1, 1, "NAME"},  {"list", {{"--json"}}, 0, 0, ""},
+  };
+  return kSubs;
+}
+
+const std::vector<SubSpec>& queueSubs() {
+  static const std::vector<SubSpec> kSubs = {
+      {"list", {{"--json"}, {"--limit", true}}, 0, 0, ""},
+      {"show", {{"--json"}}, 1, 1, "a queue ID"},
+      {"hold", {}, 1, 1, "a queue ID"},
+      {"release", {}, 1, 1, "a queue ID"},
+      {"delete", {}, 1, 1, "a queue ID"},
+      {"retry", {{"--all"}}, 0, 1, "a queue ID or --all"},
+      {"totals", {{"--json"}}, 0, 0, ""},
+  };
+  return kSubs;
+}
+
 }  // namespace
 
 int runUserCommand(const std::vector<std::string>& a, const config::Config& cfg, std::ostream& out, std::ostream& err) {
-  if (a.empty() || hasFlag(a, "--help") || hasFlag(a, "-h")) {
-    (a.empty() ? err : out) << kUserUsage;
-    return a.empty() ? 2 : 0;
+  if (wantsHelp(a)) {
+    out << kUserUsage;
+    return 0;
   }
-  const std::string& cmd = a[0];
-  bool needName = cmd != "list";
-  if (needName && a.size() < 2) {
-    err << "sluicectl user " << cmd << ": needs NAME\n" << kUserUsage;
+  if (a.empty()) {
+    err << kUserUsage;
     return 2;
   }
+  const std::string& cmd = a[0];
+  const SubSpec* sub = findSub(userSubs(), cmd);
+  if (sub == nullptr) {
+    err << "sluicectl user: unknown command \"" << printableArg(cmd) << "\"\n" << kUserUsage;
+    return 2;
+  }
+  ParsedArgs p;
+  if (std::string bad = checkArgs(a, *sub, &p); !bad.empty()) {
+    err << "sluicectl user " << cmd << ": " << bad << "\n" << kUserUsage;
+    return 2;
+  }
+  const std::string name = p.positional.empty() ? "" : p.positional[0];
   auto store = auth::UserStore::open(cfg.stateDir, true);
   if (!store) {
     err << "sluicectl user: " << store.message() << "\n";
@@ -71,52 +127,44 @@ int runUserCommand(const std::vector<std::string>& a, const config::Config& cfg,
   }
   auto& s = *store.value();
   if (cmd == "add") {
-    std::string domains;
-    for (size_t i = 2; i < a.size(); ++i) {
-      if (a[i] == "--domains" && i + 1 < a.size()) domains = a[++i];
-      else if (a[i].rfind("--domains=", 0) == 0) domains = a[i].substr(10);
-      else {
-        err << "sluicectl user add: unexpected \"" << a[i] << "\"\n";
-        return 2;
-      }
-    }
-    auto key = s.add(a[1], domains);
+    std::string domains = p.has("--domains") ? *p.get("--domains") : "";
+    auto key = s.add(name, domains);
     if (!key) {
       err << "sluicectl user add: " << key.message() << "\n";
       return 1;
     }
-    out << "user " << a[1] << " created. Its key, shown only now:\n\n  " << key.value() << "\n\n"
+    out << "user " << name << " created. Its key, shown only now:\n\n  " << key.value() << "\n\n"
         << "SMTP AUTH (PLAIN or LOGIN, over TLS on relayd.submission_listen or relayd.smtps_listen):\n"
-        << "  username " << a[1] << ", password the key above.\n"
-        << "Allow its senders in sluice.yaml: identities: - { name: " << a[1] << ", sasl_usernames: [" << a[1]
+        << "  username " << name << ", password the key above.\n"
+        << "Allow its senders in sluice.yaml: identities: - { name: " << name << ", sasl_usernames: [" << name
         << "], senders: [" << (domains.empty() ? "example.com" : domains) << "] }\n";
     return 0;
   }
   if (cmd == "rotate") {
-    auto key = s.rotate(a[1]);
+    auto key = s.rotate(name);
     if (!key) {
       err << "sluicectl user rotate: " << key.message() << "\n";
       return 1;
     }
-    out << "user " << a[1] << ": new key, shown only now (the old one no longer works):\n\n  " << key.value() << "\n";
+    out << "user " << name << ": new key, shown only now (the old one no longer works):\n\n  " << key.value() << "\n";
     return 0;
   }
   if (cmd == "disable" || cmd == "enable") {
-    auto r = s.setDisabled(a[1], cmd == "disable");
+    auto r = s.setDisabled(name, cmd == "disable");
     if (!r || !r.value()) {
-      err << "sluicectl user " << cmd << ": " << (r ? "no user " + a[1] : r.message()) << "\n";
+      err << "sluicectl user " << cmd << ": " << (r ? "no user " + name : r.message()) << "\n";
       return 1;
     }
-    out << "user " << a[1] << " " << cmd << "d\n";
+    out << "user " << name << " " << cmd << "d\n";
     return 0;
   }
   if (cmd == "remove") {
-    auto r = s.remove(a[1]);
+    auto r = s.remove(name);
     if (!r || !r.value()) {
-      err << "sluicectl user remove: " << (r ? "no user " + a[1] : r.message()) << "\n";
+      err << "sluicectl user remove: " << (r ? "no user " + name : r.message()) << "\n";
       return 1;
     }
-    out << "user " << a[1] << " removed\n";
+    out << "user " << name << " removed\n";
     return 0;
   }
   if (cmd == "list") {
@@ -125,7 +173,7 @@ int runUserCommand(const std::vector<std::string>& a, const config::Config& cfg,
       err << "sluicectl user list: " << users.message() << "\n";
       return 1;
     }
-    if (hasFlag(a, "--json")) {
+    if (p.has("--json")) {
       for (const auto& u : users.value()) {
         out << nlohmann::json({{"name", u.name}, {"disabled", u.disabled}, {"created_ms", u.createdMs},
                                {"rotated_ms", u.rotatedMs}, {"domains", u.domains}})
@@ -142,17 +190,41 @@ int runUserCommand(const std::vector<std::string>& a, const config::Config& cfg,
     }
     return 0;
   }
-  err << "sluicectl user: unknown command \"" << cmd << "\"\n" << kUserUsage;
+  err << "sluicectl user: unknown command \"" << printableArg(cmd) << "\"\n" << kUserUsage;
   return 2;
 }
 
 int runQueueCommand(const std::vector<std::string>& a, const config::Config& cfg, std::ostream& out, std::ostream& err) {
-  if (a.empty() || hasFlag(a, "--help") || hasFlag(a, "-h")) {
-    (a.empty() ? err : out) << kQueueUsage;
-    return a.empty() ? 2 : 0;
+  if (wantsHelp(a)) {
+    out << kQueueUsage;
+    return 0;
+  }
+  if (a.empty()) {
+    err << kQueueUsage;
+    return 2;
   }
   const std::string& cmd = a[0];
-  bool json = hasFlag(a, "--json");
+  const SubSpec* sub = findSub(queueSubs(), cmd);
+  if (sub == nullptr) {
+    err << "sluicectl queue: unknown command \"" << printableArg(cmd) << "\"\n" << kQueueUsage;
+    return 2;
+  }
+  ParsedArgs p;
+  std::string bad = checkArgs(a, *sub, &p);
+  if (bad.empty() && cmd == "retry" && p.positional.empty() && !p.has("--all")) bad = "needs a queue ID or --all";
+  if (bad.empty() && cmd == "retry" && !p.positional.empty() && p.has("--all")) bad = "a queue ID or --all, not both";
+  size_t limit = 0;  // queue list: 0 = every message
+  if (bad.empty() && p.has("--limit")) {
+    auto n = parseNumberArg("--limit", *p.get("--limit"), 0, std::numeric_limits<size_t>::max());
+    if (n) limit = static_cast<size_t>(*n);
+    else bad = n.message();
+  }
+  if (!bad.empty()) {
+    err << "sluicectl queue " << cmd << ": " << bad << "\n" << kQueueUsage;
+    return 2;
+  }
+  const std::string id = p.positional.empty() ? "" : p.positional[0];
+  bool json = p.has("--json");
   queue::QueueOptions o;
   o.stateDir = cfg.stateDir;
   o.readOnly = cmd == "list" || cmd == "show" || cmd == "totals";
@@ -166,10 +238,6 @@ int runQueueCommand(const std::vector<std::string>& a, const config::Config& cfg
   }
   auto& queue = *q.value();
   if (cmd == "list") {
-    size_t limit = 0;
-    for (size_t i = 1; i < a.size(); ++i) {
-      if (a[i] == "--limit" && i + 1 < a.size()) limit = std::stoul(a[++i]);
-    }
     auto msgs = queue.list(limit);
     if (!msgs) {
       err << "sluicectl queue list: " << msgs.message() << "\n";
@@ -192,11 +260,7 @@ int runQueueCommand(const std::vector<std::string>& a, const config::Config& cfg
     return 0;
   }
   if (cmd == "retry") {
-    if (a.size() < 2) {
-      err << "sluicectl queue retry: needs a queue ID or --all\n" << kQueueUsage;
-      return 2;
-    }
-    auto n = queue.retryNow(a[1] == "--all" ? "" : a[1]);
+    auto n = queue.retryNow(id);  // "": every message (--all)
     if (!n) {
       err << "sluicectl queue retry: " << n.message() << "\n";
       return 1;
@@ -204,14 +268,10 @@ int runQueueCommand(const std::vector<std::string>& a, const config::Config& cfg
     out << n.value() << " deferred recipient(s) due now\n";
     return 0;
   }
-  if (a.size() < 2 && cmd != "totals") {
-    err << "sluicectl queue " << cmd << ": needs a queue ID\n" << kQueueUsage;
-    return 2;
-  }
   if (cmd == "show") {
-    auto m = queue.show(a[1]);
+    auto m = queue.show(id);
     if (!m || !m.value()) {
-      err << "sluicectl queue show: " << (m ? "no message " + a[1] : m.message()) << "\n";
+      err << "sluicectl queue show: " << (m ? "no message " + id : m.message()) << "\n";
       return 1;
     }
     const auto& mi = *m.value();
@@ -230,25 +290,25 @@ int runQueueCommand(const std::vector<std::string>& a, const config::Config& cfg
     return 0;
   }
   if (cmd == "hold" || cmd == "release") {
-    auto n = cmd == "hold" ? queue.hold(a[1]) : queue.release(a[1]);
+    auto n = cmd == "hold" ? queue.hold(id) : queue.release(id);
     if (!n) {
       err << "sluicectl queue " << cmd << ": " << n.message() << "\n";
       return 1;
     }
     if (n.value() == 0) {
-      err << "sluicectl queue " << cmd << ": no " << (cmd == "hold" ? "waiting" : "held") << " recipient of " << a[1] << "\n";
+      err << "sluicectl queue " << cmd << ": no " << (cmd == "hold" ? "waiting" : "held") << " recipient of " << id << "\n";
       return 1;
     }
-    out << a[1] << ": " << n.value() << " recipient(s) " << (cmd == "hold" ? "held" : "released") << "\n";
+    out << id << ": " << n.value() << " recipient(s) " << (cmd == "hold" ? "held" : "released") << "\n";
     return 0;
   }
   if (cmd == "delete") {
-    auto r = queue.remove(a[1]);
+    auto r = queue.remove(id);
     if (!r || !r.value()) {
-      err << "sluicectl queue delete: " << (r ? "no message " + a[1] : r.message()) << "\n";
+      err << "sluicectl queue delete: " << (r ? "no message " + id : r.message()) << "\n";
       return 1;
     }
-    out << a[1] << ": deleted\n";
+    out << id << ": deleted\n";
     return 0;
   }
   if (cmd == "totals") {
@@ -271,7 +331,7 @@ int runQueueCommand(const std::vector<std::string>& a, const config::Config& cfg
     for (const auto& [k, v] : t->byDestination) out << "  " << std::left << std::setw(32) << k << v << "\n";
     return 0;
   }
-  err << "sluicectl queue: unknown command \"" << cmd << "\"\n" << kQueueUsage;
+  err << "sluicectl queue: unknown command \"" << printableArg(cmd) << "\"\n" << kQueueUsage;
   return 2;
 }
 

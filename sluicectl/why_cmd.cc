@@ -5,6 +5,8 @@
 
 #include <chrono>
 #include <ctime>
+#include <deque>
+#include <limits>
 #include <fstream>
 #include <iomanip>
 #include <nlohmann/json.hpp>
@@ -27,11 +29,11 @@ const char* kWhyUsage =
     "bounces and complaints that arrived later (sluicectl bounce receive).\n";
 
 const char* kEventsUsage =
-    "Usage: sluicectl events tail [-n N] [--json] [--follow]\n"
+    "Usage: sluicectl events tail [-n N] [--json] [-f|--follow]\n"
     "\n"
     "The last N (default 20) delivery events of sluice-relayd (STATE_DIR/events.jsonl): accepted,\n"
     "delivered, deferred, bounced, expired, suppressed, complained. --json prints the records as\n"
-    "stored; --follow keeps printing new ones (like tail -f).\n";
+    "stored; -f or --follow keeps printing new ones (like tail -f).\n";
 
 std::string when(int64_t ms) { return localTime(ms, true); }
 
@@ -48,8 +50,6 @@ const queue::MessageInfo::Rcpt* rcptInfo(const Result<std::optional<queue::Messa
   return nullptr;
 }
 
-bool flag(const std::vector<std::string>& a, const char* f) { return hasFlag(a, f); }
-
 std::string human(const std::string& line) {
   auto e = events::eventFromJson(line);
   if (!e) return line;
@@ -65,10 +65,19 @@ std::string human(const std::string& line) {
 }  // namespace
 
 int runWhyCommand(const std::vector<std::string>& a, const config::Config& cfg, std::ostream& out, std::ostream& err) {
-  if (a.empty() || flag(a, "--help") || flag(a, "-h")) {
-    (a.empty() ? err : out) << kWhyUsage;
-    return a.empty() ? 2 : 0;
+  if (wantsHelp(a)) {
+    out << kWhyUsage;
+    return 0;
   }
+  ParsedArgs p;
+  std::string bad = parseArgs(a, 0, {{"--json"}}, &p);
+  if (bad.empty() && p.positional.empty()) bad = "needs a queue ID";
+  if (bad.empty() && p.positional.size() > 1) bad = "unexpected argument \"" + printableArg(p.positional[1]) + "\"";
+  if (!bad.empty()) {
+    err << "sluicectl why: " << bad << "\n" << kWhyUsage;
+    return 2;
+  }
+  const std::string& id = p.positional[0];
   queue::QueueOptions o;
   o.stateDir = cfg.stateDir;
   o.readOnly = true;
@@ -77,19 +86,19 @@ int runWhyCommand(const std::vector<std::string>& a, const config::Config& cfg, 
     err << "sluicectl why: " << q.message() << "\n";
     return 1;
   }
-  auto env = q.value()->envelope(a[0]);
+  auto env = q.value()->envelope(id);
   if (!env || !env.value()) {
-    err << "sluicectl why: " << (env ? "no message " + a[0] + " (finished messages are kept for delivery.retention)" : env.message()) << "\n";
+    err << "sluicectl why: " << (env ? "no message " + id + " (finished messages are kept for delivery.retention)" : env.message()) << "\n";
     return 1;
   }
-  auto attempts = q.value()->attempts(a[0]);
+  auto attempts = q.value()->attempts(id);
   if (!attempts) {
     err << "sluicectl why: " << attempts.message() << "\n";
     return 1;
   }
-  auto info = q.value()->show(a[0]);
+  auto info = q.value()->show(id);
   const auto& e = *env.value();
-  if (flag(a, "--json")) {
+  if (p.has("--json")) {
     nlohmann::json j = {{"id", e.id}, {"sender", e.sender}, {"received", events::formatRfc3339Ms(e.receivedMs)},
                         {"identity", e.identity}, {"recipients", nlohmann::json::array()}};
     for (const auto& r : e.recipients) {
@@ -139,26 +148,40 @@ int runWhyCommand(const std::vector<std::string>& a, const config::Config& cfg, 
 }
 
 int runEventsCommand(const std::vector<std::string>& a, const config::Config& cfg, std::ostream& out, std::ostream& err) {
-  if (a.empty() || a[0] != "tail" || flag(a, "--help") || flag(a, "-h")) {
-    (a.empty() || a[0] != "tail" ? err : out) << kEventsUsage;
-    return a.empty() || a[0] != "tail" ? 2 : 0;
+  if (wantsHelp(a)) {
+    out << kEventsUsage;
+    return 0;
   }
+  if (a.empty() || a[0] != "tail") {
+    if (!a.empty()) err << "sluicectl events: unknown command \"" << printableArg(a[0]) << "\"\n";
+    err << kEventsUsage;
+    return 2;
+  }
+  ParsedArgs p;
+  std::string bad = parseArgs(a, 1, {{"-n", true}, {"--json"}, {"--follow", false, "-f"}}, &p);
+  if (bad.empty() && !p.positional.empty()) bad = "unexpected argument \"" + printableArg(p.positional[0]) + "\"";
   size_t n = 20;
-  for (size_t i = 1; i + 1 < a.size(); ++i) {
-    if (a[i] == "-n") n = std::stoul(a[i + 1]);
+  if (bad.empty() && p.has("-n")) {
+    auto v = parseNumberArg("-n", *p.get("-n"), 0, std::numeric_limits<size_t>::max());
+    if (v) n = static_cast<size_t>(*v);
+    else bad = v.message();
   }
-  bool json = flag(a, "--json"), follow = flag(a, "--follow") || flag(a, "-f");
+  if (!bad.empty()) {
+    err << "sluicectl events tail: " << bad << "\n" << kEventsUsage;
+    return 2;
+  }
+  bool json = p.has("--json"), follow = p.has("--follow");
   std::string path = cfg.stateDir + "/events.jsonl";
   std::ifstream in(path);
   if (!in) {
     err << "sluicectl events: cannot read " << path << " (has sluice-relayd run with this state_dir?)\n";
     return 1;
   }
-  std::vector<std::string> last;
+  std::deque<std::string> last;
   std::string line;
   while (std::getline(in, line)) {
     last.push_back(line);
-    if (last.size() > n) last.erase(last.begin());
+    if (last.size() > n) last.pop_front();
   }
   for (const auto& l : last) out << (json ? l : human(l)) << "\n";
   out.flush();
