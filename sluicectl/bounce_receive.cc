@@ -24,14 +24,21 @@
 // again, so every event reaches the outbox at least once (a crash after the commit but before the
 // exit repeats the event under a new id). events.jsonl is a convenience copy: failing to append to
 // it after the commit is only logged.
-// Exit status as a pipe transport wants it: 0 when the report was handled or deliberately ignored,
-// 75 (EX_TEMPFAIL: the MTA retries) when the state could not be written.
+// Exit status as a pipe transport wants it: 0 when the report was handled or deliberately ignored
+// (not a bounce or complaint, not verified, no message of ours: nothing would change on a retry),
+// 75 (EX_TEMPFAIL: the MTA keeps the report and retries) for every failure that is not the
+// report's own: the configuration (main.cc), a bad command line (master.cf), the rules, the server
+// secret, the queue index or the suppression list unreadable or unwritable, reading standard
+// input, out of memory or any other exception. Postfix bounces the report on any other status (a
+// double bounce: the report is lost), so nothing else is ever returned for `receive`.
 #include <sqlite3.h>
 
 #include <chrono>
 #include <iostream>
 #include <fstream>
 #include <iterator>
+#include <limits>
+#include <new>
 #include <optional>
 
 #include "auth/user_store.h"
@@ -40,6 +47,7 @@
 #include "bounce/bounce.h"
 #include "bounce/bounce_match.h"
 #include "bounce_cmd.h"
+#include "cli_util.h"
 #include "events/event.h"
 #include "events/outbox.h"
 #include "events/webhook_config.h"
@@ -61,44 +69,57 @@ struct Original {
   std::vector<std::string> recipients;  // by index
 };
 
-// The original message in relayd's queue index, by queue id or by Message-ID.
-std::optional<Original> lookup(const config::Config& cfg, const std::string& queueId, const std::string& messageId) {
+std::string column(sqlite3_stmt* s, int i) {
+  const unsigned char* t = sqlite3_column_text(s, i);
+  return t == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(t));
+}
+
+// The original message in relayd's queue index, by queue id or by Message-ID: nullopt when the
+// index has no such message (a report about nothing of ours, or about a message finished longer
+// ago than delivery.retention), an error when the index cannot be read (then the report must be
+// retried, never ignored).
+Result<std::optional<Original>> lookup(const config::Config& cfg, const std::string& queueId, const std::string& messageId) {
   sqlite3* db = nullptr;
   std::string path = cfg.stateDir + "/queue.db";
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+  auto dbError = [&](const std::string& what) {
+    std::string m = "queue index " + path + ": " + what + ": " + (db != nullptr ? sqlite3_errmsg(db) : "out of memory");
     sqlite3_close(db);
-    return std::nullopt;
-  }
+    return makeError(m);
+  };
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) return dbError("cannot open");
   sqlite3_busy_timeout(db, 5000);
   std::optional<Original> out;
   sqlite3_stmt* s = nullptr;
   const char* sql = queueId.empty() ? "SELECT id, sender, message_id, identity FROM messages WHERE message_id IN (?, ?) LIMIT 1"
                                     : "SELECT id, sender, message_id, identity FROM messages WHERE id = upper(?) LIMIT 1";
-  if (sqlite3_prepare_v2(db, sql, -1, &s, nullptr) == SQLITE_OK) {
-    if (queueId.empty()) {
-      std::string bracketed = "<" + messageId + ">";
-      sqlite3_bind_text(s, 1, messageId.c_str(), -1, SQLITE_TRANSIENT);
-      sqlite3_bind_text(s, 2, bracketed.c_str(), -1, SQLITE_TRANSIENT);
-    } else {
-      sqlite3_bind_text(s, 1, queueId.c_str(), -1, SQLITE_TRANSIENT);
-    }
-    if (sqlite3_step(s) == SQLITE_ROW) {
-      Original o;
-      o.queueId = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
-      o.sender = reinterpret_cast<const char*>(sqlite3_column_text(s, 1));
-      o.messageId = reinterpret_cast<const char*>(sqlite3_column_text(s, 2));
-      o.identity = reinterpret_cast<const char*>(sqlite3_column_text(s, 3));
-      out = o;
-    }
+  if (sqlite3_prepare_v2(db, sql, -1, &s, nullptr) != SQLITE_OK) return dbError("cannot read");
+  if (queueId.empty()) {
+    std::string bracketed = "<" + messageId + ">";
+    sqlite3_bind_text(s, 1, messageId.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 2, bracketed.c_str(), -1, SQLITE_TRANSIENT);
+  } else {
+    sqlite3_bind_text(s, 1, queueId.c_str(), -1, SQLITE_TRANSIENT);
+  }
+  int rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) {
+    Original o;
+    o.queueId = column(s, 0);
+    o.sender = column(s, 1);
+    o.messageId = column(s, 2);
+    o.identity = column(s, 3);
+    out = o;
   }
   sqlite3_finalize(s);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return dbError("cannot read");
   if (out) {
     sqlite3_stmt* r = nullptr;
-    if (sqlite3_prepare_v2(db, "SELECT address FROM recipients WHERE message_id = ? ORDER BY idx", -1, &r, nullptr) == SQLITE_OK) {
-      sqlite3_bind_text(r, 1, out->queueId.c_str(), -1, SQLITE_TRANSIENT);
-      while (sqlite3_step(r) == SQLITE_ROW) out->recipients.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(r, 0)));
+    if (sqlite3_prepare_v2(db, "SELECT address FROM recipients WHERE message_id = ? ORDER BY idx", -1, &r, nullptr) != SQLITE_OK) {
+      return dbError("cannot read");
     }
+    sqlite3_bind_text(r, 1, out->queueId.c_str(), -1, SQLITE_TRANSIENT);
+    while ((rc = sqlite3_step(r)) == SQLITE_ROW) out->recipients.push_back(column(r, 0));
     sqlite3_finalize(r);
+    if (rc != SQLITE_DONE) return dbError("cannot read");
   }
   sqlite3_close(db);
   return out;
@@ -233,34 +254,71 @@ Status recordTargets(const config::Config& cfg, const bounce::Report& report, co
   });
 }
 
-}  // namespace
+const char* kReceiveUsage =
+    "Usage: sluicectl bounce receive --recipient ENVELOPE_RCPT [--rules FILE] < MESSAGE\n"
+    "\n"
+    "The bounce and complaint intake the MTA pipes one report to (Postfix: a pipe(8) service for\n"
+    "the bounce domain). Matches the report to sluice-relayd's message by its verified VERP\n"
+    "address (complaints also by Message-ID), suppresses hard bounces and complaints and records\n"
+    "bounced/complained events.\n"
+    "Exit status: 0 handled or deliberately ignored (forged, auto-reply, not ours); 75\n"
+    "(EX_TEMPFAIL: the MTA keeps the report and retries) for every other failure, also a bad\n"
+    "command line or configuration.\n";
 
-int runBounceReceive(const std::vector<std::string>& a, const config::Config& cfg, std::istream& in, std::ostream& out,
-                     std::ostream& err) {
-  if (!a.empty() && a[0] == "verp") {  // sluicectl bounce verp QUEUE_ID INDEX LOCAL@BOUNCE_DOMAIN
-    std::ifstream sf(cfg.stateDir + "/server.secret");
-    std::string secret;
-    std::getline(sf, secret);
-    size_t at = a.size() == 4 ? a[3].rfind('@') : std::string::npos;
-    auto idx = a.size() == 4 ? parseUint(a[2]) : std::nullopt;
-    if (secret.size() < 16 || at == std::string::npos || !idx) {
-      err << "sluicectl bounce verp: needs QUEUE_ID INDEX LOCAL@DOMAIN and STATE_DIR/server.secret\n";
-      return 2;
-    }
-    out << verp::VerpCodec(secret).encode(a[3].substr(0, at), a[1], static_cast<uint32_t>(*idx), a[3].substr(at + 1))
-        << "\n";
-    return 0;
+const char* kVerpUsage =
+    "Usage: sluicectl bounce verp QUEUE_ID INDEX LOCAL@DOMAIN\n"
+    "\n"
+    "The VERP return path sluice-relayd uses for recipient INDEX (from 0, as queue show numbers\n"
+    "them) of queued message QUEUE_ID, with the MAC of STATE_DIR/server.secret. For testing the\n"
+    "intake; it does not check that the message exists.\n";
+
+// sluicectl bounce verp QUEUE_ID INDEX LOCAL@BOUNCE_DOMAIN
+int verpAddress(const std::vector<std::string>& a, const config::Config& cfg, std::ostream& out, std::ostream& err) {
+  if (a.size() != 4) {
+    err << "sluicectl bounce verp: needs QUEUE_ID INDEX LOCAL@DOMAIN\n" << kVerpUsage;
+    return 2;
   }
-  std::string envelopeRcpt, rulesPath;
-  for (size_t i = 1; i < a.size(); ++i) {
-    if (a[i] == "--recipient" && i + 1 < a.size()) envelopeRcpt = a[++i];
-    else if (a[i] == "--rules" && i + 1 < a.size()) rulesPath = a[++i];
-    else {
-      err << "sluicectl bounce receive: unexpected \"" << a[i] << "\"\n"
-          << "Usage: sluicectl bounce receive --recipient ENVELOPE_RCPT [--rules FILE] < MESSAGE\n";
-      return 2;
-    }
+  auto idx = parseNumberArg("INDEX", a[2], 0, std::numeric_limits<uint32_t>::max());
+  if (!idx) {
+    err << "sluicectl bounce verp: " << idx.message() << "\n" << kVerpUsage;
+    return 2;
   }
+  size_t at = a[3].rfind('@');
+  if (at == std::string::npos) {
+    err << "sluicectl bounce verp: \"" << printableArg(a[3]) << "\" is not LOCAL@DOMAIN\n" << kVerpUsage;
+    return 2;
+  }
+  std::ifstream sf(cfg.stateDir + "/server.secret");
+  std::string secret;
+  std::getline(sf, secret);
+  if (secret.size() < 16) {
+    err << "sluicectl bounce verp: no server secret in " << cfg.stateDir << "/server.secret\n";
+    return 2;
+  }
+  out << verp::VerpCodec(secret).encode(a[3].substr(0, at), a[1], static_cast<uint32_t>(*idx), a[3].substr(at + 1))
+      << "\n";
+  return 0;
+}
+
+// A failure that is not the report's: logged, said on stderr (Postfix shows it in its log and
+// in the queue), exit 75 so that the MTA keeps the report and tries again.
+int tempFail(std::ostream& err, const std::string& why) {
+  logError("bounce receive: " + why + "; the MTA keeps the report and retries");
+  err << "sluicectl bounce receive: " << why << " (exit 75: the MTA keeps the report and retries)\n";
+  return kTempFail;
+}
+
+int receive(const std::vector<std::string>& a, const config::Config& cfg, std::istream& in, std::ostream& out,
+            std::ostream& err) {
+  ParsedArgs p;
+  std::string bad = parseArgs(a, 1, {{"--recipient", true}, {"--rules", true}}, &p);
+  if (bad.empty() && !p.positional.empty()) bad = "unexpected argument \"" + printableArg(p.positional[0]) + "\"";
+  if (!bad.empty()) {  // an error in master.cf, not in the report: keep it queued until fixed
+    err << "sluicectl bounce receive: " << bad << " (exit 75: the MTA keeps the report and retries)\n" << kReceiveUsage;
+    return kTempFail;
+  }
+  std::string envelopeRcpt = p.has("--recipient") ? *p.get("--recipient") : "";
+  std::string rulesPath = p.has("--rules") ? *p.get("--rules") : "";
   setupLogging("sluicectl", cfg.log.target == "syslog" ? LogTarget::kSyslog : LogTarget::kStderr, LogLevel::kInfo,
                cfg.log.syslogFacility);
   std::string raw;
@@ -269,11 +327,9 @@ int runBounceReceive(const std::vector<std::string>& a, const config::Config& cf
   while (in.read(buf, sizeof buf) || in.gcount() > 0) {
     if (raw.size() < cfg.bounces.maxSize) raw.append(buf, static_cast<size_t>(in.gcount()));
   }
+  if (in.bad()) return tempFail(err, "error reading the report from standard input");
   auto parser = bounce::BounceParser::load(rulesPath.empty() ? bounce::defaultRulesPath() : rulesPath);
-  if (!parser) {
-    logError("bounce receive: " + parser.message());
-    return kTempFail;
-  }
+  if (!parser) return tempFail(err, parser.message());
   bounce::Report report = parser.value()->parse(raw, /*nameMta=*/true);
   if (report.kind != bounce::Kind::kBounce && report.kind != bounce::Kind::kComplaint) {
     logInfo("bounce receive: to=<" + envelopeRcpt + ">: " + bounce::toString(report.kind) +
@@ -288,23 +344,22 @@ int runBounceReceive(const std::vector<std::string>& a, const config::Config& cf
     std::getline(sf, secret);
   }
   if (!users || secret.size() < 16) {
-    logError("bounce receive: no server secret in " + cfg.stateDir);
-    return kTempFail;
+    return tempFail(err, "no server secret in " + cfg.stateDir + (users ? "" : " (" + users.message() + ")"));
   }
   verp::VerpCodec codec(secret);
   bounce::BounceMatch m = bounce::matchReport(report, envelopeRcpt, codec);
   for (const auto& why : m.rejected) {
     logWarning("bounce receive: ignoring a VERP address that does not verify (forged?): " + why);
   }
-  std::optional<Original> orig;
-  if (m.by == bounce::BounceMatch::By::kVerp) orig = lookup(cfg, m.verp->queueId, "");
-  else if (m.by == bounce::BounceMatch::By::kMessageId) orig = lookup(cfg, "", m.messageId);
   if (m.by == bounce::BounceMatch::By::kNone) {
     logWarning("bounce receive: to=<" + envelopeRcpt + ">: " + bounce::toString(report.kind) +
                (m.messageId.empty() ? "" : " quoting Message-ID <" + m.messageId + ">") + ": " + m.ignored + "; ignored");
     out << "ignored: not verified\n";
     return 0;
   }
+  auto found = m.by == bounce::BounceMatch::By::kVerp ? lookup(cfg, m.verp->queueId, "") : lookup(cfg, "", m.messageId);
+  if (!found) return tempFail(err, found.message());
+  const std::optional<Original>& orig = found.value();
   if (!orig) {
     logWarning("bounce receive: to=<" + envelopeRcpt + ">: " + bounce::toString(report.kind) +
                " matches no message of ours; ignored");
@@ -319,15 +374,11 @@ int runBounceReceive(const std::vector<std::string>& a, const config::Config& cf
   std::string scope = cfg.bounces.globalScope ? "" : std::string(domainOf(orig->sender));
   size_t suppressed = 0;
   if (auto st = suppressTargets(cfg, report, *orig, scope, targets, &suppressed); !st) {
-    logError("bounce receive: suppression list: " + st.message());
-    return kTempFail;
+    return tempFail(err, "suppression list: " + st.message());
   }
   std::vector<events::Event> evs;
   for (const Target& t : targets) evs.push_back(eventFor(report, m, *orig, t));
-  if (auto st = recordTargets(cfg, report, *orig, targets, evs); !st) {
-    logError("bounce receive: " + st.message());
-    return kTempFail;
-  }
+  if (auto st = recordTargets(cfg, report, *orig, targets, evs); !st) return tempFail(err, st.message());
   auto log = events::EventLog::open(cfg.stateDir + "/events.jsonl");
   for (size_t i = 0; i < targets.size(); ++i) {
     const Target& t = targets[i];
@@ -343,6 +394,27 @@ int runBounceReceive(const std::vector<std::string>& a, const config::Config& cf
   if (!log) logWarning("bounce receive: " + log.message());
   out << "handled: " << targets.size() << " recipient(s), " << suppressed << " suppressed\n";
   return 0;
+}
+
+}  // namespace
+
+int runBounceReceive(const std::vector<std::string>& a, const config::Config& cfg, std::istream& in, std::ostream& out,
+                     std::ostream& err) {
+  bool verp = !a.empty() && a[0] == "verp";
+  if (wantsHelp(a)) {
+    out << (verp ? kVerpUsage : kReceiveUsage);
+    return 0;
+  }
+  if (verp) return verpAddress(a, cfg, out, err);
+  try {
+    return receive(a, cfg, in, out, err);
+  } catch (const std::bad_alloc&) {
+    return tempFail(err, "out of memory");
+  } catch (const std::exception& e) {
+    return tempFail(err, std::string("unexpected error: ") + e.what());
+  } catch (...) {
+    return tempFail(err, "unexpected error");
+  }
 }
 
 }  // namespace sluice::ctl
