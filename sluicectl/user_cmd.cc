@@ -4,11 +4,20 @@
 #include "user_cmd.h"
 
 #include "cli_util.h"
+#include "file_owner.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <ctime>
 #include <iomanip>
 #include <limits>
+#include <optional>
+#include <sstream>
 
 #include "auth/user_store.h"
 #include "queue/queue.h"
@@ -26,7 +35,10 @@ const char* kUserUsage =
     "Users authenticate to sluice-relayd's submission ports (AUTH PLAIN/LOGIN over TLS) with NAME\n"
     "and the key. Only an HMAC-SHA256 of the key (with STATE_DIR/server.secret) is stored, so a\n"
     "lost key cannot be shown again: rotate it. Which senders a user may use is set in\n"
-    "sluice.yaml's identities (sasl_usernames: [NAME]).\n";
+    "sluice.yaml's identities (sasl_usernames: [NAME]).\n"
+    "Only add creates STATE_DIR/users.db and STATE_DIR/server.secret when they are missing (run as\n"
+    "root: owned by run_as_user, mode 0600, as sluice-relayd makes them); the others never create\n"
+    "files (list without users.db: no users).\n";
 
 const char* kQueueUsage =
     "Usage: sluicectl queue list [--json] [--limit N]\n"
@@ -40,6 +52,22 @@ const char* kQueueUsage =
     "postqueue -f does); delete removes the message and its file.\n";
 
 std::string when(int64_t ms) { return localTime(ms); }
+
+std::string listHeader() {
+  std::ostringstream h;
+  h << std::left << std::setw(24) << "USER" << std::setw(10) << "STATE" << std::setw(21) << "CREATED"
+    << std::setw(21) << "KEY ROTATED" << "DOMAINS\n";
+  return h.str();
+}
+
+// Whether `path` exists; an error for anything but "no such file" (EACCES: not root, not
+// run_as_user), so that an unreadable state_dir is never taken for an empty one.
+Result<bool> fileExists(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0) return true;
+  if (errno == ENOENT) return false;
+  return makeError(path + ": " + std::strerror(errno) + " (run sluicectl as root or as run_as_user)");
+}
 
 nlohmann::json toJson(const queue::MessageInfo& m) {
   nlohmann::json j = {{"id", m.id}, {"sender", m.sender}, {"size", m.size}, {"received_ms", m.receivedMs},
@@ -120,10 +148,74 @@ int runUserCommand(const std::vector<std::string>& a, const config::Config& cfg,
     return 2;
   }
   const std::string name = p.positional.empty() ? "" : p.positional[0];
-  auto store = auth::UserStore::open(cfg.stateDir, true);
-  if (!store) {
-    err << "sluicectl user: " << store.message() << "\n";
+  const std::string dbPath = cfg.stateDir + "/users.db", secretPath = cfg.stateDir + "/server.secret";
+  auto haveDb = fileExists(dbPath);
+  if (!haveDb) {
+    err << "sluicectl user " << cmd << ": " << haveDb.message() << "\n";
     return 1;
+  }
+  // Only `add` creates files. The others read or change existing users: without users.db
+  // there are none, and a file made here (by root, say) could keep sluice-relayd from its own.
+  if (!*haveDb && cmd == "list") {
+    if (!p.has("--json")) out << listHeader();
+    err << "sluicectl user list: no users yet (" << dbPath << " does not exist; `sluicectl user add NAME` creates it)\n";
+    return 0;
+  }
+  if (!*haveDb && cmd != "add") {
+    err << "sluicectl user " << cmd << ": no user " << name << " (no users yet: " << dbPath << " does not exist)\n";
+    return 1;
+  }
+  // Run as root, the files `add` creates go to run_as_user, as if sluice-relayd had made them.
+  std::optional<RunAs> owner;
+  std::vector<std::string> created;  // the files this run creates
+  if (cmd == "add") {
+    auto haveSecret = fileExists(secretPath);
+    if (!haveSecret) {
+      err << "sluicectl user add: " << haveSecret.message() << "\n";
+      return 1;
+    }
+    if (!*haveSecret || !*haveDb) {
+      auto who = ownerOfNewFiles(cfg.runAsUser);
+      if (!who) {
+        err << "sluicectl user add: " << who.message() << "\n";
+        return 1;
+      }
+      owner = who.value();
+      auto haveDir = fileExists(cfg.stateDir);
+      if (haveDir && !*haveDir) {
+        err << "sluicectl user add: state_dir " << cfg.stateDir << " does not exist; start sluice-relayd once "
+            << "(it creates it), or create it owned by run_as_user, mode 0700\n";
+        return 1;
+      }
+      if (!*haveSecret) created.push_back(secretPath);
+      if (!*haveDb) created.insert(created.end(), {dbPath, dbPath + "-wal", dbPath + "-shm"});
+    }
+  }
+  auto store = auth::UserStore::open(cfg.stateDir, cmd == "add");
+  if (owner) {  // also when the open failed: what it did create must not stay root's
+    for (const auto& f : created) {
+      auto there = fileExists(f);
+      if (!there || !*there) continue;
+      if (auto st = giveTo(f, *owner); !st) {
+        err << "sluicectl user " << cmd << ": " << st.message() << "\n";
+        return 1;
+      }
+    }
+  }
+  if (!store) {
+    err << "sluicectl user " << cmd << ": " << store.message() << "\n";
+    return 1;
+  }
+  // Files made earlier by someone else (an older sluicectl run as root, say): tell, change nothing.
+  if (::geteuid() == 0) {
+    if (auto who = runAsFor(cfg.runAsUser); who && who.value()) {
+      for (const auto& f : {secretPath, dbPath}) {
+        if (std::find(created.begin(), created.end(), f) != created.end()) continue;
+        if (std::string note = foreignOwnerNote(f, *who.value(), "sluice-relayd"); !note.empty()) {
+          err << "sluicectl user " << cmd << ": warning: " << note << "\n";
+        }
+      }
+    }
   }
   auto& s = *store.value();
   if (cmd == "add") {
@@ -182,8 +274,7 @@ int runUserCommand(const std::vector<std::string>& a, const config::Config& cfg,
       }
       return 0;
     }
-    out << std::left << std::setw(24) << "USER" << std::setw(10) << "STATE" << std::setw(21) << "CREATED"
-        << std::setw(21) << "KEY ROTATED" << "DOMAINS\n";
+    out << std::left << listHeader();
     for (const auto& u : users.value()) {
       out << std::setw(24) << u.name << std::setw(10) << (u.disabled ? "disabled" : "enabled") << std::setw(21)
           << when(u.createdMs) << std::setw(21) << when(u.rotatedMs) << u.domains << "\n";

@@ -3,7 +3,9 @@
 # pipe(8) see them (the unit tests, tests/unit/sluicectl/cli_test.cc, cover the cases in depth):
 #   a bad number is a usage error naming the option (exit 2), never an abort (std::stoul threw:
 #   134); COMMAND --help exits 0 without a configuration; `bounce receive` exits 75 (the MTA keeps
-#   the report) when its configuration cannot be loaded or its command line is wrong, never 1/2.
+#   the report) when its configuration cannot be loaded or its command line is wrong, never 1/2;
+#   `user list` on a fresh state_dir creates no file; `user add` run as root gives server.secret
+#   and users.db to run_as_user (here `nobody`), mode 0600, or refuses for a user that does not exist.
 source "$(dirname "$0")/lib.sh" "$@"
 
 CTL=$BUILD/sluicectl/sluicectl
@@ -33,6 +35,31 @@ for cmd in "status" "events" "bounce receive" "bounce verp" "queue list" "user a
   expect_eq "$cmd --help without a configuration exits 0" "$SLUICECTL_RC" 0 "$T/$out"
   expect_match "... and prints its usage" "sluicectl ${cmd%% *}" "$T/$out"
 done
+
+mkdir -p "$T/ustate"
+printf 'state_dir: %s\nrun_as_user: nobody\n' "$T/ustate" > "$T/user.yaml"
+sluicectl_run ulist.out --config "$T/user.yaml" user list
+expect_eq "user list without users.db exits 0" "$SLUICECTL_RC" 0 "$T/ulist.out"
+expect_match "... saying there are no users yet" 'no users yet' "$T/ulist.out"
+expect_eq "... and creates no file" "$(ls -A "$T/ustate" | wc -l)" 0
+sluicectl_run urot.out --config "$T/user.yaml" user rotate app1
+expect_eq "user rotate without users.db exits 1, creating no file" "$SLUICECTL_RC:$(ls -A "$T/ustate" | wc -l)" 1:0 "$T/urot.out"
+if [ "$(id -u)" = 0 ] && getent passwd nobody > /dev/null; then
+  sluicectl_run uadd.out --config "$T/user.yaml" user add app1
+  expect_eq "user add as root exits 0" "$SLUICECTL_RC" 0 "$T/uadd.out"
+  expect_eq "... server.secret belongs to run_as_user, mode 600" "$(stat -c %U:%a "$T/ustate/server.secret")" nobody:600
+  expect_eq "... users.db too" "$(stat -c %U:%a "$T/ustate/users.db")" nobody:600
+  sluicectl_run ulist2.out --config "$T/user.yaml" user list
+  expect_match "user list shows app1" '^app1 +enabled' "$T/ulist2.out"
+  mkdir -p "$T/ustate2"
+  printf 'state_dir: %s\nrun_as_user: sluice-e2e-no-such-user\n' "$T/ustate2" > "$T/user2.yaml"
+  sluicectl_run uadd2.out --config "$T/user2.yaml" user add app1
+  expect_eq "user add for a run_as_user that does not exist exits 1" "$SLUICECTL_RC" 1 "$T/uadd2.out"
+  expect_match "... naming it" 'run_as_user sluice-e2e-no-such-user: no such user' "$T/uadd2.out"
+  expect_eq "... and creates no file" "$(ls -A "$T/ustate2" | wc -l)" 0
+else
+  note "not root (or no user nobody): the ownership checks of user add are skipped"
+fi
 
 printf 'From: MAILER-DAEMON@mx.example\r\nSubject: x\r\n\r\nbody\r\n' > "$T/report.eml"
 SLUICECTL_RC=0
