@@ -2,6 +2,7 @@
 #include "dispatch.h"
 
 #include <exception>
+#include <filesystem>
 #include <new>
 
 #include "bounce_cmd.h"
@@ -126,6 +127,11 @@ int dispatch(const std::vector<std::string>& argv, std::istream& in, std::ostrea
     auto dc = config::loadConfigFile(configPath);
     if (!dc && !rest.empty() && rest[0] == "check") {
       err << "sluicectl: " << dc.message() << " (using /etc/resolv.conf; give --key FILE)\n";
+    }
+    // keygen takes run_as_user (the key's owner when run as root) from it: say when it is ignored.
+    std::error_code ec;
+    if (!dc && !rest.empty() && rest[0] == "keygen" && std::filesystem::exists(configPath, ec)) {
+      err << "sluicectl: " << dc.message() << " (dkim keygen goes on without it)\n";
     }
     return runDkimCommand(rest, dc ? dc.value().get() : nullptr, out, err);
   }

@@ -6,14 +6,17 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <limits>
+#include <optional>
 
 #include "base/strings.h"
 #include "cli_util.h"
 #include "dkim/dkim_key.h"
 #include "dkim/key_record.h"
 #include "dns/txt_lookup.h"
+#include "file_owner.h"
 
 namespace sluice::ctl {
 namespace {
@@ -28,6 +31,9 @@ const char* kUsage =
     "        SELECTOR._domainkey.DOMAIN and the dkim.signing_table entry that uses it.\n"
     "        RSA keys are 2048 bits unless --bits says more (up to 8192); Ed25519 keys (RFC 8463)\n"
     "        are small and fast, but many receivers verify only RSA: publish both and sign with both.\n"
+    "        Run as root, it gives the key (and the directory it creates) to run_as_user of the\n"
+    "        config, the user sluice-milter reads keys as; without a config to `sluice` if that user\n"
+    "        exists, else the key stays root's (chown it). It prints whose the key is.\n"
     "check   looks the record up in DNS (dns.servers of the config, else /etc/resolv.conf), checks\n"
     "        its syntax as verifiers read it (v=, k=, p=, h=, s=, t=) and compares it with the\n"
     "        private key: --key FILE, or the key the config's signing table uses for that\n"
@@ -64,7 +70,50 @@ std::string zoneLine(const std::string& selector, const std::string& domain, con
   return out + " )";
 }
 
-int keygen(const std::vector<std::string>& a, std::ostream& out, std::ostream& err) {
+std::string modeText(mode_t mode) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(mode & 07777));
+  return buf;
+}
+
+// Whose a key keygen writes becomes. sluice-milter and sluice-relayd read keys as run_as_user
+// after they give up root, and refuse keys readable by group or others: a key left to root
+// (mode 0600) is unreadable to them, and every message would be tempfailed.
+struct KeyOwner {
+  std::optional<RunAs> who;  // chown to it; nullopt: leave the file to whoever runs keygen
+  std::string why;           // for the output: why this owner
+  bool unknownReader = false;  // root's for want of a user to give it to: the note says to chown
+};
+
+// The default of run_as_user (config/params.cc), for keygen without a configuration.
+constexpr const char* kDefaultRunAsUser = "sluice";
+
+Result<KeyOwner> keyOwner(const config::Config* cfg) {
+  KeyOwner o;
+  if (::geteuid() != 0) {
+    o.why = "not run as root: the key is its caller's; the daemons read it as run_as_user";
+    return o;
+  }
+  if (cfg != nullptr) {
+    auto who = ownerOfNewFiles(cfg->runAsUser);
+    if (!who) return who.error();
+    o.who = who.value();
+    o.why = o.who ? "run_as_user of " + cfg->file + ", the user sluice-milter reads keys as"
+                  : "run_as_user is \"\" in " + cfg->file + ": the daemons keep the user they are started as";
+    return o;
+  }
+  auto who = ownerOfNewFiles(kDefaultRunAsUser);
+  if (who && who.value()) {
+    o.who = who.value();
+    o.why = std::string("no configuration loaded; ") + kDefaultRunAsUser + " is run_as_user's default";
+    return o;
+  }
+  o.why = std::string("no configuration loaded, and no user ") + kDefaultRunAsUser + ", run_as_user's default";
+  o.unknownReader = true;
+  return o;
+}
+
+int keygen(const std::vector<std::string>& a, const config::Config* cfg, std::ostream& out, std::ostream& err) {
   std::string domain, selector, type = "rsa", bitsText = "2048", file;
   bool force = false;
   for (size_t i = 1; i < a.size(); ++i) {
@@ -100,11 +149,27 @@ int keygen(const std::vector<std::string>& a, std::ostream& out, std::ostream& e
     err << "sluicectl dkim keygen: " << bits.message() << "\n";
     return 2;
   }
+  auto owner = keyOwner(cfg);  // before anything is written: an unknown run_as_user stops here
+  if (!owner) {
+    err << "sluicectl dkim keygen: " << owner.message() << "\n";
+    return 1;
+  }
+  const std::optional<RunAs>& who = owner->who;
+  std::string madeDir;  // the directory created here, if any
   if (file.empty()) {
-    file = "/etc/sluice/dkim/" + domain + "." + selector + ".pem";
+    const std::string dir = "/etc/sluice/dkim";
+    file = dir + "/" + domain + "." + selector + ".pem";
     ::mkdir("/etc/sluice", 0755);
-    if (::mkdir("/etc/sluice/dkim", 0700) != 0 && errno != EEXIST) {
-      err << "sluicectl dkim keygen: cannot create /etc/sluice/dkim: " << std::strerror(errno) << "\n";
+    if (::mkdir(dir.c_str(), 0700) == 0) {
+      madeDir = dir;
+      if (who) {  // made here: the milter's, as sluice-setup makes it (mode 0700 stays)
+        if (auto st = giveTo(dir, *who); !st) {
+          err << "sluicectl dkim keygen: " << st.message() << "\n";
+          return 1;
+        }
+      }
+    } else if (errno != EEXIST) {
+      err << "sluicectl dkim keygen: cannot create " << dir << ": " << std::strerror(errno) << "\n";
       return 1;
     }
   }
@@ -121,8 +186,15 @@ int keygen(const std::vector<std::string>& a, std::ostream& out, std::ostream& e
     return 1;
   }
   const std::string& text = pem.value();
-  bool ok = ::fchmod(fd, 0600) == 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
-            ::fsync(fd) == 0;
+  // Given away before a byte is written; the mode stays 0600 (fchown never widens it).
+  bool ok = ::fchmod(fd, 0600) == 0;
+  if (ok && who && ::fchown(fd, who->uid, who->gid) != 0) {
+    err << "sluicectl dkim keygen: cannot give " << file << " to " << who->name << ": " << std::strerror(errno) << "\n";
+    ::close(fd);
+    ::unlink(file.c_str());
+    return 1;
+  }
+  ok = ok && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
   ok = ::close(fd) == 0 && ok;
   if (!ok) {
     err << "sluicectl dkim keygen: writing " << file << ": " << std::strerror(errno) << "\n";
@@ -135,13 +207,32 @@ int keygen(const std::vector<std::string>& a, std::ostream& out, std::ostream& e
     err << "sluicectl dkim keygen: " << record.message() << "\n";
     return 1;
   }
+  struct stat st {};
+  std::string ownerName = ::stat(file.c_str(), &st) == 0 ? userName(st.st_uid) : "?";
   out << "wrote " << file << " (" << dkim::toString(*kt) << (*kt == dkim::KeyType::kRsa ? " " + bitsText + " bits" : "")
-      << ", mode 0600; the daemons refuse keys readable by group or others)\n\n"
+      << ", mode 0600; the daemons refuse keys readable by group or others)\n"
+      << "owner " << ownerName << " (" << owner->why << ")\n\n"
       << "Publish this DNS record:\n" << zoneLine(selector, domain, record.value()) << "\n\n"
       << "Sign with it (sluice.yaml):\n"
       << "dkim:\n  signing_table:\n    - domain: " << domain << "\n      signatures:\n"
       << "        - { selector: " << selector << ", key_file: " << file << " }\n\n"
       << "Then: sluicectl dkim check " << domain << " " << selector << "\n";
+  if (owner->unknownReader) {
+    err << "sluicectl dkim keygen: note: the key belongs to root: no configuration was loaded and there is no user "
+        << kDefaultRunAsUser << " (run_as_user's default). sluice-milter reads keys as its run_as_user and cannot "
+        << "read this one: chown it to that user (chown USER: " << (madeDir.empty() ? file : madeDir + " " + file)
+        << "), or run keygen with --config.\n";
+  }
+  // A key the milter's user owns is still unreadable in a directory it cannot enter.
+  std::string dir = file.find('/') == std::string::npos ? "." : file.substr(0, file.rfind('/'));
+  if (dir.empty()) dir = "/";
+  if (who && !canEnter(dir, *who)) {
+    struct stat ds {};
+    ::stat(dir.c_str(), &ds);
+    err << "sluicectl dkim keygen: warning: " << who->name << " cannot enter " << dir << " (owner "
+        << userName(ds.st_uid) << ", mode " << modeText(ds.st_mode) << "), so sluice-milter cannot read the key: chown "
+        << who->name << ": " << dir << "\n";
+  }
   return 0;
 }
 
@@ -250,7 +341,7 @@ int runDkimCommand(const std::vector<std::string>& args, const config::Config* c
     err << kUsage;
     return 2;
   }
-  if (args[0] == "keygen") return keygen(args, out, err);
+  if (args[0] == "keygen") return keygen(args, cfg, out, err);
   if (args[0] == "check") return check(args, cfg, out, err);
   err << "sluicectl dkim: unknown command \"" << args[0] << "\"\n" << kUsage;
   return 2;

@@ -10,7 +10,8 @@
 
 namespace sluice::ctl {
 
-// args are the words after "dkim". cfg may be null (no readable config): check then needs --key.
+// args are the words after "dkim". cfg may be null (no readable config): check then needs --key,
+// and keygen run as root gives the key to `sluice` (run_as_user's default) if that user exists.
 int runDkimCommand(const std::vector<std::string>& args, const config::Config* cfg, std::ostream& out,
                    std::ostream& err);
 

@@ -154,5 +154,121 @@ TEST_F(SluicectlUserFilesTest, AMissingStateDirIsNamed) {
   EXPECT_NE(add.err.find("state_dir " + stateDir_ + " does not exist"), std::string::npos) << add.err;
 }
 
+// ---- dkim keygen ------------------------------------------------------------------------------
+
+class SluicectlDkimKeygenOwnerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::filesystem::create_directories(keys_);
+    std::filesystem::permissions(keys_, std::filesystem::perms(0755));  // enterable by anyone
+  }
+  // `sluicectl [--config FILE] dkim keygen ... --out KEY`; FILE holds `config` ("": no --config;
+  // a file that does not exist is given instead, as when /etc/sluice/sluice.yaml is missing).
+  CtlRun keygen(const std::string& config, const std::string& key, std::vector<std::string> more = {}) {
+    std::vector<std::string> args = {"--config", config_};
+    if (config.empty()) {
+      args[1] = tmp_.path() + "/missing.yaml";
+    } else {
+      std::ofstream(config_) << "state_dir: " << tmp_.path() << "/state\n" << config << "\n";
+    }
+    for (const char* a : {"dkim", "keygen", "--domain", "example.com", "--selector", "s1", "--type", "ed25519"}) {
+      args.push_back(a);
+    }
+    args.push_back("--out");
+    args.push_back(key);
+    args.insert(args.end(), more.begin(), more.end());
+    return sluicectl(args);
+  }
+  test_util::TempDir tmp_{"sluicectl-keygen"};
+  std::string keys_ = tmp_.path() + "/keys";
+  std::string key_ = keys_ + "/s1.pem";
+  std::string config_ = tmp_.path() + "/sluice.yaml";
+};
+
+TEST_F(SluicectlDkimKeygenOwnerTest, AsRootTheKeyGoesToRunAsUserStill0600) {
+  if (::geteuid() != 0 || nobody() == nullptr) GTEST_SKIP() << "needs root and the nobody account";
+  auto r = keygen("run_as_user: nobody", key_);
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto st = statOf(key_);
+  EXPECT_EQ(st.st_uid, nobody()->pw_uid);
+  EXPECT_EQ(st.st_gid, nobody()->pw_gid);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  EXPECT_NE(r.out.find("\nowner nobody (run_as_user of " + config_), std::string::npos) << r.out;
+  EXPECT_EQ(r.err, "");
+}
+
+TEST_F(SluicectlDkimKeygenOwnerTest, ForceOverARootKeyGivesItAwayToo) {
+  if (::geteuid() != 0 || nobody() == nullptr) GTEST_SKIP() << "needs root and the nobody account";
+  ASSERT_EQ(keygen("run_as_user: \"\"", key_).code, 0);
+  EXPECT_EQ(statOf(key_).st_uid, 0u);
+  auto r = keygen("run_as_user: nobody", key_, {"--force"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(statOf(key_).st_uid, nobody()->pw_uid);
+  EXPECT_EQ(statOf(key_).st_mode & 07777, 0600u);
+}
+
+TEST_F(SluicectlDkimKeygenOwnerTest, AnUnknownRunAsUserWritesNothing) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root";
+  auto r = keygen("run_as_user: sluice-test-no-such-user", key_);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("run_as_user sluice-test-no-such-user: no such user"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(key_));
+}
+
+TEST_F(SluicectlDkimKeygenOwnerTest, AnEmptyRunAsUserKeepsTheCaller) {
+  auto r = keygen("run_as_user: \"\"", key_);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(statOf(key_).st_uid, ::geteuid());
+  EXPECT_NE(r.out.find("\nowner " + ctl::userName(::geteuid()) + " ("), std::string::npos) << r.out;
+}
+
+TEST_F(SluicectlDkimKeygenOwnerTest, WithoutAConfigSluiceIfItExistsElseRootAndANote) {
+  auto r = keygen("", key_);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const struct passwd* sluice = ::getpwnam("sluice");
+  if (::geteuid() != 0) {
+    EXPECT_EQ(statOf(key_).st_uid, ::geteuid());
+  } else if (sluice != nullptr && sluice->pw_uid != 0) {
+    EXPECT_EQ(statOf(key_).st_uid, sluice->pw_uid);
+    EXPECT_NE(r.out.find("\nowner sluice (no configuration loaded; sluice is run_as_user's default)"),
+              std::string::npos)
+        << r.out;
+    EXPECT_EQ(r.err, "");
+  } else {
+    EXPECT_EQ(statOf(key_).st_uid, 0u);
+    EXPECT_NE(r.err.find("note: the key belongs to root"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("chown USER: " + key_), std::string::npos) << r.err;
+  }
+  EXPECT_EQ(statOf(key_).st_mode & 07777, 0600u);
+}
+
+TEST_F(SluicectlDkimKeygenOwnerTest, ABrokenConfigIsSaidToBeIgnored) {
+  auto r = keygen("run_as_user: [unclosed", key_);
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("(dkim keygen goes on without it)"), std::string::npos) << r.err;
+}
+
+TEST_F(SluicectlDkimKeygenOwnerTest, ADirectoryTheUserCannotEnterIsReported) {
+  if (::geteuid() != 0 || nobody() == nullptr) GTEST_SKIP() << "needs root and the nobody account";
+  std::filesystem::permissions(keys_, std::filesystem::perms(0700));  // root's, closed
+  auto r = keygen("run_as_user: nobody", key_);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("warning: nobody cannot enter " + keys_ + " (owner root, mode 0700)"), std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("chown nobody: " + keys_), std::string::npos) << r.err;
+}
+
+TEST(SluicectlFileOwner, CanEnterFollowsOwnerGroupAndOthers) {
+  test_util::TempDir tmp{"sluicectl-enter"};
+  RunAs me{ctl::userName(::geteuid()), ::geteuid(), ::getegid()};
+  RunAs other{"sluice-test-other", 60999, 60999};
+  std::filesystem::permissions(tmp.path(), std::filesystem::perms(0700));
+  EXPECT_TRUE(ctl::canEnter(tmp.path(), me));
+  EXPECT_FALSE(ctl::canEnter(tmp.path(), other));
+  std::filesystem::permissions(tmp.path(), std::filesystem::perms(0701));
+  EXPECT_TRUE(ctl::canEnter(tmp.path(), other));
+  EXPECT_FALSE(ctl::canEnter(tmp.path() + "/missing", me));
+}
+
 }  // namespace
 }  // namespace sluice
