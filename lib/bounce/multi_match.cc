@@ -11,6 +11,7 @@
 #include <map>
 
 #include "base/log.h"
+#include "bounce/literal_gate.h"
 #include "bounce/regex_split.h"
 
 namespace sluice::bounce {
@@ -139,21 +140,6 @@ inline uint32_t popcount64(uint64_t w) {
   return static_cast<uint32_t>((w * 0x0101010101010101ull) >> 56);
 }
 
-// How common a byte is in English report text (log2 of its frequency in per mille, about):
-// a key made of rare bytes ("dkim", "x.5.") occurs less often than one of common ones ("er r").
-double byteCommonness(unsigned char c) {
-  if (c >= 'A' && c <= 'Z') c = static_cast<unsigned char>(c + 32);
-  switch (c) {
-    case ' ': return 7.5;
-    case 'e': return 6.9;
-    case 't': case 'a': case 'o': case 'i': case 'n': return 6.3;
-    case 's': case 'r': case 'h': return 5.9;
-    case 'l': case 'd': case 'c': case 'u': return 5.2;
-    case 'm': case 'f': case 'p': case 'g': case 'w': case 'y': case '.': return 4.5;
-    case 'b': case 'v': case 'k': case ':': case '@': case ',': return 3.5;
-    default: return (c >= '0' && c <= '9') ? 4.0 : 2.0;
-  }
-}
 constexpr double kSharedCost = 3.0;  // per other atom sharing the key: one more to confirm
 
 }  // namespace
@@ -186,7 +172,7 @@ void MultiMatcher::buildIndex() {
       double bestScore = 0;
       for (size_t o = 0; o + 4 <= a.size(); ++o) {
         double score = static_cast<double>(shared[gram(a, o)] - 1) * kSharedCost;
-        for (size_t k = o; k < o + 4; ++k) score += byteCommonness(static_cast<unsigned char>(a[k]));
+        for (size_t k = o; k < o + 4; ++k) score += detail::byteCommonness(static_cast<unsigned char>(a[k]));
         if (o == 0 || score < bestScore) best = o, bestScore = score;
       }
       uint32_t k = gram(a, best);

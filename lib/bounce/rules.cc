@@ -9,7 +9,9 @@
 // explodes on hundreds of patterns with wildcards) nor Aho-Corasick (a table that does not stay
 // in cache) is used for them any more; multi_match.h says why. The small groups (sender,
 // subject, autoreply, skip, complaint, temporary, headline) are one RE2::Set each; "cut"/"cut0"
-// and "mda" are one RE2 alternation each.
+// and "mda" are one RE2 alternation each. The headline and mda groups (and cut, were its
+// literals less common) run their regex only past a LiteralGate (literal_gate.h): a memchr for
+// a rare byte of their literals, which most texts do not hold.
 //
 // Why RE2 (and not Hyperscan or PCRE2): linear-time matching with a bounded memory budget
 // whatever the input (bounces are attacker-controlled), on every Debian architecture (Hyperscan
@@ -22,6 +24,7 @@
 #include <re2/set.h>
 
 #include "base/strings.h"
+#include "bounce/literal_gate.h"
 #include "bounce/multi_match.h"
 
 namespace sluice::bounce {
@@ -39,6 +42,8 @@ struct RuleSet::Compiled {
   std::unique_ptr<re2::RE2> cutAfterNewline;
   std::unique_ptr<re2::RE2> mda;                    // "(?m)^(?:a)|(?:b)..." of the mda rules
   std::vector<std::unique_ptr<re2::RE2>> mdaEach;   // each anchored, to name the one found
+  // Closed when a text holds none of the group's literals: RE2 need not run (literal_gate.h).
+  detail::LiteralGate headlineGate, mdaGate, cutGate;
 };
 
 namespace {
@@ -207,6 +212,15 @@ Status RuleSet::compile(const std::string& source) {
     if (!s) return s.error();
     *j.out = std::move(s.value());
   }
+  auto patterns = [](std::initializer_list<const std::vector<Rule>*> groups) {
+    std::vector<std::string> p;
+    for (const auto* g : groups)
+      for (const Rule& r : *g) p.push_back(r.pattern);
+    return p;
+  };
+  re_->headlineGate.build(patterns({&headlineRules_}));
+  re_->mdaGate.build(patterns({&mdaRules_}));
+  re_->cutGate.build(patterns({&cutRules_, &cut0Rules_}));
   if (!cutRules_.empty() || !cut0Rules_.empty()) {
     auto alt = [](const std::vector<Rule>& v) {
       std::string a;
@@ -273,7 +287,7 @@ bool RuleSet::matchTemporary(std::string_view s) const {
 }
 
 const Rule* RuleSet::headline(std::string_view text) const {
-  if (!re_->headline || headlineRules_.empty()) return nullptr;
+  if (!re_->headline || headlineRules_.empty() || !re_->headlineGate.mayMatch(text)) return nullptr;
   std::vector<int> hits;
   if (!re_->headline->Match(re2::StringPiece(text.data(), text.size()), &hits) || hits.empty()) return nullptr;
   return &headlineRules_[static_cast<size_t>(*std::min_element(hits.begin(), hits.end()))];
@@ -296,7 +310,7 @@ std::string RuleSet::demoted(const std::string& reason, std::string_view command
 }
 
 size_t RuleSet::findCut(std::string_view text) const {
-  if (!re_->cut) return std::string_view::npos;
+  if (!re_->cut || !re_->cutGate.mayMatch(text)) return std::string_view::npos;
   // A line start is the text's start or follows a '\n' (the text has LF line ends): the first
   // anchored there, the others found by the pattern that starts with the "\n".
   re2::StringPiece t(text.data(), text.size()), m;
@@ -306,7 +320,7 @@ size_t RuleSet::findCut(std::string_view text) const {
 }
 
 size_t RuleSet::findMda(std::string_view text, std::string* name) const {
-  if (!re_->mda) return std::string_view::npos;
+  if (!re_->mda || !re_->mdaGate.mayMatch(text)) return std::string_view::npos;
   re2::StringPiece t(text.data(), text.size()), m;
   if (!re_->mda->Match(t, 0, text.size(), re2::RE2::UNANCHORED, &m, 1)) return std::string_view::npos;
   size_t at = static_cast<size_t>(m.data() - text.data());

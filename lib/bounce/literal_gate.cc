@@ -1,0 +1,126 @@
+// literal_gate.cc - LiteralGate (literal_gate.h): one literal a branch of the group's patterns,
+// looked for around the occurrences of its rarest byte.
+#include "bounce/literal_gate.h"
+
+#include <cstring>
+
+#include "bounce/regex_split.h"
+
+namespace sluice::bounce::detail {
+
+namespace {
+
+// The byte RE2 (Latin-1, case-insensitive) also matches for c: its other case, or c itself.
+unsigned char otherCase(unsigned char c) {
+  bool ascii = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+  bool latin1 = c >= 0xc0 && c != 0xd7 && c != 0xdf && c != 0xf7 && c != 0xff;
+  return ascii || latin1 ? static_cast<unsigned char>(c ^ 0x20) : c;
+}
+
+// literal at t (the caller checked the bounds), either case where it has one.
+bool sameAt(const char* t, const std::string& literal) {
+  for (size_t i = 0; i < literal.size(); ++i) {
+    auto a = static_cast<unsigned char>(t[i]), l = static_cast<unsigned char>(literal[i]);
+    if (a != l && a != otherCase(l)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+double byteCommonness(unsigned char c) {
+  if (c >= 'A' && c <= 'Z') c = static_cast<unsigned char>(c + 32);
+  switch (c) {
+    case ' ': return 7.5;
+    case 'e': return 6.9;
+    case 't': case 'a': case 'o': case 'i': case 'n': return 6.3;
+    case 's': case 'r': case 'h': return 5.9;
+    case 'l': case 'd': case 'c': case 'u': return 5.2;
+    case 'm': case 'f': case 'p': case 'g': case 'w': case 'y': case '.': return 4.5;
+    case 'b': case 'v': case 'k': case ':': case '@': case ',': return 3.5;
+    default: return (c >= '0' && c <= '9') ? 4.0 : 2.0;
+  }
+}
+
+void LiteralGate::build(const std::vector<std::string>& patterns, size_t maxPasses) {
+  anchors_.clear();
+  open_ = false;
+  std::vector<std::vector<std::string>> branches;  // the candidate literals of each branch
+  for (const std::string& p : patterns) {
+    for (const Branch& br : splitAlternatives(p)) {
+      std::vector<std::string> c = br.literal ? std::vector<std::string>{br.text} : br.required;
+      if (!br.prefix.empty()) c.push_back(br.prefix);
+      if (c.empty() || (c.size() == 1 && c[0].empty())) {
+        open_ = true;  // a branch with no literal: any text may match
+        return;
+      }
+      branches.push_back(std::move(c));
+    }
+  }
+  // Each branch's rarest byte (a letter costs more: both its cases are searched for), first
+  // alone, then again with a bonus for the bytes other branches chose: a shared byte is one
+  // memchr pass for all of them.
+  std::vector<int> chosen(256, 0);
+  auto pick = [&](const std::vector<std::string>& cands, bool share, const std::string** lit, size_t* at) {
+    double bestCost = 0;
+    *lit = nullptr;
+    for (const std::string& c : cands) {
+      for (size_t i = 0; i < c.size(); ++i) {
+        auto b = static_cast<unsigned char>(c[i]);
+        double cost = byteCommonness(b) + (otherCase(b) != b ? 1.0 : 0.0) - (share && chosen[b] > 0 ? 1.5 : 0.0);
+        if (!*lit || cost < bestCost) *lit = &c, *at = i, bestCost = cost;
+      }
+    }
+  };
+  for (const auto& c : branches) {
+    const std::string* lit;
+    size_t at = 0;
+    pick(c, false, &lit, &at);
+    ++chosen[static_cast<unsigned char>((*lit)[at])];
+  }
+  size_t passes = 0;
+  for (const auto& c : branches) {
+    const std::string* lit;
+    size_t at = 0;
+    pick(c, true, &lit, &at);
+    auto b = static_cast<unsigned char>((*lit)[at]);
+    Anchor* a = nullptr;
+    for (Anchor& x : anchors_)
+      if (x.byte == b) a = &x;
+    if (!a) {
+      a = &anchors_.emplace_back(Anchor{b, otherCase(b), {}});
+      passes += a->other == b ? 1 : 2;
+    }
+    a->needs.push_back(Need{*lit, at});
+  }
+  if (passes > maxPasses) {  // more work than the regex it would spare: stays open
+    anchors_.clear();
+    open_ = true;
+  }
+}
+
+bool LiteralGate::mayMatch(std::string_view text) const {
+  if (open_) return true;
+  const char* base = text.data();
+  const size_t n = text.size();
+  for (const Anchor& a : anchors_) {
+    const unsigned char bytes[2] = {a.byte, a.other};
+    for (size_t k = 0; k < (a.other == a.byte ? 1u : 2u); ++k) {  // the anchor in both cases
+      for (size_t from = 0; from < n;) {
+        const void* hit = std::memchr(base + from, bytes[k], n - from);
+        if (!hit) break;
+        size_t h = static_cast<size_t>(static_cast<const char*>(hit) - base);
+        for (const Need& need : a.needs) {
+          if (need.anchor <= h && n - (h - need.anchor) >= need.literal.size() &&
+              sameAt(base + h - need.anchor, need.literal)) {
+            return true;
+          }
+        }
+        from = h + 1;
+      }
+    }
+  }
+  return false;
+}
+
+}  // namespace sluice::bounce::detail
