@@ -326,7 +326,7 @@ Report BounceParser::parseDepth(std::string_view raw, int depth) const {
   if (rep.kind == Kind::kBounce) ctx.raw = env.text;
   // The report's own statement of why, for all its recipients (EZweb's "The user(s) account is
   // disabled." above a generic "550 user unknown").
-  if (rep.kind == Kind::kBounce) {
+  if (rep.kind == Kind::kBounce && rules_->mayHaveHeadline(ctx.raw)) {
     if (const Rule* h = rules_->headline(ctx.lowerText())) {
       for (Recipient& r : rep.recipients) {
         r.reason = h->reason;

@@ -17,11 +17,40 @@ unsigned char otherCase(unsigned char c) {
   return ascii || latin1 ? static_cast<unsigned char>(c ^ 0x20) : c;
 }
 
-// literal at t (the caller checked the bounds), either case where it has one.
-bool sameAt(const char* t, const std::string& literal) {
-  for (size_t i = 0; i < literal.size(); ++i) {
-    auto a = static_cast<unsigned char>(t[i]), l = static_cast<unsigned char>(literal[i]);
-    if (a != l && a != otherCase(l)) return false;
+bool isSpace(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+
+// Whether literal occurs in t with its byte `anchor` at h: a byte in either case where it has
+// one, a run of k spaces as a run of k or more whitespace bytes (what whitespace collapsing
+// makes one space; see mayMatch()).
+bool occursAt(std::string_view t, size_t h, const std::string& literal, size_t anchor) {
+  const auto* p = reinterpret_cast<const unsigned char*>(t.data());
+  auto same = [](unsigned char a, char lc) {
+    auto l = static_cast<unsigned char>(lc);
+    return a == l || a == otherCase(l);
+  };
+  size_t j = h + 1;  // forwards from the anchor
+  for (size_t i = anchor + 1; i < literal.size();) {
+    if (literal[i] != ' ') {
+      if (j >= t.size() || !same(p[j], literal[i])) return false;
+      ++i, ++j;
+      continue;
+    }
+    size_t k = 0, run = 0;
+    while (i < literal.size() && literal[i] == ' ') ++i, ++k;
+    while (j < t.size() && isSpace(p[j])) ++j, ++run;
+    if (run < k) return false;
+  }
+  j = h;  // backwards: j is one past the next byte to compare
+  for (size_t i = anchor; i > 0;) {
+    if (literal[i - 1] != ' ') {
+      if (j == 0 || !same(p[j - 1], literal[i - 1])) return false;
+      --i, --j;
+      continue;
+    }
+    size_t k = 0, run = 0;
+    while (i > 0 && literal[i - 1] == ' ') --i, ++k;
+    while (j > 0 && isSpace(p[j - 1])) --j, ++run;
+    if (run < k) return false;
   }
   return true;
 }
@@ -60,29 +89,38 @@ void LiteralGate::build(const std::vector<std::string>& patterns, size_t maxPass
   // Each branch's rarest byte (a letter costs more: both its cases are searched for), first
   // alone, then again with a bonus for the bytes other branches chose: a shared byte is one
   // memchr pass for all of them.
-  std::vector<int> chosen(256, 0);
+  std::vector<int> chosen(256, 0);  // branches whose first pick is that byte
   auto pick = [&](const std::vector<std::string>& cands, bool share, const std::string** lit, size_t* at) {
     double bestCost = 0;
     *lit = nullptr;
     for (const std::string& c : cands) {
       for (size_t i = 0; i < c.size(); ++i) {
         auto b = static_cast<unsigned char>(c[i]);
+        if (isSpace(b)) continue;  // not an anchor: collapsing changes whitespace
         double cost = byteCommonness(b) + (otherCase(b) != b ? 1.0 : 0.0) - (share && chosen[b] > 0 ? 1.5 : 0.0);
         if (!*lit || cost < bestCost) *lit = &c, *at = i, bestCost = cost;
       }
     }
   };
+  std::vector<unsigned char> first;
   for (const auto& c : branches) {
     const std::string* lit;
     size_t at = 0;
     pick(c, false, &lit, &at);
-    ++chosen[static_cast<unsigned char>((*lit)[at])];
+    if (!lit) {  // whitespace only
+      open_ = true;
+      return;
+    }
+    first.push_back(static_cast<unsigned char>((*lit)[at]));
+    ++chosen[first.back()];
   }
   size_t passes = 0;
-  for (const auto& c : branches) {
+  for (size_t k = 0; k < branches.size(); ++k) {
     const std::string* lit;
     size_t at = 0;
-    pick(c, true, &lit, &at);
+    --chosen[first[k]];  // a bonus for the other branches' picks, not its own
+    pick(branches[k], true, &lit, &at);
+    ++chosen[first[k]];
     auto b = static_cast<unsigned char>((*lit)[at]);
     Anchor* a = nullptr;
     for (Anchor& x : anchors_)
@@ -99,6 +137,8 @@ void LiteralGate::build(const std::vector<std::string>& patterns, size_t maxPass
   }
 }
 
+// A match in text, or in text with its whitespace runs collapsed to one space, contains a
+// branch's literal, each space of it a whitespace run of the text: occursAt() accepts both.
 bool LiteralGate::mayMatch(std::string_view text) const {
   if (open_) return true;
   const char* base = text.data();
@@ -110,12 +150,8 @@ bool LiteralGate::mayMatch(std::string_view text) const {
         const void* hit = std::memchr(base + from, bytes[k], n - from);
         if (!hit) break;
         size_t h = static_cast<size_t>(static_cast<const char*>(hit) - base);
-        for (const Need& need : a.needs) {
-          if (need.anchor <= h && n - (h - need.anchor) >= need.literal.size() &&
-              sameAt(base + h - need.anchor, need.literal)) {
-            return true;
-          }
-        }
+        for (const Need& need : a.needs)
+          if (occursAt(text, h, need.literal, need.anchor)) return true;
         from = h + 1;
       }
     }

@@ -7,8 +7,10 @@
 // branch and looks for it around the occurrences of one of its bytes, the anchor: the rarest by
 // byteCommonness(), found with memchr (branches sharing an anchor byte share the pass). The
 // comparison is looser than RE2's case folding (Latin-1, case-insensitive: the rules' options):
-// an ASCII letter or a Latin-1 letter matches either case, every other byte itself; so mayMatch()
-// is false only when RE2 cannot match. A branch with no literal, or a group whose literals need
+// an ASCII letter or a Latin-1 letter matches either case, every other byte itself, and a run of
+// spaces in a literal a run of at least as many whitespace bytes; so mayMatch() is false only when
+// RE2 cannot match, neither in the text nor in its collapsed, lower-cased form (which is what a
+// gate on the raw text can spare: computing that form). A branch with no literal, or a group whose literals need
 // too many passes (the cut rules: common letters only), makes the gate always open.
 // Work: one memchr pass a distinct anchor byte (two for a letter), a short comparison a hit; no
 // allocation.
@@ -30,7 +32,8 @@ class LiteralGate {
   // When they need more than maxPasses memchr passes (anchor bytes, a letter counting twice),
   // the gate stays open: it would cost more than the regex it spares.
   void build(const std::vector<std::string>& patterns, size_t maxPasses = 3);
-  // false: no pattern can match text; true: some may (run the regexes).
+  // false: no pattern can match text, nor text with its whitespace collapsed and lower-cased
+  // (collapseLower(), truncated or not); true: some may (run the regexes).
   bool mayMatch(std::string_view text) const;
 
  private:

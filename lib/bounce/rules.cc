@@ -293,6 +293,10 @@ const Rule* RuleSet::headline(std::string_view text) const {
   return &headlineRules_[static_cast<size_t>(*std::min_element(hits.begin(), hits.end()))];
 }
 
+bool RuleSet::mayHaveHeadline(std::string_view rawText) const {
+  return re_->headline && !headlineRules_.empty() && re_->headlineGate.mayMatch(rawText);
+}
+
 std::string RuleSet::smtpCommand(std::string_view text) const {
   const Rule* best = nullptr;
   for (int i : re_->command.match(text)) {

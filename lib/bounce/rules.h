@@ -78,6 +78,9 @@ class RuleSet {
   bool matchTemporary(std::string_view lowerText) const;
   // The first headline rule (file order) that matches text, or nullptr.
   const Rule* headline(std::string_view text) const;
+  // false when no headline rule can match rawText, lower-cased and collapsed or not (a quick
+  // test: the collapsed text need not be made).
+  bool mayHaveHeadline(std::string_view rawText) const;
   // The SMTP command the text says failed ("" when unknown).
   std::string smtpCommand(std::string_view text) const;
   // The reason a text match of `reason` counts as, given the failed command and status reason.
