@@ -9,9 +9,9 @@
 // explodes on hundreds of patterns with wildcards) nor Aho-Corasick (a table that does not stay
 // in cache) is used for them any more; multi_match.h says why. The small groups (sender,
 // subject, autoreply, skip, complaint, temporary, headline) are one RE2::Set each; "cut"/"cut0"
-// and "mda" are one RE2 alternation each. The headline and mda groups (and cut, were its
-// literals less common) run their regex only past a LiteralGate (literal_gate.h): a memchr for
-// a rare byte of their literals, which most texts do not hold.
+// and "mda" are one RE2 alternation each. The headline, mda, complaint, skip and temporary
+// groups (and cut, were its literals less common) run their regex only past a LiteralGate
+// (literal_gate.h): a memchr for a rare byte of their literals, which most texts do not hold.
 //
 // Why RE2 (and not Hyperscan or PCRE2): linear-time matching with a bounded memory budget
 // whatever the input (bounces are attacker-controlled), on every Debian architecture (Hyperscan
@@ -43,7 +43,7 @@ struct RuleSet::Compiled {
   std::unique_ptr<re2::RE2> mda;                    // "(?m)^(?:a)|(?:b)..." of the mda rules
   std::vector<std::unique_ptr<re2::RE2>> mdaEach;   // each anchored, to name the one found
   // Closed when a text holds none of the group's literals: RE2 need not run (literal_gate.h).
-  detail::LiteralGate headlineGate, mdaGate, cutGate;
+  detail::LiteralGate headlineGate, mdaGate, cutGate, complaintGate, skipGate, temporaryGate;
 };
 
 namespace {
@@ -78,6 +78,10 @@ Result<std::unique_ptr<ReSet>> buildSet(const std::vector<Rule>& rules, const st
   if (!rules.empty() && !set->Compile()) return makeError(source + ": rule patterns do not compile (memory budget)");
   return set;
 }
+
+// The most memchr passes a LiteralGate may make over a short text (a Subject, an address, a
+// diagnostic) before the RE2::Set it guards is cheaper.
+constexpr size_t kShortTextPasses = 8;
 
 // Whether any pattern of the set matches (no list of which: RE2 stops at the first).
 bool anyInSet(const ReSet* set, size_t n, std::string_view text) {
@@ -221,6 +225,10 @@ Status RuleSet::compile(const std::string& source) {
   re_->headlineGate.build(patterns({&headlineRules_}));
   re_->mdaGate.build(patterns({&mdaRules_}));
   re_->cutGate.build(patterns({&cutRules_, &cut0Rules_}));
+  // Subjects, addresses and diagnostics are short: more memchr passes still cost less than RE2.
+  re_->complaintGate.build(patterns({&complaintRules_}), kShortTextPasses);
+  re_->skipGate.build(patterns({&skipRules_}), kShortTextPasses);
+  re_->temporaryGate.build(patterns({&temporaryRules_}), kShortTextPasses);
   if (!cutRules_.empty() || !cut0Rules_.empty()) {
     auto alt = [](const std::vector<Rule>& v) {
       std::string a;
@@ -276,14 +284,16 @@ std::vector<int> RuleSet::matchReasons5(std::string_view text) const { return sc
 bool RuleSet::matchSender(std::string_view s) const { return anyInSet(re_->sender.get(), senderRules_.size(), s); }
 bool RuleSet::matchSubject(std::string_view s) const { return anyInSet(re_->subject.get(), subjectRules_.size(), s); }
 bool RuleSet::matchAutoReply(std::string_view s) const { return anyInSet(re_->autoReply.get(), autoReplyRules_.size(), s); }
-bool RuleSet::skipAddress(std::string_view s) const { return anyInSet(re_->skip.get(), skipRules_.size(), s); }
+bool RuleSet::skipAddress(std::string_view s) const {
+  return re_->skipGate.mayMatch(s) && anyInSet(re_->skip.get(), skipRules_.size(), s);
+}
 
 bool RuleSet::matchComplaint(std::string_view s) const {
-  return anyInSet(re_->complaint.get(), complaintRules_.size(), s);
+  return re_->complaintGate.mayMatch(s) && anyInSet(re_->complaint.get(), complaintRules_.size(), s);
 }
 
 bool RuleSet::matchTemporary(std::string_view s) const {
-  return anyInSet(re_->temporary.get(), temporaryRules_.size(), s);
+  return re_->temporaryGate.mayMatch(s) && anyInSet(re_->temporary.get(), temporaryRules_.size(), s);
 }
 
 const Rule* RuleSet::headline(std::string_view text) const {
