@@ -166,7 +166,7 @@ void MultiMatcher::buildIndex() {
       short_.push_back(atom);
     } else if (a.size() == 3) {
       uint32_t k = key4(reinterpret_cast<const unsigned char*>(a.data()), 3);
-      keys3.push_back({keyHash(k), Entry{k, atom, 0, 3}});
+      keys3.push_back({keyHash(k), Entry{k, atom, 0, 3, 0}});
     } else {
       size_t best = 0;
       double bestScore = 0;
@@ -176,10 +176,10 @@ void MultiMatcher::buildIndex() {
         if (o == 0 || score < bestScore) best = o, bestScore = score;
       }
       uint32_t k = gram(a, best);
-      keys4.push_back({keyHash(k), Entry{k, atom, static_cast<uint32_t>(best), static_cast<uint32_t>(a.size())}});
+      keys4.push_back({keyHash(k), Entry{k, atom, static_cast<uint32_t>(best), static_cast<uint32_t>(a.size()), 0}});
     }
   }
-  auto fill = [](KeyIndex& ix, std::vector<std::pair<uint32_t, Entry>>& keys) {
+  auto fill = [this](KeyIndex& ix, std::vector<std::pair<uint32_t, Entry>>& keys) {
     if (keys.empty()) return;
     std::sort(keys.begin(), keys.end(), [](const auto& x, const auto& y) {
       return x.first != y.first ? x.first < y.first : x.second.atom < y.second.atom;
@@ -190,6 +190,8 @@ void MultiMatcher::buildIndex() {
       if (!(ix.bits[h / 64] & (uint64_t{1} << (h % 64)))) ix.start.push_back(static_cast<uint32_t>(ix.entries.size()));
       ix.bits[h / 64] |= uint64_t{1} << (h % 64);
       ix.entries.push_back(e);
+      ix.entries.back().bytes = static_cast<uint32_t>(ix.pool.size());
+      ix.pool += atoms_[static_cast<size_t>(e.atom)];
     }
     ix.start.push_back(static_cast<uint32_t>(ix.entries.size()));
     uint32_t before = 0;
@@ -212,7 +214,7 @@ void MultiMatcher::confirm(const KeyIndex& ix, uint32_t h, uint32_t key, std::st
   for (uint32_t i = ix.start[group]; i < ix.start[group + 1]; ++i) {
     const Entry& e = ix.entries[i];
     if (e.key != key || e.offset > pos || text.size() - (pos - e.offset) < e.size) continue;
-    const char* a = atoms_[static_cast<size_t>(e.atom)].data();
+    const char* a = ix.pool.data() + e.bytes;
     const char* t = text.data() + (pos - e.offset);
     // The bytes around the key (already equal), byte by byte: most atoms are short and differ
     // early, where a memcmp call costs more.
@@ -237,35 +239,45 @@ std::vector<int> MultiMatcher::match(std::string_view text) const {
   const size_t n = text.size();
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
   const bool has4 = !key4_.bits.empty(), has3 = !key3_.bits.empty();
-  const uint64_t* bits4 = has4 ? key4_.bits.data() : nullptr;
-  const uint64_t* bits3 = has3 ? key3_.bits.data() : nullptr;
-  // At every position one bit test per key length (the 3-byte one only when such atoms exist);
-  // the rare hit is confirmed out of line.
-  auto at = [&](uint32_t v, size_t q) {
-    if (has4) {
-      uint32_t h = keyHash(v);
-      if ((bits4[h / 64] >> (h % 64)) & 1) confirm(key4_, h, v, text, q, atoms);
-    }
-    if (has3) {
-      uint32_t h = keyHash(v & 0xffffffu);
-      if ((bits3[h / 64] >> (h % 64)) & 1) confirm(key3_, h, v & 0xffffffu, text, q, atoms);
-    }
-  };
-  size_t pos = 0;
-  if constexpr (std::endian::native == std::endian::little) {
-    for (; pos + 8 <= n; pos += 4) {  // 4 positions from one 8-byte load
-      uint64_t w;
-      std::memcpy(&w, p + pos, 8);
-      at(static_cast<uint32_t>(w), pos);
-      at(static_cast<uint32_t>(w >> 8), pos + 1);
-      at(static_cast<uint32_t>(w >> 16), pos + 2);
-      at(static_cast<uint32_t>(w >> 24), pos + 3);
+  if (has4) {
+    // At every position one hash and one bit test, without a branch: the position is written
+    // to `spots` and kept (the count advanced) when its bit is set. The few kept ones are
+    // confirmed after each chunk: a branch per position would be mispredicted at every hit.
+    const uint64_t* bits = key4_.bits.data();
+    constexpr size_t kChunk = 512;
+    uint32_t spots[kChunk];
+    for (size_t from = 0; from + 4 <= n; from += kChunk) {
+      const size_t end = std::min(n - 3, from + kChunk);  // positions with 4 bytes left
+      size_t kept = 0, q = from;
+      auto probe = [&](uint32_t v, size_t at) {
+        uint32_t h = keyHash(v);
+        spots[kept] = static_cast<uint32_t>(at - from);
+        kept += (bits[h / 64] >> (h % 64)) & 1;
+      };
+      if constexpr (std::endian::native == std::endian::little) {
+        for (; q + 4 <= end; q += 4) {  // 4 positions from one 8-byte load (q + 7 < n)
+          uint64_t w;
+          std::memcpy(&w, p + q, 8);
+          probe(static_cast<uint32_t>(w), q);
+          probe(static_cast<uint32_t>(w >> 8), q + 1);
+          probe(static_cast<uint32_t>(w >> 16), q + 2);
+          probe(static_cast<uint32_t>(w >> 24), q + 3);
+        }
+      }
+      for (; q < end; ++q) probe(key4(p + q, 4), q);
+      for (size_t i = 0; i < kept; ++i) {
+        size_t at = from + spots[i];
+        uint32_t v = key4(p + at, 4);
+        confirm(key4_, keyHash(v), v, text, at, atoms);
+      }
     }
   }
-  for (; pos + 4 <= n; ++pos) at(key4(p + pos, 4), pos);
-  if (has3 && pos + 3 <= n) {  // the last position a 3-byte atom fits at
-    uint32_t v = key4(p + pos, 3), h = keyHash(v);
-    if ((bits3[h / 64] >> (h % 64)) & 1) confirm(key3_, h, v, text, pos, atoms);
+  if (has3) {  // 3-byte atoms with no longer literal beside them (none in the shipped rules)
+    const uint64_t* bits = key3_.bits.data();
+    for (size_t q = 0; q + 3 <= n; ++q) {
+      uint32_t v = key4(p + q, 3), h = keyHash(v);
+      if ((bits[h / 64] >> (h % 64)) & 1) confirm(key3_, h, v, text, q, atoms);
+    }
   }
   for (int32_t a : short_) {  // none in the shipped rules
     if (text.find(atoms_[static_cast<size_t>(a)]) != std::string_view::npos) atoms.push_back(a);
