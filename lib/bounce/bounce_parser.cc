@@ -366,8 +366,8 @@ Report BounceParser::parseDepth(std::string_view raw, int depth) const {
   if (std::string id = messageId(env.original().get("message-id")); !id.empty() || rep.originalMessageId.empty()) {
     rep.originalMessageId = std::move(id);  // a reader's (SES JSON's mail.messageId) stays when none is attached
   }
-  rep.originalFrom = extractAddress(env.original().get("from"));
-  if (rep.originalReturnPath.empty()) rep.originalReturnPath = extractAddress(env.original().get("return-path"));
+  rep.originalFrom = env.originalFrom;
+  if (rep.originalReturnPath.empty()) rep.originalReturnPath = env.originalReturnPath;
   rep.originalTo = extractAddress(env.original().get("to"));
   if (rep.originalFrom.empty() && rep.kind == Kind::kBounce) rep.originalFrom = env.to;
   return rep;

@@ -26,7 +26,8 @@ std::string firstAddress(std::string_view v) {
   return addressAt(v, 0, &at, &end);
 }
 
-std::string stripType(std::string_view v, std::string* type = nullptr) {
+// The value without its type (a view into v).
+std::string_view stripType(std::string_view v, std::string* type = nullptr) {
   // "rfc822; user@example.jp", "smtp; 550 ...", "dns; mx.example.jp"
   size_t semi = v.find(';');
   if (semi != std::string_view::npos && semi < 24) {
@@ -34,10 +35,10 @@ std::string stripType(std::string_view v, std::string* type = nullptr) {
     bool token = !t.empty() && t.find(' ') == std::string_view::npos;
     if (token) {
       if (type) *type = toLower(t);
-      return std::string(trim(v.substr(semi + 1)));
+      return trim(v.substr(semi + 1));
     }
   }
-  return std::string(trim(v));
+  return trim(v);
 }
 
 // Text outside <...> tags, each tag replaced by one space (a '>' outside a tag too). The next
@@ -208,8 +209,11 @@ Envelope inspect(const mime::Message& msg, const RuleSet& rules) {
     text = text.substr(0, cut);
   }
   env.text = text.substr(0, 64 * 1024);
+  env.originalFrom = firstAddress(env.original().get("from"));
+  env.originalReturnPath = firstAddress(env.original().get("return-path"));
   for (std::string_view k : {"from", "return-path", "sender", "reply-to"}) {
-    std::string a = firstAddress(env.original().get(k));
+    std::string a = k == "from" ? env.originalFrom : k == "return-path" ? env.originalReturnPath
+                                                                        : firstAddress(env.original().get(k));
     if (!a.empty()) {
       lowerInPlace(a);
       env.notRecipients.insert(std::move(a));

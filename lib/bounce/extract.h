@@ -31,6 +31,8 @@ struct Envelope {
   std::string_view fullText;    // the same, not cut (first 256 KiB)
   std::string ownedText;        // backing store when the text is not a part's body (HTML)
   std::set<std::string> notRecipients;  // the original sender, the report's own addresses
+  std::string originalFrom;        // first address of original().get("from") (extractAddress)
+  std::string originalReturnPath;  // the same of its Return-Path
 };
 
 Envelope inspect(const mime::Message& msg, const RuleSet& rules);

@@ -20,6 +20,7 @@
 #include "bounce/rules.h"
 
 #include <algorithm>
+#include <atomic>
 #include <re2/re2.h>
 #include <re2/set.h>
 
@@ -108,7 +109,7 @@ Result<std::unique_ptr<RuleSet>> RuleSet::parse(std::string_view text, const std
     if (line.empty() || line[0] == '#') continue;
     std::string_view rest = line;
     std::string dir(nextWord(rest));
-    auto needReason = [&](std::string_view r) { return rs->reasons_.count(std::string(r)) != 0; };
+    auto needReason = [&](std::string_view r) { return rs->reasons_.count(r) != 0; };
     if (dir == "reasons") {
       while (!rest.empty()) rs->reasons_.insert(std::string(nextWord(rest)));
     } else if (dir == "order" || dir == "weak" || dir == "hard" || dir == "none") {
@@ -181,6 +182,8 @@ Result<std::unique_ptr<RuleSet>> RuleSet::parse(std::string_view text, const std
     }
   }
   if (rs->reasonRules_.empty()) return makeError(source + ": no \"rule\" lines");
+  static std::atomic<uint64_t> serials{0};
+  rs->serial_ = ++serials;
   if (auto s = rs->compile(source); !s) return s.error();
   return rs;
 }
@@ -262,6 +265,19 @@ Status RuleSet::compile(const std::string& source) {
 }
 
 RuleSet::Hits RuleSet::scan(std::string_view text) const {
+  struct Cached {
+    uint64_t owner = 0;  // serial_ of the RuleSet; 0: empty
+    std::string text;
+    Hits hits;
+  };
+  constexpr size_t kCached = 4, kMaxCachedText = 4096;
+  thread_local Cached cache[kCached];
+  thread_local size_t next = 0;
+  bool cacheable = text.size() <= kMaxCachedText;
+  if (cacheable) {
+    for (const Cached& c : cache)
+      if (c.owner == serial_ && c.text == text) return c.hits;
+  }
   Hits h;
   int r = static_cast<int>(reasonRules_.size()), r5 = static_cast<int>(reason5Rules_.size());
   const Rule* cmd = nullptr;
@@ -276,6 +292,12 @@ RuleSet::Hits RuleSet::scan(std::string_view text) const {
     }
   }
   if (cmd) h.command = cmd->reason;
+  if (cacheable) {
+    Cached& c = cache[next++ % kCached];
+    c.owner = serial_;
+    c.text.assign(text);
+    c.hits = h;
+  }
   return h;
 }
 
@@ -319,7 +341,7 @@ std::string RuleSet::smtpCommand(std::string_view text) const {
 std::string RuleSet::demoted(const std::string& reason, std::string_view command, std::string_view statusReason) const {
   auto it = demote_.find(reason);
   if (it == demote_.end() || statusReason == reason || command.empty()) return reason;  // "?" = unknown
-  if (it->second.commands.count(std::string(command))) return reason;
+  if (it->second.commands.count(command)) return reason;
   return it->second.to;
 }
 
@@ -351,27 +373,27 @@ size_t RuleSet::findMda(std::string_view text, std::string* name) const {
 }
 
 std::string RuleSet::statusReason(std::string_view code) const {
-  auto it = status_.find(std::string(code));
+  auto it = status_.find(code);
   return it == status_.end() ? std::string() : it->second;
 }
 
 int RuleSet::priority(std::string_view reason) const {
-  auto it = order_.find(std::string(reason));
+  auto it = order_.find(reason);
   return it == order_.end() ? 1000 : it->second;
 }
 
 bool RuleSet::yields(std::string_view statusReason, std::string_view textReason) const {
-  auto it = yield_.find(std::string(statusReason));
-  return it != yield_.end() && it->second.count(std::string(textReason)) != 0;
+  auto it = yield_.find(statusReason);
+  return it != yield_.end() && it->second.count(textReason) != 0;
 }
 
 bool RuleSet::prefers(std::string_view statusReason, std::string_view textReason) const {
-  auto it = prefer_.find(std::string(statusReason));
-  return it != prefer_.end() && it->second.count(std::string(textReason)) != 0;
+  auto it = prefer_.find(statusReason);
+  return it != prefer_.end() && it->second.count(textReason) != 0;
 }
 
 std::string RuleSet::pseudoStatus(std::string_view reason, bool temporary) const {
-  auto it = pseudo_.find(std::string(reason));
+  auto it = pseudo_.find(reason);
   if (it == pseudo_.end()) return temporary ? "4.0.0" : "5.0.0";
   return temporary ? it->second.second : it->second.first;
 }

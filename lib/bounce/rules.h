@@ -36,6 +36,7 @@
 // Rules are read in file order; among several text matches for one reason the first names it.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <set>
@@ -60,7 +61,9 @@ class RuleSet {
   static Result<std::unique_ptr<RuleSet>> parse(std::string_view text, const std::string& source);
   ~RuleSet();
 
-  // One pass over text with the reason, reason5 and command patterns together.
+  // One pass over text with the reason, reason5 and command patterns together. The last few
+  // texts' hits are kept per thread: a recipient's diagnostic is often scanned twice (a reader's
+  // check, then classify()).
   struct Hits {
     std::vector<int> reasons;   // indices into reasonRules()
     std::vector<int> reasons5;  // indices into reason5Rules()
@@ -95,11 +98,11 @@ class RuleSet {
   const std::vector<Rule>& reason5Rules() const { return reason5Rules_; }
   std::string statusReason(std::string_view code) const;
   int priority(std::string_view reason) const;  // lower is stronger; unknown = large
-  bool isWeak(std::string_view reason) const { return weak_.count(std::string(reason)) != 0; }
+  bool isWeak(std::string_view reason) const { return weak_.count(reason) != 0; }
   bool yields(std::string_view statusReason, std::string_view textReason) const;
   bool prefers(std::string_view statusReason, std::string_view textReason) const;
-  bool isHard(std::string_view reason) const { return hard_.count(std::string(reason)) != 0; }
-  bool isNone(std::string_view reason) const { return none_.count(std::string(reason)) != 0; }
+  bool isHard(std::string_view reason) const { return hard_.count(reason) != 0; }
+  bool isNone(std::string_view reason) const { return none_.count(reason) != 0; }
   std::string pseudoStatus(std::string_view reason, bool temporary) const;
   size_t patternCount() const;
 
@@ -111,16 +114,18 @@ class RuleSet {
       cutRules_, cut0Rules_, skipRules_, complaintRules_, commandRules_, mdaRules_, temporaryRules_, headlineRules_;
   struct Demotion {
     std::string to;
-    std::set<std::string> commands;
+    std::set<std::string, std::less<>> commands;
   };
-  std::map<std::string, Demotion> demote_;
-  std::set<std::string> reasons_, weak_, hard_, none_;
-  std::map<std::string, int> order_;
-  std::map<std::string, std::set<std::string>> yield_, prefer_;
-  std::map<std::string, std::string> status_;
-  std::map<std::string, std::pair<std::string, std::string>> pseudo_;
+  // std::less<>: looked up by string_view, no std::string made per lookup.
+  std::map<std::string, Demotion, std::less<>> demote_;
+  std::set<std::string, std::less<>> reasons_, weak_, hard_, none_;
+  std::map<std::string, int, std::less<>> order_;
+  std::map<std::string, std::set<std::string, std::less<>>, std::less<>> yield_, prefer_;
+  std::map<std::string, std::string, std::less<>> status_;
+  std::map<std::string, std::pair<std::string, std::string>, std::less<>> pseudo_;
   struct Compiled;  // the RE2 sets (rules.cc)
   std::unique_ptr<Compiled> re_;
+  uint64_t serial_ = 0;  // unique among the RuleSets of a process (keys scan()'s cache)
 };
 
 }  // namespace sluice::bounce
