@@ -233,12 +233,8 @@ void BounceParser::classifyIn(Recipient& r, const Context& context) const {
 namespace {
 
 bool binaryJunk(std::string_view raw) {
-  size_t n = std::min<size_t>(raw.size(), 1024), bad = 0;
-  for (size_t i = 0; i < n; ++i) {
-    auto c = static_cast<unsigned char>(raw[i]);
-    // Control bytes other than TAB, LF and CR; comparisons only, so that it vectorises.
-    bad += static_cast<size_t>((c < 32) & (c != '\t') & (c != '\n') & (c != '\r'));
-  }
+  size_t n = std::min<size_t>(raw.size(), 1024);
+  size_t bad = detail::controlByteCount(raw.substr(0, n));  // other than TAB, LF and CR
   return n == 0 || bad * 10 > n;
 }
 

@@ -55,6 +55,8 @@ void lowerInPlace(std::string& s);
 std::string lowerCopy(std::string_view s);
 // collapseSpace() and ASCII lower-casing in one pass.
 std::string collapseLower(std::string_view text, size_t max = kMaxDiagnostic);
+// How many bytes of s are control bytes other than TAB, LF and CR (SSE2 where available).
+size_t controlByteCount(std::string_view s);
 // First address at or after pos in t; *at/*end get its bounds. Domain lower-cased.
 std::string addressAt(std::string_view t, size_t pos, size_t* at, size_t* end);
 // The paragraph(s) of text about one address: from its line to the next other recipient's line.

@@ -1,12 +1,15 @@
 // text_util.cc - scanners the bounce extractors share: enhanced status codes, SMTP reply codes
-// and addresses found in free text, and whitespace collapsing. Hand-written single passes (no
-// regex), bounded by the input length.
+// and addresses found in free text, whitespace collapsing, control-byte counting. Hand-written
+// single passes (no regex), bounded by the input length.
 #include <algorithm>
 #include <bit>
 #include <cstdint>
 #include <cstring>
 #include <string>
 #include <string_view>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "base/strings.h"
 #include "bounce/bounce.h"
@@ -275,6 +278,29 @@ std::string lowerCopy(std::string_view s) {
 }
 
 std::string collapseLower(std::string_view text, size_t max) { return collapse(text, max, true); }
+
+size_t controlByteCount(std::string_view s) {
+  size_t count = 0, i = 0;
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+#if defined(__SSE2__)
+  // 16 bytes a step: a byte <= 31 (unsigned: min(b, 31) == b) and none of TAB, LF, CR counts -1
+  // in acc's byte lanes; the lanes are summed (psadbw) before they can wrap (255 steps).
+  const __m128i k31 = _mm_set1_epi8(31), tab = _mm_set1_epi8('\t'), lf = _mm_set1_epi8('\n'), cr = _mm_set1_epi8('\r');
+  while (i + 16 <= s.size()) {
+    __m128i acc = _mm_setzero_si128();
+    for (size_t steps = 0; steps < 255 && i + 16 <= s.size(); ++steps, i += 16) {
+      __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+      __m128i low = _mm_cmpeq_epi8(_mm_min_epu8(v, k31), v);
+      __m128i ok = _mm_or_si128(_mm_cmpeq_epi8(v, tab), _mm_or_si128(_mm_cmpeq_epi8(v, lf), _mm_cmpeq_epi8(v, cr)));
+      acc = _mm_sub_epi8(acc, _mm_andnot_si128(ok, low));
+    }
+    __m128i sums = _mm_sad_epu8(acc, _mm_setzero_si128());
+    count += static_cast<size_t>(_mm_cvtsi128_si32(sums)) + static_cast<size_t>(_mm_extract_epi16(sums, 4));
+  }
+#endif
+  for (; i < s.size(); ++i) count += static_cast<size_t>((p[i] < 32) & (p[i] != '\t') & (p[i] != '\n') & (p[i] != '\r'));
+  return count;
+}
 }  // namespace detail
 
 }  // namespace sluice::bounce
