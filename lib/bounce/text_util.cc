@@ -204,10 +204,10 @@ inline uint64_t lower8(uint64_t w) {
 }
 
 // Whitespace runs to one space, leading and trailing ones dropped, at most max bytes; ASCII
-// letters lower-cased too when lower is set (one pass, one allocation). Fast path: 8 bytes
-// with no control byte and no two adjacent spaces are copied as they are (a single space
-// between two other bytes stays; one last becomes the pending space), lower-cased 8 at a time;
-// anything else goes byte by byte.
+// letters lower-cased too when lower is set (one pass, one allocation). Fast path: of the next
+// 8 bytes, those before the first control byte or second adjacent space are copied as they are
+// (a single space between two other bytes stays; one last becomes the pending space),
+// lower-cased 8 at a time; that byte goes byte by byte (a line end costs one slow byte, not 8).
 std::string collapse(std::string_view text, size_t max, bool lower) {
   std::string out;
   out.resize(std::min(text.size(), max));
@@ -217,20 +217,47 @@ std::string collapse(std::string_view text, size_t max, bool lower) {
   const char* p = text.data();
   const char* const stop = p + text.size();
   while (p < stop) {
+#if defined(__SSE2__)
+    // The same 16 bytes at a time: bit i of each mask is byte i.
+    if (stop - p >= 16 && end - o >= 17) {
+      __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+      auto ctl = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(31)), v)));
+      auto sp = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(' '))));
+      unsigned halt = (ctl | (sp & (sp << 1))) & 0xffffu;
+      if ((sp & 1) && (space || o == out.data())) halt |= 1;
+      auto k = static_cast<size_t>(halt ? std::countr_zero(halt) : 16);
+      if (k > 0) {
+        if (space) *o++ = ' ';
+        if (lower) {  // 'A'..'Z' (signed compares: bytes >= 0x80 are below 'A') + 0x20
+          __m128i upper = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('A' - 1)), _mm_cmpgt_epi8(_mm_set1_epi8('Z' + 1), v));
+          v = _mm_add_epi8(v, _mm_and_si128(upper, _mm_set1_epi8(0x20)));
+        }
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(o), v);
+        space = ((sp >> (k - 1)) & 1) != 0;
+        o += space ? k - 1 : k;
+        p += k;
+        continue;
+      }
+    }
+#endif
     if constexpr (std::endian::native == std::endian::little) {
       if (stop - p >= 8 && end - o >= 9) {
         uint64_t w;
         std::memcpy(&w, p, 8);
         uint64_t sp = zeroBytes(w ^ (kOnes * ' '));
-        bool firstSpace = (sp & 0x80) != 0;
-        if ((controlBytes(w) | (sp & (sp >> 8))) == 0 && !(firstSpace && (space || o == out.data()))) {
+        // Where the copy must stop: a control byte, the second of two spaces, a space first
+        // when one is pending or nothing is written yet. The bytes before it are copied whole.
+        uint64_t halt = controlBytes(w) | (sp & (sp << 8));
+        if ((sp & 0x80) && (space || o == out.data())) halt |= 0x80;
+        auto k = static_cast<size_t>(halt ? std::countr_zero(halt) / 8 : 8);
+        if (k > 0) {
           if (space) *o++ = ' ';
           if (lower) w = lower8(w);
-          std::memcpy(o, &w, 8);
+          std::memcpy(o, &w, 8);  // bytes past k are overwritten later or cut
           // A space last is not written yet (the next byte may be whitespace too): pending.
-          space = (sp >> 63) != 0;
-          o += space ? 7 : 8;
-          p += 8;
+          space = ((sp >> (8 * k - 1)) & 1) != 0;
+          o += space ? k - 1 : k;
+          p += k;
           continue;
         }
       }

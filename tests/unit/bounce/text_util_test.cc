@@ -106,6 +106,21 @@ TEST(TextUtil, CollapseSameAsByteByByte) {
     ASSERT_EQ(collapseSpace(t, max), collapseRef(t, max, false)) << i;
     ASSERT_EQ(detail::collapseLower(t, max), collapseRef(t, max, true)) << i;
   }
+  // Prose: words and single spaces, now and then a line end, a double space or a control
+  // byte, so that the 16- and 8-byte fast paths stop at every offset of their block.
+  static const std::string kBreaks[] = {" ", " ", " ", " ", "\n", "  ", " \r\n", "\x01", "\t ", "\xc3\xa9 "};
+  for (int i = 0; i < 5000; ++i) {
+    std::string t;
+    size_t n = rng() % 600;
+    while (t.size() < n) {
+      size_t len = 1 + rng() % 12;
+      for (size_t j = 0; j < len; ++j) t.push_back(static_cast<char>((rng() % 2 ? 'a' : 'A') + rng() % 26));
+      t += kBreaks[rng() % std::size(kBreaks)];
+    }
+    size_t max = rng() % 4 == 0 ? rng() % 300 : kMaxDiagnostic;
+    ASSERT_EQ(collapseSpace(t, max), collapseRef(t, max, false)) << i;
+    ASSERT_EQ(detail::collapseLower(t, max), collapseRef(t, max, true)) << i;
+  }
   EXPECT_EQ(collapseSpace("  Hello   World\t\n"), "Hello World");
   EXPECT_EQ(detail::collapseLower(" ABCDEFGH IJKLMNOP  QRSTUVWXYZ \xc3\x89"), "abcdefgh ijklmnop qrstuvwxyz \xc3\x89");
 }
