@@ -22,16 +22,15 @@ bool isSpace(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c =
 // Whether literal occurs in t with its byte `anchor` at h: a byte in either case where it has
 // one, a run of k spaces as a run of k or more whitespace bytes (what whitespace collapsing
 // makes one space; see mayMatch()).
-bool occursAt(std::string_view t, size_t h, const std::string& literal, size_t anchor) {
+bool occursAt(std::string_view t, size_t h, const std::string& literal, const std::string& other, size_t anchor) {
   const auto* p = reinterpret_cast<const unsigned char*>(t.data());
-  auto same = [](unsigned char a, char lc) {
-    auto l = static_cast<unsigned char>(lc);
-    return a == l || a == otherCase(l);
+  auto same = [&](unsigned char a, size_t i) {
+    return a == static_cast<unsigned char>(literal[i]) || a == static_cast<unsigned char>(other[i]);
   };
   size_t j = h + 1;  // forwards from the anchor
   for (size_t i = anchor + 1; i < literal.size();) {
     if (literal[i] != ' ') {
-      if (j >= t.size() || !same(p[j], literal[i])) return false;
+      if (j >= t.size() || !same(p[j], i)) return false;
       ++i, ++j;
       continue;
     }
@@ -43,7 +42,7 @@ bool occursAt(std::string_view t, size_t h, const std::string& literal, size_t a
   j = h;  // backwards: j is one past the next byte to compare
   for (size_t i = anchor; i > 0;) {
     if (literal[i - 1] != ' ') {
-      if (j == 0 || !same(p[j - 1], literal[i - 1])) return false;
+      if (j == 0 || !same(p[j - 1], i - 1)) return false;
       --i, --j;
       continue;
     }
@@ -129,7 +128,9 @@ void LiteralGate::build(const std::vector<std::string>& patterns, size_t maxPass
       a = &anchors_.emplace_back(Anchor{b, otherCase(b), {}});
       passes += a->other == b ? 1 : 2;
     }
-    a->needs.push_back(Need{*lit, at});
+    std::string other = *lit;
+    for (char& c : other) c = static_cast<char>(otherCase(static_cast<unsigned char>(c)));
+    a->needs.push_back(Need{*lit, std::move(other), at});
   }
   if (passes > maxPasses) {  // more work than the regex it would spare: stays open
     anchors_.clear();
@@ -151,7 +152,7 @@ bool LiteralGate::mayMatch(std::string_view text) const {
         if (!hit) break;
         size_t h = static_cast<size_t>(static_cast<const char*>(hit) - base);
         for (const Need& need : a.needs)
-          if (occursAt(text, h, need.literal, need.anchor)) return true;
+          if (occursAt(text, h, need.literal, need.other, need.anchor)) return true;
         from = h + 1;
       }
     }

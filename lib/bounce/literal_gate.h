@@ -39,6 +39,7 @@ class LiteralGate {
  private:
   struct Need {
     std::string literal;  // lower-case, as regex_split gives it
+    std::string other;    // the same with each byte in its other case (== it when none)
     size_t anchor = 0;    // offset of the anchor byte in literal
   };
   struct Anchor {

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstdint>
 #include <cstring>
 #include <map>
 
@@ -159,6 +160,7 @@ void MultiMatcher::buildIndex() {
     for (uint32_t g : grams) ++shared[g];
   }
   std::vector<std::pair<uint32_t, Entry>> keys4, keys3;  // (hash, entry)
+  std::vector<int32_t> long4;                            // atoms of 4 bytes or more
   for (size_t i = 0; i < atoms_.size(); ++i) {
     const std::string& a = atoms_[i];
     auto atom = static_cast<int32_t>(i);
@@ -168,15 +170,32 @@ void MultiMatcher::buildIndex() {
       uint32_t k = key4(reinterpret_cast<const unsigned char*>(a.data()), 3);
       keys3.push_back({keyHash(k), Entry{k, atom, 0, 3, 0}});
     } else {
-      size_t best = 0;
-      double bestScore = 0;
-      for (size_t o = 0; o + 4 <= a.size(); ++o) {
-        double score = static_cast<double>(shared[gram(a, o)] - 1) * kSharedCost;
-        for (size_t k = o; k < o + 4; ++k) score += detail::byteCommonness(static_cast<unsigned char>(a[k]));
-        if (o == 0 || score < bestScore) best = o, bestScore = score;
-      }
-      uint32_t k = gram(a, best);
-      keys4.push_back({keyHash(k), Entry{k, atom, static_cast<uint32_t>(best), static_cast<uint32_t>(a.size()), 0}});
+      long4.push_back(atom);
+    }
+  }
+  // The probe step: every position, or every 2nd or 4th when all these atoms are long enough
+  // to hold step consecutive 4-byte keys (5 or 7 bytes): an occurrence then spans exactly one
+  // probed position among the offsets of its keys, all of which are indexed.
+  size_t minLong = SIZE_MAX;
+  for (int32_t atom : long4) minLong = std::min(minLong, atoms_[static_cast<size_t>(atom)].size());
+  step_ = minLong == SIZE_MAX || minLong < 5 ? 1 : minLong < 7 ? 2 : 4;
+  for (int32_t atom : long4) {
+    const std::string& a = atoms_[static_cast<size_t>(atom)];
+    auto score = [&](size_t o) {
+      double sc = static_cast<double>(shared[gram(a, o)] - 1) * kSharedCost;
+      for (size_t k = o; k < o + 4; ++k) sc += detail::byteCommonness(static_cast<unsigned char>(a[k]));
+      return sc;
+    };
+    size_t best = 0;
+    double bestScore = 0;
+    for (size_t o = 0; o + 4 + (step_ - 1) <= a.size(); ++o) {  // the window of step_ keys
+      double sc = 0;
+      for (size_t j = 0; j < step_; ++j) sc += score(o + j);
+      if (o == 0 || sc < bestScore) best = o, bestScore = sc;
+    }
+    for (size_t o = best; o < best + step_; ++o) {
+      uint32_t k = gram(a, o);
+      keys4.push_back({keyHash(k), Entry{k, atom, static_cast<uint32_t>(o), static_cast<uint32_t>(a.size()), 0}});
     }
   }
   auto fill = [this](KeyIndex& ix, std::vector<std::pair<uint32_t, Entry>>& keys) {
@@ -259,12 +278,14 @@ std::vector<int> MultiMatcher::match(std::string_view text) const {
           uint64_t w;
           std::memcpy(&w, p + q, 8);
           probe(static_cast<uint32_t>(w), q);
-          probe(static_cast<uint32_t>(w >> 8), q + 1);
+          if (step_ == 4) continue;
           probe(static_cast<uint32_t>(w >> 16), q + 2);
+          if (step_ == 2) continue;
+          probe(static_cast<uint32_t>(w >> 8), q + 1);
           probe(static_cast<uint32_t>(w >> 24), q + 3);
         }
       }
-      for (; q < end; ++q) probe(key4(p + q, 4), q);
+      for (; q < end; q += step_) probe(key4(p + q, 4), q);  // q stays a multiple of step_
       for (size_t i = 0; i < kept; ++i) {
         size_t at = from + spots[i];
         uint32_t v = key4(p + at, 4);

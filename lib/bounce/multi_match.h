@@ -16,7 +16,9 @@
 // (8 KB, L1-resident) and only where a bit is set finds the literals of that hash (a rank count,
 // O(1)) and compares them whole around the key. The bit tests are branch-free (a hit's position
 // is kept in a small buffer, confirmed after each chunk of the text): a branch per position
-// would be mispredicted at every hit, and about one position in 14 hits. A regex branch's literals shorter than 4 bytes
+// would be mispredicted at every hit, and about one position in 14 hits. When every such
+// literal is 5 (7) bytes or more - the command rules - each is indexed by 2 (4) consecutive
+// keys and only every 2nd (4th) position is probed: an occurrence covers exactly one of them. A regex branch's literals shorter than 4 bytes
 // are looked for (string find) only once its longer ones occurred; a 3-byte literal with no
 // longer one beside it gets a second, 3-byte key probe (none in the shipped rules). The
 // positions are independent, so the loop runs at the CPU's throughput, not its load latency.
@@ -105,6 +107,7 @@ class MultiMatcher {
   const re2::RE2& compiled(int32_t id) const;
   size_t patternCount_ = 0;
   KeyIndex key4_;                       // atoms of 4 bytes or more, by their rarest 4 bytes
+  size_t step_ = 1;                     // key4_ is probed at every step_-th position (1, 2, 4)
   KeyIndex key3_;                       // atoms of 3 bytes (whole); shorter ones by shortKeys_
   std::vector<int32_t> short_;          // atoms of 1 or 2 bytes (searched for one by one)
   std::vector<std::string> atoms_;      // the distinct literals

@@ -128,6 +128,37 @@ TEST(MultiMatcher, ShortLiteralsAndInnerKeys) {
   }
 }
 
+// Patterns whose literals are all 5 bytes or more (probed at every 2nd position) or 7 (every
+// 4th): every occurrence found, at every offset, near both ends of the text.
+TEST(MultiMatcher, SampledProbesFindEveryOffset) {
+  for (const std::vector<std::string>& pats : std::vector<std::vector<std::string>>{
+           {"<<< 5\\d\\d", "after data\\b", "in reply to (?:rcpt|mail) to command", "abcde"},
+           {"abcdefg", "xyzzy plugh", "after end of data", "dmarc policy.*rejected"}}) {
+    MultiMatcher m;
+    ASSERT_TRUE(m.build(pats).ok());
+    re2::RE2::Options o;
+    o.set_encoding(re2::RE2::Options::EncodingLatin1);
+    o.set_case_sensitive(false);
+    std::vector<std::unique_ptr<re2::RE2>> res;
+    for (const auto& p : pats) res.push_back(std::make_unique<re2::RE2>(p, o));
+    std::vector<std::string> pieces = {"<<< 550", "after data", "in reply to rcpt to command", "abcde", "abcdefg",
+                                       "xyzzy plugh", "after end of data", "dmarc policy rejected", "x", " "};
+    std::mt19937 rng(3);
+    for (int i = 0; i < 2000; ++i) {
+      std::string t(rng() % 9, 'q');  // every offset
+      for (int j = 0; j < 3; ++j) {
+        t += pieces[rng() % pieces.size()];
+        t += std::string(rng() % 6, ' ');
+      }
+      if (rng() % 2) t.resize(t.size() - std::min<size_t>(t.size(), rng() % 4));  // cut near the end
+      std::vector<int> want;
+      for (size_t k = 0; k < res.size(); ++k)
+        if (re2::RE2::PartialMatch(t, *res[k])) want.push_back(static_cast<int>(k));
+      EXPECT_EQ(m.match(t), want) << t;
+    }
+  }
+}
+
 TEST(MultiMatcher, EmptyAndBadPatterns) {
   MultiMatcher m;
   ASSERT_TRUE(m.build({}).ok());
