@@ -274,7 +274,7 @@ std::vector<int> MultiMatcher::match(std::string_view text) const {
         kept += (bits[h / 64] >> (h % 64)) & 1;
       };
       if constexpr (std::endian::native == std::endian::little) {
-        for (; q + 4 <= end; q += 4) {  // 4 positions from one 8-byte load (q + 7 < n)
+        for (; q + 4 <= end && q + 8 <= n; q += 4) {  // 4 positions from one 8-byte load
           uint64_t w;
           std::memcpy(&w, p + q, 8);
           probe(static_cast<uint32_t>(w), q);
