@@ -20,7 +20,6 @@
 #include "bounce/rules.h"
 
 #include <algorithm>
-#include <atomic>
 #include <re2/re2.h>
 #include <re2/set.h>
 
@@ -182,8 +181,6 @@ Result<std::unique_ptr<RuleSet>> RuleSet::parse(std::string_view text, const std
     }
   }
   if (rs->reasonRules_.empty()) return makeError(source + ": no \"rule\" lines");
-  static std::atomic<uint64_t> serials{0};
-  rs->serial_ = ++serials;
   if (auto s = rs->compile(source); !s) return s.error();
   return rs;
 }
@@ -265,19 +262,6 @@ Status RuleSet::compile(const std::string& source) {
 }
 
 RuleSet::Hits RuleSet::scan(std::string_view text) const {
-  struct Cached {
-    uint64_t owner = 0;  // serial_ of the RuleSet; 0: empty
-    std::string text;
-    Hits hits;
-  };
-  constexpr size_t kCached = 4, kMaxCachedText = 4096;
-  thread_local Cached cache[kCached];
-  thread_local size_t next = 0;
-  bool cacheable = text.size() <= kMaxCachedText;
-  if (cacheable) {
-    for (const Cached& c : cache)
-      if (c.owner == serial_ && c.text == text) return c.hits;
-  }
   Hits h;
   int r = static_cast<int>(reasonRules_.size()), r5 = static_cast<int>(reason5Rules_.size());
   const Rule* cmd = nullptr;
@@ -292,12 +276,6 @@ RuleSet::Hits RuleSet::scan(std::string_view text) const {
     }
   }
   if (cmd) h.command = cmd->reason;
-  if (cacheable) {
-    Cached& c = cache[next++ % kCached];
-    c.owner = serial_;
-    c.text.assign(text);
-    c.hits = h;
-  }
   return h;
 }
 

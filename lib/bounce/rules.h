@@ -36,7 +36,6 @@
 // Rules are read in file order; among several text matches for one reason the first names it.
 #pragma once
 
-#include <cstdint>
 #include <map>
 #include <memory>
 #include <set>
@@ -61,9 +60,7 @@ class RuleSet {
   static Result<std::unique_ptr<RuleSet>> parse(std::string_view text, const std::string& source);
   ~RuleSet();
 
-  // One pass over text with the reason, reason5 and command patterns together. The last few
-  // texts' hits are kept per thread: a recipient's diagnostic is often scanned twice (a reader's
-  // check, then classify()).
+  // One pass over text with the reason, reason5 and command patterns together.
   struct Hits {
     std::vector<int> reasons;   // indices into reasonRules()
     std::vector<int> reasons5;  // indices into reason5Rules()
@@ -125,7 +122,6 @@ class RuleSet {
   std::map<std::string, std::pair<std::string, std::string>, std::less<>> pseudo_;
   struct Compiled;  // the RE2 sets (rules.cc)
   std::unique_ptr<Compiled> re_;
-  uint64_t serial_ = 0;  // unique among the RuleSets of a process (keys scan()'s cache)
 };
 
 }  // namespace sluice::bounce
