@@ -1,6 +1,7 @@
 // literal_gate.h - internal to lib/bounce: a quick test that a small group of rule patterns
 // cannot match a text, so that the group's RE2 (a Set, or one alternation over long texts) need
-// not run at all - the common case for the headline, mda and cut rules.
+// not run at all - the common case for the headline, mda, complaint, skip and temporary rules
+// (RuleSet builds one for the cut rules too; theirs stays open: common letters only).
 //
 // Every match of a pattern contains, for one of its branches (regex_split.h), that branch's
 // literal (a literal branch) or each of its required literals. The gate keeps one such literal a
