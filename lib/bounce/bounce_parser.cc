@@ -252,12 +252,8 @@ void BounceParser::classifyIn(Recipient& r, const Context& context) const {
 namespace {
 
 bool binaryJunk(std::string_view raw) {
-  size_t n = std::min<size_t>(raw.size(), 1024), bad = 0;
-  for (size_t i = 0; i < n; ++i) {
-    auto c = static_cast<unsigned char>(raw[i]);
-    // Control bytes other than TAB, LF and CR; comparisons only, so that it vectorises.
-    bad += static_cast<size_t>((c < 32) & (c != '\t') & (c != '\n') & (c != '\r'));
-  }
+  size_t n = std::min<size_t>(raw.size(), 1024);
+  size_t bad = detail::controlByteCount(raw.substr(0, n));  // other than TAB, LF and CR
   return n == 0 || bad * 10 > n;
 }
 
@@ -346,7 +342,7 @@ Report BounceParser::parseDepth(std::string_view raw, int depth, bool nameMta) c
   ctx.headers = &msg->root().headers;
   // The report's own statement of why, for all its recipients (EZweb's "The user(s) account is
   // disabled." above a generic "550 user unknown").
-  if (rep.kind == Kind::kBounce) {
+  if (rep.kind == Kind::kBounce && rules_->mayHaveHeadline(ctx.raw)) {
     if (const Rule* h = rules_->headline(ctx.lowerText())) {
       for (Recipient& r : rep.recipients) {
         r.reason = h->reason;
@@ -386,8 +382,8 @@ Report BounceParser::parseDepth(std::string_view raw, int depth, bool nameMta) c
   if (std::string id = messageId(env.original().get("message-id")); !id.empty() || rep.originalMessageId.empty()) {
     rep.originalMessageId = std::move(id);  // a reader's (SES JSON's mail.messageId) stays when none is attached
   }
-  rep.originalFrom = extractAddress(env.original().get("from"));
-  if (rep.originalReturnPath.empty()) rep.originalReturnPath = extractAddress(env.original().get("return-path"));
+  rep.originalFrom = env.originalFrom;
+  if (rep.originalReturnPath.empty()) rep.originalReturnPath = env.originalReturnPath;
   rep.originalTo = extractAddress(env.original().get("to"));
   if (rep.originalFrom.empty() && rep.kind == Kind::kBounce) rep.originalFrom = env.to;
   if (nameMta || ctx.named) rep.mta = ctx.lhost(*rules_);

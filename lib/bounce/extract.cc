@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <initializer_list>
 
 #include <nlohmann/json.hpp>
 
@@ -25,7 +26,8 @@ std::string firstAddress(std::string_view v) {
   return addressAt(v, 0, &at, &end);
 }
 
-std::string stripType(std::string_view v, std::string* type = nullptr) {
+// The value without its type (a view into v).
+std::string_view stripType(std::string_view v, std::string* type = nullptr) {
   // "rfc822; user@example.jp", "smtp; 550 ...", "dns; mx.example.jp"
   size_t semi = v.find(';');
   if (semi != std::string_view::npos && semi < 24) {
@@ -33,10 +35,10 @@ std::string stripType(std::string_view v, std::string* type = nullptr) {
     bool token = !t.empty() && t.find(' ') == std::string_view::npos;
     if (token) {
       if (type) *type = toLower(t);
-      return std::string(trim(v.substr(semi + 1)));
+      return trim(v.substr(semi + 1));
     }
   }
-  return std::string(trim(v));
+  return trim(v);
 }
 
 // Text outside <...> tags, each tag replaced by one space (a '>' outside a tag too). The next
@@ -130,6 +132,28 @@ size_t findFieldLine(std::string_view t, std::string_view field) {
   return std::string_view::npos;
 }
 
+// findFieldLine() for several fields in one pass over the lines: at[i] for fields[i].
+void findFieldLines(std::string_view t, std::initializer_list<std::string_view> fields, size_t* at) {
+  size_t left = fields.size();
+  for (size_t i = 0; i < fields.size(); ++i) at[i] = std::string_view::npos;
+  size_t pos = 0;
+  while (pos < t.size()) {
+    size_t i = 0;
+    for (std::string_view field : fields) {
+      bool letter = !field.empty() && field[0] >= 'a' && field[0] <= 'z';
+      if (at[i] == std::string_view::npos && (!letter || (t[pos] | 0x20) == field[0]) &&
+          istartsWith(t.substr(pos), field)) {
+        at[i] = pos;
+        if (--left == 0) return;
+      }
+      ++i;
+    }
+    const char* nl = findNear(t.data() + pos, t.size() - pos, '\n');
+    if (nl == nullptr) break;
+    pos = static_cast<size_t>(nl - t.data()) + 1;
+  }
+}
+
 size_t lineStart(std::string_view t, size_t off) {
   size_t nl = off == 0 ? std::string_view::npos : t.rfind('\n', off - 1);
   return nl == std::string_view::npos ? 0 : nl + 1;
@@ -185,8 +209,11 @@ Envelope inspect(const mime::Message& msg, const RuleSet& rules) {
     text = text.substr(0, cut);
   }
   env.text = text.substr(0, 64 * 1024);
+  env.originalFrom = firstAddress(env.original().get("from"));
+  env.originalReturnPath = firstAddress(env.original().get("return-path"));
   for (std::string_view k : {"from", "return-path", "sender", "reply-to"}) {
-    std::string a = firstAddress(env.original().get(k));
+    std::string a = k == "from" ? env.originalFrom : k == "return-path" ? env.originalReturnPath
+                                                                        : firstAddress(env.original().get(k));
     if (!a.empty()) {
       lowerInPlace(a);
       env.notRecipients.insert(std::move(a));
@@ -310,10 +337,11 @@ bool readDsn(const Envelope& env, const RuleSet& rules, Report& out) {
     // DSN fields written in the text part (some gateways flatten the report), or quoted in a
     // forwarded bounce ("Begin forwarded message:" / "> Final-Recipient: RFC822; ...").
     std::string_view t = env.fullText;
-    size_t f = findFieldLine(t, "final-recipient:");
-    if (f == std::string_view::npos) f = findFieldLine(t, "original-recipient:");
-    if (f == std::string_view::npos && (findFieldLine(t, "> final-recipient:") != std::string_view::npos ||
-                                        findFieldLine(t, ">final-recipient:") != std::string_view::npos)) {
+    size_t at[4];
+    findFieldLines(t, {"final-recipient:", "original-recipient:", "> final-recipient:", ">final-recipient:"}, at);
+    size_t f = at[0];
+    if (f == std::string_view::npos) f = at[1];
+    if (f == std::string_view::npos && (at[2] != std::string_view::npos || at[3] != std::string_view::npos)) {
       unquoted = unquote(t);
       t = unquoted;
       f = findFieldLine(t, "final-recipient:");

@@ -31,6 +31,8 @@ struct Envelope {
   std::string_view fullText;    // the same, not cut (first 256 KiB)
   std::string ownedText;        // backing store when the text is not a part's body (HTML)
   std::set<std::string> notRecipients;  // the original sender, the report's own addresses
+  std::string originalFrom;        // first address of original().get("from") (extractAddress)
+  std::string originalReturnPath;  // the same of its Return-Path
 };
 
 Envelope inspect(const mime::Message& msg, const RuleSet& rules);
@@ -53,6 +55,8 @@ void lowerInPlace(std::string& s);
 std::string lowerCopy(std::string_view s);
 // collapseSpace() and ASCII lower-casing in one pass.
 std::string collapseLower(std::string_view text, size_t max = kMaxDiagnostic);
+// How many bytes of s are control bytes other than TAB, LF and CR (SSE2 where available).
+size_t controlByteCount(std::string_view s);
 // First address at or after pos in t; *at/*end get its bounds. Domain lower-cased.
 std::string addressAt(std::string_view t, size_t pos, size_t* at, size_t* end);
 // The paragraph(s) of text about one address: from its line to the next other recipient's line.

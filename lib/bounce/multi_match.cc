@@ -7,10 +7,12 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstdint>
 #include <cstring>
 #include <map>
 
 #include "base/log.h"
+#include "bounce/literal_gate.h"
 #include "bounce/regex_split.h"
 
 namespace sluice::bounce {
@@ -85,10 +87,16 @@ Status MultiMatcher::build(const std::vector<std::string>& patterns, size_t* bad
         continue;
       }
       auto id = static_cast<int32_t>(regexes_.size());
-      regexes_.push_back(Regex{pattern, static_cast<uint32_t>(br.required.size()), br.prefix, br.text});
+      // Literals of 4 bytes or more go into the prefilter; shorter ones too only when there is
+      // no longer one (else they are looked for in the text when the long ones occurred): so
+      // the prefilter needs no 3-byte key in most rule sets, one bit test a position.
+      std::vector<std::string> indexed, later;
+      for (const std::string& r : br.required) (r.size() >= 4 ? indexed : later).push_back(r);
+      if (indexed.empty()) indexed.swap(later);
+      regexes_.push_back(Regex{pattern, static_cast<uint32_t>(indexed.size()), br.prefix, br.text, later});
       if (!br.prefix.empty()) anchored_.push_back(id);
-      else if (br.required.empty()) always_.push_back(id);
-      for (const std::string& r : br.required) addAtom(r, Target{pattern, id});
+      else if (indexed.empty()) always_.push_back(id);
+      for (const std::string& r : indexed) addAtom(r, Target{pattern, id});
     }
   }
   lazy_ = std::make_unique<Lazy[]>(regexes_.size());
@@ -123,62 +131,118 @@ const re2::RE2& MultiMatcher::compiled(int32_t id) const {
   return *l.re;
 }
 
+namespace {
+
+// Bits set in w (no POPCNT instruction in the baseline x86-64 the library is built for).
+inline uint32_t popcount64(uint64_t w) {
+  w -= (w >> 1) & 0x5555555555555555ull;
+  w = (w & 0x3333333333333333ull) + ((w >> 2) & 0x3333333333333333ull);
+  w = (w + (w >> 4)) & 0x0f0f0f0f0f0f0f0full;
+  return static_cast<uint32_t>((w * 0x0101010101010101ull) >> 56);
+}
+
+constexpr double kSharedCost = 3.0;  // per other atom sharing the key: one more to confirm
+
+}  // namespace
+
+// Each atom of 4 bytes or more is indexed by one of its 4-byte substrings: the one fewest atoms
+// contain (the atoms are phrases of the texts' language, so a 4-gram many of them share, "mess",
+// "the ", is also frequent in the texts). A prefilter hit then means "this rare 4-gram is here"
+// and has few atoms to confirm, instead of every atom starting with "mess".
 void MultiMatcher::buildIndex() {
-  std::vector<std::pair<uint32_t, int32_t>> keys[kMaxKey + 1];  // (hash, atom) by key length
-  first2_.assign(kFirst2Words, 0);
+  std::map<uint32_t, uint32_t> shared;  // 4-gram -> how many atoms contain it
+  auto gram = [&](const std::string& a, size_t o) { return key4(reinterpret_cast<const unsigned char*>(a.data()) + o, 4); };
+  for (const std::string& a : atoms_) {
+    std::vector<uint32_t> grams;
+    for (size_t o = 0; o + 4 <= a.size(); ++o) grams.push_back(gram(a, o));
+    std::sort(grams.begin(), grams.end());
+    grams.erase(std::unique(grams.begin(), grams.end()), grams.end());
+    for (uint32_t g : grams) ++shared[g];
+  }
+  std::vector<std::pair<uint32_t, Entry>> keys4, keys3;  // (hash, entry)
+  std::vector<int32_t> long4;                            // atoms of 4 bytes or more
   for (size_t i = 0; i < atoms_.size(); ++i) {
     const std::string& a = atoms_[i];
-    if (a.size() >= 2) {
-      uint32_t b2 = key4(reinterpret_cast<const unsigned char*>(a.data()), 2);
-      first2_[b2 / 64] |= uint64_t{1} << (b2 % 64);
+    auto atom = static_cast<int32_t>(i);
+    if (a.size() < 3) {
+      short_.push_back(atom);
+    } else if (a.size() == 3) {
+      uint32_t k = key4(reinterpret_cast<const unsigned char*>(a.data()), 3);
+      keys3.push_back({keyHash(k), Entry{k, atom, 0, 3, 0}});
+    } else {
+      long4.push_back(atom);
     }
-    size_t len = std::min(a.size(), kMaxKey);
-    uint32_t v = key4(reinterpret_cast<const unsigned char*>(a.data()), len);
-    keys[len].emplace_back(keyHash(v), static_cast<int32_t>(i));
   }
-  for (size_t len = 0; len <= kMaxKey; ++len) {
-    if (keys[len].empty()) continue;
-    std::sort(keys[len].begin(), keys[len].end());
-    KeyIndex& ix = index_[len];
+  // The probe step: every position, or every 2nd or 4th when all these atoms are long enough
+  // to hold step consecutive 4-byte keys (5 or 7 bytes): an occurrence then spans exactly one
+  // probed position among the offsets of its keys, all of which are indexed.
+  size_t minLong = SIZE_MAX;
+  for (int32_t atom : long4) minLong = std::min(minLong, atoms_[static_cast<size_t>(atom)].size());
+  step_ = minLong == SIZE_MAX || minLong < 5 ? 1 : minLong < 7 ? 2 : 4;
+  for (int32_t atom : long4) {
+    const std::string& a = atoms_[static_cast<size_t>(atom)];
+    auto score = [&](size_t o) {
+      double sc = static_cast<double>(shared[gram(a, o)] - 1) * kSharedCost;
+      for (size_t k = o; k < o + 4; ++k) sc += detail::byteCommonness(static_cast<unsigned char>(a[k]));
+      return sc;
+    };
+    size_t best = 0;
+    double bestScore = 0;
+    for (size_t o = 0; o + 4 + (step_ - 1) <= a.size(); ++o) {  // the window of step_ keys
+      double sc = 0;
+      for (size_t j = 0; j < step_; ++j) sc += score(o + j);
+      if (o == 0 || sc < bestScore) best = o, bestScore = sc;
+    }
+    for (size_t o = best; o < best + step_; ++o) {
+      uint32_t k = gram(a, o);
+      keys4.push_back({keyHash(k), Entry{k, atom, static_cast<uint32_t>(o), static_cast<uint32_t>(a.size()), 0}});
+    }
+  }
+  auto fill = [this](KeyIndex& ix, std::vector<std::pair<uint32_t, Entry>>& keys) {
+    if (keys.empty()) return;
+    std::sort(keys.begin(), keys.end(), [](const auto& x, const auto& y) {
+      return x.first != y.first ? x.first < y.first : x.second.atom < y.second.atom;
+    });
     ix.bits.assign(kWords, 0);
     ix.rank.assign(kWords, 0);
-    for (const auto& [h, atom] : keys[len]) {
-      if (!(ix.bits[h / 64] & (uint64_t{1} << (h % 64)))) ix.start.push_back(static_cast<uint32_t>(ix.atoms.size()));
+    for (const auto& [h, e] : keys) {
+      if (!(ix.bits[h / 64] & (uint64_t{1} << (h % 64)))) ix.start.push_back(static_cast<uint32_t>(ix.entries.size()));
       ix.bits[h / 64] |= uint64_t{1} << (h % 64);
-      const auto* a = reinterpret_cast<const unsigned char*>(atoms_[static_cast<size_t>(atom)].data());
-      size_t size = atoms_[static_cast<size_t>(atom)].size(), more = std::min<size_t>(size - len, 4);
-      ix.atoms.push_back(Entry{atom, static_cast<uint32_t>(size), key4(a, len), key4(a + len, more),
-                               more == 4 ? ~0u : (1u << (8 * more)) - 1});
+      ix.entries.push_back(e);
+      ix.entries.back().bytes = static_cast<uint32_t>(ix.pool.size());
+      ix.pool += atoms_[static_cast<size_t>(e.atom)];
     }
-    ix.start.push_back(static_cast<uint32_t>(ix.atoms.size()));
+    ix.start.push_back(static_cast<uint32_t>(ix.entries.size()));
     uint32_t before = 0;
     for (size_t w = 0; w < kWords; ++w) {
       ix.rank[w] = before;
-      before += static_cast<uint32_t>(std::popcount(ix.bits[w]));
+      before += popcount64(ix.bits[w]);
     }
-  }
+  };
+  fill(key4_, keys4);
+  fill(key3_, keys3);
 }
 
 // A key whose hash h has its bit set was seen at pos: confirm every atom whose key hashes the
-// same. They are the h-th group of ix.atoms, h counted in set bits (rank, then popcount); each is
-// checked on its key and next 4 bytes inline before a whole comparison.
+// same (the h-th group of ix.entries, h counted in set bits: rank, then popcount), where the
+// atom would start (pos less the key's offset in it).
 void MultiMatcher::confirm(const KeyIndex& ix, uint32_t h, uint32_t key, std::string_view text, size_t pos,
                            std::vector<int>& found) const {
   uint64_t below = ix.bits[h / 64] & ((uint64_t{1} << (h % 64)) - 1);
-  size_t group = ix.rank[h / 64] + static_cast<size_t>(std::popcount(below));
-  size_t left = text.size() - pos;
-  const auto* p = reinterpret_cast<const unsigned char*>(text.data()) + pos;
-  uint32_t next = left > kMaxKey ? key4(p + kMaxKey, std::min<size_t>(left - kMaxKey, 4)) : 0;
+  size_t group = ix.rank[h / 64] + popcount64(below);
   for (uint32_t i = ix.start[group]; i < ix.start[group + 1]; ++i) {
-    const Entry& e = ix.atoms[i];
-    if (e.key != key || (next & e.mask) != e.next || e.size > left) continue;
-    if (e.size > 2 * kMaxKey) {  // the rest, byte by byte (short: a memcmp call costs more)
-      const char* a = atoms_[static_cast<size_t>(e.atom)].data();
-      size_t k = 2 * kMaxKey;
-      while (k < e.size && a[k] == text[pos + k]) ++k;
-      if (k != e.size) continue;
-    }
-    found.push_back(e.atom);
+    const Entry& e = ix.entries[i];
+    if (e.key != key || e.offset > pos || text.size() - (pos - e.offset) < e.size) continue;
+    const char* a = ix.pool.data() + e.bytes;
+    const char* t = text.data() + (pos - e.offset);
+    // The bytes around the key (already equal), byte by byte: most atoms are short and differ
+    // early, where a memcmp call costs more.
+    size_t k = 0;
+    while (k < e.offset && a[k] == t[k]) ++k;
+    if (k != e.offset) continue;
+    k = e.offset + 4 > e.size ? e.size : e.offset + 4;
+    while (k < e.size && a[k] == t[k]) ++k;
+    if (k == e.size) found.push_back(e.atom);
   }
 }
 
@@ -191,42 +255,53 @@ std::vector<int> MultiMatcher::match(std::string_view text) const {
   if (atoms.capacity() > (1u << 16)) std::vector<int>().swap(atoms);  // a huge text's list is not kept
   if (hits.capacity() > (1u << 16)) std::vector<int32_t>().swap(hits);
   atoms.clear();
-  const KeyIndex &k2 = index_[2], &k3 = index_[3], &k4 = index_[4];
-  const bool has2 = !k2.bits.empty(), has3 = !k3.bits.empty(), has4 = !k4.bits.empty();
-  // The bit test inline, the rare look-up out of line.
-  auto probe = [&](const KeyIndex& ix, uint32_t key, size_t at) {
-    uint32_t h = keyHash(key);
-    if (ix.bits[h / 64] & (uint64_t{1} << (h % 64))) confirm(ix, h, key, text, at, atoms);
-  };
   const size_t n = text.size();
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
-  const uint64_t* first2 = first2_.data();
-  // Every key of length 2 to 4 starts with one of the atoms' first two bytes: positions whose
-  // two bytes start no atom (most of them) cost one bit test.
-  auto starts = [&](uint32_t v) { uint32_t b2 = v & 0xffffu; return (first2[b2 / 64] >> (b2 % 64)) & 1; };
-  auto at = [&](uint32_t v, size_t q) {
-    if (!starts(v)) return;
-    if (has4) probe(k4, v, q);
-    if (has3) probe(k3, v & 0xffffffu, q);
-    if (has2) probe(k2, v & 0xffffu, q);
-  };
-  size_t pos = 0;
-  if constexpr (std::endian::native == std::endian::little) {
-    for (; pos + 8 <= n; pos += 4) {  // 4 positions from one 8-byte load
-      uint64_t w;
-      std::memcpy(&w, p + pos, 8);
-      at(static_cast<uint32_t>(w), pos);
-      at(static_cast<uint32_t>(w >> 8), pos + 1);
-      at(static_cast<uint32_t>(w >> 16), pos + 2);
-      at(static_cast<uint32_t>(w >> 24), pos + 3);
+  const bool has4 = !key4_.bits.empty(), has3 = !key3_.bits.empty();
+  if (has4) {
+    // At every position one hash and one bit test, without a branch: the position is written
+    // to `spots` and kept (the count advanced) when its bit is set. The few kept ones are
+    // confirmed after each chunk: a branch per position would be mispredicted at every hit.
+    const uint64_t* bits = key4_.bits.data();
+    constexpr size_t kChunk = 512;
+    uint32_t spots[kChunk];
+    for (size_t from = 0; from + 4 <= n; from += kChunk) {
+      const size_t end = std::min(n - 3, from + kChunk);  // positions with 4 bytes left
+      size_t kept = 0, q = from;
+      auto probe = [&](uint32_t v, size_t at) {
+        uint32_t h = keyHash(v);
+        spots[kept] = static_cast<uint32_t>(at - from);
+        kept += (bits[h / 64] >> (h % 64)) & 1;
+      };
+      if constexpr (std::endian::native == std::endian::little) {
+        for (; q + 4 <= end && q + 8 <= n; q += 4) {  // 4 positions from one 8-byte load
+          uint64_t w;
+          std::memcpy(&w, p + q, 8);
+          probe(static_cast<uint32_t>(w), q);
+          if (step_ == 4) continue;
+          probe(static_cast<uint32_t>(w >> 16), q + 2);
+          if (step_ == 2) continue;
+          probe(static_cast<uint32_t>(w >> 8), q + 1);
+          probe(static_cast<uint32_t>(w >> 24), q + 3);
+        }
+      }
+      for (; q < end; q += step_) probe(key4(p + q, 4), q);  // q stays a multiple of step_
+      for (size_t i = 0; i < kept; ++i) {
+        size_t at = from + spots[i];
+        uint32_t v = key4(p + at, 4);
+        confirm(key4_, keyHash(v), v, text, at, atoms);
+      }
     }
   }
-  for (; pos + 4 <= n; ++pos) at(key4(p + pos, 4), pos);
-  for (; pos < n; ++pos) {  // the last three positions: shorter keys only
-    uint32_t v = key4(p + pos, n - pos);
-    if (n - pos < 2 || !starts(v)) continue;
-    if (has3 && n - pos >= 3) probe(k3, v, pos);
-    if (has2 && n - pos >= 2) probe(k2, v & 0xffffu, pos);
+  if (has3) {  // 3-byte atoms with no longer literal beside them (none in the shipped rules)
+    const uint64_t* bits = key3_.bits.data();
+    for (size_t q = 0; q + 3 <= n; ++q) {
+      uint32_t v = key4(p + q, 3), h = keyHash(v);
+      if ((bits[h / 64] >> (h % 64)) & 1) confirm(key3_, h, v, text, q, atoms);
+    }
+  }
+  for (int32_t a : short_) {  // none in the shipped rules
+    if (text.find(atoms_[static_cast<size_t>(a)]) != std::string_view::npos) atoms.push_back(a);
   }
   std::sort(atoms.begin(), atoms.end());
   atoms.erase(std::unique(atoms.begin(), atoms.end()), atoms.end());
@@ -244,7 +319,11 @@ std::vector<int> MultiMatcher::match(std::string_view text) const {
   std::sort(hits.begin(), hits.end());  // atoms are distinct: a branch's count = its required found
   for (size_t i = 0, j = 0; i < hits.size(); i = j) {
     while (j < hits.size() && hits[j] == hits[i]) ++j;
-    if (j - i == regexes_[static_cast<size_t>(hits[i])].required) candidates.push_back(hits[i]);
+    const Regex& r = regexes_[static_cast<size_t>(hits[i])];
+    if (j - i != r.required) continue;
+    bool all = true;
+    for (const std::string& l : r.alsoRequired) all = all && text.find(l) != std::string_view::npos;
+    if (all) candidates.push_back(hits[i]);
   }
   for (int32_t id : anchored_) {
     if (text.starts_with(regexes_[static_cast<size_t>(id)].prefix)) candidates.push_back(id);

@@ -10,11 +10,17 @@
 // found|...|unknown)") whenever one of its atoms ("user ") occurs. Why not an Aho-Corasick
 // automaton over the literals: its table (~4,000 states x 58 byte classes) does not stay in cache
 // between two messages, and every byte is a dependent load: ~10 ns a byte inside the parser.
-// The prefilter here reads, at every position, the next 2 bytes and tests them in a bitset of
-// the literals' first two bytes (8 KB, no hash; about 2 positions in 3 stop there); else the
-// next 2, 3 and 4 bytes as keys (a literal's key is its first 4 bytes, or all of a shorter
-// one), hashes each into one of 2^16 bits (8 KB a key length, L1-resident), and only where a
-// bit is set finds the literals of that hash (a rank count, O(1)) and compares them whole. The
+// The prefilter here indexes each literal of 4 bytes or more by one 4-byte substring, its key:
+// the one fewest other literals share, made of the rarest bytes (so a key seldom occurs in a
+// text without its literal). At every position it hashes the next 4 bytes into one of 2^16 bits
+// (8 KB, L1-resident) and only where a bit is set finds the literals of that hash (a rank count,
+// O(1)) and compares them whole around the key. The bit tests are branch-free (a hit's position
+// is kept in a small buffer, confirmed after each chunk of the text): a branch per position
+// would be mispredicted at every hit, and about one position in 14 hits. When every such
+// literal is 5 (7) bytes or more - the command rules - each is indexed by 2 (4) consecutive
+// keys and only every 2nd (4th) position is probed: an occurrence covers exactly one of them. A regex branch's literals shorter than 4 bytes
+// are looked for (string find) only once its longer ones occurred; a 3-byte literal with no
+// longer one beside it gets a second, 3-byte key probe (none in the shipped rules). The
 // positions are independent, so the loop runs at the CPU's throughput, not its load latency.
 // build() checks every pattern's syntax (RE2 parses it) but compiles no regex: a regex branch is
 // compiled the first time a text holds its required literals (once, whichever thread gets there
@@ -56,23 +62,24 @@ class MultiMatcher {
   size_t size() const { return patternCount_; }
 
  private:
-  static constexpr size_t kMaxKey = 4;
+  // The prefilter's index of one key length (3 or 4 bytes): a bit per key hash; the atoms grouped
+  // by hash, in hash order (entries[start[g]] .. entries[start[g+1]] for the g-th set bit);
+  // rank[w] = set bits before word w, so a bit's group is found in O(1).
   static constexpr unsigned kHashBits = 16;
   static constexpr size_t kWords = (size_t{1} << kHashBits) / 64;
-  // The atoms whose key has one length: a bit per key hash; the atoms grouped by hash, in hash
-  // order (atoms[start[g]] .. atoms[start[g+1]] for the g-th set bit); rank[w] = set bits
-  // before word w, so a bit's group is found in O(1).
   struct Entry {
+    uint32_t key;     // the key's bytes (little-endian)
     int32_t atom;
-    uint32_t size;  // of the atom
-    uint32_t key;   // its key (first bytes), and the up to 4 bytes after it (masked)
-    uint32_t next, mask;
+    uint32_t offset;  // of the key in the atom
+    uint32_t size;    // of the atom
+    uint32_t bytes;   // where the atom's bytes start in KeyIndex::pool
   };
   struct KeyIndex {
     std::vector<uint64_t> bits;
     std::vector<uint32_t> rank;
     std::vector<uint32_t> start;
-    std::vector<Entry> atoms;
+    std::vector<Entry> entries;
+    std::string pool;  // the atoms' bytes, in entries' order (one cache-friendly block)
   };
   static uint32_t keyHash(uint32_t key) { return (key * 0x9E3779B1u) >> (32 - kHashBits); }
   void buildIndex();
@@ -86,9 +93,10 @@ class MultiMatcher {
   };
   struct Regex {
     int32_t pattern;
-    uint32_t required;   // how many distinct literals it requires (all of them)
+    uint32_t required;   // how many distinct literals of the prefilter it requires (all of them)
     std::string prefix;  // or: the literal the text must start with
     std::string text;    // the branch's RE2 source, compiled when a text first needs it
+    std::vector<std::string> alsoRequired;  // short literals, checked once the others occurred
   };
   // A regex branch compiled on first use (build() only parses): most never run for a given
   // message, and a short-lived process (the MTA's pipe to `sluicectl bounce receive`) parses one.
@@ -98,9 +106,10 @@ class MultiMatcher {
   };
   const re2::RE2& compiled(int32_t id) const;
   size_t patternCount_ = 0;
-  static constexpr size_t kFirst2Words = (size_t{1} << 16) / 64;
-  KeyIndex index_[kMaxKey + 1];         // by key length; 2, 3 and 4 are used
-  std::vector<uint64_t> first2_;        // bit b0 | b1 << 8: some atom starts with bytes b0 b1
+  KeyIndex key4_;                       // atoms of 4 bytes or more, by their rarest 4 bytes
+  size_t step_ = 1;                     // key4_ is probed at every step_-th position (1, 2, 4)
+  KeyIndex key3_;                       // atoms of 3 bytes (whole); shorter ones by shortKeys_
+  std::vector<int32_t> short_;          // atoms of 1 or 2 bytes (searched for one by one)
   std::vector<std::string> atoms_;      // the distinct literals
   std::vector<uint32_t> targetStart_;   // targets_[targetStart_[a] .. targetStart_[a+1]] of atom a
   std::vector<Target> targets_;

@@ -9,7 +9,9 @@
 // explodes on hundreds of patterns with wildcards) nor Aho-Corasick (a table that does not stay
 // in cache) is used for them any more; multi_match.h says why. The small groups (sender,
 // subject, autoreply, skip, complaint, temporary, headline) are one RE2::Set each; "cut"/"cut0"
-// and "mda" are one RE2 alternation each.
+// and "mda" are one RE2 alternation each. The headline, mda, complaint, skip and temporary
+// groups (and cut, were its literals less common) run their regex only past a LiteralGate
+// (literal_gate.h): a memchr for a rare byte of their literals, which most texts do not hold.
 //
 // Why RE2 (and not Hyperscan or PCRE2): linear-time matching with a bounded memory budget
 // whatever the input (bounces are attacker-controlled), on every Debian architecture (Hyperscan
@@ -22,6 +24,7 @@
 #include <re2/set.h>
 
 #include "base/strings.h"
+#include "bounce/literal_gate.h"
 #include "bounce/multi_match.h"
 
 namespace sluice::bounce {
@@ -39,7 +42,7 @@ struct RuleSet::Compiled {
   std::unique_ptr<re2::RE2> cutAfterNewline;
   std::unique_ptr<re2::RE2> mda;                    // "(?m)^(?:a)|(?:b)..." of the mda rules
   std::vector<std::unique_ptr<re2::RE2>> mdaEach;   // each anchored, to name the one found
-  // The lhost conditions grouped by header name: one RE2::Set per name, so that a report's
+  // The lhost conditions grouped by header name: one MultiMatcher per name, so that a report's
   // headers are each matched once against all the conditions on their name.
   struct LhostField {
     std::string name;                 // lower-case header name
@@ -53,6 +56,8 @@ struct RuleSet::Compiled {
   std::vector<std::pair<size_t, size_t>> lhostConds;  // per lhost line: [first, end) condition numbers
   std::vector<size_t> condField;                      // condition number -> index in lhostFields
   std::unique_ptr<ReSet> rhost;  // the rhost patterns, set index = rhost line
+  // Closed when a text holds none of the group's literals: RE2 need not run (literal_gate.h).
+  detail::LiteralGate headlineGate, mdaGate, cutGate, complaintGate, skipGate, temporaryGate;
 };
 
 namespace {
@@ -88,6 +93,10 @@ Result<std::unique_ptr<ReSet>> buildSet(const std::vector<Rule>& rules, const st
   return set;
 }
 
+// The most memchr passes a LiteralGate may make over a short text (a Subject, an address, a
+// diagnostic) before the RE2::Set it guards is cheaper.
+constexpr size_t kShortTextPasses = 8;
+
 // Whether any pattern of the set matches (no list of which: RE2 stops at the first).
 bool anyInSet(const ReSet* set, size_t n, std::string_view text) {
   return set && n > 0 && set->Match(re2::StringPiece(text.data(), text.size()), nullptr);
@@ -113,7 +122,7 @@ Result<std::unique_ptr<RuleSet>> RuleSet::parse(std::string_view text, const std
     if (line.empty() || line[0] == '#') continue;
     std::string_view rest = line;
     std::string dir(nextWord(rest));
-    auto needReason = [&](std::string_view r) { return rs->reasons_.count(std::string(r)) != 0; };
+    auto needReason = [&](std::string_view r) { return rs->reasons_.count(r) != 0; };
     if (dir == "reasons") {
       while (!rest.empty()) rs->reasons_.insert(std::string(nextWord(rest)));
     } else if (dir == "order" || dir == "weak" || dir == "hard" || dir == "none") {
@@ -252,6 +261,19 @@ Status RuleSet::compile(const std::string& source) {
     if (!s) return s.error();
     *j.out = std::move(s.value());
   }
+  auto patterns = [](std::initializer_list<const std::vector<Rule>*> groups) {
+    std::vector<std::string> p;
+    for (const auto* g : groups)
+      for (const Rule& r : *g) p.push_back(r.pattern);
+    return p;
+  };
+  re_->headlineGate.build(patterns({&headlineRules_}));
+  re_->mdaGate.build(patterns({&mdaRules_}));
+  re_->cutGate.build(patterns({&cutRules_, &cut0Rules_}));
+  // Subjects, addresses and diagnostics are short: more memchr passes still cost less than RE2.
+  re_->complaintGate.build(patterns({&complaintRules_}), kShortTextPasses);
+  re_->skipGate.build(patterns({&skipRules_}), kShortTextPasses);
+  re_->temporaryGate.build(patterns({&temporaryRules_}), kShortTextPasses);
   if (!cutRules_.empty() || !cut0Rules_.empty()) {
     auto alt = [](const std::vector<Rule>& v) {
       std::string a;
@@ -337,21 +359,27 @@ std::vector<int> RuleSet::matchReasons5(std::string_view text) const { return sc
 bool RuleSet::matchSender(std::string_view s) const { return anyInSet(re_->sender.get(), senderRules_.size(), s); }
 bool RuleSet::matchSubject(std::string_view s) const { return anyInSet(re_->subject.get(), subjectRules_.size(), s); }
 bool RuleSet::matchAutoReply(std::string_view s) const { return anyInSet(re_->autoReply.get(), autoReplyRules_.size(), s); }
-bool RuleSet::skipAddress(std::string_view s) const { return anyInSet(re_->skip.get(), skipRules_.size(), s); }
+bool RuleSet::skipAddress(std::string_view s) const {
+  return re_->skipGate.mayMatch(s) && anyInSet(re_->skip.get(), skipRules_.size(), s);
+}
 
 bool RuleSet::matchComplaint(std::string_view s) const {
-  return anyInSet(re_->complaint.get(), complaintRules_.size(), s);
+  return re_->complaintGate.mayMatch(s) && anyInSet(re_->complaint.get(), complaintRules_.size(), s);
 }
 
 bool RuleSet::matchTemporary(std::string_view s) const {
-  return anyInSet(re_->temporary.get(), temporaryRules_.size(), s);
+  return re_->temporaryGate.mayMatch(s) && anyInSet(re_->temporary.get(), temporaryRules_.size(), s);
 }
 
 const Rule* RuleSet::headline(std::string_view text) const {
-  if (!re_->headline || headlineRules_.empty()) return nullptr;
+  if (!re_->headline || headlineRules_.empty() || !re_->headlineGate.mayMatch(text)) return nullptr;
   std::vector<int> hits;
   if (!re_->headline->Match(re2::StringPiece(text.data(), text.size()), &hits) || hits.empty()) return nullptr;
   return &headlineRules_[static_cast<size_t>(*std::min_element(hits.begin(), hits.end()))];
+}
+
+bool RuleSet::mayHaveHeadline(std::string_view rawText) const {
+  return re_->headline && !headlineRules_.empty() && re_->headlineGate.mayMatch(rawText);
 }
 
 std::string RuleSet::smtpCommand(std::string_view text) const {
@@ -366,12 +394,12 @@ std::string RuleSet::smtpCommand(std::string_view text) const {
 std::string RuleSet::demoted(const std::string& reason, std::string_view command, std::string_view statusReason) const {
   auto it = demote_.find(reason);
   if (it == demote_.end() || statusReason == reason || command.empty()) return reason;  // "?" = unknown
-  if (it->second.commands.count(std::string(command))) return reason;
+  if (it->second.commands.count(command)) return reason;
   return it->second.to;
 }
 
 size_t RuleSet::findCut(std::string_view text) const {
-  if (!re_->cut) return std::string_view::npos;
+  if (!re_->cut || !re_->cutGate.mayMatch(text)) return std::string_view::npos;
   // A line start is the text's start or follows a '\n' (the text has LF line ends): the first
   // anchored there, the others found by the pattern that starts with the "\n".
   re2::StringPiece t(text.data(), text.size()), m;
@@ -381,7 +409,7 @@ size_t RuleSet::findCut(std::string_view text) const {
 }
 
 size_t RuleSet::findMda(std::string_view text, std::string* name) const {
-  if (!re_->mda) return std::string_view::npos;
+  if (!re_->mda || !re_->mdaGate.mayMatch(text)) return std::string_view::npos;
   re2::StringPiece t(text.data(), text.size()), m;
   if (!re_->mda->Match(t, 0, text.size(), re2::RE2::UNANCHORED, &m, 1)) return std::string_view::npos;
   size_t at = static_cast<size_t>(m.data() - text.data());
@@ -398,27 +426,27 @@ size_t RuleSet::findMda(std::string_view text, std::string* name) const {
 }
 
 std::string RuleSet::statusReason(std::string_view code) const {
-  auto it = status_.find(std::string(code));
+  auto it = status_.find(code);
   return it == status_.end() ? std::string() : it->second;
 }
 
 int RuleSet::priority(std::string_view reason) const {
-  auto it = order_.find(std::string(reason));
+  auto it = order_.find(reason);
   return it == order_.end() ? 1000 : it->second;
 }
 
 bool RuleSet::yields(std::string_view statusReason, std::string_view textReason) const {
-  auto it = yield_.find(std::string(statusReason));
-  return it != yield_.end() && it->second.count(std::string(textReason)) != 0;
+  auto it = yield_.find(statusReason);
+  return it != yield_.end() && it->second.count(textReason) != 0;
 }
 
 bool RuleSet::prefers(std::string_view statusReason, std::string_view textReason) const {
-  auto it = prefer_.find(std::string(statusReason));
-  return it != prefer_.end() && it->second.count(std::string(textReason)) != 0;
+  auto it = prefer_.find(statusReason);
+  return it != prefer_.end() && it->second.count(textReason) != 0;
 }
 
 std::string RuleSet::pseudoStatus(std::string_view reason, bool temporary) const {
-  auto it = pseudo_.find(std::string(reason));
+  auto it = pseudo_.find(reason);
   if (it == pseudo_.end()) return temporary ? "4.0.0" : "5.0.0";
   return temporary ? it->second.second : it->second.first;
 }

@@ -96,6 +96,9 @@ class RuleSet {
   bool matchTemporary(std::string_view lowerText) const;
   // The first headline rule (file order) that matches text, or nullptr.
   const Rule* headline(std::string_view text) const;
+  // false when no headline rule can match rawText, lower-cased and collapsed or not (a quick
+  // test: the collapsed text need not be made).
+  bool mayHaveHeadline(std::string_view rawText) const;
   // The SMTP command the text says failed ("" when unknown).
   std::string smtpCommand(std::string_view text) const;
   // The reason a text match of `reason` counts as, given the failed command and status reason.
@@ -110,16 +113,16 @@ class RuleSet {
   const std::vector<Rule>& reason5Rules() const { return reason5Rules_; }
   std::string statusReason(std::string_view code) const;
   int priority(std::string_view reason) const;  // lower is stronger; unknown = large
-  bool isWeak(std::string_view reason) const { return weak_.count(std::string(reason)) != 0; }
+  bool isWeak(std::string_view reason) const { return weak_.count(reason) != 0; }
   bool yields(std::string_view statusReason, std::string_view textReason) const;
   bool prefers(std::string_view statusReason, std::string_view textReason) const;
-  bool isHard(std::string_view reason) const { return hard_.count(std::string(reason)) != 0; }
-  bool isNone(std::string_view reason) const { return none_.count(std::string(reason)) != 0; }
+  bool isHard(std::string_view reason) const { return hard_.count(reason) != 0; }
+  bool isNone(std::string_view reason) const { return none_.count(reason) != 0; }
   std::string pseudoStatus(std::string_view reason, bool temporary) const;
   size_t patternCount() const;
   // The lhost whose conditions a report's headers meet first (file order), or "".
   std::string lhost(const mime::Fields& headers) const;
-  bool isGeneric(std::string_view lhost) const { return generic_.count(std::string(lhost)) != 0; }
+  bool isGeneric(std::string_view lhost) const { return generic_.find(lhost) != generic_.end(); }
   // The first rhost (file order) whose pattern matches the remote MTA or the domain, or "".
   std::string rhost(std::string_view remoteMta, std::string_view domain) const;
   bool hasRhosts() const { return !rhosts_.empty(); }
@@ -132,9 +135,10 @@ class RuleSet {
       cutRules_, cut0Rules_, skipRules_, complaintRules_, commandRules_, mdaRules_, temporaryRules_, headlineRules_;
   struct Demotion {
     std::string to;
-    std::set<std::string> commands;
+    std::set<std::string, std::less<>> commands;
   };
-  std::map<std::string, Demotion> demote_;
+  // std::less<>: looked up by string_view, no std::string made per lookup.
+  std::map<std::string, Demotion, std::less<>> demote_;
   struct LhostCond {
     std::string field;  // lower-case header name
     std::string pattern;
@@ -145,13 +149,13 @@ class RuleSet {
     std::vector<LhostCond> conds;  // all must hold
   };
   std::vector<Lhost> lhosts_;
-  std::set<std::string> generic_;
+  std::set<std::string, std::less<>> generic_;
   std::vector<Rule> rhosts_;  // name, pattern
-  std::set<std::string> reasons_, weak_, hard_, none_;
-  std::map<std::string, int> order_;
-  std::map<std::string, std::set<std::string>> yield_, prefer_;
-  std::map<std::string, std::string> status_;
-  std::map<std::string, std::pair<std::string, std::string>> pseudo_;
+  std::set<std::string, std::less<>> reasons_, weak_, hard_, none_;
+  std::map<std::string, int, std::less<>> order_;
+  std::map<std::string, std::set<std::string, std::less<>>, std::less<>> yield_, prefer_;
+  std::map<std::string, std::string, std::less<>> status_;
+  std::map<std::string, std::pair<std::string, std::string>, std::less<>> pseudo_;
   struct Compiled;  // the RE2 sets (rules.cc)
   std::unique_ptr<Compiled> re_;
 };

@@ -1,7 +1,8 @@
 // multi_match_test.cc - MultiMatcher (patterns split into branches, a hashed-key prefilter over
 // their literals, then RE2) must report exactly the patterns that RE2 alone finds, for the
 // shipped rules over many texts: samples, random splices, the shared corpus' bounces; including
-// bytes >= 0x80, literals longer than their 4-byte key or in the last three bytes of a text.
+// bytes >= 0x80, literals longer than their 4-byte key or in the last three bytes of a text, and
+// own patterns with literals shorter than a key.
 #include "bounce/multi_match.h"
 
 #include <gtest/gtest.h>
@@ -99,6 +100,62 @@ TEST(MultiMatcher, SameAnswersAsRe2OnCorpus) {
       if (re2::RE2::PartialMatch(t, *res[i])) want.push_back(static_cast<int>(i));
     std::vector<int> got = m.match(t);
     EXPECT_EQ(got, want) << files[k];
+  }
+}
+
+// The prefilter's less common paths: literals of 1 to 3 bytes (no 4-byte key), a key in the
+// middle or at the end of its literal, regex branches whose short literals are checked after
+// their long ones, atoms at the text's very start and end.
+TEST(MultiMatcher, ShortLiteralsAndInnerKeys) {
+  std::vector<std::string> pats = {"x", "ab", "not", "spf", "\\bspf\\b.*fail", "\\bofr\\d*_103\\b", "zzqx",
+                                   "mess(?:age|ages) rejected", "a.b", "qu?x+", "the user\\(s\\) account"};
+  MultiMatcher m;
+  ASSERT_TRUE(m.build(pats).ok());
+  re2::RE2::Options o;
+  o.set_encoding(re2::RE2::Options::EncodingLatin1);
+  o.set_case_sensitive(false);
+  std::vector<std::unique_ptr<re2::RE2>> res;
+  for (const auto& p : pats) res.push_back(std::make_unique<re2::RE2>(p, o));
+  std::vector<std::string> texts = {"", "x", "ab", "not", "no", "sp", "spf", "spf fail", "fail spf", "spf: soft fail",
+                                    "ofr_103", "ofr12_103 x", "ofr_1034", "zzq", "zzqx", "azzqx", "message rejected",
+                                    "messages rejected!", "message rejecte", "a-b", "qxxx", "the user(s) account is",
+                                    "he user(s) account", "xx notspf fail zzqx ab"};
+  for (const auto& t : texts) {
+    std::vector<int> want;
+    for (size_t i = 0; i < res.size(); ++i)
+      if (re2::RE2::PartialMatch(t, *res[i])) want.push_back(static_cast<int>(i));
+    EXPECT_EQ(m.match(t), want) << t;
+  }
+}
+
+// Patterns whose literals are all 5 bytes or more (probed at every 2nd position) or 7 (every
+// 4th): every occurrence found, at every offset, near both ends of the text.
+TEST(MultiMatcher, SampledProbesFindEveryOffset) {
+  for (const std::vector<std::string>& pats : std::vector<std::vector<std::string>>{
+           {"<<< 5\\d\\d", "after data\\b", "in reply to (?:rcpt|mail) to command", "abcde"},
+           {"abcdefg", "xyzzy plugh", "after end of data", "dmarc policy.*rejected"}}) {
+    MultiMatcher m;
+    ASSERT_TRUE(m.build(pats).ok());
+    re2::RE2::Options o;
+    o.set_encoding(re2::RE2::Options::EncodingLatin1);
+    o.set_case_sensitive(false);
+    std::vector<std::unique_ptr<re2::RE2>> res;
+    for (const auto& p : pats) res.push_back(std::make_unique<re2::RE2>(p, o));
+    std::vector<std::string> pieces = {"<<< 550", "after data", "in reply to rcpt to command", "abcde", "abcdefg",
+                                       "xyzzy plugh", "after end of data", "dmarc policy rejected", "x", " "};
+    std::mt19937 rng(3);
+    for (int i = 0; i < 2000; ++i) {
+      std::string t(rng() % 9, 'q');  // every offset
+      for (int j = 0; j < 3; ++j) {
+        t += pieces[rng() % pieces.size()];
+        t += std::string(rng() % 6, ' ');
+      }
+      if (rng() % 2) t.resize(t.size() - std::min<size_t>(t.size(), rng() % 4));  // cut near the end
+      std::vector<int> want;
+      for (size_t k = 0; k < res.size(); ++k)
+        if (re2::RE2::PartialMatch(t, *res[k])) want.push_back(static_cast<int>(k));
+      EXPECT_EQ(m.match(t), want) << t;
+    }
   }
 }
 

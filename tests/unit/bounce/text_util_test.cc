@@ -1,6 +1,6 @@
 // text_util_test.cc - the text scanners of lib/bounce/text_util.cc against plain byte-by-byte
 // reference versions, over random texts made of the bytes that matter to them (whitespace runs,
-// letters of both cases, digits, dots, '@', bytes >= 0x80) and every output bound.
+// letters of both cases, digits, dots, '@', bytes >= 0x80, control bytes) and every output bound.
 #include <gtest/gtest.h>
 
 #include <random>
@@ -106,6 +106,21 @@ TEST(TextUtil, CollapseSameAsByteByByte) {
     ASSERT_EQ(collapseSpace(t, max), collapseRef(t, max, false)) << i;
     ASSERT_EQ(detail::collapseLower(t, max), collapseRef(t, max, true)) << i;
   }
+  // Prose: words and single spaces, now and then a line end, a double space or a control
+  // byte, so that the 16- and 8-byte fast paths stop at every offset of their block.
+  static const std::string kBreaks[] = {" ", " ", " ", " ", "\n", "  ", " \r\n", "\x01", "\t ", "\xc3\xa9 "};
+  for (int i = 0; i < 5000; ++i) {
+    std::string t;
+    size_t n = rng() % 600;
+    while (t.size() < n) {
+      size_t len = 1 + rng() % 12;
+      for (size_t j = 0; j < len; ++j) t.push_back(static_cast<char>((rng() % 2 ? 'a' : 'A') + rng() % 26));
+      t += kBreaks[rng() % std::size(kBreaks)];
+    }
+    size_t max = rng() % 4 == 0 ? rng() % 300 : kMaxDiagnostic;
+    ASSERT_EQ(collapseSpace(t, max), collapseRef(t, max, false)) << i;
+    ASSERT_EQ(detail::collapseLower(t, max), collapseRef(t, max, true)) << i;
+  }
   EXPECT_EQ(collapseSpace("  Hello   World\t\n"), "Hello World");
   EXPECT_EQ(detail::collapseLower(" ABCDEFGH IJKLMNOP  QRSTUVWXYZ \xc3\x89"), "abcdefgh ijklmnop qrstuvwxyz \xc3\x89");
 }
@@ -159,6 +174,23 @@ TEST(TextUtil, FindStatusCodeSameAsTwoPasses) {
 
 // The first address of a text: quoting around it dropped ("='user@", "'user@"), the domain
 // lower-cased, the local part kept as written, an RFC 2047 word as the local part kept whole.
+TEST(TextUtil, ControlByteCountSameAsByteByByte) {
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<int> byte(0, 255), len(0, 5000);
+  for (int k = 0; k < 300; ++k) {
+    std::string t(static_cast<size_t>(len(rng)), '\0');
+    int mode = k % 3;  // random bytes; mostly text; control bytes only
+    for (char& c : t) {
+      int b = byte(rng);
+      c = static_cast<char>(mode == 0 ? b : mode == 1 ? (b < 200 ? 'a' + b % 26 : b % 40) : b % 32);
+    }
+    size_t want = 0;
+    for (unsigned char c : t) want += c < 32 && c != '\t' && c != '\n' && c != '\r';
+    EXPECT_EQ(sluice::bounce::detail::controlByteCount(t), want) << "length " << t.size();
+  }
+  EXPECT_EQ(sluice::bounce::detail::controlByteCount(""), 0u);
+}
+
 TEST(TextUtil, ExtractAddress) {
   EXPECT_EQ(sluice::bounce::extractAddress("RCPT To:<User@Example.ORG>"), "User@example.org");
   EXPECT_EQ(sluice::bounce::extractAddress("address ='kiji@example.jp' failed"), "kiji@example.jp");
