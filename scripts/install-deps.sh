@@ -28,7 +28,7 @@ BUILD=(build-essential cmake ninja-build ccache pkg-config git
 RUNTIME_TEST=(postfix sasl2-bin libsasl2-modules swaks postfwd policyd-rate-limit redis-server
               python3-dkim libmail-dkim-perl libnet-dns-perl
               procps iproute2 psmisc openssl python3 bc curl libsisimai-perl
-              unbound opendkim opendkim-tools
+              unbound opendkim opendkim-tools miltertest
               libwrap0 libdb5.3 libldap-2.5-0 libnsl2 m4)  # the last five: the private Sendmail's
 
 need=()
