@@ -21,14 +21,6 @@ Result<std::optional<RunAs>> ownerOfNewFiles(const std::string& runAsUser) {
   return who;
 }
 
-std::string userName(uid_t uid) {
-  std::vector<char> buf(4096);
-  struct passwd pw {};
-  struct passwd* found = nullptr;
-  if (getpwuid_r(uid, &pw, buf.data(), buf.size(), &found) == 0 && found != nullptr) return found->pw_name;
-  return "uid " + std::to_string(uid);
-}
-
 Status giveTo(const std::string& path, const RunAs& who) {
   if (::lchown(path.c_str(), who.uid, who.gid) != 0) {
     return makeError("cannot give " + path + " to " + who.name + ": " + std::strerror(errno) + "; chown " +

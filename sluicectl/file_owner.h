@@ -20,9 +20,6 @@ namespace sluice::ctl {
 // user and what to do when it does not exist or has uid 0.
 Result<std::optional<RunAs>> ownerOfNewFiles(const std::string& runAsUser);
 
-// "sluice", or "uid 998" for a uid without a name.
-std::string userName(uid_t uid);
-
 // Gives `path` to who.uid:who.gid without following a symlink; the mode stays as it is.
 Status giveTo(const std::string& path, const RunAs& who);
 

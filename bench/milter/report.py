@@ -36,6 +36,31 @@ def kb(body):
 
 
 results = []   # (target text, ok)
+
+
+def compare(part, driver, rs, libmilter=False):
+    """sluice against opendkim and the raw OpenSSL cost at each body size of one part; targets."""
+    print(f"{'body':<8}{'sluice ms':>10}{'opendkim ms':>12}{'od/sluice':>10}{'raw ms':>8}{'sluice/raw':>11}  raw")
+    for body in sorted({int(r["body"]) for r in rs}):
+        s, o = get(part, "sluice-milter", body), get(part, "opendkim", body)
+        if not s or not o or cpu(s) <= 0:
+            continue
+        rawc = sign_ms + (sha_ms(body) if body >= 100000 else 0)
+        what = "sign + sha256(body)" if body >= 100000 else "sign"
+        ratio = cpu(o) / cpu(s)
+        print(f"{kb(body):<8}{cpu(s):>10.3f}{cpu(o):>12.3f}{ratio:>9.1f}x{rawc:>8.3f}{cpu(s) / rawc:>10.2f}x  {what}")
+        lm = get(part, "sluice-libmilter", body) if libmilter else None
+        if lm:
+            print(f"{'':<8}sluice-milter on libmilter: {cpu(lm):.3f} ms ({cpu(lm) / cpu(s):.2f}x the built-in engine)")
+        results.append((f"{kb(body)} ({driver}): CPU/msg >= 3x lower than opendkim: {ratio:.1f}x", ratio >= 3))
+        if body < 10000:
+            results.append((f"{kb(body)} ({driver}): CPU/msg <= 1.5x raw RSA-2048 sign: {cpu(s) / rawc:.2f}x",
+                            cpu(s) <= 1.5 * rawc))
+        if body >= 100000:
+            results.append((f"{kb(body)} ({driver}): CPU/msg <= 1.5x (raw sign + SHA-256 of the body): "
+                            f"{cpu(s) / rawc:.2f}x", cpu(s) <= 1.5 * rawc))
+
+
 cost = [r for r in rows if r["part"] == "cost"]
 if cost:
     print(f"== per-message cost (20 sessions, unix sockets; raw OpenSSL: rsa2048 sign {sign_ms:.3f} ms,"
@@ -44,24 +69,7 @@ if cost:
     for r in cost:
         print(f"{kb(int(r['body'])):<8}{r['config']:<15}{r['N']:>6}{float(r['end_to_end']):>8.0f}"
               f"{cpu(r):>12.3f}{float(r['user_ms/msg']):>7.3f}{float(r['sys_ms/msg']):>7.3f}{r['signed'] + '/' + r['N']:>12}")
-    print(f"{'body':<8}{'sluice ms':>10}{'opendkim ms':>12}{'od/sluice':>10}{'raw ms':>8}{'sluice/raw':>11}  raw")
-    for body in sorted({int(r["body"]) for r in cost}):
-        s, o = get("cost", "sluice-milter", body), get("cost", "opendkim", body)
-        if not s or not o:
-            continue
-        rawc = sign_ms + (sha_ms(body) if body >= 100000 else 0)
-        what = "sign + sha256(body)" if body >= 100000 else "sign"
-        ratio = cpu(o) / cpu(s) if cpu(s) > 0 else float("inf")
-        print(f"{kb(body):<8}{cpu(s):>10.3f}{cpu(o):>12.3f}{ratio:>9.1f}x{rawc:>8.3f}{cpu(s) / rawc:>10.2f}x  {what}")
-        lm = get("cost", "sluice-libmilter", body)
-        if lm and cpu(s) > 0:
-            print(f"{'':<8}sluice-milter on libmilter: {cpu(lm):.3f} ms ({cpu(lm) / cpu(s):.2f}x the built-in engine)")
-        results.append((f"{kb(body)} (Postfix): CPU/msg >= 3x lower than opendkim: {ratio:.1f}x", ratio >= 3))
-        if body < 10000:
-            results.append((f"{kb(body)} (Postfix): CPU/msg <= 1.5x raw RSA-2048 sign: {cpu(s) / rawc:.2f}x", cpu(s) <= 1.5 * rawc))
-        if body >= 100000:
-            results.append((f"{kb(body)} (Postfix): CPU/msg <= 1.5x (raw sign + SHA-256 of the body): {cpu(s) / rawc:.2f}x",
-                            cpu(s) <= 1.5 * rawc))
+    compare("cost", "Postfix", cost, libmilter=True)
 
 mt = [r for r in rows if r["part"] == "mt"]
 if mt:
@@ -71,22 +79,7 @@ if mt:
     for r in mt:
         print(f"{kb(int(r['body'])):<8}{r['config']:<18}{r['N']:>6}{float(r['end_to_end']):>8.0f}"
               f"{cpu(r):>12.3f}{float(r['user_ms/msg']):>7.3f}{float(r['sys_ms/msg']):>7.3f}")
-    print(f"{'body':<8}{'sluice ms':>10}{'opendkim ms':>12}{'od/sluice':>10}{'raw ms':>8}{'sluice/raw':>11}  raw")
-    for body in sorted({int(r["body"]) for r in mt}):
-        s, o = get("mt", "sluice-milter", body), get("mt", "opendkim", body)
-        if not s or not o or cpu(s) <= 0:
-            continue
-        rawc = sign_ms + (sha_ms(body) if body >= 100000 else 0)
-        what = "sign + sha256(body)" if body >= 100000 else "sign"
-        ratio = cpu(o) / cpu(s)
-        print(f"{kb(body):<8}{cpu(s):>10.3f}{cpu(o):>12.3f}{ratio:>9.1f}x{rawc:>8.3f}{cpu(s) / rawc:>10.2f}x  {what}")
-        results.append((f"{kb(body)} (miltertest): CPU/msg >= 3x lower than opendkim: {ratio:.1f}x", ratio >= 3))
-        if body < 10000:
-            results.append((f"{kb(body)} (miltertest): CPU/msg <= 1.5x raw RSA-2048 sign: {cpu(s) / rawc:.2f}x",
-                            cpu(s) <= 1.5 * rawc))
-        if body >= 100000:
-            results.append((f"{kb(body)} (miltertest): CPU/msg <= 1.5x (raw sign + SHA-256 of the body): "
-                            f"{cpu(s) / rawc:.2f}x", cpu(s) <= 1.5 * rawc))
+    compare("mt", "miltertest", mt)
 
 e2e = [r for r in rows if r["part"] == "e2e"]
 if e2e:

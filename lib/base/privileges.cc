@@ -20,14 +20,6 @@ std::string modeString(mode_t mode) {
   return buf;
 }
 
-std::string userName(uid_t uid) {
-  std::vector<char> buf(4096);
-  struct passwd pw {};
-  struct passwd* found = nullptr;
-  if (getpwuid_r(uid, &pw, buf.data(), buf.size(), &found) == 0 && found != nullptr) return found->pw_name;
-  return "uid " + std::to_string(uid);
-}
-
 std::optional<gid_t> groupId(const std::string& name) {
   std::vector<char> buf(16384);
   struct group gr {};
@@ -39,6 +31,15 @@ std::optional<gid_t> groupId(const std::string& name) {
 std::string errnoText() { return std::strerror(errno); }
 
 }  // namespace
+
+std::string userName(uid_t uid) {
+  std::vector<char> buf(4096);
+  struct passwd pw {};
+  struct passwd* found = nullptr;
+  if (getpwuid_r(uid, &pw, buf.data(), buf.size(), &found) == 0 && found != nullptr) return found->pw_name;
+  return "uid " + std::to_string(uid);
+}
+
 
 Result<std::optional<RunAs>> runAsFor(const std::string& user) {
   if (::geteuid() != 0 || user.empty()) return std::optional<RunAs>();

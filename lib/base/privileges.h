@@ -47,6 +47,8 @@ Status checkStateDir(const std::string& dir);
 
 // "sluice (uid 998)" - the effective user, for messages.
 std::string effectiveUserDescription();
+// The user name of uid, or "uid N" when it has none.
+std::string userName(uid_t uid);
 
 // The directory of a unix socket address ("unix:/PATH", "local:/PATH" or "/PATH"); "" for the
 // others (HOST:PORT, inet:PORT@HOST).

@@ -18,6 +18,7 @@
 #include "bounce_cmd.h"
 #include "cli_util.h"
 #include "config/config.h"
+#include "ctl_run.h"
 #include "dispatch.h"
 #include "queue/queue.h"
 #include "temp_dir.h"
@@ -27,20 +28,8 @@
 namespace sluice {
 namespace {
 
-struct CtlRun {
-  int code = -1;
-  std::string out, err;
-};
-
-CtlRun sluicectl(const std::vector<std::string>& args, const std::string& stdinText = "") {
-  std::istringstream in(stdinText);
-  std::ostringstream out, err;
-  CtlRun r;
-  r.code = ctl::runSluicectl(args, in, out, err);
-  r.out = out.str();
-  r.err = err.str();
-  return r;
-}
+using testing::CtlRun;
+using testing::sluicectl;
 
 std::string show(const std::vector<std::string>& args) { return ::testing::PrintToString(args); }
 

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "ctl_run.h"
 #include "dispatch.h"
 #include "file_owner.h"
 #include "temp_dir.h"
@@ -23,20 +24,8 @@
 namespace sluice {
 namespace {
 
-struct CtlRun {
-  int code = -1;
-  std::string out, err;
-};
-
-CtlRun sluicectl(const std::vector<std::string>& args) {
-  std::istringstream in;
-  std::ostringstream out, err;
-  CtlRun r;
-  r.code = ctl::runSluicectl(args, in, out, err);
-  r.out = out.str();
-  r.err = err.str();
-  return r;
-}
+using testing::CtlRun;
+using testing::sluicectl;
 
 struct stat statOf(const std::string& path) {
   struct stat st {};
