@@ -208,7 +208,7 @@ TEST_F(SluicectlDkimKeygenOwnerTest, AnEmptyRunAsUserKeepsTheCaller) {
   auto r = keygen("run_as_user: \"\"", key_);
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(statOf(key_).st_uid, ::geteuid());
-  EXPECT_NE(r.out.find("\nowner " + ctl::userName(::geteuid()) + " ("), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\nowner " + userName(::geteuid()) + " ("), std::string::npos) << r.out;
 }
 
 TEST_F(SluicectlDkimKeygenOwnerTest, WithoutAConfigSluiceIfItExistsElseRootAndANote) {
@@ -249,7 +249,7 @@ TEST_F(SluicectlDkimKeygenOwnerTest, ADirectoryTheUserCannotEnterIsReported) {
 
 TEST(SluicectlFileOwner, CanEnterFollowsOwnerGroupAndOthers) {
   test_util::TempDir tmp{"sluicectl-enter"};
-  RunAs me{ctl::userName(::geteuid()), ::geteuid(), ::getegid()};
+  RunAs me{userName(::geteuid()), ::geteuid(), ::getegid()};
   RunAs other{"sluice-test-other", 60999, 60999};
   std::filesystem::permissions(tmp.path(), std::filesystem::perms(0700));
   EXPECT_TRUE(ctl::canEnter(tmp.path(), me));
