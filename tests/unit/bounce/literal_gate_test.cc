@@ -5,6 +5,7 @@
 #include "bounce/literal_gate.h"
 
 #include "bounce/extract.h"
+#include "re2_reference.h"
 
 #include <gtest/gtest.h>
 #include <re2/re2.h>
@@ -31,11 +32,7 @@ TEST(LiteralGate, ClosedOnlyWhenNoPatternMatches) {
       "caf\xe9 ferm\xe9", "^x-gate: [0-9]+"};
   LiteralGate gate;
   gate.build(pats, 8);
-  re2::RE2::Options o;
-  o.set_encoding(re2::RE2::Options::EncodingLatin1);
-  o.set_case_sensitive(false);
-  std::vector<std::unique_ptr<re2::RE2>> res;
-  for (const auto& p : pats) res.push_back(std::make_unique<re2::RE2>(p, o));
+  auto res = testing::referenceRegexes(pats);
   std::vector<std::string> texts = {
       "", "550 user unknown", "The User(s) Account Is Disabled.", "the user(s) account is temporarily over quota",
       "Your message to <a@b.example> was automatically REJECTED: quota", "MAIL.LOCAL: x", "procmail:",

@@ -4,6 +4,7 @@
 // bytes >= 0x80, literals longer than their 4-byte key or in the last three bytes of a text, and
 // own patterns with literals shorter than a key.
 #include "bounce/multi_match.h"
+#include "re2_reference.h"
 
 #include <gtest/gtest.h>
 #include <re2/re2.h>
@@ -38,11 +39,7 @@ TEST(MultiMatcher, SameAnswersAsRe2) {
   ASSERT_GT(pats.size(), 500u);
   MultiMatcher m;
   ASSERT_TRUE(m.build(pats).ok());
-  re2::RE2::Options o;
-  o.set_encoding(re2::RE2::Options::EncodingLatin1);
-  o.set_case_sensitive(false);
-  std::vector<std::unique_ptr<re2::RE2>> res;
-  for (const auto& p : pats) res.push_back(std::make_unique<re2::RE2>(p, o));
+  auto res = testing::referenceRegexes(pats);
   std::vector<std::string> texts = {
       "550 5.1.1 <a@example.org>: recipient address rejected: user unknown in local recipient table",
       "552 5.2.2 mailbox full", "sorry, i couldn't find any host named example.invalid. (#5.1.2)",
@@ -77,11 +74,7 @@ TEST(MultiMatcher, SameAnswersAsRe2OnCorpus) {
   auto pats = shippedPatterns();
   MultiMatcher m;
   ASSERT_TRUE(m.build(pats).ok());
-  re2::RE2::Options o;
-  o.set_encoding(re2::RE2::Options::EncodingLatin1);
-  o.set_case_sensitive(false);
-  std::vector<std::unique_ptr<re2::RE2>> res;
-  for (const auto& p : pats) res.push_back(std::make_unique<re2::RE2>(p, o));
+  auto res = testing::referenceRegexes(pats);
   std::vector<std::filesystem::path> files;
   for (const auto& e : std::filesystem::directory_iterator(dir)) files.push_back(e.path());
   std::sort(files.begin(), files.end());
@@ -111,11 +104,7 @@ TEST(MultiMatcher, ShortLiteralsAndInnerKeys) {
                                    "mess(?:age|ages) rejected", "a.b", "qu?x+", "the user\\(s\\) account"};
   MultiMatcher m;
   ASSERT_TRUE(m.build(pats).ok());
-  re2::RE2::Options o;
-  o.set_encoding(re2::RE2::Options::EncodingLatin1);
-  o.set_case_sensitive(false);
-  std::vector<std::unique_ptr<re2::RE2>> res;
-  for (const auto& p : pats) res.push_back(std::make_unique<re2::RE2>(p, o));
+  auto res = testing::referenceRegexes(pats);
   std::vector<std::string> texts = {"", "x", "ab", "not", "no", "sp", "spf", "spf fail", "fail spf", "spf: soft fail",
                                     "ofr_103", "ofr12_103 x", "ofr_1034", "zzq", "zzqx", "azzqx", "message rejected",
                                     "messages rejected!", "message rejecte", "a-b", "qxxx", "the user(s) account is",
@@ -136,11 +125,7 @@ TEST(MultiMatcher, SampledProbesFindEveryOffset) {
            {"abcdefg", "xyzzy plugh", "after end of data", "dmarc policy.*rejected"}}) {
     MultiMatcher m;
     ASSERT_TRUE(m.build(pats).ok());
-    re2::RE2::Options o;
-    o.set_encoding(re2::RE2::Options::EncodingLatin1);
-    o.set_case_sensitive(false);
-    std::vector<std::unique_ptr<re2::RE2>> res;
-    for (const auto& p : pats) res.push_back(std::make_unique<re2::RE2>(p, o));
+    auto res = testing::referenceRegexes(pats);
     std::vector<std::string> pieces = {"<<< 550", "after data", "in reply to rcpt to command", "abcde", "abcdefg",
                                        "xyzzy plugh", "after end of data", "dmarc policy rejected", "x", " "};
     std::mt19937 rng(3);
