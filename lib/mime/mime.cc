@@ -20,6 +20,7 @@ namespace sluice::mime {
 namespace {
 
 bool isWsp(char c) { return c == ' ' || c == '\t'; }
+char lowerAscii(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
 
 std::string_view lineAt(std::string_view s, size_t pos, size_t* next) {
   const char* hit = pos < s.size() ? findNear(s.data() + pos, s.size() - pos, '\n') : nullptr;
@@ -118,15 +119,28 @@ bool asciiCompatible(const std::string& cs) {
   return cs.rfind("iso-8859-", 0) == 0 || cs.rfind("windows-125", 0) == 0 || cs == "iso-2022-jp";
 }
 
-size_t asciiPrefix(std::string_view s) {
+// Bytes before the first one >= 0x80, or also ESC, SO or SI when stopAtShifts.
+size_t asciiRun(std::string_view s, bool stopAtShifts) {
   size_t i = 0;
+#if defined(__SSE2__)
+  const __m128i esc = _mm_set1_epi8(0x1b), so = _mm_set1_epi8(0x0e), si = _mm_set1_epi8(0x0f);
+  for (; i + 16 <= s.size(); i += 16) {
+    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i));
+    if (stopAtShifts)
+      v = _mm_or_si128(v, _mm_or_si128(_mm_cmpeq_epi8(v, esc), _mm_or_si128(_mm_cmpeq_epi8(v, so), _mm_cmpeq_epi8(v, si))));
+    auto m = static_cast<unsigned>(_mm_movemask_epi8(v));  // the high bits
+    if (m != 0) return i + static_cast<size_t>(std::countr_zero(m));
+  }
+#endif
   while (i < s.size()) {
     auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x80 || c == 0x1b || c == 0x0e || c == 0x0f) break;
+    if (c >= 0x80 || (stopAtShifts && (c == 0x1b || c == 0x0e || c == 0x0f))) break;
     ++i;
   }
   return i;
 }
+
+size_t asciiPrefix(std::string_view s) { return asciiRun(s, true); }
 
 std::string toUtf8(std::string_view in, const std::string& charset) {
   bool owned = false;
@@ -171,14 +185,15 @@ std::string toUtf8(std::string_view in, const std::string& charset) {
 }
 
 void appendLatin1AsUtf8(std::string& out, std::string_view s) {
-  for (char ch : s) {
-    auto c = static_cast<unsigned char>(ch);
-    if (c < 0x80) {
-      out.push_back(ch);
-    } else {
-      out.push_back(static_cast<char>(0xC0 | (c >> 6)));
-      out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-    }
+  // ASCII runs (most of a text) appended whole; each other byte as its two UTF-8 bytes.
+  while (!s.empty()) {
+    size_t run = asciiRun(s, false);
+    out.append(s.data(), run);
+    if (run == s.size()) break;
+    auto c = static_cast<unsigned char>(s[run]);
+    const char two[2] = {static_cast<char>(0xC0 | (c >> 6)), static_cast<char>(0x80 | (c & 0x3F))};
+    out.append(two, 2);
+    s.remove_prefix(run + 1);
   }
 }
 
@@ -225,8 +240,20 @@ void Fields::addValue(std::string_view name, std::string_view value) {
 }
 
 const std::string_view* Fields::find(std::string_view name) const {
+  // The length and the first byte (| 0x20: equal for two bytes that are equal ignoring ASCII
+  // case) sort out nearly every other field before a whole comparison.
+  if (name.empty()) {
+    for (const Field& f : items_)
+      if (f.name.empty()) return &f.value;
+    return nullptr;
+  }
+  const size_t n = name.size();
+  const char c0 = static_cast<char>(name[0] | 0x20);
   for (const Field& f : items_) {
-    if (f.name.size() == name.size() && iequals(f.name, name)) return &f.value;
+    if (f.name.size() != n || static_cast<char>(f.name[0] | 0x20) != c0) continue;
+    size_t i = 1;
+    while (i < n && lowerAscii(f.name[i]) == lowerAscii(name[i])) ++i;
+    if (i == n && lowerAscii(f.name[0]) == lowerAscii(name[0])) return &f.value;
   }
   return nullptr;
 }
@@ -357,6 +384,55 @@ std::vector<Fields> parseFieldGroups(std::string_view body, const Limits& limits
   }
   return groups;
 }
+
+namespace {
+
+// The values of several parameters in one pass (param() for each name: the first occurrence,
+// unquoted); outs[i] is left unchanged when names[i] is absent.
+template <size_t N>
+void params(std::string_view v, const std::string_view (&names)[N], std::string* (&&outs)[N]) {
+  bool found[N] = {};
+  size_t left = N;
+  size_t pos = 0;
+  while (pos < v.size()) {
+    size_t semi = v.find(';', pos);
+    if (semi == std::string_view::npos) return;
+    pos = semi + 1;
+    while (pos < v.size() && (isWsp(v[pos]) || v[pos] == '\n')) ++pos;
+    size_t eq = v.find('=', pos);
+    if (eq == std::string_view::npos) return;
+    std::string_view key = trim(v.substr(pos, eq - pos));
+    size_t vstart = eq + 1;
+    while (vstart < v.size() && isWsp(v[vstart])) ++vstart;
+    // The value is built only for a parameter asked for; the others are skipped over.
+    std::string* val = nullptr;
+    for (size_t k = 0; k < N; ++k) {
+      if (!found[k] && iequals(key, names[k])) {
+        found[k] = true;
+        val = outs[k];
+        val->clear();
+        break;
+      }
+    }
+    size_t vend = vstart;
+    if (vstart < v.size() && v[vstart] == '"') {
+      vend = vstart + 1;
+      while (vend < v.size() && v[vend] != '"') {
+        if (v[vend] == '\\' && vend + 1 < v.size()) ++vend;
+        if (val) val->push_back(v[vend]);
+        ++vend;
+      }
+      if (vend < v.size()) ++vend;
+    } else {
+      while (vend < v.size() && v[vend] != ';' && !isWsp(v[vend])) ++vend;
+      if (val) val->assign(v.substr(vstart, vend - vstart));
+    }
+    if (val && --left == 0) return;
+    pos = vend;
+  }
+}
+
+}  // namespace
 
 std::string param(std::string_view v, std::string_view name) {
   size_t pos = 0;
@@ -515,29 +591,37 @@ bool mboxSeparator(std::string_view line) {
 size_t findFromLine(std::string_view text, size_t pos) {
   const char* p = text.data();
   const size_t n = text.size();
-  auto at = [&](size_t f) {
-    return f + 5 <= n && std::memcmp(p + f, "From ", 5) == 0 && (f == 0 || p[f - 1] == '\n' || p[f - 1] == '\r');
+  auto at = [&](size_t f) {  // f >= 1 or checked by the caller; "From " fits
+    return (p[f - 1] == '\n' || p[f - 1] == '\r') && std::memcmp(p + f, "From ", 5) == 0;
   };
   size_t i = pos;
   if (i == 0) {
-    if (at(0)) return 0;
+    if (n >= 5 && std::memcmp(p, "From ", 5) == 0) return 0;
     i = 1;
   }
+  if (n < 5) return std::string_view::npos;
+  const size_t last = n - 5;  // the last position where "From " fits
 #if defined(__SSE2__)
-  // 16 positions at a time: an 'F' whose preceding byte is a line end (a few a message; a
-  // substring search for "From " stops at every 'F' of the text, in a library call each time).
-  const __m128i F = _mm_set1_epi8('F'), LF = _mm_set1_epi8('\n'), CR = _mm_set1_epi8('\r');
-  for (; i + 16 <= n; i += 16) {
-    __m128i cur = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
-    __m128i prev = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i - 1));
-    __m128i hit = _mm_and_si128(_mm_cmpeq_epi8(cur, F), _mm_or_si128(_mm_cmpeq_epi8(prev, LF), _mm_cmpeq_epi8(prev, CR)));
-    for (auto bits = static_cast<unsigned>(_mm_movemask_epi8(hit)); bits != 0; bits &= bits - 1) {
+  // 64 positions at a time, looking for 'F' only (rare in mail text: header names, "Final-"),
+  // then each 'F' checked for a line end before it and "rom " after it. One test a block of 64
+  // bytes; a substring search for "From " stops at every 'F' in a library call each time.
+  const __m128i F = _mm_set1_epi8('F');
+  for (; i + 64 <= n; i += 64) {
+    const auto* q = reinterpret_cast<const __m128i*>(p + i);
+    __m128i a = _mm_cmpeq_epi8(_mm_loadu_si128(q), F), b = _mm_cmpeq_epi8(_mm_loadu_si128(q + 1), F);
+    __m128i c = _mm_cmpeq_epi8(_mm_loadu_si128(q + 2), F), d = _mm_cmpeq_epi8(_mm_loadu_si128(q + 3), F);
+    if (_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(a, b), _mm_or_si128(c, d))) == 0) continue;
+    uint64_t bits = static_cast<uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(a))) |
+                    static_cast<uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(b))) << 16 |
+                    static_cast<uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(c))) << 32 |
+                    static_cast<uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(d))) << 48;
+    for (; bits != 0; bits &= bits - 1) {
       size_t f = i + static_cast<size_t>(std::countr_zero(bits));
-      if (at(f)) return f;
+      if (f <= last && at(f)) return f;
     }
   }
 #endif
-  for (; i < n; ++i)
+  for (; i <= last; ++i)
     if (p[i] == 'F' && at(i)) return i;
   return std::string_view::npos;
 }
@@ -611,8 +695,10 @@ class Parser {
     if (!ct.empty()) {
       std::string_view t = trim(ct.substr(0, ct.find(';')));
       if (t.find('/') != std::string_view::npos) p.type = toLower(t);
-      p.charset = toLower(param(ct, "charset"));
-      p.boundary = param(ct, "boundary");
+      std::string cs;
+      params(ct, {"charset", "boundary"}, {&cs, &p.boundary});
+      toLowerInPlace(cs);
+      p.charset = std::move(cs);
     }
     std::string cte = toLower(trim(p.headers.get("content-transfer-encoding")));
     bool wanted = p.type.rfind("text/", 0) == 0 || p.type.rfind("message/", 0) == 0 || p.isMultipart();

@@ -228,7 +228,7 @@ TEST(Mime, FindFromLineAgreesWithAReference) {
   auto next = [&] { return seed = seed * 1103515245u + 12345u, (seed >> 16) & 0x7fff; };
   for (int round = 0; round < 400; ++round) {
     std::string t;
-    size_t len = next() % 120;
+    size_t len = next() % 300;  // several 64-byte blocks and a short tail
     while (t.size() < len) t += pieces[next() % (sizeof pieces / sizeof pieces[0])];
     for (size_t pos = 0; pos <= t.size(); ++pos) ASSERT_EQ(findFromLine(t, pos), reference(t, pos)) << "text '" << t << "' pos " << pos;
   }
@@ -236,6 +236,52 @@ TEST(Mime, FindFromLineAgreesWithAReference) {
   EXPECT_EQ(findFromLine("xFrom a", 0), std::string_view::npos);
   EXPECT_EQ(findFromLine(std::string(40, 'x') + "\rFrom ", 0), 41u);
   EXPECT_EQ(findFromLine("", 0), std::string_view::npos);
+}
+
+TEST(Mime, Latin1AndAsciiPrefixesAgreeWithAReference) {
+  // Texts of ASCII runs and high bytes of every length around the 16-byte blocks.
+  uint32_t seed = 99;
+  auto next = [&] { return seed = seed * 1103515245u + 12345u, (seed >> 16) & 0x7fff; };
+  for (int round = 0; round < 300; ++round) {
+    std::string t, want;
+    size_t len = next() % 80;
+    for (size_t i = 0; i < len; ++i) {
+      auto c = static_cast<unsigned char>(next() % 7 == 0 ? 0x80 + next() % 128 : 'a' + next() % 26);
+      t.push_back(static_cast<char>(c));
+      if (c < 0x80) want.push_back(static_cast<char>(c));
+      else want += {static_cast<char>(0xC0 | (c >> 6)), static_cast<char>(0x80 | (c & 0x3F))};
+    }
+    auto m = parse("Content-Type: text/plain; charset=iso-8859-1\n\n" + t);
+    ASSERT_EQ(m->root().body, want) << round;
+    // iso-2022-jp: the ASCII prefix up to ESC is copied, the rest converted.
+    std::string jp = std::string(next() % 40, 'x') + "\x1b$B%F\x1b(B" + std::string(next() % 40, 'y');
+    auto j = parse("Content-Type: text/plain; charset=iso-2022-jp\n\n" + jp);
+    ASSERT_EQ(j->root().body, jp.substr(0, jp.find('\x1b')) + "\xE3\x83\x86" + jp.substr(jp.rfind('B') + 1)) << round;
+  }
+}
+
+TEST(Mime, FieldLookupIgnoresAsciiCaseOnly) {
+  Fields f;
+  parseFields("X{a}: one\nX[A]: two\nContent-TYPE: three\nC: four\n\n", f);
+  EXPECT_EQ(f.get("x[a]"), "two");  // '[' and '{' differ by 0x20 but are not letters
+  EXPECT_EQ(f.get("X{A}"), "one");
+  EXPECT_EQ(f.get("content-type"), "three");
+  EXPECT_EQ(f.get("c"), "four");
+  EXPECT_EQ(f.find("content-typ"), nullptr);
+  EXPECT_EQ(f.find(""), nullptr);
+  f.addView("", "empty");
+  EXPECT_EQ(f.get(""), "empty");
+}
+
+TEST(Mime, CharsetAndBoundaryFromOneContentType) {
+  auto m = parse("Content-Type: multipart/mixed; Boundary=\"b;1\"; x=\"charset=no\"; CHARSET=ISO-8859-1; boundary=b2; charset=utf-8\n\n"
+                 "--b;1\nContent-Type: text/plain; boundary=z\n\none\n--b;1--\n");
+  EXPECT_EQ(m->root().boundary, "b;1");
+  EXPECT_EQ(m->root().charset, "iso-8859-1");
+  ASSERT_EQ(m->root().children.size(), 1u);
+  EXPECT_EQ(m->root().children[0].boundary, "z");
+  EXPECT_EQ(m->root().children[0].charset, "");
+  EXPECT_EQ(m->root().children[0].body, "one");
 }
 
 TEST(Mime, Params) {
