@@ -213,20 +213,23 @@ Fields& Fields::operator=(const Fields& o) {
 }
 
 std::string_view Fields::store(std::string_view v) {
+  char* at;
   if (v.size() > kChunk / 2) {
     if (storage_.empty()) {
-      used_ = v.size();  // full: the next small value starts a chunk
-      return storage_.emplace_front(v);
+      at = storage_.emplace_front(new char[v.size()]).get();
+      used_ = kChunk;  // full: the next small value starts a chunk
+    } else {
+      at = storage_.emplace_after(storage_.begin(), new char[v.size()])->get();  // the front chunk stays the current one
     }
-    return *storage_.emplace_after(storage_.begin(), v);  // the front chunk stays the current one
+  } else {
+    if (storage_.empty() || kChunk - used_ < v.size()) {
+      storage_.emplace_front(new char[kChunk]);
+      used_ = 0;
+    }
+    at = storage_.front().get() + used_;
+    used_ += v.size();
   }
-  if (storage_.empty() || storage_.front().size() - used_ < v.size()) {
-    storage_.emplace_front(kChunk, '\0');
-    used_ = 0;
-  }
-  char* at = storage_.front().data() + used_;
   if (!v.empty()) std::memcpy(at, v.data(), v.size());
-  used_ += v.size();
   return std::string_view(at, v.size());
 }
 
@@ -263,9 +266,12 @@ std::string_view Fields::get(std::string_view name) const {
   return v ? std::string_view(*v) : std::string_view();
 }
 
-std::string normalizeNewlines(std::string_view s) {
-  std::string out(s.size(), '\0');  // never longer than the input
-  char* o = out.data();
+namespace {
+
+// normalizeNewlines() into out, which has room for s.size() bytes (the output is never longer);
+// returns the length written.
+size_t normalizeInto(std::string_view s, char* const out) {
+  char* o = out;
   const char* p = s.data();
   const char* const end = p + s.size();
 #if defined(__SSE2__)
@@ -298,7 +304,14 @@ std::string normalizeNewlines(std::string_view s) {
     p = cr + 1;
     if (p < end && *p == '\n') ++p;
   }
-  out.resize(static_cast<size_t>(o - out.data()));
+  return static_cast<size_t>(o - out);
+}
+
+}  // namespace
+
+std::string normalizeNewlines(std::string_view s) {
+  std::string out(s.size(), '\0');
+  out.resize(normalizeInto(s, out.data()));
   return out;
 }
 
@@ -319,6 +332,48 @@ size_t parseFields(std::string_view text, Fields& out, const Limits& limits) {
   };
   while (pos < text.size()) {
     if (pos > limits.maxHeaderBytes) break;
+#if defined(__SSE2__)
+    // Most lines are "Name: value" with the colon in their first 16 bytes: one load finds the
+    // colon, checks the name's bytes (fieldColon's rules) and the line end if it is near.
+    // Anything else (a continuation, a long name, the last 15 bytes of the text) takes the
+    // general path below, which decides the same way.
+    if (text.size() - pos >= 16 && !isWsp(text[pos])) {
+      const char* l = text.data() + pos;
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(l));
+      auto colons = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(':'))));
+      auto lfs = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('\n'))));
+      unsigned c = colons ? static_cast<unsigned>(std::countr_zero(colons)) : 16;
+      unsigned before = (1u << c) - 1;  // the bytes before the colon
+      if (c > 0 && c < 16 && (lfs & before) == 0) {
+        // Name bytes: 0x21-0x7e (as signed bytes: > 0x20 and < 0x7f), then maybe WSP.
+        __m128i ok = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(0x20)), _mm_cmplt_epi8(v, _mm_set1_epi8(0x7f)));
+        unsigned bad = ~static_cast<unsigned>(_mm_movemask_epi8(ok)) & before;
+        unsigned nameEnd = c;
+        if (bad != 0) {
+          nameEnd = static_cast<unsigned>(std::countr_zero(bad));
+          auto wsp = static_cast<unsigned>(_mm_movemask_epi8(
+              _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\t')))));
+          unsigned tail = before & ~((1u << nameEnd) - 1);
+          if (nameEnd == 0 || (wsp & tail) != tail) nameEnd = 0;
+        }
+        if (nameEnd > 0) {
+          size_t eol;
+          if (lfs != 0) {
+            eol = pos + static_cast<size_t>(std::countr_zero(lfs));
+          } else {
+            const char* nl = findNear(l + 16, text.size() - pos - 16, '\n');
+            eol = nl ? static_cast<size_t>(nl - text.data()) : text.size();
+          }
+          flush();
+          name = text.substr(pos, nameEnd);
+          first = text.substr(pos + c + 1, eol - pos - c - 1);
+          open = true;
+          pos = eol < text.size() ? eol + 1 : eol;
+          continue;
+        }
+      }
+    }
+#endif
     const char* nl = findNear(text.data() + pos, text.size() - pos, '\n');
     size_t eol = nl ? static_cast<size_t>(nl - text.data()) : text.size();
     size_t next = nl ? eol + 1 : eol;
@@ -492,16 +547,30 @@ std::string decodeBase64(std::string_view s) {
   return out;
 }
 
-std::string decodeQuotedPrintable(std::string_view s) {
-  // Into a buffer of the input's size (the output is never longer): runs up to the next '='
-  // copied with memcpy, "=XX" decoded, "=\n" (soft line break) dropped, any other '=' kept.
-  std::string out(s.size(), '\0');
-  char* o = out.data();
+namespace {
+
+// decodeQuotedPrintable() into out, which has room for s.size() bytes (the output is never
+// longer); returns the length written. Bytes up to the next '=' are copied 16 at a time (each
+// block stored whole, kept up to its first '='; the output never runs ahead of the input, so it
+// fits), "=XX" decoded, "=\n" (soft line break) dropped, any other '=' kept.
+size_t decodeQpInto(std::string_view s, char* const out) {
+  char* o = out;
   const char* const base = s.data();
   size_t i = 0, n = s.size();
   while (i < n) {
     if (base[i] != '=') {  // (encoded text is often "=XX=XX...": no search then)
-      const char* eq = findNear(base + i, n - i, '=');
+#if defined(__SSE2__)
+      if (n - i >= 16) {
+        __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(base + i));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(o), v);
+        auto m = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('='))));
+        size_t k = m ? static_cast<size_t>(std::countr_zero(m)) : 16;
+        o += k;
+        i += k;
+        continue;
+      }
+#endif
+      const auto* eq = static_cast<const char*>(std::memchr(base + i, '=', n - i));
       size_t e = eq ? static_cast<size_t>(eq - base) : n;
       std::memcpy(o, base + i, e - i);
       o += e - i;
@@ -521,7 +590,14 @@ std::string decodeQuotedPrintable(std::string_view s) {
     *o++ = '=';
     ++i;
   }
-  out.resize(static_cast<size_t>(o - out.data()));
+  return static_cast<size_t>(o - out);
+}
+
+}  // namespace
+
+std::string decodeQuotedPrintable(std::string_view s) {
+  std::string out(s.size(), '\0');
+  out.resize(decodeQpInto(s, out.data()));
   return out;
 }
 
@@ -602,14 +678,16 @@ size_t findFromLine(std::string_view text, size_t pos) {
   if (n < 5) return std::string_view::npos;
   const size_t last = n - 5;  // the last position where "From " fits
 #if defined(__SSE2__)
-  // 64 positions at a time, looking for 'F' only (rare in mail text: header names, "Final-"),
-  // then each 'F' checked for a line end before it and "rom " after it. One test a block of 64
-  // bytes; a substring search for "From " stops at every 'F' in a library call each time.
-  const __m128i F = _mm_set1_epi8('F');
-  for (; i + 64 <= n; i += 64) {
-    const auto* q = reinterpret_cast<const __m128i*>(p + i);
-    __m128i a = _mm_cmpeq_epi8(_mm_loadu_si128(q), F), b = _mm_cmpeq_epi8(_mm_loadu_si128(q + 1), F);
-    __m128i c = _mm_cmpeq_epi8(_mm_loadu_si128(q + 2), F), d = _mm_cmpeq_epi8(_mm_loadu_si128(q + 3), F);
+  // 64 positions at a time: an 'F' with a space 4 bytes on (rare in mail text, absent from
+  // base64), one test a block; then each such position checked for a line end before it and
+  // "rom" after it. A substring search for "From " stops at every 'F', in a library call each.
+  const __m128i F = _mm_set1_epi8('F'), SP = _mm_set1_epi8(' ');
+  auto at16 = [&](size_t k) {  // the candidates among positions k..k+15 (k + 20 <= n)
+    __m128i f = _mm_cmpeq_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + k)), F);
+    return _mm_and_si128(f, _mm_cmpeq_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + k + 4)), SP));
+  };
+  for (; i + 68 <= n; i += 64) {
+    __m128i a = at16(i), b = at16(i + 16), c = at16(i + 32), d = at16(i + 48);
     if (_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(a, b), _mm_or_si128(c, d))) == 0) continue;
     uint64_t bits = static_cast<uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(a))) |
                     static_cast<uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(b))) << 16 |
@@ -617,7 +695,13 @@ size_t findFromLine(std::string_view text, size_t pos) {
                     static_cast<uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(d))) << 48;
     for (; bits != 0; bits &= bits - 1) {
       size_t f = i + static_cast<size_t>(std::countr_zero(bits));
-      if (f <= last && at(f)) return f;
+      if (at(f)) return f;
+    }
+  }
+  for (; i + 20 <= n; i += 16) {
+    for (auto bits = static_cast<unsigned>(_mm_movemask_epi8(at16(i))); bits != 0; bits &= bits - 1) {
+      size_t f = i + static_cast<size_t>(std::countr_zero(bits));
+      if (at(f)) return f;
     }
   }
 #endif
@@ -702,10 +786,10 @@ class Parser {
     }
     std::string cte = toLower(trim(p.headers.get("content-transfer-encoding")));
     bool wanted = p.type.rfind("text/", 0) == 0 || p.type.rfind("message/", 0) == 0 || p.isMultipart();
-    if (wanted && (cte == "base64" || cte == "quoted-printable")) {
-      m_.buffers_.push_back(cte == "base64" ? decodeBase64(raw) : decodeQuotedPrintable(raw));
-      if (cte == "base64") m_.buffers_.back() = normalizeNewlines(m_.buffers_.back());
-      p.body = m_.buffers_.back();
+    if (wanted && cte == "base64") {
+      p.body = m_.buffers_.emplace_front(normalizeNewlines(decodeBase64(raw)));
+    } else if (wanted && cte == "quoted-printable") {
+      p.body = m_.keep(raw.size(), [&](char* out) { return decodeQpInto(raw, out); });
     } else {
       p.body = raw;
     }
@@ -714,8 +798,7 @@ class Parser {
     if (p.type.rfind("text/", 0) == 0 && needsConversion(p.charset) && !p.body.empty()) {
       std::string u = toUtf8(p.body.substr(0, std::min(p.body.size(), kMaxConvertBytes)), p.charset);
       if (!u.empty()) {
-        m_.buffers_.push_back(std::move(u));
-        p.body = m_.buffers_.back();
+        p.body = m_.buffers_.emplace_front(std::move(u));
       }
     }
     bool canNest = depth + 1 < limits_.maxDepth && m_.parts_ < limits_.maxParts;
@@ -794,8 +877,7 @@ std::unique_ptr<Message> parse(std::string_view raw, const Limits& limits) {
   if (limits.borrowInput && raw.find('\r') == std::string_view::npos) {
     m->view_ = raw;
   } else {
-    m->data_ = normalizeNewlines(raw);
-    m->view_ = m->data_;
+    m->view_ = m->keep(raw.size(), [&](char* out) { return normalizeInto(raw, out); });
   }
   Parser parser(*m, limits);
   parser.entity(m->root_, m->view_, 0);

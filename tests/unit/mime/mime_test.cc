@@ -284,6 +284,112 @@ TEST(Mime, CharsetAndBoundaryFromOneContentType) {
   EXPECT_EQ(m->root().children[0].body, "one");
 }
 
+// parseFields against a line-by-line reference of its rules, on texts made of the bytes that
+// matter (names of every length around the 16-byte fast path, WSP before the colon, NUL, CR,
+// DEL, 8-bit bytes, continuations, empty lines, "From " lines).
+TEST(Mime, ParseFieldsAgreesWithAReference) {
+  auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+  auto trimB = [&](std::string_view v) {
+    while (!v.empty() && blank(v.front())) v.remove_prefix(1);
+    while (!v.empty() && blank(v.back())) v.remove_suffix(1);
+    return v;
+  };
+  auto reference = [&](std::string_view t, std::vector<std::pair<std::string, std::string>>& out) -> size_t {
+    size_t pos = 0;
+    bool open = false;
+    while (pos < t.size()) {
+      size_t nl = t.find('\n', pos);
+      size_t eol = nl == std::string_view::npos ? t.size() : nl, next = nl == std::string_view::npos ? eol : eol + 1;
+      std::string_view line = t.substr(pos, eol - pos);
+      if (line.empty()) return next;
+      if (line[0] == ' ' || line[0] == '\t') {
+        if (!open) return pos;
+        out.back().second += " ";
+        out.back().second += trimB(line);
+        pos = next;
+        continue;
+      }
+      size_t colon = line.substr(0, 129).find(':');
+      size_t end = colon;
+      if (colon != std::string_view::npos)
+        while (end > 0 && (line[end - 1] == ' ' || line[end - 1] == '\t')) --end;
+      bool ok = colon != std::string_view::npos && end > 0;
+      for (size_t i = 0; ok && i < end; ++i) ok = line[i] > 32 && line[i] < 127;
+      if (!ok) {
+        if (pos == 0 && line.substr(0, 5) == "From ") {
+          pos = next;
+          continue;
+        }
+        return pos;
+      }
+      out.emplace_back(std::string(line.substr(0, end)), std::string(line.substr(colon + 1)));
+      open = true;
+      pos = next;
+    }
+    return pos;
+  };
+  const std::string_view pieces[] = {"Subject", ": ", ":", " ", "\t", "\n", "\n", "\r\n", "\r", std::string_view("\0", 1), "\x7f",
+                                     "\xc3\xa9", "X-Very-Long-Field-Name", "abc", "From ", "a b", "\n ", "\n\t", "\n\n", "0123456789abcdef"};
+  uint32_t seed = 4242;
+  auto next = [&] { return seed = seed * 1103515245u + 12345u, (seed >> 16) & 0x7fff; };
+  for (int round = 0; round < 3000; ++round) {
+    std::string t;
+    size_t len = next() % 200;
+    while (t.size() < len) t += pieces[next() % (sizeof pieces / sizeof pieces[0])];
+    std::vector<std::pair<std::string, std::string>> want;
+    size_t wantAt = reference(t, want);
+    for (auto& [n, v] : want) v = std::string(trimB(v));
+    Fields got;
+    size_t gotAt = parseFields(t, got);
+    ASSERT_EQ(gotAt, wantAt) << "text '" << t << "'";
+    ASSERT_EQ(got.items().size(), want.size()) << "text '" << t << "'";
+    for (size_t i = 0; i < want.size(); ++i) {
+      ASSERT_EQ(got.items()[i].name, want[i].first) << "text '" << t << "'";
+      ASSERT_EQ(got.items()[i].value, want[i].second) << "text '" << t << "'";
+    }
+  }
+}
+
+// The body decodings against byte-by-byte references: quoted-printable ('=' at every offset of
+// the 16-byte blocks, soft breaks, bad escapes) and line ends (CR, LF, CRLF, CRCRLF).
+TEST(Mime, QuotedPrintableAndNewlinesAgreeWithReferences) {
+  auto qpRef = [](std::string_view s) {
+    std::string out;
+    for (size_t i = 0; i < s.size();) {
+      auto hex = [](char c) { return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1; };
+      if (s[i] != '=') out.push_back(s[i++]);
+      else if (i + 1 < s.size() && s[i + 1] == '\n') i += 2;
+      else if (i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) out.push_back(static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2]))), i += 3;
+      else out.push_back(s[i++]);
+    }
+    return out;
+  };
+  auto nlRef = [](std::string_view s) {
+    std::string out;
+    for (size_t i = 0; i < s.size(); ++i) {
+      if (s[i] != '\r') out.push_back(s[i]);
+      else {
+        out.push_back('\n');
+        if (i + 1 < s.size() && s[i + 1] == '\n') ++i;
+      }
+    }
+    return out;
+  };
+  const std::string_view pieces[] = {"=", "=4", "=41", "=e9", "=\n", "=\r\n", "=G1", "x", "abcdefghij", "\n", "\r", "\r\n", "=3D", "0123456789abcdef"};
+  uint32_t seed = 777;
+  auto next = [&] { return seed = seed * 1103515245u + 12345u, (seed >> 16) & 0x7fff; };
+  for (int round = 0; round < 2000; ++round) {
+    std::string t;
+    size_t len = next() % 160;
+    while (t.size() < len) t += pieces[next() % (sizeof pieces / sizeof pieces[0])];
+    ASSERT_EQ(normalizeNewlines(t), nlRef(t)) << "text '" << t << "'";
+    std::string lf = nlRef(t);
+    ASSERT_EQ(decodeQuotedPrintable(lf), qpRef(lf)) << "text '" << lf << "'";
+    auto m = parse("Content-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n" + t);
+    ASSERT_EQ(m->root().body, qpRef(lf)) << "text '" << t << "'";
+  }
+}
+
 TEST(Mime, Params) {
   EXPECT_EQ(param("multipart/mixed; boundary=\"a b\\\"c\"; x=1", "BOUNDARY"), "a b\"c");
   EXPECT_EQ(param("text/plain;charset=utf-8", "charset"), "utf-8");
