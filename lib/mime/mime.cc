@@ -734,33 +734,59 @@ std::vector<std::string_view> splitMbox(std::string_view raw) {
   return out;
 }
 
-// Substring search (Boyer-Moore-Horspool): the skip for a text byte under the needle's last
-// position is its distance from the needle's end (capped at 255: a shorter skip is still safe).
-class Horspool {
- public:
-  explicit Horspool(std::string_view needle) : n_(needle) {
-    size_t m = n_.size();
-    std::memset(skip_, static_cast<int>(std::min<size_t>(m, 255)), sizeof skip_);
-    for (size_t i = 0; i + 1 < m; ++i)
-      skip_[static_cast<unsigned char>(n_[i])] = static_cast<unsigned char>(std::min<size_t>(m - 1 - i, 255));
-  }
-  // The first occurrence at or after from, or npos.
-  size_t find(std::string_view text, size_t from) const {
-    size_t m = n_.size();
-    if (m == 0) return from <= text.size() ? from : std::string_view::npos;
-    const char last = n_[m - 1];
-    for (size_t i = from; i + m <= text.size();) {
-      char c = text[i + m - 1];
-      if (c == last && std::memcmp(text.data() + i, n_.data(), m - 1) == 0) return i;
-      i += skip_[static_cast<unsigned char>(c)];
-    }
-    return std::string_view::npos;
-  }
+namespace {
 
- private:
-  std::string_view n_;
-  unsigned char skip_[256];
-};
+// The first delimiter line at or after from: delim ("--boundary") at the start of b or after a
+// LF (RFC 2046 5.1.1); npos if none. Such a line is a LF followed by '-', which is rare even in
+// text full of "-----" rules: 64 positions are tested for that pair at a time (SSE2), and each
+// one found is compared with the whole delimiter. (A substring search for the delimiter walks a
+// dependency chain of table lookups; glibc's memmem also builds a table per call.)
+size_t findDelimiter(std::string_view b, std::string_view delim, size_t from) {
+  const size_t m = delim.size(), n = b.size();
+  if (m > n) return std::string_view::npos;
+  const size_t last = n - m;  // the last position where delim fits
+  const char* p = b.data();
+  auto at = [&](size_t f) { return std::memcmp(p + f, delim.data(), m) == 0; };  // f <= last
+  size_t i = from;
+  if (i == 0) {
+    if (at(0)) return 0;
+    i = 1;
+  }
+#if defined(__SSE2__)
+  if (m >= 1 && delim[0] == '-') {
+    const __m128i LF = _mm_set1_epi8('\n'), DASH = _mm_set1_epi8('-');
+    auto line16 = [&](size_t k) {  // positions k..k+15 that start a line with '-' (k >= 1, k + 16 <= n)
+      __m128i lf = _mm_cmpeq_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + k - 1)), LF);
+      return _mm_and_si128(lf, _mm_cmpeq_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + k)), DASH));
+    };
+    for (; i + 64 <= n; i += 64) {
+      __m128i a = line16(i), b1 = line16(i + 16), c = line16(i + 32), d = line16(i + 48);
+      if (_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(a, b1), _mm_or_si128(c, d))) == 0) continue;
+      uint64_t bits = static_cast<uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(a))) |
+                      static_cast<uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(b1))) << 16 |
+                      static_cast<uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(c))) << 32 |
+                      static_cast<uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(d))) << 48;
+      for (; bits != 0; bits &= bits - 1) {
+        size_t f = i + static_cast<size_t>(std::countr_zero(bits));
+        if (f > last) return std::string_view::npos;
+        if (at(f)) return f;
+      }
+    }
+    for (; i + 16 <= n; i += 16) {
+      for (auto bits = static_cast<unsigned>(_mm_movemask_epi8(line16(i))); bits != 0; bits &= bits - 1) {
+        size_t f = i + static_cast<size_t>(std::countr_zero(bits));
+        if (f > last) return std::string_view::npos;
+        if (at(f)) return f;
+      }
+    }
+  }
+#endif
+  for (; i <= last; ++i)
+    if (p[i - 1] == '\n' && p[i] == delim[0] && at(i)) return i;
+  return std::string_view::npos;
+}
+
+}  // namespace
 
 // The recursive part parser; owns no state beyond the Message it fills.
 class Parser {
@@ -824,19 +850,7 @@ class Parser {
   void multipart(Part& p, size_t depth) {
     std::string_view b = p.body;
     std::string delim = "--" + p.boundary;
-    // Positions of delimiter lines: at the start of b or after a LF. A Horspool search on the
-    // whole delimiter, its skip table built once for all the parts (glibc's memmem builds one
-    // per call; a first-char search is slow in text full of '-').
-    Horspool search(delim);
-    auto findDelim = [&](size_t from) -> size_t {
-      while (from < b.size()) {
-        size_t f = search.find(b, from);
-        if (f == std::string_view::npos) return f;
-        if (f == 0 || b[f - 1] == '\n') return f;
-        from = f + 1;
-      }
-      return std::string_view::npos;
-    };
+    auto findDelim = [&](size_t from) { return findDelimiter(b, delim, from); };
     size_t d = findDelim(0);
     if (d == std::string_view::npos) return;  // missing boundary: stays a leaf
     while (d != std::string_view::npos && m_.parts_ < limits_.maxParts) {

@@ -390,6 +390,50 @@ TEST(Mime, QuotedPrintableAndNewlinesAgreeWithReferences) {
   }
 }
 
+// Multipart splitting against a reference built on a naive delimiter search, on bodies made of
+// delimiter-like pieces (delimiters in and off line starts, runs of '-', a closing delimiter,
+// lines of every length around the 64-byte blocks).
+TEST(Mime, MultipartSplitAgreesWithAReference) {
+  const std::string delim = "--b=1";
+  auto naive = [&](std::string_view b, size_t from) {
+    for (size_t f = from; f + delim.size() <= b.size(); ++f)
+      if (b.compare(f, delim.size(), delim) == 0 && (f == 0 || b[f - 1] == '\n')) return f;
+    return std::string_view::npos;
+  };
+  auto reference = [&](std::string_view b) {
+    std::vector<std::string> parts;
+    size_t d = naive(b, 0);
+    while (d != std::string_view::npos && parts.size() < 400) {
+      size_t after = d + delim.size();
+      if (b.compare(after, 2, "--") == 0) break;
+      size_t eol = b.find('\n', after);
+      if (eol == std::string_view::npos) break;
+      size_t start = eol + 1, nd = naive(b, start);
+      size_t end = nd == std::string_view::npos ? b.size() : nd, len = end - start;
+      if (nd != std::string_view::npos && len > 0 && b[end - 1] == '\n') --len;
+      std::string_view chunk = b.substr(start, len);
+      Fields ignored;
+      parts.emplace_back(chunk.substr(std::min(parseFields(chunk, ignored), chunk.size())));
+      d = nd;
+    }
+    return parts;
+  };
+  const std::string_view pieces[] = {"--b=1", "--b=1--", "--b=", "-", "----------------", "\n", "\n", "x", "text ", "\n--b=1\n\n",
+                                     "--b=12", "0123456789abcdefghijklmnopqrstuvwxyz0123456789"};
+  uint32_t seed = 31337;
+  auto next = [&] { return seed = seed * 1103515245u + 12345u, (seed >> 16) & 0x7fff; };
+  for (int round = 0; round < 2000; ++round) {
+    std::string body;
+    size_t len = next() % 400;
+    while (body.size() < len) body += pieces[next() % (sizeof pieces / sizeof pieces[0])];
+    auto m = parse("Content-Type: multipart/mixed; boundary=\"b=1\"\n\n" + body);
+    std::vector<std::string> want = reference(body);
+    const auto& kids = m->root().children;
+    ASSERT_EQ(kids.size(), want.size()) << "body '" << body << "'";
+    for (size_t i = 0; i < want.size(); ++i) ASSERT_EQ(kids[i].body, want[i]) << "body '" << body << "' part " << i;
+  }
+}
+
 TEST(Mime, Params) {
   EXPECT_EQ(param("multipart/mixed; boundary=\"a b\\\"c\"; x=1", "BOUNDARY"), "a b\"c");
   EXPECT_EQ(param("text/plain;charset=utf-8", "charset"), "utf-8");
