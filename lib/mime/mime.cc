@@ -523,21 +523,37 @@ std::string param(std::string_view v, std::string_view name) {
   return "";
 }
 
+namespace {
+
+// Base64 digit values (both alphabets: "+/" and URL-safe "-_"); kB64Pad for '=', kB64Skip for
+// any other byte (line ends, junk).
+constexpr unsigned char kB64Pad = 64, kB64Skip = 65;
+struct Base64Table {
+  unsigned char v[256];
+  constexpr Base64Table() : v() {
+    for (int c = 0; c < 256; ++c)
+      v[c] = static_cast<unsigned char>(c >= 'A' && c <= 'Z' ? c - 'A' : c >= 'a' && c <= 'z' ? c - 'a' + 26
+                                        : c >= '0' && c <= '9' ? c - '0' + 52 : c == '+' || c == '-' ? 62
+                                        : c == '/' || c == '_' ? 63 : c == '=' ? kB64Pad : kB64Skip);
+  }
+};
+constexpr Base64Table kBase64;
+
+}  // namespace
+
 std::string decodeBase64(std::string_view s) {
+  // One table lookup a byte (a chain of range tests mispredicts on base64's random letters).
   std::string out;
   out.reserve(s.size() * 3 / 4);
   uint32_t acc = 0;
   int bits = 0;
   for (char ch : s) {
-    int v;
-    if (ch >= 'A' && ch <= 'Z') v = ch - 'A';
-    else if (ch >= 'a' && ch <= 'z') v = ch - 'a' + 26;
-    else if (ch >= '0' && ch <= '9') v = ch - '0' + 52;
-    else if (ch == '+' || ch == '-') v = 62;
-    else if (ch == '/' || ch == '_') v = 63;
-    else if (ch == '=') break;
-    else continue;
-    acc = (acc << 6) | static_cast<uint32_t>(v);
+    unsigned v = kBase64.v[static_cast<unsigned char>(ch)];
+    if (v >= kB64Pad) {
+      if (v == kB64Pad) break;
+      continue;
+    }
+    acc = (acc << 6) | v;
     bits += 6;
     if (bits >= 8) {
       bits -= 8;

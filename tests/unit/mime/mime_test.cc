@@ -271,6 +271,15 @@ TEST(Mime, FieldLookupIgnoresAsciiCaseOnly) {
   EXPECT_EQ(f.find(""), nullptr);
   f.addView("", "empty");
   EXPECT_EQ(f.get(""), "empty");
+  // Names whose lengths differ by 65536, same first and last bytes; copies keep their keys.
+  std::string big = "a" + std::string(65536, 'x') + "b";
+  f.add(big, "big");
+  EXPECT_EQ(f.find("axb"), nullptr);
+  f.addValue("AXB", "small");
+  Fields g = f;
+  EXPECT_EQ(g.get("axb"), "small");
+  EXPECT_EQ(g.get("A" + std::string(65536, 'X') + "B"), "big");
+  EXPECT_EQ(g.get("x[a]"), "two");
 }
 
 TEST(Mime, CharsetAndBoundaryFromOneContentType) {
@@ -431,6 +440,44 @@ TEST(Mime, MultipartSplitAgreesWithAReference) {
     const auto& kids = m->root().children;
     ASSERT_EQ(kids.size(), want.size()) << "body '" << body << "'";
     for (size_t i = 0; i < want.size(); ++i) ASSERT_EQ(kids[i].body, want[i]) << "body '" << body << "' part " << i;
+  }
+}
+
+// decodeBase64 against a range-test reference: both alphabets, '=' ending the data, line ends
+// and junk skipped.
+TEST(Mime, Base64AgreesWithAReference) {
+  auto reference = [](std::string_view s) {
+    std::string out;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (char ch : s) {
+      int v;
+      if (ch >= 'A' && ch <= 'Z') v = ch - 'A';
+      else if (ch >= 'a' && ch <= 'z') v = ch - 'a' + 26;
+      else if (ch >= '0' && ch <= '9') v = ch - '0' + 52;
+      else if (ch == '+' || ch == '-') v = 62;
+      else if (ch == '/' || ch == '_') v = 63;
+      else if (ch == '=') break;
+      else continue;
+      acc = (acc << 6) | static_cast<uint32_t>(v);
+      bits += 6;
+      if (bits >= 8) {
+        bits -= 8;
+        out.push_back(static_cast<char>((acc >> bits) & 0xFF));
+      }
+    }
+    return out;
+  };
+  EXPECT_EQ(decodeBase64("aGVsbG8="), "hello");
+  EXPECT_EQ(decodeBase64("aGVs\r\nbG8"), "hello");
+  uint32_t seed = 2024;
+  auto next = [&] { return seed = seed * 1103515245u + 12345u, (seed >> 16) & 0x7fff; };
+  for (int round = 0; round < 2000; ++round) {
+    std::string t;
+    size_t len = next() % 100;
+    for (size_t i = 0; i < len; ++i) t.push_back(static_cast<char>(next() % 9 == 0 ? next() % 256 : "ABCxyz019+/-_\n"[next() % 15]));
+    if (next() % 4 == 0) t.insert(next() % (t.size() + 1), "=");
+    ASSERT_EQ(decodeBase64(t), reference(t)) << "text '" << t << "'";
   }
 }
 
