@@ -573,19 +573,42 @@ size_t decodeQpInto(std::string_view s, char* const out) {
   char* o = out;
   const char* const base = s.data();
   size_t i = 0, n = s.size();
-  while (i < n) {
-    if (base[i] != '=') {  // (encoded text is often "=XX=XX...": no search then)
+  // The '=' at i: a soft line break dropped, "=XX" decoded, any other '=' kept.
+  auto escape = [&] {
+    if (i + 1 < n && s[i + 1] == '\n') {  // soft line break
+      i += 2;
+      return;
+    }
+    int hi = i + 2 < n ? hexVal(s[i + 1]) : -1, lo = hi >= 0 ? hexVal(s[i + 2]) : -1;
+    if (lo >= 0) {
+      *o++ = static_cast<char>(hi * 16 + lo);
+      i += 3;
+      return;
+    }
+    *o++ = '=';
+    ++i;
+  };
 #if defined(__SSE2__)
-      if (n - i >= 16) {
-        __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(base + i));
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(o), v);
-        auto m = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('='))));
-        size_t k = m ? static_cast<size_t>(std::countr_zero(m)) : 16;
-        o += k;
-        i += k;
-        continue;
-      }
+  // Each step stores a block and keeps it up to its first '=', then decodes that '=' (no test of
+  // the byte at i first: in "=3D" and soft-break text that branch is a coin toss).
+  const __m128i EQ = _mm_set1_epi8('=');
+  while (n - i >= 16) {
+    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(base + i));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(o), v);
+    auto m = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, EQ)));
+    if (m == 0) {
+      o += 16;
+      i += 16;
+      continue;
+    }
+    auto k = static_cast<size_t>(std::countr_zero(m));
+    o += k;
+    i += k;
+    escape();
+  }
 #endif
+  while (i < n) {
+    if (base[i] != '=') {
       const auto* eq = static_cast<const char*>(std::memchr(base + i, '=', n - i));
       size_t e = eq ? static_cast<size_t>(eq - base) : n;
       std::memcpy(o, base + i, e - i);
@@ -593,18 +616,7 @@ size_t decodeQpInto(std::string_view s, char* const out) {
       i = e;
       if (i == n) break;
     }
-    if (i + 1 < n && s[i + 1] == '\n') {  // soft line break
-      i += 2;
-      continue;
-    }
-    int hi = i + 2 < n ? hexVal(s[i + 1]) : -1, lo = hi >= 0 ? hexVal(s[i + 2]) : -1;
-    if (lo >= 0) {
-      *o++ = static_cast<char>(hi * 16 + lo);
-      i += 3;
-      continue;
-    }
-    *o++ = '=';
-    ++i;
+    escape();
   }
   return static_cast<size_t>(o - out);
 }
