@@ -838,11 +838,11 @@ class Parser {
       toLowerInPlace(cs);
       p.charset = std::move(cs);
     }
-    std::string cte = toLower(trim(p.headers.get("content-transfer-encoding")));
+    std::string_view cte = trim(p.headers.get("content-transfer-encoding"));  // compared ignoring case
     bool wanted = p.type.rfind("text/", 0) == 0 || p.type.rfind("message/", 0) == 0 || p.isMultipart();
-    if (wanted && cte == "base64") {
+    if (wanted && iequals(cte, "base64")) {
       p.body = m_.buffers_.emplace_front(normalizeNewlines(decodeBase64(raw)));
-    } else if (wanted && cte == "quoted-printable") {
+    } else if (wanted && iequals(cte, "quoted-printable")) {
       p.body = m_.keep(raw.size(), [&](char* out) { return decodeQpInto(raw, out); });
     } else {
       p.body = raw;
@@ -881,6 +881,7 @@ class Parser {
     auto findDelim = [&](size_t from) { return findDelimiter(b, delim, from); };
     size_t d = findDelim(0);
     if (d == std::string_view::npos) return;  // missing boundary: stays a leaf
+    p.children.reserve(4);  // a report's three parts without a reallocation
     while (d != std::string_view::npos && m_.parts_ < limits_.maxParts) {
       size_t after = d + delim.size();
       bool closing = b.compare(after, 2, "--") == 0;
