@@ -848,7 +848,7 @@ class Parser {
       p.charset = std::move(cs);
     }
     std::string_view cte = trim(p.headers.get("content-transfer-encoding"));  // compared ignoring case
-    bool wanted = p.type.rfind("text/", 0) == 0 || p.type.rfind("message/", 0) == 0 || p.isMultipart();
+    bool wanted = std::string_view(p.type).starts_with("text/") || std::string_view(p.type).starts_with("message/") || p.isMultipart();
     if (wanted && iequals(cte, "base64")) {
       p.body = m_.buffers_.emplace_front(normalizeNewlines(decodeBase64(raw)));
     } else if (wanted && iequals(cte, "quoted-printable")) {
@@ -858,7 +858,7 @@ class Parser {
     }
     // Text in a legacy charset (ISO-2022-JP, Shift_JIS, ISO-8859-x...) is converted to UTF-8 so
     // that rules can be written in one encoding. Bounded: at most maxConvertBytes per part.
-    if (p.type.rfind("text/", 0) == 0 && needsConversion(p.charset) && !p.body.empty()) {
+    if (std::string_view(p.type).starts_with("text/") && needsConversion(p.charset) && !p.body.empty()) {
       std::string u = toUtf8(p.body.substr(0, std::min(p.body.size(), kMaxConvertBytes)), p.charset);
       if (!u.empty()) {
         p.body = m_.buffers_.emplace_front(std::move(u));
@@ -905,10 +905,10 @@ class Parser {
       if (nd != std::string_view::npos && len > 0 && b[end - 1] == '\n') --len;
       p.children.emplace_back();
       Part& child = p.children.back();
-      if (p.type == "multipart/digest") child.type = "message/rfc822";
+      if (std::string_view(p.type) == "multipart/digest") child.type = "message/rfc822";
       std::string_view chunk = b.substr(start, len);
       size_t bodyAt = parseFields(chunk, child.headers, limits_);
-      if (p.type == "multipart/digest" && child.headers.find("content-type") == nullptr) {
+      if (std::string_view(p.type) == "multipart/digest" && child.headers.find("content-type") == nullptr) {
         child.headers.addView("Content-Type", "message/rfc822");
       }
       body(child, chunk.substr(std::min(bodyAt, chunk.size())), depth + 1);

@@ -90,9 +90,12 @@ struct Part {
   std::string_view body;            // content, LF line ends; transfer encoding removed for
                                     // text/*, message/* and multipart parts (others stay raw)
   std::vector<Part> children;       // multipart parts, or one child for message/rfc822
-  bool isMultipart() const { return type.rfind("multipart/", 0) == 0; }
-  bool isMessage() const { return type == "message/rfc822" || type == "text/rfc822-headers" ||
-                                  type == "message/rfc822-headers"; }
+  // (string_view comparisons: the lengths first, no strlen or library call for most types)
+  bool isMultipart() const { return std::string_view(type).starts_with("multipart/"); }
+  bool isMessage() const {
+    std::string_view t = type;
+    return t == "message/rfc822" || t == "text/rfc822-headers" || t == "message/rfc822-headers";
+  }
 };
 
 class Message;
