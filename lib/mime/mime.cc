@@ -20,6 +20,7 @@ namespace sluice::mime {
 namespace {
 
 bool isWsp(char c) { return c == ' ' || c == '\t'; }
+char lowerAscii(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
 
 std::string_view lineAt(std::string_view s, size_t pos, size_t* next) {
   const char* hit = pos < s.size() ? findNear(s.data() + pos, s.size() - pos, '\n') : nullptr;
@@ -67,6 +68,15 @@ bool blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 std::string_view trimmed(std::string_view s) {
   size_t b = 0, e = s.size();
   if (e > 1 && s[0] == ' ' && !blank(s[1]) && !blank(s[e - 1])) return s.substr(1);  // "Name: value"
+#if defined(__SSE2__)
+  if (e >= 16) {  // a continuation line's indent ("\t", 8 spaces) found in one load
+    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data()));
+    __m128i sp = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\t')));
+    __m128i nl = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('\r')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\n')));
+    auto lead = static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(sp, nl)));
+    b = static_cast<size_t>(std::countr_zero(~lead));  // 16 when all are blank
+  }
+#endif
   while (b < e && blank(s[b])) ++b;
   while (e > b && blank(s[e - 1])) --e;
   return s.substr(b, e - b);
@@ -118,15 +128,28 @@ bool asciiCompatible(const std::string& cs) {
   return cs.rfind("iso-8859-", 0) == 0 || cs.rfind("windows-125", 0) == 0 || cs == "iso-2022-jp";
 }
 
-size_t asciiPrefix(std::string_view s) {
+// Bytes before the first one >= 0x80, or also ESC, SO or SI when stopAtShifts.
+size_t asciiRun(std::string_view s, bool stopAtShifts) {
   size_t i = 0;
+#if defined(__SSE2__)
+  const __m128i esc = _mm_set1_epi8(0x1b), so = _mm_set1_epi8(0x0e), si = _mm_set1_epi8(0x0f);
+  for (; i + 16 <= s.size(); i += 16) {
+    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i));
+    if (stopAtShifts)
+      v = _mm_or_si128(v, _mm_or_si128(_mm_cmpeq_epi8(v, esc), _mm_or_si128(_mm_cmpeq_epi8(v, so), _mm_cmpeq_epi8(v, si))));
+    auto m = static_cast<unsigned>(_mm_movemask_epi8(v));  // the high bits
+    if (m != 0) return i + static_cast<size_t>(std::countr_zero(m));
+  }
+#endif
   while (i < s.size()) {
     auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x80 || c == 0x1b || c == 0x0e || c == 0x0f) break;
+    if (c >= 0x80 || (stopAtShifts && (c == 0x1b || c == 0x0e || c == 0x0f))) break;
     ++i;
   }
   return i;
 }
+
+size_t asciiPrefix(std::string_view s) { return asciiRun(s, true); }
 
 std::string toUtf8(std::string_view in, const std::string& charset) {
   bool owned = false;
@@ -171,14 +194,15 @@ std::string toUtf8(std::string_view in, const std::string& charset) {
 }
 
 void appendLatin1AsUtf8(std::string& out, std::string_view s) {
-  for (char ch : s) {
-    auto c = static_cast<unsigned char>(ch);
-    if (c < 0x80) {
-      out.push_back(ch);
-    } else {
-      out.push_back(static_cast<char>(0xC0 | (c >> 6)));
-      out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-    }
+  // ASCII runs (most of a text) appended whole; each other byte as its two UTF-8 bytes.
+  while (!s.empty()) {
+    size_t run = asciiRun(s, false);
+    out.append(s.data(), run);
+    if (run == s.size()) break;
+    auto c = static_cast<unsigned char>(s[run]);
+    const char two[2] = {static_cast<char>(0xC0 | (c >> 6)), static_cast<char>(0x80 | (c & 0x3F))};
+    out.append(two, 2);
+    s.remove_prefix(run + 1);
   }
 }
 
@@ -198,20 +222,23 @@ Fields& Fields::operator=(const Fields& o) {
 }
 
 std::string_view Fields::store(std::string_view v) {
+  char* at;
   if (v.size() > kChunk / 2) {
     if (storage_.empty()) {
-      used_ = v.size();  // full: the next small value starts a chunk
-      return storage_.emplace_front(v);
+      at = storage_.emplace_front(new char[v.size()]).get();
+      used_ = kChunk;  // full: the next small value starts a chunk
+    } else {
+      at = storage_.emplace_after(storage_.begin(), new char[v.size()])->get();  // the front chunk stays the current one
     }
-    return *storage_.emplace_after(storage_.begin(), v);  // the front chunk stays the current one
+  } else {
+    if (storage_.empty() || kChunk - used_ < v.size()) {
+      storage_.emplace_front(new char[kChunk]);
+      used_ = 0;
+    }
+    at = storage_.front().get() + used_;
+    used_ += v.size();
   }
-  if (storage_.empty() || storage_.front().size() - used_ < v.size()) {
-    storage_.emplace_front(kChunk, '\0');
-    used_ = 0;
-  }
-  char* at = storage_.front().data() + used_;
   if (!v.empty()) std::memcpy(at, v.data(), v.size());
-  used_ += v.size();
   return std::string_view(at, v.size());
 }
 
@@ -225,8 +252,20 @@ void Fields::addValue(std::string_view name, std::string_view value) {
 }
 
 const std::string_view* Fields::find(std::string_view name) const {
+  // The length and the first byte (| 0x20: equal for two bytes that are equal ignoring ASCII
+  // case) sort out nearly every other field before a whole comparison.
+  if (name.empty()) {
+    for (const Field& f : items_)
+      if (f.name.empty()) return &f.value;
+    return nullptr;
+  }
+  const size_t n = name.size();
+  const char c0 = static_cast<char>(name[0] | 0x20);
   for (const Field& f : items_) {
-    if (f.name.size() == name.size() && iequals(f.name, name)) return &f.value;
+    if (f.name.size() != n || static_cast<char>(f.name[0] | 0x20) != c0) continue;
+    size_t i = 1;
+    while (i < n && lowerAscii(f.name[i]) == lowerAscii(name[i])) ++i;
+    if (i == n && lowerAscii(f.name[0]) == lowerAscii(name[0])) return &f.value;
   }
   return nullptr;
 }
@@ -236,9 +275,12 @@ std::string_view Fields::get(std::string_view name) const {
   return v ? std::string_view(*v) : std::string_view();
 }
 
-std::string normalizeNewlines(std::string_view s) {
-  std::string out(s.size(), '\0');  // never longer than the input
-  char* o = out.data();
+namespace {
+
+// normalizeNewlines() into out, which has room for s.size() bytes (the output is never longer);
+// returns the length written.
+size_t normalizeInto(std::string_view s, char* const out) {
+  char* o = out;
   const char* p = s.data();
   const char* const end = p + s.size();
 #if defined(__SSE2__)
@@ -271,7 +313,14 @@ std::string normalizeNewlines(std::string_view s) {
     p = cr + 1;
     if (p < end && *p == '\n') ++p;
   }
-  out.resize(static_cast<size_t>(o - out.data()));
+  return static_cast<size_t>(o - out);
+}
+
+}  // namespace
+
+std::string normalizeNewlines(std::string_view s) {
+  std::string out(s.size(), '\0');
+  out.resize(normalizeInto(s, out.data()));
   return out;
 }
 
@@ -283,7 +332,7 @@ size_t parseFields(std::string_view text, Fields& out, const Limits& limits) {
   thread_local std::string folded;
   if (folded.capacity() > (64u << 10)) std::string().swap(folded);  // not a huge one
   bool open = false, isFolded = false;
-  auto flush = [&] {
+  auto flush = [&]() __attribute__((always_inline)) {  // (inlined: called on every field)
     if (open && out.items().size() < limits.maxHeaders) {
       if (isFolded) out.addValue(name, trimmed(folded));
       else out.addView(name, trimmed(first));
@@ -292,6 +341,48 @@ size_t parseFields(std::string_view text, Fields& out, const Limits& limits) {
   };
   while (pos < text.size()) {
     if (pos > limits.maxHeaderBytes) break;
+#if defined(__SSE2__)
+    // Most lines are "Name: value" with the colon in their first 16 bytes: one load finds the
+    // colon, checks the name's bytes (fieldColon's rules) and the line end if it is near.
+    // Anything else (a continuation, a long name, the last 15 bytes of the text) takes the
+    // general path below, which decides the same way.
+    if (text.size() - pos >= 16 && !isWsp(text[pos])) {
+      const char* l = text.data() + pos;
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(l));
+      auto colons = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(':'))));
+      auto lfs = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('\n'))));
+      unsigned c = colons ? static_cast<unsigned>(std::countr_zero(colons)) : 16;
+      unsigned before = (1u << c) - 1;  // the bytes before the colon
+      if (c > 0 && c < 16 && (lfs & before) == 0) {
+        // Name bytes: 0x21-0x7e (as signed bytes: > 0x20 and < 0x7f), then maybe WSP.
+        __m128i ok = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(0x20)), _mm_cmplt_epi8(v, _mm_set1_epi8(0x7f)));
+        unsigned bad = ~static_cast<unsigned>(_mm_movemask_epi8(ok)) & before;
+        unsigned nameEnd = c;
+        if (bad != 0) {
+          nameEnd = static_cast<unsigned>(std::countr_zero(bad));
+          auto wsp = static_cast<unsigned>(_mm_movemask_epi8(
+              _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\t')))));
+          unsigned tail = before & ~((1u << nameEnd) - 1);
+          if (nameEnd == 0 || (wsp & tail) != tail) nameEnd = 0;
+        }
+        if (nameEnd > 0) {
+          size_t eol;
+          if (lfs != 0) {
+            eol = pos + static_cast<size_t>(std::countr_zero(lfs));
+          } else {
+            const char* nl = findNear(l + 16, text.size() - pos - 16, '\n');
+            eol = nl ? static_cast<size_t>(nl - text.data()) : text.size();
+          }
+          flush();
+          name = text.substr(pos, nameEnd);
+          first = text.substr(pos + c + 1, eol - pos - c - 1);
+          open = true;
+          pos = eol < text.size() ? eol + 1 : eol;
+          continue;
+        }
+      }
+    }
+#endif
     const char* nl = findNear(text.data() + pos, text.size() - pos, '\n');
     size_t eol = nl ? static_cast<size_t>(nl - text.data()) : text.size();
     size_t next = nl ? eol + 1 : eol;
@@ -358,6 +449,55 @@ std::vector<Fields> parseFieldGroups(std::string_view body, const Limits& limits
   return groups;
 }
 
+namespace {
+
+// The values of several parameters in one pass (param() for each name: the first occurrence,
+// unquoted); outs[i] is left unchanged when names[i] is absent.
+template <size_t N>
+void params(std::string_view v, const std::string_view (&names)[N], std::string* (&&outs)[N]) {
+  bool found[N] = {};
+  size_t left = N;
+  size_t pos = 0;
+  while (pos < v.size()) {
+    size_t semi = v.find(';', pos);
+    if (semi == std::string_view::npos) return;
+    pos = semi + 1;
+    while (pos < v.size() && (isWsp(v[pos]) || v[pos] == '\n')) ++pos;
+    size_t eq = v.find('=', pos);
+    if (eq == std::string_view::npos) return;
+    std::string_view key = trim(v.substr(pos, eq - pos));
+    size_t vstart = eq + 1;
+    while (vstart < v.size() && isWsp(v[vstart])) ++vstart;
+    // The value is built only for a parameter asked for; the others are skipped over.
+    std::string* val = nullptr;
+    for (size_t k = 0; k < N; ++k) {
+      if (!found[k] && iequals(key, names[k])) {
+        found[k] = true;
+        val = outs[k];
+        val->clear();
+        break;
+      }
+    }
+    size_t vend = vstart;
+    if (vstart < v.size() && v[vstart] == '"') {
+      vend = vstart + 1;
+      while (vend < v.size() && v[vend] != '"') {
+        if (v[vend] == '\\' && vend + 1 < v.size()) ++vend;
+        if (val) val->push_back(v[vend]);
+        ++vend;
+      }
+      if (vend < v.size()) ++vend;
+    } else {
+      while (vend < v.size() && v[vend] != ';' && !isWsp(v[vend])) ++vend;
+      if (val) val->assign(v.substr(vstart, vend - vstart));
+    }
+    if (val && --left == 0) return;
+    pos = vend;
+  }
+}
+
+}  // namespace
+
 std::string param(std::string_view v, std::string_view name) {
   size_t pos = 0;
   while (pos < v.size()) {
@@ -392,21 +532,37 @@ std::string param(std::string_view v, std::string_view name) {
   return "";
 }
 
+namespace {
+
+// Base64 digit values (both alphabets: "+/" and URL-safe "-_"); kB64Pad for '=', kB64Skip for
+// any other byte (line ends, junk).
+constexpr unsigned char kB64Pad = 64, kB64Skip = 65;
+struct Base64Table {
+  unsigned char v[256];
+  constexpr Base64Table() : v() {
+    for (int c = 0; c < 256; ++c)
+      v[c] = static_cast<unsigned char>(c >= 'A' && c <= 'Z' ? c - 'A' : c >= 'a' && c <= 'z' ? c - 'a' + 26
+                                        : c >= '0' && c <= '9' ? c - '0' + 52 : c == '+' || c == '-' ? 62
+                                        : c == '/' || c == '_' ? 63 : c == '=' ? kB64Pad : kB64Skip);
+  }
+};
+constexpr Base64Table kBase64;
+
+}  // namespace
+
 std::string decodeBase64(std::string_view s) {
+  // One table lookup a byte (a chain of range tests mispredicts on base64's random letters).
   std::string out;
   out.reserve(s.size() * 3 / 4);
   uint32_t acc = 0;
   int bits = 0;
   for (char ch : s) {
-    int v;
-    if (ch >= 'A' && ch <= 'Z') v = ch - 'A';
-    else if (ch >= 'a' && ch <= 'z') v = ch - 'a' + 26;
-    else if (ch >= '0' && ch <= '9') v = ch - '0' + 52;
-    else if (ch == '+' || ch == '-') v = 62;
-    else if (ch == '/' || ch == '_') v = 63;
-    else if (ch == '=') break;
-    else continue;
-    acc = (acc << 6) | static_cast<uint32_t>(v);
+    unsigned v = kBase64.v[static_cast<unsigned char>(ch)];
+    if (v >= kB64Pad) {
+      if (v == kB64Pad) break;
+      continue;
+    }
+    acc = (acc << 6) | v;
     bits += 6;
     if (bits >= 8) {
       bits -= 8;
@@ -416,36 +572,69 @@ std::string decodeBase64(std::string_view s) {
   return out;
 }
 
-std::string decodeQuotedPrintable(std::string_view s) {
-  // Into a buffer of the input's size (the output is never longer): runs up to the next '='
-  // copied with memcpy, "=XX" decoded, "=\n" (soft line break) dropped, any other '=' kept.
-  std::string out(s.size(), '\0');
-  char* o = out.data();
+namespace {
+
+// decodeQuotedPrintable() into out, which has room for s.size() bytes (the output is never
+// longer); returns the length written. Bytes up to the next '=' are copied 16 at a time (each
+// block stored whole, kept up to its first '='; the output never runs ahead of the input, so it
+// fits), "=XX" decoded, "=\n" (soft line break) dropped, any other '=' kept.
+size_t decodeQpInto(std::string_view s, char* const out) {
+  char* o = out;
   const char* const base = s.data();
   size_t i = 0, n = s.size();
+  // The '=' at i: a soft line break dropped, "=XX" decoded, any other '=' kept.
+  auto escape = [&] {
+    if (i + 1 < n && s[i + 1] == '\n') {  // soft line break
+      i += 2;
+      return;
+    }
+    int hi = i + 2 < n ? hexVal(s[i + 1]) : -1, lo = hi >= 0 ? hexVal(s[i + 2]) : -1;
+    if (lo >= 0) {
+      *o++ = static_cast<char>(hi * 16 + lo);
+      i += 3;
+      return;
+    }
+    *o++ = '=';
+    ++i;
+  };
+#if defined(__SSE2__)
+  // Each step stores a block and keeps it up to its first '=', then decodes that '=' (no test of
+  // the byte at i first: in "=3D" and soft-break text that branch is a coin toss).
+  const __m128i EQ = _mm_set1_epi8('=');
+  while (n - i >= 16) {
+    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(base + i));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(o), v);
+    auto m = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, EQ)));
+    if (m == 0) {
+      o += 16;
+      i += 16;
+      continue;
+    }
+    auto k = static_cast<size_t>(std::countr_zero(m));
+    o += k;
+    i += k;
+    escape();
+  }
+#endif
   while (i < n) {
-    if (base[i] != '=') {  // (encoded text is often "=XX=XX...": no search then)
-      const char* eq = findNear(base + i, n - i, '=');
+    if (base[i] != '=') {
+      const auto* eq = static_cast<const char*>(std::memchr(base + i, '=', n - i));
       size_t e = eq ? static_cast<size_t>(eq - base) : n;
       std::memcpy(o, base + i, e - i);
       o += e - i;
       i = e;
       if (i == n) break;
     }
-    if (i + 1 < n && s[i + 1] == '\n') {  // soft line break
-      i += 2;
-      continue;
-    }
-    int hi = i + 2 < n ? hexVal(s[i + 1]) : -1, lo = hi >= 0 ? hexVal(s[i + 2]) : -1;
-    if (lo >= 0) {
-      *o++ = static_cast<char>(hi * 16 + lo);
-      i += 3;
-      continue;
-    }
-    *o++ = '=';
-    ++i;
+    escape();
   }
-  out.resize(static_cast<size_t>(o - out.data()));
+  return static_cast<size_t>(o - out);
+}
+
+}  // namespace
+
+std::string decodeQuotedPrintable(std::string_view s) {
+  std::string out(s.size(), '\0');
+  out.resize(decodeQpInto(s, out.data()));
   return out;
 }
 
@@ -515,29 +704,45 @@ bool mboxSeparator(std::string_view line) {
 size_t findFromLine(std::string_view text, size_t pos) {
   const char* p = text.data();
   const size_t n = text.size();
-  auto at = [&](size_t f) {
-    return f + 5 <= n && std::memcmp(p + f, "From ", 5) == 0 && (f == 0 || p[f - 1] == '\n' || p[f - 1] == '\r');
+  auto at = [&](size_t f) {  // f >= 1 or checked by the caller; "From " fits
+    return (p[f - 1] == '\n' || p[f - 1] == '\r') && std::memcmp(p + f, "From ", 5) == 0;
   };
   size_t i = pos;
   if (i == 0) {
-    if (at(0)) return 0;
+    if (n >= 5 && std::memcmp(p, "From ", 5) == 0) return 0;
     i = 1;
   }
+  if (n < 5) return std::string_view::npos;
+  const size_t last = n - 5;  // the last position where "From " fits
 #if defined(__SSE2__)
-  // 16 positions at a time: an 'F' whose preceding byte is a line end (a few a message; a
-  // substring search for "From " stops at every 'F' of the text, in a library call each time).
-  const __m128i F = _mm_set1_epi8('F'), LF = _mm_set1_epi8('\n'), CR = _mm_set1_epi8('\r');
-  for (; i + 16 <= n; i += 16) {
-    __m128i cur = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
-    __m128i prev = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i - 1));
-    __m128i hit = _mm_and_si128(_mm_cmpeq_epi8(cur, F), _mm_or_si128(_mm_cmpeq_epi8(prev, LF), _mm_cmpeq_epi8(prev, CR)));
-    for (auto bits = static_cast<unsigned>(_mm_movemask_epi8(hit)); bits != 0; bits &= bits - 1) {
+  // 64 positions at a time: an 'F' with a space 4 bytes on (rare in mail text, absent from
+  // base64), one test a block; then each such position checked for a line end before it and
+  // "rom" after it. A substring search for "From " stops at every 'F', in a library call each.
+  const __m128i F = _mm_set1_epi8('F'), SP = _mm_set1_epi8(' ');
+  auto at16 = [&](size_t k) {  // the candidates among positions k..k+15 (k + 20 <= n)
+    __m128i f = _mm_cmpeq_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + k)), F);
+    return _mm_and_si128(f, _mm_cmpeq_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + k + 4)), SP));
+  };
+  for (; i + 68 <= n; i += 64) {
+    __m128i a = at16(i), b = at16(i + 16), c = at16(i + 32), d = at16(i + 48);
+    if (_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(a, b), _mm_or_si128(c, d))) == 0) continue;
+    uint64_t bits = static_cast<uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(a))) |
+                    static_cast<uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(b))) << 16 |
+                    static_cast<uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(c))) << 32 |
+                    static_cast<uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(d))) << 48;
+    for (; bits != 0; bits &= bits - 1) {
+      size_t f = i + static_cast<size_t>(std::countr_zero(bits));
+      if (at(f)) return f;
+    }
+  }
+  for (; i + 20 <= n; i += 16) {
+    for (auto bits = static_cast<unsigned>(_mm_movemask_epi8(at16(i))); bits != 0; bits &= bits - 1) {
       size_t f = i + static_cast<size_t>(std::countr_zero(bits));
       if (at(f)) return f;
     }
   }
 #endif
-  for (; i < n; ++i)
+  for (; i <= last; ++i)
     if (p[i] == 'F' && at(i)) return i;
   return std::string_view::npos;
 }
@@ -566,33 +771,59 @@ std::vector<std::string_view> splitMbox(std::string_view raw) {
   return out;
 }
 
-// Substring search (Boyer-Moore-Horspool): the skip for a text byte under the needle's last
-// position is its distance from the needle's end (capped at 255: a shorter skip is still safe).
-class Horspool {
- public:
-  explicit Horspool(std::string_view needle) : n_(needle) {
-    size_t m = n_.size();
-    std::memset(skip_, static_cast<int>(std::min<size_t>(m, 255)), sizeof skip_);
-    for (size_t i = 0; i + 1 < m; ++i)
-      skip_[static_cast<unsigned char>(n_[i])] = static_cast<unsigned char>(std::min<size_t>(m - 1 - i, 255));
-  }
-  // The first occurrence at or after from, or npos.
-  size_t find(std::string_view text, size_t from) const {
-    size_t m = n_.size();
-    if (m == 0) return from <= text.size() ? from : std::string_view::npos;
-    const char last = n_[m - 1];
-    for (size_t i = from; i + m <= text.size();) {
-      char c = text[i + m - 1];
-      if (c == last && std::memcmp(text.data() + i, n_.data(), m - 1) == 0) return i;
-      i += skip_[static_cast<unsigned char>(c)];
-    }
-    return std::string_view::npos;
-  }
+namespace {
 
- private:
-  std::string_view n_;
-  unsigned char skip_[256];
-};
+// The first delimiter line at or after from: delim ("--boundary") at the start of b or after a
+// LF (RFC 2046 5.1.1); npos if none. Such a line is a LF followed by '-', which is rare even in
+// text full of "-----" rules: 64 positions are tested for that pair at a time (SSE2), and each
+// one found is compared with the whole delimiter. (A substring search for the delimiter walks a
+// dependency chain of table lookups; glibc's memmem also builds a table per call.)
+size_t findDelimiter(std::string_view b, std::string_view delim, size_t from) {
+  const size_t m = delim.size(), n = b.size();
+  if (m > n) return std::string_view::npos;
+  const size_t last = n - m;  // the last position where delim fits
+  const char* p = b.data();
+  auto at = [&](size_t f) { return std::memcmp(p + f, delim.data(), m) == 0; };  // f <= last
+  size_t i = from;
+  if (i == 0) {
+    if (at(0)) return 0;
+    i = 1;
+  }
+#if defined(__SSE2__)
+  if (m >= 1 && delim[0] == '-') {
+    const __m128i LF = _mm_set1_epi8('\n'), DASH = _mm_set1_epi8('-');
+    auto line16 = [&](size_t k) {  // positions k..k+15 that start a line with '-' (k >= 1, k + 16 <= n)
+      __m128i lf = _mm_cmpeq_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + k - 1)), LF);
+      return _mm_and_si128(lf, _mm_cmpeq_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + k)), DASH));
+    };
+    for (; i + 64 <= n; i += 64) {
+      __m128i a = line16(i), b1 = line16(i + 16), c = line16(i + 32), d = line16(i + 48);
+      if (_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(a, b1), _mm_or_si128(c, d))) == 0) continue;
+      uint64_t bits = static_cast<uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(a))) |
+                      static_cast<uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(b1))) << 16 |
+                      static_cast<uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(c))) << 32 |
+                      static_cast<uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(d))) << 48;
+      for (; bits != 0; bits &= bits - 1) {
+        size_t f = i + static_cast<size_t>(std::countr_zero(bits));
+        if (f > last) return std::string_view::npos;
+        if (at(f)) return f;
+      }
+    }
+    for (; i + 16 <= n; i += 16) {
+      for (auto bits = static_cast<unsigned>(_mm_movemask_epi8(line16(i))); bits != 0; bits &= bits - 1) {
+        size_t f = i + static_cast<size_t>(std::countr_zero(bits));
+        if (f > last) return std::string_view::npos;
+        if (at(f)) return f;
+      }
+    }
+  }
+#endif
+  for (; i <= last; ++i)
+    if (p[i - 1] == '\n' && p[i] == delim[0] && at(i)) return i;
+  return std::string_view::npos;
+}
+
+}  // namespace
 
 // The recursive part parser; owns no state beyond the Message it fills.
 class Parser {
@@ -611,25 +842,26 @@ class Parser {
     if (!ct.empty()) {
       std::string_view t = trim(ct.substr(0, ct.find(';')));
       if (t.find('/') != std::string_view::npos) p.type = toLower(t);
-      p.charset = toLower(param(ct, "charset"));
-      p.boundary = param(ct, "boundary");
+      std::string cs;
+      params(ct, {"charset", "boundary"}, {&cs, &p.boundary});
+      toLowerInPlace(cs);
+      p.charset = std::move(cs);
     }
-    std::string cte = toLower(trim(p.headers.get("content-transfer-encoding")));
-    bool wanted = p.type.rfind("text/", 0) == 0 || p.type.rfind("message/", 0) == 0 || p.isMultipart();
-    if (wanted && (cte == "base64" || cte == "quoted-printable")) {
-      m_.buffers_.push_back(cte == "base64" ? decodeBase64(raw) : decodeQuotedPrintable(raw));
-      if (cte == "base64") m_.buffers_.back() = normalizeNewlines(m_.buffers_.back());
-      p.body = m_.buffers_.back();
+    std::string_view cte = trim(p.headers.get("content-transfer-encoding"));  // compared ignoring case
+    bool wanted = std::string_view(p.type).starts_with("text/") || std::string_view(p.type).starts_with("message/") || p.isMultipart();
+    if (wanted && iequals(cte, "base64")) {
+      p.body = m_.buffers_.emplace_front(normalizeNewlines(decodeBase64(raw)));
+    } else if (wanted && iequals(cte, "quoted-printable")) {
+      p.body = m_.keep(raw.size(), [&](char* out) { return decodeQpInto(raw, out); });
     } else {
       p.body = raw;
     }
     // Text in a legacy charset (ISO-2022-JP, Shift_JIS, ISO-8859-x...) is converted to UTF-8 so
     // that rules can be written in one encoding. Bounded: at most maxConvertBytes per part.
-    if (p.type.rfind("text/", 0) == 0 && needsConversion(p.charset) && !p.body.empty()) {
+    if (std::string_view(p.type).starts_with("text/") && needsConversion(p.charset) && !p.body.empty()) {
       std::string u = toUtf8(p.body.substr(0, std::min(p.body.size(), kMaxConvertBytes)), p.charset);
       if (!u.empty()) {
-        m_.buffers_.push_back(std::move(u));
-        p.body = m_.buffers_.back();
+        p.body = m_.buffers_.emplace_front(std::move(u));
       }
     }
     bool canNest = depth + 1 < limits_.maxDepth && m_.parts_ < limits_.maxParts;
@@ -655,21 +887,10 @@ class Parser {
   void multipart(Part& p, size_t depth) {
     std::string_view b = p.body;
     std::string delim = "--" + p.boundary;
-    // Positions of delimiter lines: at the start of b or after a LF. A Horspool search on the
-    // whole delimiter, its skip table built once for all the parts (glibc's memmem builds one
-    // per call; a first-char search is slow in text full of '-').
-    Horspool search(delim);
-    auto findDelim = [&](size_t from) -> size_t {
-      while (from < b.size()) {
-        size_t f = search.find(b, from);
-        if (f == std::string_view::npos) return f;
-        if (f == 0 || b[f - 1] == '\n') return f;
-        from = f + 1;
-      }
-      return std::string_view::npos;
-    };
+    auto findDelim = [&](size_t from) { return findDelimiter(b, delim, from); };
     size_t d = findDelim(0);
     if (d == std::string_view::npos) return;  // missing boundary: stays a leaf
+    p.children.reserve(4);  // a report's three parts without a reallocation
     while (d != std::string_view::npos && m_.parts_ < limits_.maxParts) {
       size_t after = d + delim.size();
       bool closing = b.compare(after, 2, "--") == 0;
@@ -684,10 +905,10 @@ class Parser {
       if (nd != std::string_view::npos && len > 0 && b[end - 1] == '\n') --len;
       p.children.emplace_back();
       Part& child = p.children.back();
-      if (p.type == "multipart/digest") child.type = "message/rfc822";
+      if (std::string_view(p.type) == "multipart/digest") child.type = "message/rfc822";
       std::string_view chunk = b.substr(start, len);
       size_t bodyAt = parseFields(chunk, child.headers, limits_);
-      if (p.type == "multipart/digest" && child.headers.find("content-type") == nullptr) {
+      if (std::string_view(p.type) == "multipart/digest" && child.headers.find("content-type") == nullptr) {
         child.headers.addView("Content-Type", "message/rfc822");
       }
       body(child, chunk.substr(std::min(bodyAt, chunk.size())), depth + 1);
@@ -708,8 +929,7 @@ std::unique_ptr<Message> parse(std::string_view raw, const Limits& limits) {
   if (limits.borrowInput && raw.find('\r') == std::string_view::npos) {
     m->view_ = raw;
   } else {
-    m->data_ = normalizeNewlines(raw);
-    m->view_ = m->data_;
+    m->view_ = m->keep(raw.size(), [&](char* out) { return normalizeInto(raw, out); });
   }
   Parser parser(*m, limits);
   parser.entity(m->root_, m->view_, 0);

@@ -19,7 +19,6 @@
 #pragma once
 
 #include <cstddef>
-#include <deque>
 #include <forward_list>
 #include <memory>
 #include <string>
@@ -74,13 +73,13 @@ class Fields {
   std::string_view get(std::string_view name) const;
 
  private:
-  // A copy of v in storage_: appended to the front chunk (kChunk bytes, written through data()
-  // only, so never reallocated), or a node of its own when large.
+  // A copy of v in storage_: appended to the front chunk (kChunk bytes), or a node of its own
+  // when large.
   std::string_view store(std::string_view v);
   static constexpr size_t kChunk = 1024;
   std::vector<Field> items_;
-  std::forward_list<std::string> storage_;  // elements never move; allocates nothing when empty
-  size_t used_ = 0;                         // bytes used in storage_.front()
+  std::forward_list<std::unique_ptr<char[]>> storage_;  // blocks never move; allocates nothing when empty
+  size_t used_ = 0;                                     // bytes used in storage_.front() (a chunk)
 };
 
 struct Part {
@@ -91,9 +90,12 @@ struct Part {
   std::string_view body;            // content, LF line ends; transfer encoding removed for
                                     // text/*, message/* and multipart parts (others stay raw)
   std::vector<Part> children;       // multipart parts, or one child for message/rfc822
-  bool isMultipart() const { return type.rfind("multipart/", 0) == 0; }
-  bool isMessage() const { return type == "message/rfc822" || type == "text/rfc822-headers" ||
-                                  type == "message/rfc822-headers"; }
+  // (string_view comparisons: the lengths first, no strlen or library call for most types)
+  bool isMultipart() const { return std::string_view(type).starts_with("multipart/"); }
+  bool isMessage() const {
+    std::string_view t = type;
+    return t == "message/rfc822" || t == "text/rfc822-headers" || t == "message/rfc822-headers";
+  }
 };
 
 class Message;
@@ -113,9 +115,20 @@ class Message {
   friend class Parser;
   friend std::unique_ptr<Message> parse(std::string_view raw, const Limits& limits);
   Message() = default;
-  std::string data_;       // the normalised copy (unless borrowed)
-  std::string_view view_;  // what was parsed: data_, or the caller's buffer
-  std::deque<std::string> buffers_;  // decoded bodies; deque never moves its elements
+  // A buffer of room bytes (not zero-filled) that write(char*) fills, returning the length it
+  // wrote (<= room); a NUL follows the text, as in a std::string.
+  template <class Write>
+  std::string_view keep(size_t room, Write&& write) {
+    char* at = raw_.emplace_front(new char[room + 1]).get();
+    size_t len = write(at);
+    at[len] = '\0';
+    return std::string_view(at, len);
+  }
+  std::string_view view_;  // what was parsed: the normalised copy in raw_, or the caller's buffer
+  // Decoded bodies and the normalised input; list nodes never move (views point into them) and
+  // an empty list allocates nothing.
+  std::forward_list<std::string> buffers_;
+  std::forward_list<std::unique_ptr<char[]>> raw_;
   Part root_;
   size_t parts_ = 0;
   bool truncated_ = false;
