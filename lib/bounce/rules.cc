@@ -302,7 +302,7 @@ Status RuleSet::compile(const std::string& source) {
       auto f = std::find_if(re_->lhostFields.begin(), re_->lhostFields.end(),
                             [&](const Compiled::LhostField& x) { return x.name == c.field; });
       if (f == re_->lhostFields.end()) {
-        re_->lhostFields.push_back({c.field, std::make_unique<MultiMatcher>(), {}, {}});
+        re_->lhostFields.push_back({c.field, std::make_unique<MultiMatcher>(), {}, {}, {}});
         f = re_->lhostFields.end() - 1;
       }
       if (re2::RE2 check(c.pattern, reOptions()); !check.ok()) {
