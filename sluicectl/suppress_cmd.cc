@@ -165,18 +165,6 @@ DESCRIPTION
 
 bool isAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
 
-// Shows text to a terminal safely: control characters as \xNN (UTF-8 is left alone).
-std::string printable(std::string_view s) {
-  std::string o;
-  for (char c : s) {
-    auto u = static_cast<unsigned char>(c);
-    if (u >= 0x20 && u != 0x7f) { o += c; continue; }
-    char buf[8];
-    std::snprintf(buf, sizeof buf, "\\x%02x", u);
-    o += buf;
-  }
-  return o;
-}
 
 Status validateDomain(std::string_view d) {
   if (d.empty()) return makeError("empty domain");
@@ -187,7 +175,7 @@ Status validateDomain(std::string_view d) {
     if (label.front() == '-' || label.back() == '-') return makeError("domain label starts or ends with '-'");
     for (char c : label) {
       if (isAlnum(c) || c == '-') continue;
-      return makeError("domain contains '" + printable(std::string_view(&c, 1)) +
+      return makeError("domain contains '" + ctl::printableArg(std::string_view(&c, 1)) +
                        "'; only letters, digits, hyphens and dots are allowed (use xn-- for IDNs)");
     }
   }
@@ -197,7 +185,7 @@ Status validateDomain(std::string_view d) {
 // "global" or "" is the global scope (""); anything else must be a domain.
 Result<std::string> parseScope(std::string_view s) {
   if (s.empty() || iequals(s, "global")) return std::string();
-  if (auto v = validateDomain(s); !v) return makeError("invalid scope \"" + printable(s) + "\": " + v.message());
+  if (auto v = validateDomain(s); !v) return makeError("invalid scope \"" + ctl::printableArg(s) + "\": " + v.message());
   return toLower(s);
 }
 
@@ -372,48 +360,8 @@ void Progress::update(uint64_t rows, uint64_t bytes, bool last) {
 
 // ---- arguments ---------------------------------------------------------------------------------
 
-struct OptSpec {
-  std::string_view name;
-  bool takesValue = false;
-};
-
-struct Parsed {
-  std::vector<std::string> positional;
-  std::vector<std::pair<std::string, std::string>> options;
-  const std::string* get(std::string_view name) const {
-    const std::string* found = nullptr;
-    for (const auto& [n, v] : options) if (n == name) found = &v;
-    return found;
-  }
-};
-
-// Returns "" or the usage error. Accepts --opt VALUE, --opt=VALUE and -- to end options.
-std::string parseWords(const std::vector<std::string>& args, const std::vector<OptSpec>& specs,
-                       Parsed* out) {
-  bool optionsEnded = false;
-  for (size_t i = 1; i < args.size(); ++i) {
-    const std::string& w = args[i];
-    if (optionsEnded || w.size() < 2 || w[0] != '-') {
-      out->positional.push_back(w);
-      continue;
-    }
-    if (w == "--") { optionsEnded = true; continue; }
-    size_t eq = w.find('=');
-    std::string name = w.substr(0, eq);
-    auto spec = std::find_if(specs.begin(), specs.end(), [&](const OptSpec& s) { return s.name == name; });
-    if (spec == specs.end()) return "unknown option " + printable(name);
-    std::optional<std::string> value;
-    if (eq != std::string::npos) value = w.substr(eq + 1);
-    if (spec->takesValue && !value) {
-      if (i + 1 >= args.size()) return "option " + name + " needs a value";
-      value = args[++i];
-    } else if (!spec->takesValue && value) {
-      return "option " + name + " takes no value";
-    }
-    out->options.emplace_back(name, value.value_or(""));
-  }
-  return "";
-}
+using ctl::OptSpec;
+using Parsed = ctl::ParsedArgs;
 
 // ---- the commands ------------------------------------------------------------------------------
 
@@ -504,16 +452,16 @@ int SuppressCmd::run(const std::vector<std::string>& args) {
     return kExitOk;
   }
   auto sub = std::find_if(subcommands().begin(), subcommands().end(), [&](const Subcommand& s) { return s.name == first; });
-  if (sub == subcommands().end()) return usage("unknown command " + printable(first));
+  if (sub == subcommands().end()) return usage("unknown command " + ctl::printableArg(first));
   sub_ = first;
   if (std::any_of(args.begin() + 1, args.end(), [](const std::string& a) { return a == "--help" || a == "-h"; })) {
     out_ << sub->help;
     return kExitOk;
   }
   Parsed p;
-  if (std::string msg = parseWords(args, sub->options, &p); !msg.empty()) return usage(msg);
+  if (std::string msg = ctl::parseArgs(args, 1, sub->options, &p); !msg.empty()) return usage(msg);
   if (p.positional.size() < sub->minArgs) return usage("missing " + std::string(sub->argName));
-  if (p.positional.size() > sub->maxArgs) return usage("unexpected argument " + printable(p.positional[sub->maxArgs]));
+  if (p.positional.size() > sub->maxArgs) return usage("unexpected argument " + ctl::printableArg(p.positional[sub->maxArgs]));
   return (this->*(sub->run))(p);
 }
 
@@ -530,25 +478,25 @@ int SuppressCmd::add(const Parsed& p) {
   store::SuppressionEntry e;
   e.address = p.positional[0];
   if (auto v = validateSuppressAddress(e.address); !v) {
-    return fail("invalid address \"" + printable(e.address) + "\": " + v.message());
+    return fail("invalid address \"" + ctl::printableArg(e.address) + "\": " + v.message());
   }
   auto scope = parseScope(p.get("--scope") ? *p.get("--scope") : "");
   if (!scope) return usage(scope.message());
   e.scope = *scope;
   e.reason = p.get("--reason") ? *p.get("--reason") : "manual";
-  if (e.reason.empty() || printable(e.reason) != e.reason) return usage("--reason must be non-empty, without control characters");
+  if (e.reason.empty() || ctl::printableArg(e.reason) != e.reason) return usage("--reason must be non-empty, without control characters");
   e.source = "sluicectl";
   e.createdMs = clock_->nowMs();
   if (const std::string* x = p.get("--expires")) {
     auto d = parseDurationMs(*x);
-    if (!d || *d <= 0) return usage("invalid --expires \"" + printable(*x) + "\": want a duration like 45s, 90m, 12h, 30d, 2w");
+    if (!d || *d <= 0) return usage("invalid --expires \"" + ctl::printableArg(*x) + "\": want a duration like 45s, 90m, 12h, 30d, 2w");
     e.expiresMs = e.createdMs + *d;
   }
   auto db = openStore(false);
   if (!db) return fail(db.message());
   if (auto s = (*db)->add(e); !s) return fail(s.message());
   e.address = toLower(e.address);
-  out_ << "suppressed " << printable(e.address) << " (" << describe(e) << ")\n";
+  out_ << "suppressed " << ctl::printableArg(e.address) << " (" << describe(e) << ")\n";
   return kExitOk;
 }
 
@@ -561,8 +509,8 @@ int SuppressCmd::remove(const Parsed& p) {
   if (!db) return fail(db.message());
   auto removed = (*db)->remove(address, *scope);
   if (!removed) return fail(removed.message());
-  if (!*removed) return fail(printable(address) + " is not suppressed in scope " + scopeName);
-  out_ << "removed " << printable(toLower(address)) << " (scope " << scopeName << ")\n";
+  if (!*removed) return fail(ctl::printableArg(address) + " is not suppressed in scope " + scopeName);
+  out_ << "removed " << ctl::printableArg(toLower(address)) << " (scope " << scopeName << ")\n";
   return kExitOk;
 }
 
@@ -572,8 +520,8 @@ void SuppressCmd::printTable(const std::vector<store::SuppressionEntry>& rows) {
   int64_t now = clock_->nowMs();
   for (const auto& e : rows) {
     std::string expires = e.expiresMs == 0 ? "never" : formatIso(e.expiresMs) + (e.expiresMs <= now ? " (expired)" : "");
-    cells.push_back({printable(e.address), e.scope.empty() ? "global" : printable(e.scope), printable(e.reason),
-                     printable(e.source), formatIso(e.createdMs), expires});
+    cells.push_back({ctl::printableArg(e.address), e.scope.empty() ? "global" : ctl::printableArg(e.scope), ctl::printableArg(e.reason),
+                     ctl::printableArg(e.source), formatIso(e.createdMs), expires});
   }
   std::array<size_t, 6> width{};
   for (const auto& row : cells) {
@@ -659,7 +607,7 @@ bool SuppressCmd::readHeader(const std::vector<std::string>& fields, ImportState
     std::string name = toLower(trim(fields[i]));
     auto it = std::find(kColumns.begin(), kColumns.end(), name);
     if (it == kColumns.end()) {
-      *error = "unknown column \"" + printable(name) + "\" (known: address,scope,reason,source,created,expires)";
+      *error = "unknown column \"" + ctl::printableArg(name) + "\" (known: address,scope,reason,source,created,expires)";
     } else if (st->col[static_cast<size_t>(it - kColumns.begin())] != -1) {
       *error = "column \"" + name + "\" appears twice";
     } else {
@@ -683,7 +631,7 @@ Status SuppressCmd::parseRow(const std::vector<std::string>& fields, const Impor
   };
   e->address = std::string(cell(kAddress));
   if (auto v = validateSuppressAddress(e->address); !v) {
-    return makeError("invalid address \"" + printable(e->address) + "\": " + v.message());
+    return makeError("invalid address \"" + ctl::printableArg(e->address) + "\": " + v.message());
   }
   e->scope = st.scope;
   if (st.header && st.col[kScope] >= 0) {
@@ -698,7 +646,7 @@ Status SuppressCmd::parseRow(const std::vector<std::string>& fields, const Impor
   for (Column c : {kCreated, kExpires}) {
     if (cell(c).empty()) continue;
     auto t = parseIso(cell(c));
-    if (!t) return makeError("invalid " + std::string(kColumns[c]) + " time \"" + printable(cell(c)) + "\" (want ISO-8601 UTC, e.g. 2024-05-01T12:00:00Z)");
+    if (!t) return makeError("invalid " + std::string(kColumns[c]) + " time \"" + ctl::printableArg(cell(c)) + "\" (want ISO-8601 UTC, e.g. 2024-05-01T12:00:00Z)");
     (c == kCreated ? e->createdMs : e->expiresMs) = *t;
   }
   return okStatus();
