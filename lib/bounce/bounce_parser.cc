@@ -15,6 +15,7 @@
 // hard/soft follows the reason ("hard", "none"; notaccept is soft for 4xx codes). When the
 // message gives no status code, a pseudo code ("pseudo") is reported and statusDerived is set.
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "base/strings.h"
@@ -84,13 +85,14 @@ struct Pick {
   bool decisive = false;  // the rule is decisive, and the report's lhost lets it be
 };
 
-template <typename Generic>
+// generic() and rhost() are asked only for a decisive rule that depends on them.
+template <typename Generic, typename Rhost>
 Pick bestRule(const RuleSet& rs, const std::vector<int>& hits, std::string_view command,
-              std::string_view statusReason, const Generic& generic, std::string_view rhost) {
+              std::string_view statusReason, const Generic& generic, const Rhost& rhost) {
   Pick best;
   for (int i : hits) {
     const Rule& r = rs.reasonRules()[static_cast<size_t>(i)];
-    bool decisive = r.decisive && (r.rhost.empty() ? r.everywhere || !generic() : r.rhost == rhost);
+    bool decisive = r.decisive && (r.rhost.empty() ? r.everywhere || !generic() : r.rhost == rhost());
     // A generic wording (not decisive) with no known command counts as "not RCPT" for the
     // demotion: as Sisimai, only an MTA-specific wording, a RCPT failure or the status code
     // itself makes "user unknown" a missing mailbox rather than a filter's refusal.
@@ -185,11 +187,14 @@ void BounceParser::classifyIn(Recipient& r, const Context& context) const {
   std::string hint;
   if (r.reason.empty()) hint = std::move(r.rule), r.rule.clear();  // a reader's hint ("type:x-unix")
   auto generic = [&] { return context.generic(rs); };
-  std::string rhost;
-  if (rs.hasRhosts() && r.reason.empty()) {
-    size_t at = r.recipient.rfind('@');
-    rhost = rs.rhost(r.remoteMta, at == std::string::npos ? std::string_view() : std::string_view(r.recipient).substr(at + 1));
-  }
+  std::optional<std::string> rhostName;  // the recipient's provider, once asked
+  auto rhost = [&]() -> const std::string& {
+    if (!rhostName) {
+      size_t at = r.recipient.rfind('@');
+      rhostName = rs.rhost(r.remoteMta, at == std::string::npos ? std::string_view() : std::string_view(r.recipient).substr(at + 1));
+    }
+    return *rhostName;
+  };
   if (r.reason.empty() && startsWith(r.status, "2.")) {
     r.reason = "delivered";
     r.rule = "status:" + r.status;

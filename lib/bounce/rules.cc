@@ -9,7 +9,8 @@
 // explodes on hundreds of patterns with wildcards) nor Aho-Corasick (a table that does not stay
 // in cache) is used for them any more; multi_match.h says why. The small groups (sender,
 // subject, autoreply, skip, complaint, temporary, headline) are one RE2::Set each; "cut"/"cut0"
-// and "mda" are one RE2 alternation each. The headline, mda, complaint, skip and temporary
+// and "mda" are one RE2 alternation each. The "lhost" conditions are one MultiMatcher per header
+// name (RE2 alone for a case-sensitive one); the "rhost" patterns one RE2::Set. The headline, mda, complaint, skip and temporary
 // groups (and cut, were its literals less common) run their regex only past a LiteralGate
 // (literal_gate.h): a memchr for a rare byte of their literals, which most texts do not hold.
 //
@@ -305,11 +306,12 @@ Status RuleSet::compile(const std::string& source) {
         re_->lhostFields.push_back({c.field, std::make_unique<MultiMatcher>(), {}, {}, {}});
         f = re_->lhostFields.end() - 1;
       }
-      if (re2::RE2 check(c.pattern, reOptions()); !check.ok()) {
-        return makeError(source + ":" + std::to_string(c.line) + ": bad pattern for lhost " + l.name + ": " + check.error());
+      auto re = std::make_unique<re2::RE2>(c.pattern, reOptions());  // checks the syntax, names the line
+      if (!re->ok()) {
+        return makeError(source + ":" + std::to_string(c.line) + ": bad pattern for lhost " + l.name + ": " + re->error());
       }
       if (c.pattern.find("(?-i") != std::string::npos) {
-        f->exact.emplace_back(condNo++, std::make_unique<re2::RE2>(c.pattern, reOptions()));
+        f->exact.emplace_back(condNo++, std::move(re));
       } else {
         f->patterns.push_back(c.pattern);
         f->cond.push_back(condNo++);
@@ -457,9 +459,6 @@ size_t RuleSet::patternCount() const {
          complaintRules_.size() + commandRules_.size() + mdaRules_.size() + temporaryRules_.size() + headlineRules_.size();
 }
 
-}  // namespace sluice::bounce
-
-namespace sluice::bounce {
 
 std::string RuleSet::lhost(const mime::Fields& headers) const {
   if (lhosts_.empty()) return {};
@@ -512,10 +511,6 @@ std::string RuleSet::lhost(const mime::Fields& headers) const {
   }
   return {};
 }
-
-}  // namespace sluice::bounce
-
-namespace sluice::bounce {
 
 std::string RuleSet::rhost(std::string_view remoteMta, std::string_view domain) const {
   if (!re_->rhost) return {};

@@ -125,7 +125,6 @@ class RuleSet {
   bool isGeneric(std::string_view lhost) const { return generic_.find(lhost) != generic_.end(); }
   // The first rhost (file order) whose pattern matches the remote MTA or the domain, or "".
   std::string rhost(std::string_view remoteMta, std::string_view domain) const;
-  bool hasRhosts() const { return !rhosts_.empty(); }
 
  private:
   RuleSet() = default;
