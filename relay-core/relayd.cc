@@ -4,9 +4,9 @@
 #include <sys/stat.h>
 
 #include <chrono>
-#include <cstdio>
 
 #include "base/log.h"
+#include "base/privileges.h"
 #include "session.h"
 
 namespace sluice::relayd {
@@ -40,9 +40,7 @@ Result<std::shared_ptr<asio::ssl::context>> Relayd::makeTls(const config::Relayd
   if (c.tlsCertFile.empty() || c.tlsKeyFile.empty()) return std::shared_ptr<asio::ssl::context>();
   struct stat st {};
   if (::stat(c.tlsKeyFile.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
-    char mode[8];
-    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-    return makeError("relayd.tls_key_file " + c.tlsKeyFile + " is readable by group or others (mode " + mode +
+    return makeError("relayd.tls_key_file " + c.tlsKeyFile + " is readable by group or others (mode " + modeString(st.st_mode) +
                      "); chmod 600 it");
   }
   auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);

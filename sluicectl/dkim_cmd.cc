@@ -70,12 +70,6 @@ std::string zoneLine(const std::string& selector, const std::string& domain, con
   return out + " )";
 }
 
-std::string modeText(mode_t mode) {
-  char buf[8];
-  std::snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(mode & 07777));
-  return buf;
-}
-
 // Whose a key keygen writes becomes. sluice-milter and sluice-relayd read keys as run_as_user
 // after they give up root, and refuse keys readable by group or others: a key left to root
 // (mode 0600) is unreadable to them, and every message would be tempfailed.
@@ -230,7 +224,7 @@ int keygen(const std::vector<std::string>& a, const config::Config* cfg, std::os
     struct stat ds {};
     ::stat(dir.c_str(), &ds);
     err << "sluicectl dkim keygen: warning: " << who->name << " cannot enter " << dir << " (owner "
-        << userName(ds.st_uid) << ", mode " << modeText(ds.st_mode) << "), so sluice-milter cannot read the key: chown "
+        << userName(ds.st_uid) << ", mode " << modeString(ds.st_mode) << "), so sluice-milter cannot read the key: chown "
         << who->name << ": " << dir << "\n";
   }
   return 0;

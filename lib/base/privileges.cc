@@ -14,12 +14,6 @@
 namespace sluice {
 namespace {
 
-std::string modeString(mode_t mode) {
-  char buf[8];
-  std::snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(mode & 07777));
-  return buf;
-}
-
 std::optional<gid_t> groupId(const std::string& name) {
   std::vector<char> buf(16384);
   struct group gr {};
@@ -31,6 +25,12 @@ std::optional<gid_t> groupId(const std::string& name) {
 std::string errnoText() { return std::strerror(errno); }
 
 }  // namespace
+
+std::string modeString(mode_t mode) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(mode & 07777));
+  return buf;
+}
 
 std::string userName(uid_t uid) {
   std::vector<char> buf(4096);

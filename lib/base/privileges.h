@@ -49,6 +49,8 @@ Status checkStateDir(const std::string& dir);
 std::string effectiveUserDescription();
 // The user name of uid, or "uid N" when it has none.
 std::string userName(uid_t uid);
+// The permission bits of a mode as four octal digits ("0640").
+std::string modeString(mode_t mode);
 
 // The directory of a unix socket address ("unix:/PATH", "local:/PATH" or "/PATH"); "" for the
 // others (HOST:PORT, inet:PORT@HOST).

@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 
 #include "base/privileges.h"
@@ -44,12 +43,6 @@ std::string opensslError() {
 }
 
 int refusePassword(char*, int, int, void*) { return -1; }  // never prompt on a terminal
-
-std::string modeString(mode_t mode) {
-  char buf[8];
-  std::snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(mode & 07777));
-  return buf;
-}
 
 Result<EVP_PKEY*> parsePem(std::string_view text, const std::string& src) {
   if (text.find("ENCRYPTED") != std::string_view::npos) {
