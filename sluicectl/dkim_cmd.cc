@@ -13,6 +13,7 @@
 
 #include "base/strings.h"
 #include "cli_util.h"
+#include "config/params.h"
 #include "dkim/dkim_key.h"
 #include "dkim/key_record.h"
 #include "dns/txt_lookup.h"
@@ -79,8 +80,8 @@ struct KeyOwner {
   bool unknownReader = false;  // root's for want of a user to give it to: the note says to chown
 };
 
-// The default of run_as_user (config/params.cc), for keygen without a configuration.
-constexpr const char* kDefaultRunAsUser = "sluice";
+// The default of run_as_user, from the parameter table, for keygen without a configuration.
+std::string defaultRunAsUser() { return config::findParam("run_as_user")->defaultValue; }
 
 Result<KeyOwner> keyOwner(const config::Config* cfg) {
   KeyOwner o;
@@ -96,13 +97,13 @@ Result<KeyOwner> keyOwner(const config::Config* cfg) {
                   : "run_as_user is \"\" in " + cfg->file + ": the daemons keep the user they are started as";
     return o;
   }
-  auto who = ownerOfNewFiles(kDefaultRunAsUser);
+  auto who = ownerOfNewFiles(defaultRunAsUser());
   if (who && who.value()) {
     o.who = who.value();
-    o.why = std::string("no configuration loaded; ") + kDefaultRunAsUser + " is run_as_user's default";
+    o.why = "no configuration loaded; " + defaultRunAsUser() + " is run_as_user's default";
     return o;
   }
-  o.why = std::string("no configuration loaded, and no user ") + kDefaultRunAsUser + ", run_as_user's default";
+  o.why = "no configuration loaded, and no user " + defaultRunAsUser() + ", run_as_user's default";
   o.unknownReader = true;
   return o;
 }
@@ -213,7 +214,7 @@ int keygen(const std::vector<std::string>& a, const config::Config* cfg, std::os
       << "Then: sluicectl dkim check " << domain << " " << selector << "\n";
   if (owner->unknownReader) {
     err << "sluicectl dkim keygen: note: the key belongs to root: no configuration was loaded and there is no user "
-        << kDefaultRunAsUser << " (run_as_user's default). sluice-milter reads keys as its run_as_user and cannot "
+        << defaultRunAsUser() << " (run_as_user's default). sluice-milter reads keys as its run_as_user and cannot "
         << "read this one: chown it to that user (chown USER: " << (madeDir.empty() ? file : madeDir + " " + file)
         << "), or run keygen with --config.\n";
   }
