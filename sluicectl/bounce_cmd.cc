@@ -151,14 +151,7 @@ int classify(const std::vector<std::string>& args, std::ostream& out, std::ostre
 }  // namespace
 
 int runBounceCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  if (wantsHelp(args)) {
-    out << kBounceUsage;
-    return 0;
-  }
-  if (args.empty()) {
-    err << kBounceUsage;
-    return 2;
-  }
+  if (auto done = helpOrNoSubcommand(args, kBounceUsage, out, err)) return *done;
   if (args[0] == "classify") return classify(std::vector<std::string>(args.begin() + 1, args.end()), out, err);
   err << "sluicectl: unknown bounce command \"" << args[0] << "\"\n" << kBounceUsage;
   return 2;

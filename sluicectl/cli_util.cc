@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <ostream>
 #include <optional>
 
 namespace sluice::ctl {
@@ -14,6 +15,19 @@ bool wantsHelp(const std::vector<std::string>& a) {
     if (w == "--help" || w == "-h") return true;
   }
   return false;
+}
+
+std::optional<int> helpOrNoSubcommand(const std::vector<std::string>& a, std::string_view usage, std::ostream& out,
+                                      std::ostream& err) {
+  if (wantsHelp(a)) {
+    out << usage;
+    return 0;
+  }
+  if (a.empty()) {
+    err << usage;
+    return 2;
+  }
+  return std::nullopt;
 }
 
 std::string printableArg(std::string_view s) {

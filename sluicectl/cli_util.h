@@ -4,7 +4,9 @@
 
 #include <cstdint>
 #include <ctime>
+#include <iosfwd>
 #include <limits>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -36,6 +38,10 @@ inline bool hasFlag(const std::vector<std::string>& a, const char* f) {
 // anywhere before "--". Every command answers it first, before it reads any file, so that help
 // never needs a configuration.
 bool wantsHelp(const std::vector<std::string>& a);
+// The start of a command with subcommands: for --help its usage on out and 0; with no subcommand
+// its usage on err and 2 (a usage error); else nullopt, and the command goes on.
+std::optional<int> helpOrNoSubcommand(const std::vector<std::string>& a, std::string_view usage, std::ostream& out,
+                                      std::ostream& err);
 
 // Text from the command line, safe to print: control characters as \xNN.
 std::string printableArg(std::string_view s);

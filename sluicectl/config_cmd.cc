@@ -106,14 +106,7 @@ bool writeParamsRoff(std::ostream& out, std::ostream& err) {
 
 int runConfigCommand(const std::vector<std::string>& args, const std::string& defaultFile, std::ostream& out,
                      std::ostream& err) {
-  if (wantsHelp(args)) {
-    out << kConfigUsage;
-    return 0;
-  }
-  if (args.empty()) {
-    err << kConfigUsage;
-    return 2;
-  }
+  if (auto done = helpOrNoSubcommand(args, kConfigUsage, out, err)) return *done;
   if (args[0] == "check" && args.size() <= 2) return check(args.size() == 2 ? args[1] : defaultFile, out, err);
   if (args[0] == "params" && args.size() == 1) return params(out);
   if (args[0] == "params" && args.size() == 2 && args[1] == "--man") return writeParamsRoff(out, err) ? 0 : 1;

@@ -328,14 +328,7 @@ int check(const std::vector<std::string>& a, const config::Config* cfg, std::ost
 
 int runDkimCommand(const std::vector<std::string>& args, const config::Config* cfg, std::ostream& out,
                    std::ostream& err) {
-  if (wantsHelp(args)) {
-    out << kUsage;
-    return 0;
-  }
-  if (args.empty()) {
-    err << kUsage;
-    return 2;
-  }
+  if (auto done = helpOrNoSubcommand(args, kUsage, out, err)) return *done;
   if (args[0] == "keygen") return keygen(args, cfg, out, err);
   if (args[0] == "check") return check(args, cfg, out, err);
   err << "sluicectl dkim: unknown command \"" << args[0] << "\"\n" << kUsage;

@@ -128,14 +128,7 @@ const std::vector<SubSpec>& queueSubs() {
 }  // namespace
 
 int runUserCommand(const std::vector<std::string>& a, const config::Config& cfg, std::ostream& out, std::ostream& err) {
-  if (wantsHelp(a)) {
-    out << kUserUsage;
-    return 0;
-  }
-  if (a.empty()) {
-    err << kUserUsage;
-    return 2;
-  }
+  if (auto done = helpOrNoSubcommand(a, kUserUsage, out, err)) return *done;
   const std::string& cmd = a[0];
   const SubSpec* sub = findSub(userSubs(), cmd);
   if (sub == nullptr) {
@@ -286,14 +279,7 @@ int runUserCommand(const std::vector<std::string>& a, const config::Config& cfg,
 }
 
 int runQueueCommand(const std::vector<std::string>& a, const config::Config& cfg, std::ostream& out, std::ostream& err) {
-  if (wantsHelp(a)) {
-    out << kQueueUsage;
-    return 0;
-  }
-  if (a.empty()) {
-    err << kQueueUsage;
-    return 2;
-  }
+  if (auto done = helpOrNoSubcommand(a, kQueueUsage, out, err)) return *done;
   const std::string& cmd = a[0];
   const SubSpec* sub = findSub(queueSubs(), cmd);
   if (sub == nullptr) {
