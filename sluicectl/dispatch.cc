@@ -3,6 +3,7 @@
 
 #include <exception>
 #include <filesystem>
+#include <memory>
 #include <new>
 
 #include "bounce_cmd.h"
@@ -109,19 +110,9 @@ int dispatch(const std::vector<std::string>& argv, std::istream& in, std::ostrea
     return 2;
   }
   // Help never needs the configuration: every handler answers --help before it looks at the
-  // configuration it is given, so it gets an empty one.
-  if (wantsHelp(rest)) {
-    static const config::Config kNone{};
-    if (cmd == "dkim") return runDkimCommand(rest, nullptr, out, err);
-    if (cmd == "suppress") return runSuppressCommand(rest, kNone.store, out, err);
-    if (cmd == "bounce") return runBounceReceive(rest, kNone, in, out, err);
-    if (cmd == "user") return runUserCommand(rest, kNone, out, err);
-    if (cmd == "queue") return runQueueCommand(rest, kNone, out, err);
-    if (cmd == "why") return runWhyCommand(rest, kNone, out, err);
-    if (cmd == "events") return runEventsCommand(rest, kNone, out, err);
-    if (cmd == "limits") return runLimitsCommand(rest, kNone, out, err);
-    if (cmd == "status") return runStatusCommand(rest, kNone.policyd.adminSocket, out, err);
-  }
+  // configuration it is given, so it gets none (dkim) or an empty one (the others, below).
+  bool help = wantsHelp(rest);
+  if (cmd == "dkim" && help) return runDkimCommand(rest, nullptr, out, err);
   if (cmd == "dkim") {
     // keygen needs no configuration; check uses it (dns.servers, the signing table) if readable.
     auto dc = config::loadConfigFile(configPath);
@@ -136,14 +127,19 @@ int dispatch(const std::vector<std::string>& argv, std::istream& in, std::ostrea
     return runDkimCommand(rest, dc ? dc.value().get() : nullptr, out, err);
   }
   // The other commands need the configuration for state_dir, the sockets and the store.
-  auto cfg = config::loadConfigFile(configPath);
-  if (!cfg) {
-    err << cfg.message() << "\nsluicectl: fix the configuration first (sluicectl config check)\n";
-    // The MTA would bounce the report on any status but 75 (a double bounce: it is lost).
-    if (receive) err << "sluicectl bounce receive: exit 75: the MTA keeps the report and retries\n";
-    return receive ? kTempFail : 1;
+  static const config::Config kNone{};
+  std::shared_ptr<const config::Config> loaded;
+  if (!help) {
+    auto cfg = config::loadConfigFile(configPath);
+    if (!cfg) {
+      err << cfg.message() << "\nsluicectl: fix the configuration first (sluicectl config check)\n";
+      // The MTA would bounce the report on any status but 75 (a double bounce: it is lost).
+      if (receive) err << "sluicectl bounce receive: exit 75: the MTA keeps the report and retries\n";
+      return receive ? kTempFail : 1;
+    }
+    loaded = cfg.value();
   }
-  const auto& c = *cfg.value();
+  const config::Config& c = loaded ? *loaded : kNone;
   if (cmd == "suppress") return runSuppressCommand(rest, c.store, out, err);
   if (cmd == "bounce") return runBounceReceive(rest, c, in, out, err);
   if (cmd == "user") return runUserCommand(rest, c, out, err);
