@@ -19,6 +19,16 @@ namespace sluice::mime {
 
 namespace {
 
+#if defined(__SSE2__)
+// The byte masks of four 16-byte comparisons as one 64-bit mask, the first block's lowest.
+uint64_t mask64(__m128i a, __m128i b, __m128i c, __m128i d) {
+  return static_cast<uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(a))) |
+         static_cast<uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(b))) << 16 |
+         static_cast<uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(c))) << 32 |
+         static_cast<uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(d))) << 48;
+}
+#endif
+
 bool isWsp(char c) { return c == ' ' || c == '\t'; }
 char lowerAscii(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
 
@@ -726,10 +736,7 @@ size_t findFromLine(std::string_view text, size_t pos) {
   for (; i + 68 <= n; i += 64) {
     __m128i a = at16(i), b = at16(i + 16), c = at16(i + 32), d = at16(i + 48);
     if (_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(a, b), _mm_or_si128(c, d))) == 0) continue;
-    uint64_t bits = static_cast<uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(a))) |
-                    static_cast<uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(b))) << 16 |
-                    static_cast<uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(c))) << 32 |
-                    static_cast<uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(d))) << 48;
+    uint64_t bits = mask64(a, b, c, d);
     for (; bits != 0; bits &= bits - 1) {
       size_t f = i + static_cast<size_t>(std::countr_zero(bits));
       if (at(f)) return f;
@@ -799,10 +806,7 @@ size_t findDelimiter(std::string_view b, std::string_view delim, size_t from) {
     for (; i + 64 <= n; i += 64) {
       __m128i a = line16(i), b1 = line16(i + 16), c = line16(i + 32), d = line16(i + 48);
       if (_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(a, b1), _mm_or_si128(c, d))) == 0) continue;
-      uint64_t bits = static_cast<uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(a))) |
-                      static_cast<uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(b1))) << 16 |
-                      static_cast<uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(c))) << 32 |
-                      static_cast<uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(d))) << 48;
+      uint64_t bits = mask64(a, b1, c, d);
       for (; bits != 0; bits &= bits - 1) {
         size_t f = i + static_cast<size_t>(std::countr_zero(bits));
         if (f > last) return std::string_view::npos;
