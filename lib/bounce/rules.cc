@@ -201,17 +201,10 @@ Result<std::unique_ptr<RuleSet>> RuleSet::parse(std::string_view text, const std
       if (dir == "and" && rs->lhosts_.empty()) return err("\"and\" without an lhost line above it");
       if (dir == "lhost") rs->lhosts_.push_back(Lhost{name, {}});
       rs->lhosts_.back().conds.push_back(std::move(c));
-    } else if (dir == "rhost") {
-      Rule h;
-      h.name = std::string(nextWord(rest));
-      h.pattern = std::string(rest);
-      h.line = lineNo;
-      if (h.name.empty() || h.pattern.empty()) return err("rhost needs NAME PATTERN");
-      rs->rhosts_.push_back(std::move(h));
     } else if (dir == "generic") {
       while (!rest.empty()) rs->generic_.insert(std::string(nextWord(rest)));
     } else if (dir == "sender" || dir == "complaint" || dir == "cut0" || dir == "subject" || dir == "autoreply" || dir == "cut" || dir == "skip" || dir == "mda" ||
-               dir == "temporary") {
+               dir == "temporary" || dir == "rhost") {
       Rule rule;
       rule.name = std::string(nextWord(rest));
       rule.pattern = std::string(rest);
@@ -220,7 +213,8 @@ Result<std::unique_ptr<RuleSet>> RuleSet::parse(std::string_view text, const std
       auto& v = dir == "sender" ? rs->senderRules_ : dir == "subject" ? rs->subjectRules_
               : dir == "autoreply" ? rs->autoReplyRules_ : dir == "cut" ? rs->cutRules_
               : dir == "complaint" ? rs->complaintRules_ : dir == "cut0" ? rs->cut0Rules_
-              : dir == "mda" ? rs->mdaRules_ : dir == "temporary" ? rs->temporaryRules_ : rs->skipRules_;
+              : dir == "mda" ? rs->mdaRules_ : dir == "temporary" ? rs->temporaryRules_
+              : dir == "rhost" ? rs->rhosts_ : rs->skipRules_;
       v.push_back(std::move(rule));
     } else {
       return err("unknown directive \"" + dir + "\"");
