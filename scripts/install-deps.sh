@@ -24,7 +24,8 @@ echo "postfix postfix/mailname string sluice.invalid" | debconf-set-selections
 BUILD=(build-essential cmake ninja-build ccache pkg-config git
        clang-14 libclang-rt-14-dev llvm-14
        libyaml-cpp-dev libsqlite3-dev sqlite3 libgtest-dev libgmock-dev libasio-dev libssl-dev
-       nlohmann-json3-dev libhiredis-dev libmilter-dev libunbound-dev libopendkim-dev libcurl4-openssl-dev libre2-dev)
+       nlohmann-json3-dev libhiredis-dev libmilter-dev libunbound-dev libopendkim-dev libcurl4-openssl-dev libre2-dev
+       libgoogle-perftools-dev)
 RUNTIME_TEST=(postfix sasl2-bin libsasl2-modules swaks postfwd policyd-rate-limit redis-server
               python3-dkim libmail-dkim-perl libnet-dns-perl
               procps iproute2 psmisc openssl python3 bc curl libsisimai-perl

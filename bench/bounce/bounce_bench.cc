@@ -1,8 +1,10 @@
 // bounce_bench.cc - parses every file of a directory N times in one process with lib/bounce and
 // prints one line: "sluice messages=M recipients=R seconds=S msgs_per_s=X". Each pass reads each
 // file again (as Sisimai->make does on the Perl side of bench/bounce/run.sh) and splits mbox
-// files; --preload reads them once before timing instead.
+// files; --preload reads them once before timing instead. "allocator=" names the malloc the
+// binary runs with (tcmalloc when the build links it, as it does the programs: CMakeLists.txt).
 #include <algorithm>
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -69,7 +71,8 @@ int main(int argc, char** argv) {
     }
   }
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("sluice messages=%zu recipients=%zu seconds=%.3f msgs_per_s=%.1f\n", messages, recipients, s,
-              s > 0 ? static_cast<double>(messages) / s : 0.0);
+  const char* allocator = ::dlsym(RTLD_DEFAULT, "tc_version") ? "tcmalloc" : "glibc";
+  std::printf("sluice messages=%zu recipients=%zu seconds=%.3f msgs_per_s=%.1f allocator=%s\n", messages, recipients,
+              s, s > 0 ? static_cast<double>(messages) / s : 0.0, allocator);
   return 0;
 }
