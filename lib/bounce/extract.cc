@@ -423,11 +423,20 @@ bool readText(const Envelope& env, const RuleSet& rules, Report& out) {
   out.format = "text";
   std::vector<Recipient> found;
   std::vector<bool> informative, prose;
+  bool transcript = sendmailTranscript(lower);
   for (size_t i = 0; i < rcpts.size(); ++i) {
     Recipient r;
     r.recipient = rcpts[i];
     std::string b = where[i] == std::string::npos ? std::string() : sendmailPart(env.text, lower, rcpts[i]);
     if (b.empty() && where[i] != std::string::npos) b = blockFor(env.text, lower, rcpts[i], rcpts);
+    if (transcript) {
+      // Sendmail's lines about a host carry its own code, not a reply ("421 example.org
+      // (smtp)... Deferred: ..." while the message was returned days later): the code goes.
+      // A recipient the transcript does not name (V5 Sendmail's, taken from the returned
+      // message's To:) failed as those lines say.
+      if (b.empty() && where[i] == std::string::npos) b = sendmailHostLines(env.text);
+      b = withoutHostCodes(b.empty() ? env.text : std::string_view(b));
+    }
     r.diagnostic = collapseSpace(b.empty() ? env.text : std::string_view(b));
     if (where[i] != std::string::npos) {
       // The recipient's lines say nothing of why: the reply stated above the list does.

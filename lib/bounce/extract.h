@@ -70,6 +70,14 @@ std::string replyAbove(std::string_view text, size_t end);
 // In a Sendmail transcript, addr's part: up to its "NNN <addr>... text" line, from the previous
 // such line or the last "while talking to"; "" when there is none or no transcript.
 std::string sendmailPart(std::string_view text, std::string_view lower, std::string_view addr);
+// Whether lower (lower-cased text) is a Sendmail transcript ("transcript of session follows",
+// "while talking to").
+bool sendmailTranscript(std::string_view lower);
+// A Sendmail transcript's lines about a host ("421 example.org (smtp)... Deferred: ..."), whose
+// code is Sendmail's verdict on the attempt, not a reply: all of them without the code, one a
+// line ("" when there is none); and text with the code of each such line dropped.
+std::string sendmailHostLines(std::string_view text);
+std::string withoutHostCodes(std::string_view text);
 // t with the quoting of a reply or forward ("> ", ">> ") taken off every line.
 std::string unquote(std::string_view t);
 

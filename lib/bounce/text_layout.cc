@@ -1,7 +1,8 @@
 // text_layout.cc - internal to lib/bounce: where a human-readable report puts each recipient's
 // cause when it is not on the lines after the address: a reply stated once above the recipient
-// list (MailMarshal), a Sendmail transcript's recipient line that ends its part, and a report
-// forwarded with "> " quoting. Single passes over the text, bounded by its length.
+// list (MailMarshal), a Sendmail transcript's recipient line that ends its part and its lines
+// about a host (whose code is Sendmail's own), and a report forwarded with "> " quoting. Single
+// passes over the text, bounded by its length.
 #include <algorithm>
 #include <string>
 #include <string_view>
@@ -59,11 +60,13 @@ bool sendmailRecipientLine(std::string_view line, std::string_view* addr) {
 
 }  // namespace
 
+bool sendmailTranscript(std::string_view lower) {
+  return lower.find("transcript of session follows") != std::string_view::npos ||
+         lower.find("while talking to ") != std::string_view::npos;
+}
+
 std::string sendmailPart(std::string_view text, std::string_view lower, std::string_view addr) {
-  if (lower.find("transcript of session follows") == std::string_view::npos &&
-      lower.find("while talking to ") == std::string_view::npos) {
-    return "";
-  }
+  if (!sendmailTranscript(lower)) return "";
   size_t pos = 0, start = std::string_view::npos;
   while (pos < lower.size()) {
     size_t eol = lower.find('\n', pos);
@@ -83,6 +86,67 @@ std::string sendmailPart(std::string_view text, std::string_view lower, std::str
     pos = eol + 1;
   }
   return "";
+}
+
+namespace {
+
+// Sendmail's line about a host it tried, "NNN host (mailer)... text" ("421 example.org (smtp)...
+// Deferred: Connection timed out during user open with example.org", "550 example.net (smtp)...
+// 550 Host unknown"): NNN is Sendmail's own verdict on that attempt (421 for a deferral), not
+// the host's reply; what the host said, if anything, is in the text. Whether line is one.
+bool sendmailHostLine(std::string_view line) {
+  if (line.size() < 12 || !(line[0] >= '2' && line[0] <= '5') || line[1] < '0' || line[1] > '9' ||
+      line[2] < '0' || line[2] > '9' || line[3] != ' ') {
+    return false;
+  }
+  size_t sp = line.find(' ', 4);
+  if (sp == std::string_view::npos || sp == 4) return false;
+  std::string_view host = line.substr(4, sp - 4);
+  if (host.find_first_of("@<>\"()") != std::string_view::npos) return false;  // a recipient line
+  if (sp + 1 >= line.size() || line[sp + 1] != '(') return false;
+  size_t close = line.find(')', sp + 2);
+  if (close == std::string_view::npos || close == sp + 2) return false;
+  for (char c : line.substr(sp + 2, close - sp - 2)) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
+    if (!ok) return false;  // "(mailer)": one word
+  }
+  return line.substr(close + 1, 3) == "...";
+}
+
+// Calls f(line start, line end) for every line of t.
+template <typename F>
+void eachLine(std::string_view t, F f) {
+  size_t pos = 0;
+  while (pos < t.size()) {
+    size_t eol = t.find('\n', pos);
+    if (eol == std::string_view::npos) eol = t.size();
+    f(pos, eol);
+    pos = eol + 1;
+  }
+}
+
+}  // namespace
+
+std::string sendmailHostLines(std::string_view text) {
+  std::string out;
+  eachLine(text, [&](size_t from, size_t to) {
+    std::string_view line = text.substr(from, to - from);
+    if (!sendmailHostLine(line)) return;
+    if (!out.empty()) out.push_back('\n');
+    out.append(line.substr(4));
+  });
+  return out;
+}
+
+std::string withoutHostCodes(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  eachLine(text, [&](size_t from, size_t to) {
+    std::string_view line = text.substr(from, to - from);
+    out.append(sendmailHostLine(line) ? line.substr(4) : line);
+    if (to < text.size()) out.push_back('\n');
+  });
+  return out;
 }
 
 // Text with the quoting of a reply or forward ("> ", ">> ") taken off every line.

@@ -492,6 +492,40 @@ TEST(BounceParser, SendmailTranscriptPartEndsAtTheRecipientLine) {
   EXPECT_EQ(rep.recipients[1].reason, "hostunknown") << rep.recipients[1].diagnostic;
 }
 
+// V5 Sendmail's line about a host, "421 host (mailer)... Deferred: ...", carries Sendmail's own
+// code, not a reply: a message returned after days of deferrals is no temporary failure. The
+// recipient the transcript does not name (taken from the returned message) failed as it says.
+TEST(BounceParser, SendmailHostLineCodeIsNoReply) {
+  Report rep = parser()->parse(
+      "From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example.jp>\nTo: s@example.jp\n"
+      "Subject: Returned mail: Cannot send message for 5 days\n\n   ----- Transcript of session follows -----\n"
+      "421 mx.example.org (smtp)... Deferred: Connection timed out during user open with mx.example.org\n\n"
+      "   ----- Unsent message follows -----\nFrom: s@example.jp\nTo: tama@example.org\nSubject: x\n\nhi\n");
+  ASSERT_EQ(rep.kind, Kind::kBounce);
+  ASSERT_EQ(rep.recipients.size(), 1u);
+  const Recipient& r = rep.recipients[0];
+  EXPECT_EQ(r.recipient, "tama@example.org");
+  EXPECT_EQ(r.diagnostic, "mx.example.org (smtp)... Deferred: Connection timed out during user open with mx.example.org");
+  EXPECT_EQ(r.replyCode, "");
+  EXPECT_EQ(r.reason, "expired") << r.rule;
+  EXPECT_EQ(r.status, "5.0.947");
+  EXPECT_TRUE(r.statusDerived);
+  // A recipient line keeps its code; a host line inside the next recipient's part loses its own.
+  Report two = parser()->parse(
+      "From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example.jp>\nTo: s@example.jp\n"
+      "Subject: Returned mail: Service unavailable\n\n   ----- Transcript of session follows -----\n"
+      "550 <kijitora@example.edu>... User unknown\n"
+      "421 example.net (smtp)... Deferred: Connection refused by example.net\n"
+      "554 <neko@example.net>... Service unavailable\n\n   ----- Unsent message follows -----\n\nhi\n");
+  ASSERT_EQ(two.recipients.size(), 2u);
+  EXPECT_EQ(two.recipients[0].replyCode, "550");
+  EXPECT_EQ(two.recipients[1].recipient, "neko@example.net");
+  EXPECT_EQ(two.recipients[1].diagnostic,
+            "example.net (smtp)... Deferred: Connection refused by example.net 554 <neko@example.net>... Service unavailable");
+  EXPECT_EQ(two.recipients[1].replyCode, "554");
+  EXPECT_EQ(two.recipients[1].status.substr(0, 2), "5.") << two.recipients[1].status;
+}
+
 // A gateway's notice that lists nobody, the MTA's DSN attached as the "original message".
 TEST(BounceParser, NoticeWrappingTheRealReport) {
   std::string inner =
