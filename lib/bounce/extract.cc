@@ -427,7 +427,7 @@ bool readText(const Envelope& env, const RuleSet& rules, Report& out) {
   for (size_t i = 0; i < rcpts.size(); ++i) {
     Recipient r;
     r.recipient = rcpts[i];
-    std::string b = where[i] == std::string::npos ? std::string() : sendmailPart(env.text, lower, rcpts[i]);
+    std::string b = where[i] == std::string::npos || !transcript ? std::string() : sendmailPart(env.text, lower, rcpts[i]);
     if (b.empty() && where[i] != std::string::npos) b = blockFor(env.text, lower, rcpts[i], rcpts);
     if (transcript) {
       // Sendmail's lines about a host carry its own code, not a reply ("421 example.org

@@ -55,6 +55,10 @@ void lowerInPlace(std::string& s);
 std::string lowerCopy(std::string_view s);
 // collapseSpace() and ASCII lower-casing in one pass.
 std::string collapseLower(std::string_view text, size_t max = kMaxDiagnostic);
+// The first occurrence of needle in hay, or npos: memchr for the needle's rarest byte
+// (byteCommonness), one comparison at each. std::string_view::find stops at every occurrence of
+// the needle's first byte, in report text a letter as common as 't' or 'w'. Exact bytes.
+size_t findRare(std::string_view hay, std::string_view needle);
 // How many bytes of s are control bytes other than TAB, LF and CR (SSE2 where available).
 size_t controlByteCount(std::string_view s);
 // First address at or after pos in t; *at/*end get its bounds. Domain lower-cased.
@@ -67,8 +71,8 @@ std::string blockFor(std::string_view text, std::string_view lower, std::string_
 // Layouts of the recipients' causes in report text (text_layout.cc).
 // The last paragraph before `end` whose first line begins with a 4xx/5xx reply code, or "".
 std::string replyAbove(std::string_view text, size_t end);
-// In a Sendmail transcript, addr's part: up to its "NNN <addr>... text" line, from the previous
-// such line or the last "while talking to"; "" when there is none or no transcript.
+// In a Sendmail transcript (sendmailTranscript(lower)), addr's part: up to its "NNN <addr>...
+// text" line, from the previous such line or the last "while talking to"; "" when there is none.
 std::string sendmailPart(std::string_view text, std::string_view lower, std::string_view addr);
 // Whether lower (lower-cased text) is a Sendmail transcript ("transcript of session follows",
 // "while talking to").

@@ -61,12 +61,11 @@ bool sendmailRecipientLine(std::string_view line, std::string_view* addr) {
 }  // namespace
 
 bool sendmailTranscript(std::string_view lower) {
-  return lower.find("transcript of session follows") != std::string_view::npos ||
-         lower.find("while talking to ") != std::string_view::npos;
+  return findRare(lower, "transcript of session follows") != std::string_view::npos ||
+         findRare(lower, "while talking to ") != std::string_view::npos;
 }
 
 std::string sendmailPart(std::string_view text, std::string_view lower, std::string_view addr) {
-  if (!sendmailTranscript(lower)) return "";
   size_t pos = 0, start = std::string_view::npos;
   while (pos < lower.size()) {
     size_t eol = lower.find('\n', pos);

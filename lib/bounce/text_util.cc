@@ -14,6 +14,7 @@
 #include "base/strings.h"
 #include "bounce/bounce.h"
 #include "bounce/extract.h"
+#include "bounce/literal_gate.h"
 
 namespace sluice::bounce {
 
@@ -305,6 +306,26 @@ std::string lowerCopy(std::string_view s) {
 }
 
 std::string collapseLower(std::string_view text, size_t max) { return collapse(text, max, true); }
+
+size_t findRare(std::string_view hay, std::string_view needle) {
+  const size_t n = needle.size();
+  if (n == 0) return 0;
+  if (n > hay.size()) return std::string_view::npos;
+  size_t k = 0;  // the anchor: the needle's rarest byte
+  for (size_t i = 1; i < n; ++i)
+    if (byteCommonness(static_cast<unsigned char>(needle[i])) < byteCommonness(static_cast<unsigned char>(needle[k]))) k = i;
+  // The anchor of a match at s is at s + k, for s in [0, hay.size() - n].
+  const char* p = hay.data();
+  size_t from = k, last = hay.size() - n + k;
+  while (from <= last) {
+    const void* hit = std::memchr(p + from, needle[k], last - from + 1);
+    if (!hit) break;
+    size_t at = static_cast<size_t>(static_cast<const char*>(hit) - p);
+    if (std::memcmp(p + at - k, needle.data(), n) == 0) return at - k;
+    from = at + 1;
+  }
+  return std::string_view::npos;
+}
 
 size_t controlByteCount(std::string_view s) {
   size_t count = 0, i = 0;

@@ -191,6 +191,26 @@ TEST(TextUtil, ControlByteCountSameAsByteByByte) {
   EXPECT_EQ(sluice::bounce::detail::controlByteCount(""), 0u);
 }
 
+TEST(TextUtil, FindRareSameAsStringFind) {
+  using sluice::bounce::detail::findRare;
+  // Small alphabets make partial matches (the anchor byte without the rest) common.
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<int> len(0, 300), nlen(1, 8), pick(0, 3);
+  const std::string alphabet = "tkw ";
+  for (int k = 0; k < 3000; ++k) {
+    std::string hay(static_cast<size_t>(len(rng)), ' '), needle(static_cast<size_t>(nlen(rng)), ' ');
+    for (char& c : hay) c = alphabet[static_cast<size_t>(pick(rng))];
+    for (char& c : needle) c = alphabet[static_cast<size_t>(pick(rng))];
+    EXPECT_EQ(findRare(hay, needle), std::string_view(hay).find(needle)) << "hay '" << hay << "' needle '" << needle << "'";
+  }
+  std::string_view t = "while talking to mx.example.org.:";
+  EXPECT_EQ(findRare(t, "while talking to "), 0u);                       // at the start
+  EXPECT_EQ(findRare(t, "org.:"), t.size() - 5);                         // at the end
+  EXPECT_EQ(findRare(t, "transcript of session follows"), std::string_view::npos);
+  EXPECT_EQ(findRare("talk", "talking"), std::string_view::npos);        // longer than the text
+  EXPECT_EQ(findRare("abc", ""), 0u);
+}
+
 TEST(TextUtil, ExtractAddress) {
   EXPECT_EQ(sluice::bounce::extractAddress("RCPT To:<User@Example.ORG>"), "User@example.org");
   EXPECT_EQ(sluice::bounce::extractAddress("address ='kiji@example.jp' failed"), "kiji@example.jp");
