@@ -35,10 +35,20 @@ inline const char* findNear(const char* p, size_t n, char c) {
 std::string_view trim(std::string_view s);
 std::string toLower(std::string_view s);
 void toLowerInPlace(std::string& s);
-bool iequals(std::string_view a, std::string_view b);
+// Equal ignoring ASCII case. Inline: the parsers call it on every header line they look at.
+inline bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x != y && ((x | 0x20) != (y | 0x20) || static_cast<unsigned char>((x | 0x20) - 'a') > 'z' - 'a')) return false;
+  }
+  return true;
+}
 bool startsWith(std::string_view s, std::string_view prefix);
 bool endsWith(std::string_view s, std::string_view suffix);
-bool istartsWith(std::string_view s, std::string_view prefix);
+inline bool istartsWith(std::string_view s, std::string_view prefix) {
+  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
+}
 std::vector<std::string_view> split(std::string_view s, char sep);
 
 // Unsigned decimal with no sign, no spaces, no overflow.

@@ -90,5 +90,20 @@ TEST(FindNear, AgreesWithMemchr) {
   }
 }
 
+TEST(Iequals, EveryBytePairFoldsAsciiLettersOnly) {
+  auto lower = [](unsigned char c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; };
+  for (int a = 0; a < 256; ++a) {
+    for (int b = 0; b < 256; ++b) {
+      char x = static_cast<char>(a), y = static_cast<char>(b);
+      ASSERT_EQ(iequals(std::string_view(&x, 1), std::string_view(&y, 1)), lower(static_cast<unsigned char>(a)) == lower(static_cast<unsigned char>(b)))
+          << a << " " << b;
+    }
+  }
+  EXPECT_TRUE(iequals("X-Failed-Recipients", "x-failed-recipients"));
+  EXPECT_FALSE(iequals("Subject", "Subjec"));
+  EXPECT_TRUE(istartsWith("Final-Recipient: rfc822; a@b", "final-recipient:"));
+  EXPECT_FALSE(istartsWith("Final", "final-recipient:"));
+}
+
 }  // namespace
 }  // namespace sluice
