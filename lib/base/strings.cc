@@ -1,6 +1,8 @@
 // strings.cc - see strings.h.
 #include "base/strings.h"
 
+#include <cstring>
+
 #include <cstdlib>
 #include <limits>
 
@@ -23,7 +25,15 @@ std::string toLower(std::string_view s) {
 }
 
 void toLowerInPlace(std::string& s) {
-  for (char& c : s) c = lowerAscii(c);
+  char* p = s.data();
+  size_t n = s.size(), i = 0;
+  for (; i + 8 <= n; i += 8) {  // lowerAscii8 works byte by byte: any byte order
+    uint64_t w;
+    std::memcpy(&w, p + i, 8);
+    w = lowerAscii8(w);
+    std::memcpy(p + i, &w, 8);
+  }
+  for (; i < n; ++i) p[i] = lowerAscii(p[i]);
 }
 
 bool startsWith(std::string_view s, std::string_view prefix) {

@@ -32,7 +32,16 @@ inline const char* findNear(const char* p, size_t n, char c) {
   return n == 0 ? nullptr : static_cast<const char*>(std::memchr(p, c, n));
 }
 
+// ASCII 'A'..'Z' lower-cased in each byte of w (SWAR); other bytes (>= 0x80 too) unchanged.
+inline uint64_t lowerAscii8(uint64_t w) {
+  constexpr uint64_t kOnes = 0x0101010101010101ull, kHigh = 0x8080808080808080ull, kLow7 = 0x7f7f7f7f7f7f7f7full;
+  uint64_t h = w & kLow7;
+  uint64_t geA = h + kOnes * (0x80 - 'A'), gtZ = h + kOnes * (0x7f - 'Z');
+  return w | (((geA ^ gtZ) & ~w & kHigh) >> 2);
+}
+
 std::string_view trim(std::string_view s);
+// ASCII letters lower-cased, 8 bytes at a time (the bounce parser lower-cases reports of KBs).
 std::string toLower(std::string_view s);
 void toLowerInPlace(std::string& s);
 // Equal ignoring ASCII case. Inline: the parsers call it on every header line they look at.

@@ -215,11 +215,11 @@ Envelope inspect(const mime::Message& msg, const RuleSet& rules) {
     std::string a = k == "from" ? env.originalFrom : k == "return-path" ? env.originalReturnPath
                                                                         : firstAddress(env.original().get(k));
     if (!a.empty()) {
-      lowerInPlace(a);
+      toLowerInPlace(a);
       env.notRecipients.insert(std::move(a));
     }
   }
-  if (!env.from.empty()) env.notRecipients.insert(lowerCopy(env.from));
+  if (!env.from.empty()) env.notRecipients.insert(toLower(env.from));
   return env;
 }
 
@@ -233,13 +233,13 @@ bool looksLikeBounce(const Envelope& env, const RuleSet& rules) {
 
 std::string blockFor(std::string_view text, std::string_view lower, std::string_view addr,
                      const std::vector<std::string>& others) {
-  std::string la = lowerCopy(addr);
+  std::string la = toLower(addr);
   size_t at = lower.find(la);
   if (at == std::string::npos) return "";
   size_t start = lineStart(lower, at);
   size_t end = lower.size();
   for (const std::string& o : others) {
-    std::string lo = lowerCopy(o);
+    std::string lo = toLower(o);
     if (lo == la || lo.find(la) != std::string::npos || la.find(lo) != std::string::npos) continue;
     size_t f = lower.find(lo, at);
     if (f != std::string::npos) end = std::min(end, lineStart(lower, f));
@@ -371,7 +371,7 @@ bool readDsn(const Envelope& env, const RuleSet& rules, Report& out) {
   std::string lowerText;
   for (auto& r : rs) {
     if (!r.diagnostic.empty()) continue;
-    if (lowerText.empty()) lowerText = lowerCopy(env.text);
+    if (lowerText.empty()) lowerText = toLower(env.text);
     std::string b = blockFor(env.text, lowerText, r.recipient, all);
     r.diagnostic = collapseSpace(b);
   }
@@ -383,7 +383,7 @@ bool readDsn(const Envelope& env, const RuleSet& rules, Report& out) {
 }
 
 bool readText(const Envelope& env, const RuleSet& rules, Report& out) {
-  std::string lower = lowerCopy(env.text);
+  std::string lower = toLower(env.text);
   std::vector<std::string> rcpts;
   std::vector<size_t> where;
   auto add = [&](const std::string& a, size_t off) {
@@ -396,12 +396,12 @@ bool readText(const Envelope& env, const RuleSet& rules, Report& out) {
   if (const std::string_view* xf = h.find("x-failed-recipients")) {
     for (std::string_view piece : split(*xf, ',')) {
       std::string a = firstAddress(piece);
-      lowerInPlace(a);
+      toLowerInPlace(a);
       if (!a.empty()) add(a, lower.find(a));
     }
   }
   // The report's own To: is the original sender, unless it is the only address named.
-  std::string reportTo = lowerCopy(env.to);
+  std::string reportTo = toLower(env.to);
   for (int pass = 0; pass < 2 && rcpts.empty(); ++pass) {
     size_t pos = 0, at = 0, end = 0;
     while (rcpts.size() < kMaxRecipients) {
@@ -415,7 +415,7 @@ bool readText(const Envelope& env, const RuleSet& rules, Report& out) {
   }
   if (rcpts.empty()) {
     std::string a = firstAddress(env.original().get("to"));
-    lowerInPlace(a);
+    toLowerInPlace(a);
     if (a.empty() || env.notRecipients.count(a) || a == reportTo) return false;
     add(a, std::string::npos);
   }
@@ -440,7 +440,7 @@ bool readText(const Envelope& env, const RuleSet& rules, Report& out) {
     r.diagnostic = collapseSpace(b.empty() ? env.text : std::string_view(b));
     if (where[i] != std::string::npos) {
       // The recipient's lines say nothing of why: the reply stated above the list does.
-      std::string lb = lowerCopy(r.diagnostic);
+      std::string lb = toLower(r.diagnostic);
       if (findReplyCode(lb).empty() && findStatusCode(lb).empty() && rules.scan(lb).reasons.empty()) {
         std::string above = replyAbove(env.text, lineStart(lower, where[i]));
         if (!above.empty()) r.diagnostic = above + " " + r.diagnostic;
@@ -451,7 +451,7 @@ bool readText(const Envelope& env, const RuleSet& rules, Report& out) {
     // Only needed when some candidate is prose-like (rare): codes first, the rules if need be.
     bool info = true;
     if (rcpts.size() > 1) {
-      std::string lb = lowerCopy(r.diagnostic);
+      std::string lb = toLower(r.diagnostic);
       info = !findReplyCode(lb).empty() || !findStatusCode(lb).empty() || !rules.scan(lb).reasons.empty();
     }
     informative.push_back(info);

@@ -50,9 +50,6 @@ bool readAutoReply(const Envelope& env, const RuleSet& rules, Report& out);
 // office: Re: Undeliverable ..."), read before the text-bounce heuristics.
 bool declaredAutoReply(const Envelope& env, const RuleSet& rules);
 
-// ASCII lower-casing, 8 bytes at a time (texts of several KB are lower-cased per report).
-void lowerInPlace(std::string& s);
-std::string lowerCopy(std::string_view s);
 // collapseSpace() and ASCII lower-casing in one pass.
 std::string collapseLower(std::string_view text, size_t max = kMaxDiagnostic);
 // The first occurrence of needle in hay, or npos: memchr for the needle's rarest byte

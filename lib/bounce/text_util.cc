@@ -197,12 +197,6 @@ constexpr uint64_t kOnes = 0x0101010101010101ull, kHigh = 0x8080808080808080ull,
 inline uint64_t zeroBytes(uint64_t w) { return ~(((w & kLow7) + kLow7) | w | kLow7); }
 // 0x80 in every byte of w below 0x20 (control bytes, whitespace other than ' '), exact.
 inline uint64_t controlBytes(uint64_t w) { return ~(((w & kLow7) + kOnes * (0x80 - 0x20)) | w | kLow7); }
-// ASCII 'A'..'Z' lower-cased in all 8 bytes; other bytes (>= 0x80 too) unchanged.
-inline uint64_t lower8(uint64_t w) {
-  uint64_t h = w & kLow7;
-  uint64_t geA = h + kOnes * (0x80 - 'A'), gtZ = h + kOnes * (0x7f - 'Z');
-  return w | (((geA ^ gtZ) & ~w & kHigh) >> 2);
-}
 
 // Whitespace runs to one space, leading and trailing ones dropped, at most max bytes; ASCII
 // letters lower-cased too when lower is set (one pass, one allocation). Fast path: of the next
@@ -253,7 +247,7 @@ std::string collapse(std::string_view text, size_t max, bool lower) {
         auto k = static_cast<size_t>(halt ? std::countr_zero(halt) / 8 : 8);
         if (k > 0) {
           if (space) *o++ = ' ';
-          if (lower) w = lower8(w);
+          if (lower) w = lowerAscii8(w);
           std::memcpy(o, &w, 8);  // bytes past k are overwritten later or cut
           // A space last is not written yet (the next byte may be whitespace too): pending.
           space = ((sp >> (8 * k - 1)) & 1) != 0;
@@ -286,25 +280,6 @@ std::string collapse(std::string_view text, size_t max, bool lower) {
 std::string collapseSpace(std::string_view text, size_t max) { return collapse(text, max, false); }
 
 namespace detail {
-void lowerInPlace(std::string& s) {
-  char* p = s.data();
-  size_t n = s.size(), i = 0;
-  for (; i + 8 <= n; i += 8) {  // lower8 works byte by byte: any byte order
-    uint64_t w;
-    std::memcpy(&w, p + i, 8);
-    w = lower8(w);
-    std::memcpy(p + i, &w, 8);
-  }
-  for (; i < n; ++i)
-    if (p[i] >= 'A' && p[i] <= 'Z') p[i] = static_cast<char>(p[i] + ('a' - 'A'));
-}
-
-std::string lowerCopy(std::string_view s) {
-  std::string out(s);
-  lowerInPlace(out);
-  return out;
-}
-
 std::string collapseLower(std::string_view text, size_t max) { return collapse(text, max, true); }
 
 size_t findRare(std::string_view hay, std::string_view needle) {

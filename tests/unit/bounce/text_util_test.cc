@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "base/strings.h"
 #include "bounce/bounce.h"
 #include "bounce/extract.h"
 
@@ -125,14 +126,14 @@ TEST(TextUtil, CollapseSameAsByteByByte) {
   EXPECT_EQ(detail::collapseLower(" ABCDEFGH IJKLMNOP  QRSTUVWXYZ \xc3\x89"), "abcdefgh ijklmnop qrstuvwxyz \xc3\x89");
 }
 
-TEST(TextUtil, LowerCopyChangesAsciiLettersOnly) {
+TEST(TextUtil, ToLowerChangesAsciiLettersOnly) {
   std::string all;
   for (int c = 0; c < 256; ++c) all.push_back(static_cast<char>(c));
   for (size_t off = 0; off < 9; ++off) {  // every alignment of the 8-byte blocks and the tail
     std::string t = all.substr(off), want = t;
     for (char& c : want)
       if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-    EXPECT_EQ(detail::lowerCopy(t), want) << off;
+    EXPECT_EQ(toLower(t), want) << off;
   }
 }
 
