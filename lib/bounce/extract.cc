@@ -382,6 +382,21 @@ bool readDsn(const Envelope& env, const RuleSet& rules, Report& out) {
   return true;
 }
 
+namespace {
+
+// The address at [at, end) is a line's only content, maybe in <> and followed by ':' or ','
+// (a list of failed addresses: Exim's "  user@example.org", qmail's "<user@example.org>:").
+bool aloneOnLine(std::string_view t, size_t at, size_t end) {
+  std::string_view before = trim(t.substr(lineStart(t, at), at - lineStart(t, at)));
+  size_t eol = t.find('\n', end);
+  std::string_view after = trim(t.substr(end, (eol == std::string_view::npos ? t.size() : eol) - end));
+  if (!before.empty() && before != "<") return false;
+  if (!after.empty() && after.front() == '>') after.remove_prefix(1);
+  return after.empty() || after == ":" || after == ",";
+}
+
+}  // namespace
+
 bool readText(const Envelope& env, const RuleSet& rules, Report& out) {
   std::string lower = toLower(env.text);
   std::vector<std::string> rcpts;
@@ -400,9 +415,19 @@ bool readText(const Envelope& env, const RuleSet& rules, Report& out) {
       if (!a.empty()) add(a, lower.find(a));
     }
   }
+  // X-Failed-Recipients names addresses the text does not: the text's own list decides when it
+  // lists some address other than the report's To: at a line's start (the header may hold a
+  // rewritten form of the address the text reports on). Google Groups' text names only the
+  // sender, in a sentence: the header stands.
+  bool headerOnly = !rcpts.empty() && std::all_of(where.begin(), where.end(), [](size_t w) { return w == std::string::npos; });
+  std::vector<std::string> fromHeader;
+  if (headerOnly) {
+    fromHeader.swap(rcpts);
+    where.clear();
+  }
   // The report's own To: is the original sender, unless it is the only address named.
   std::string reportTo = toLower(env.to);
-  for (int pass = 0; pass < 2 && rcpts.empty(); ++pass) {
+  for (int pass = 0; pass < (headerOnly ? 1 : 2) && rcpts.empty(); ++pass) {
     size_t pos = 0, at = 0, end = 0;
     while (rcpts.size() < kMaxRecipients) {
       std::string a = addressAt(lower, pos, &at, &end);
@@ -410,8 +435,14 @@ bool readText(const Envelope& env, const RuleSet& rules, Report& out) {
       pos = end;
       if (env.notRecipients.count(a) || rules.skipAddress(a) || senderContext(lower, at)) continue;
       if (pass == 0 && a == reportTo) continue;
+      // Against the header, only an address listed on a line of its own (Exim's list), not
+      // one named in a sentence.
+      if (headerOnly && !aloneOnLine(lower, at, end)) continue;
       add(a, at);
     }
+  }
+  if (rcpts.empty() && headerOnly) {
+    for (auto& a : fromHeader) add(a, std::string::npos);
   }
   if (rcpts.empty()) {
     std::string a = firstAddress(env.original().get("to"));

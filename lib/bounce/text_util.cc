@@ -166,6 +166,16 @@ std::string addressAt(std::string_view t, size_t pos, size_t* at, size_t* end) {
     while (s > 0 && localChar(t[s - 1]) && a - s < 128) --s;
     size_t e = a + 1;
     while (e < t.size() && domainChar(t[e]) && e - a < 256) ++e;
+    // A last label that starts in ASCII ends at its first non-ASCII byte: text punctuation
+    // written against the address ("kijitora@example.jp\xd8\x8c", an Arabic comma). A top-level
+    // domain is all ASCII or all IDN, never both.
+    for (size_t d = e; d > a + 1; --d) {
+      if (t[d - 1] != '.') continue;
+      size_t k = d;
+      while (k < e && static_cast<unsigned char>(t[k]) < 0x80) ++k;
+      if (k > d) e = k;
+      break;
+    }
     // "='user@" in quoted text; but "=?utf-8?Q?...?=@" is an encoded word as the local part.
     while (s < a && (t[s] == '.' || t[s] == '\'' || (t[s] == '=' && !(s + 1 < a && t[s + 1] == '?')))) ++s;
     while (e > a + 1 && (t[e - 1] == '.' || t[e - 1] == '-')) --e;

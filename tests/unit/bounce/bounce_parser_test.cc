@@ -526,6 +526,40 @@ TEST(BounceParser, SendmailHostLineCodeIsNoReply) {
   EXPECT_EQ(two.recipients[1].status.substr(0, 2), "5.") << two.recipients[1].status;
 }
 
+// X-Failed-Recipients against the text: the text's list (an address at a line's start) decides
+// when the header names an address the text does not; an address named in a sentence (Google
+// Groups greets the sender by address) does not.
+TEST(BounceParser, TextListAgainstXFailedRecipients) {
+  const std::string head =
+      "From: Mail Delivery System <Mailer-Daemon@mx.example.org>\nTo: s@example.jp\n"
+      "Subject: Mail delivery failed: returning message to sender\n";
+  Report exim = parser()->parse(head + "X-Failed-Recipients: tama@example.jp\n\n"
+      "This message was created automatically by mail delivery software.\n\n"
+      "A message that you sent could not be delivered to one or more of its\nrecipients. This is a permanent error. "
+      "The following address(es) failed:\n\n  tama@lists.example.jp\n    SMTP error from remote mail server after RCPT TO:<tama@lists.example.jp>:\n"
+      "    host mx.example.jp [192.0.2.1]: 550 5.1.1 User unknown\n");
+  ASSERT_EQ(exim.recipients.size(), 1u);
+  EXPECT_EQ(exim.recipients[0].recipient, "tama@lists.example.jp");
+  EXPECT_EQ(exim.recipients[0].reason, "userunknown") << exim.recipients[0].rule;
+  Report same = parser()->parse(head + "X-Failed-Recipients: tama@example.jp\n\nThe following address(es) failed:\n\n"
+      "  tama@example.jp\n    550 5.1.1 User unknown\n");
+  ASSERT_EQ(same.recipients.size(), 1u);
+  EXPECT_EQ(same.recipients[0].recipient, "tama@example.jp");
+  Report groups = parser()->parse(
+      "From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>\nTo: s@example.jp\n"
+      "Subject: Delivery Status Notification (Failure)\nX-Failed-Recipients: group@googlegroups.com\n\n"
+      "Hello s@example.jp, we are writing to let you know that the group you tried to contact (group) may not exist,\n"
+      "or you may not have permission to post messages to the group.\n");
+  ASSERT_EQ(groups.recipients.size(), 1u);
+  EXPECT_EQ(groups.recipients[0].recipient, "group@googlegroups.com");
+  Report greeting = parser()->parse(
+      "From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>\nTo: s@example.jp\n"
+      "Subject: Delivery Status Notification (Failure)\nX-Failed-Recipients: group@googlegroups.com\n\n"
+      "Dear other@example.net, we are writing to let you know that the group you tried to contact may not exist.\n");
+  ASSERT_EQ(greeting.recipients.size(), 1u);
+  EXPECT_EQ(greeting.recipients[0].recipient, "group@googlegroups.com");
+}
+
 // A gateway's notice that lists nobody, the MTA's DSN attached as the "original message".
 TEST(BounceParser, NoticeWrappingTheRealReport) {
   std::string inner =

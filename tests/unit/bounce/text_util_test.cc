@@ -218,4 +218,9 @@ TEST(TextUtil, ExtractAddress) {
   EXPECT_EQ(sluice::bounce::extractAddress("rfc822; =?utf-8?Q?neko+=F0=9F=90=88?=@Gmail.com"),
             "=?utf-8?Q?neko+=F0=9F=90=88?=@gmail.com");
   EXPECT_EQ(sluice::bounce::extractAddress("no address here @ all"), "");
+  // Punctuation of a non-Latin script written against an ASCII domain is not part of it; an IDN
+  // top-level domain stays whole.
+  EXPECT_EQ(sluice::bounce::extractAddress("\xd9\x85\xd8\xb1\xd8\xad\xd8\xa8\xd9\x8b\xd8\xa7 kijitora@example.jp\xd8\x8c text"), "kijitora@example.jp");
+  EXPECT_EQ(sluice::bounce::extractAddress("neko@example.\xd1\x80\xd1\x84 is"), "neko@example.\xd1\x80\xd1\x84");
+  EXPECT_EQ(sluice::bounce::extractAddress("neko@b\xc3\xbc" "cher.de."), "neko@b\xc3\xbc" "cher.de");
 }
