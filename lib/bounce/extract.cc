@@ -308,7 +308,7 @@ bool isRecipientGroup(const mime::Fields& g) {
   return g.find("final-recipient") || g.find("original-recipient") || g.find("x-actual-recipient");
 }
 
-void dsnRecipient(const mime::Fields& g, const mime::Fields& perMessage, Recipient& r) {
+void dsnRecipient(const mime::Fields& g, const mime::Fields& perMessage, const RuleSet& rules, Recipient& r) {
   std::string rcpt = firstAddress(stripType(g.get("final-recipient")));
   std::string orcpt = firstAddress(stripType(g.get("original-recipient")));
   if (rcpt.empty()) rcpt = firstAddress(stripType(g.get("x-actual-recipient")));
@@ -324,6 +324,10 @@ void dsnRecipient(const mime::Fields& g, const mime::Fields& perMessage, Recipie
   r.remoteMta = stripType(g.get("remote-mta"));
   r.reportingMta = stripType(perMessage.get("reporting-mta"));
   if (dtype == "x-unix" || dtype == "x-postfix") r.rule = "type:" + dtype;  // hint for classify
+  if (const RuleSet::Category* c = rules.category(g)) {  // the sender's own verdict decides
+    r.reason = c->reason;
+    r.rule = "category:" + c->value;
+  }
 }
 
 }  // namespace
@@ -360,7 +364,7 @@ bool readDsn(const Envelope& env, const RuleSet& rules, Report& out) {
       continue;
     }
     Recipient r;
-    dsnRecipient(g, perMessage, r);
+    dsnRecipient(g, perMessage, rules, r);
     if (r.recipient.empty()) continue;
     rs.push_back(std::move(r));
     if (rs.size() >= kMaxRecipients) break;
@@ -375,7 +379,6 @@ bool readDsn(const Envelope& env, const RuleSet& rules, Report& out) {
     std::string b = blockFor(env.text, lowerText, r.recipient, all);
     r.diagnostic = collapseSpace(b);
   }
-  (void)rules;
   out.kind = Kind::kBounce;
   out.format = "rfc3464";
   out.recipients = std::move(rs);
@@ -497,7 +500,7 @@ bool readText(const Envelope& env, const RuleSet& rules, Report& out) {
     for (const auto& g : mime::parseFieldGroups(env.deliveryStatus->body)) {
       if (!isRecipientGroup(g)) continue;
       ++n;
-      dsnRecipient(g, mime::Fields(), d);
+      dsnRecipient(g, mime::Fields(), rules, d);
     }
     if (n == 1 && d.recipient.empty()) {
       found[0].status = d.status;

@@ -189,6 +189,13 @@ Result<std::unique_ptr<RuleSet>> RuleSet::parse(std::string_view text, const std
       Demotion d{to, {}};
       while (!rest.empty()) d.commands.insert(std::string(nextWord(rest)));
       rs->demote_[r] = d;
+    } else if (dir == "category") {
+      Category c{toLower(nextWord(rest)), toLower(nextWord(rest)), std::string(nextWord(rest)), lineNo};
+      if (c.field.empty() || c.value.empty() || c.reason.empty() || !rest.empty()) {
+        return err("category needs FIELD VALUE REASON");
+      }
+      if (!needReason(c.reason)) return err("unknown reason \"" + c.reason + "\"");
+      rs->categories_.push_back(std::move(c));
     } else if (dir == "lhost" || dir == "and") {
       LhostCond c;
       std::string name = dir == "lhost" ? std::string(nextWord(rest)) : std::string();
@@ -392,6 +399,13 @@ std::string RuleSet::demoted(const std::string& reason, std::string_view command
   if (it == demote_.end() || statusReason == reason || command.empty()) return reason;  // "?" = unknown
   if (it->second.commands.count(command)) return reason;
   return it->second.to;
+}
+
+const RuleSet::Category* RuleSet::category(const mime::Fields& group) const {
+  for (const Category& c : categories_) {
+    if (const std::string_view* v = group.find(c.field); v && iequals(trim(*v), c.value)) return &c;
+  }
+  return nullptr;
 }
 
 size_t RuleSet::findCut(std::string_view text) const {

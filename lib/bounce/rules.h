@@ -35,6 +35,9 @@
 //   command  CMD NAME PATTERN      wording that shows which SMTP command failed (RCPT, DATA...)
 //   demote   REASON OTHER CMD...   a text match of REASON counts as OTHER when the failed command
 //                                  is known and not one of CMD, unless the status code says REASON
+//   category FIELD VALUE REASON    a per-recipient field of a DSN in which the sending MTA states
+//                                  its own category of the failure (PowerMTA's X-PowerMTA-
+//                                  BounceCategory: bad-mailbox): VALUE (whole, any case) is REASON
 //   lhost    NAME FIELD PATTERN    the report was written by NAME (an MTA or a mail service, named
 //                                  as Sisimai's Lhost modules) when a header FIELD of the report
 //                                  matches PATTERN; several lines of one NAME are alternatives, and
@@ -104,6 +107,14 @@ class RuleSet {
   // The reason a text match of `reason` counts as, given the failed command and status reason.
   bool canDemote(const std::string& reason) const { return demote_.count(reason) != 0; }
   std::string demoted(const std::string& reason, std::string_view command, std::string_view statusReason) const;
+  // A recipient group's own category of the failure ("category"): the rule, or nullptr.
+  struct Category {
+    std::string field;  // lower-case
+    std::string value;  // lower-case
+    std::string reason;
+    int line = 0;
+  };
+  const Category* category(const mime::Fields& group) const;
   // Offset of the first line matching a cut rule, or npos.
   size_t findCut(std::string_view text) const;
   // The first line matching an mda rule: its offset (npos if none) and the rule's name.
@@ -138,6 +149,7 @@ class RuleSet {
   };
   // std::less<>: looked up by string_view, no std::string made per lookup.
   std::map<std::string, Demotion, std::less<>> demote_;
+  std::vector<Category> categories_;
   struct LhostCond {
     std::string field;  // lower-case header name
     std::string pattern;

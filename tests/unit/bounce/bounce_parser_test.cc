@@ -560,6 +560,34 @@ TEST(BounceParser, TextListAgainstXFailedRecipients) {
   EXPECT_EQ(greeting.recipients[0].recipient, "group@googlegroups.com");
 }
 
+// A DSN's own category field (PowerMTA's X-PowerMTA-BounceCategory) names the reason, whatever
+// the diagnostic's words and the status code say; an unknown category leaves them to decide.
+TEST(BounceParser, DsnCategoryFieldNamesTheReason) {
+  auto dsn = [](std::string_view category) {
+    return "From: postmaster@mta.example.net\nTo: b@example.net\nSubject: Delivery report\nMIME-Version: 1.0\n"
+           "Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\n\n"
+           "--b\nContent-Type: text/plain\n\nDelivery failed.\n\n--b\nContent-Type: message/delivery-status\n\n"
+           "Reporting-MTA: dns;mta.example.net\n\nFinal-Recipient: rfc822;tama@example.jp\nAction: failed\n"
+           "Status: 5.2.1 (mailbox disabled, not accepting messages)\n"
+           "Diagnostic-Code: smtp;550 5.2.1 <tama@example.jp>... User Unknown\n"
+           "X-PowerMTA-BounceCategory: " + std::string(category) + "\n\n--b--\n";
+  };
+  Report quota = parser()->parse(dsn("Quota-Issues"));
+  ASSERT_EQ(quota.recipients.size(), 1u);
+  EXPECT_EQ(quota.recipients[0].reason, "mailboxfull");
+  EXPECT_EQ(quota.recipients[0].rule, "category:quota-issues");
+  EXPECT_EQ(quota.recipients[0].status, "5.2.1");
+  Report other = parser()->parse(dsn("something-new"));
+  ASSERT_EQ(other.recipients.size(), 1u);
+  EXPECT_EQ(other.recipients[0].rule.rfind("category:", 0), std::string::npos) << other.recipients[0].rule;
+  auto bad = BounceParser::fromText("reasons a\ncategory x-cat v\n", "t.conf");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.message().find("t.conf:2: category needs FIELD VALUE REASON"), std::string::npos) << bad.message();
+  auto unknown = BounceParser::fromText("reasons a\ncategory x-cat v b\n", "t.conf");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.message().find("t.conf:2: unknown reason \"b\""), std::string::npos) << unknown.message();
+}
+
 // A gateway's notice that lists nobody, the MTA's DSN attached as the "original message".
 TEST(BounceParser, NoticeWrappingTheRealReport) {
   std::string inner =
