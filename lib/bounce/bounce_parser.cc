@@ -205,7 +205,7 @@ void BounceParser::classifyIn(Recipient& r, const Context& context) const {
     bool useStatus = !sReason.empty() && !(best.rule && rs.isWeak(sReason));
     if (useStatus && best.rule) {
       useStatus = rs.prefers(sReason, best.reason) ||
-                  (!best.decisive && !rs.yields(sReason, best.reason) &&
+                  (!best.decisive && !rs.yields(sReason, best.reason, r.smtpCommand) &&
                    rs.priority(sReason) <= rs.priority(best.reason));
     }
     if (useStatus) {

@@ -140,7 +140,9 @@ Result<std::unique_ptr<RuleSet>> RuleSet::parse(std::string_view text, const std
       if (!needReason(r)) return err("unknown reason \"" + r + "\"");
       while (!rest.empty()) {
         std::string o(nextWord(rest));
-        if (!needReason(o)) return err("unknown reason \"" + o + "\"");
+        size_t at = dir == "yield" ? o.find('@') : std::string::npos;  // "OTHER@CMD"
+        if (!needReason(o.substr(0, at))) return err("unknown reason \"" + o.substr(0, at) + "\"");
+        if (at != std::string::npos && at + 1 == o.size()) return err("\"" + o + "\" names no command");
         (dir == "yield" ? rs->yield_ : rs->prefer_)[r].insert(o);
       }
     } else if (dir == "status") {
@@ -445,9 +447,11 @@ int RuleSet::priority(std::string_view reason) const {
   return it == order_.end() ? 1000 : it->second;
 }
 
-bool RuleSet::yields(std::string_view statusReason, std::string_view textReason) const {
+bool RuleSet::yields(std::string_view statusReason, std::string_view textReason, std::string_view command) const {
   auto it = yield_.find(statusReason);
-  return it != yield_.end() && it->second.count(textReason) != 0;
+  if (it == yield_.end()) return false;
+  if (it->second.count(textReason) != 0) return true;
+  return !command.empty() && it->second.count(std::string(textReason) + "@" + std::string(command)) != 0;
 }
 
 bool RuleSet::prefers(std::string_view statusReason, std::string_view textReason) const {

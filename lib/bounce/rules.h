@@ -7,7 +7,8 @@
 //   reasons  NAME...               every reason name a rule may use (Sisimai 4.25 + 5.x names)
 //   order    REASON...             priority when several reasons match, highest first
 //   weak     REASON...             a reason taken from the status code only loses to any text match
-//   yield    REASON OTHER...       a status-derived REASON loses to a text match of an OTHER
+//   yield    REASON OTHER...       a status-derived REASON loses to a text match of an OTHER;
+//                                  OTHER@CMD: only when the failed SMTP command is CMD
 //   prefer   REASON OTHER...       a status-derived REASON beats a text match of an OTHER
 //   hard     REASON...             hard bounces; notaccept is hard unless the code is 4xx
 //   none     REASON...             neither hard nor soft (feedback, vacation, delivered)
@@ -125,7 +126,7 @@ class RuleSet {
   std::string statusReason(std::string_view code) const;
   int priority(std::string_view reason) const;  // lower is stronger; unknown = large
   bool isWeak(std::string_view reason) const { return weak_.count(reason) != 0; }
-  bool yields(std::string_view statusReason, std::string_view textReason) const;
+  bool yields(std::string_view statusReason, std::string_view textReason, std::string_view command) const;
   bool prefers(std::string_view statusReason, std::string_view textReason) const;
   bool isHard(std::string_view reason) const { return hard_.count(reason) != 0; }
   bool isNone(std::string_view reason) const { return none_.count(reason) != 0; }

@@ -176,6 +176,30 @@ TEST(BounceRules, LhostRhostAndGenericReports) {
   EXPECT_NE(badAnd.message().find("t.conf:2: \"and\" without an lhost line"), std::string::npos) << badAnd.message();
 }
 
+// "yield REASON OTHER@CMD": the status code's reason gives way to the text's only when the
+// failed command is CMD (an X.1.1 "bad mailbox" code under "address rejected" is the sender's
+// refusal at MAIL FROM, the recipient's elsewhere).
+TEST(BounceRules, YieldToATextReasonAtOneCommand) {
+  auto p = BounceParser::fromText(
+      "reasons userunknown rejected\nstatus 5.1.1 userunknown\nrule rejected r address rejected\n"
+      "yield userunknown rejected@MAIL\n", "t.conf");
+  ASSERT_TRUE(p.ok()) << p.message();
+  auto at = [&](std::string command) {
+    Recipient r;
+    r.status = "5.1.1";
+    r.diagnostic = "550 5.1.1 Address rejected";
+    r.smtpCommand = std::move(command);
+    (*p)->classify(r, {});
+    return r.reason;
+  };
+  EXPECT_EQ(at("MAIL"), "rejected");
+  EXPECT_EQ(at("RCPT"), "userunknown");
+  EXPECT_EQ(at(""), "userunknown");
+  auto bad = BounceParser::fromText("reasons a b\nyield a b@\n", "t.conf");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.message().find("t.conf:2: \"b@\" names no command"), std::string::npos) << bad.message();
+}
+
 TEST(BounceRules, FileErrorsNameTheLine) {
   auto bad = BounceParser::fromText("reasons userunknown\nrule userunknown x (unclosed\n", "t.conf");
   ASSERT_FALSE(bad.ok());
