@@ -56,6 +56,9 @@ std::string collapseLower(std::string_view text, size_t max = kMaxDiagnostic);
 // (byteCommonness), one comparison at each. std::string_view::find stops at every occurrence of
 // the needle's first byte, in report text a letter as common as 't' or 'w'. Exact bytes.
 size_t findRare(std::string_view hay, std::string_view needle);
+// The same with the anchor given: rareIndex(needle), worked out once for a fixed needle.
+size_t rareIndex(std::string_view needle);
+size_t findRare(std::string_view hay, std::string_view needle, size_t anchor);
 // How many bytes of s are control bytes other than TAB, LF and CR (SSE2 where available).
 size_t controlByteCount(std::string_view s);
 // First address at or after pos in t; *at/*end get its bounds. Domain lower-cased.

@@ -55,17 +55,27 @@
 // Rules are read in file order; among several text matches for one reason the first names it.
 #pragma once
 
-#include <map>
 #include <memory>
-#include <set>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "base/result.h"
 #include "mime/mime.h"
 
 namespace sluice::bounce {
+
+// Lookups by name (a reason, a status code, an lhost) with a string_view, no std::string made:
+// hashed, as classification asks several of them for every rule hit.
+struct NameHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+template <class V>
+using NameMap = std::unordered_map<std::string, V, NameHash, std::equal_to<>>;
+using NameSet = std::unordered_set<std::string, NameHash, std::equal_to<>>;
 
 struct Rule {
   std::string reason;
@@ -146,10 +156,10 @@ class RuleSet {
       cutRules_, cut0Rules_, skipRules_, complaintRules_, commandRules_, mdaRules_, temporaryRules_, headlineRules_;
   struct Demotion {
     std::string to;
-    std::set<std::string, std::less<>> commands;
+    NameSet commands;
   };
   // std::less<>: looked up by string_view, no std::string made per lookup.
-  std::map<std::string, Demotion, std::less<>> demote_;
+  NameMap<Demotion> demote_;
   std::vector<Category> categories_;
   struct LhostCond {
     std::string field;  // lower-case header name
@@ -161,13 +171,13 @@ class RuleSet {
     std::vector<LhostCond> conds;  // all must hold
   };
   std::vector<Lhost> lhosts_;
-  std::set<std::string, std::less<>> generic_;
+  NameSet generic_;
   std::vector<Rule> rhosts_;  // name, pattern
-  std::set<std::string, std::less<>> reasons_, weak_, hard_, none_;
-  std::map<std::string, int, std::less<>> order_;
-  std::map<std::string, std::set<std::string, std::less<>>, std::less<>> yield_, prefer_;
-  std::map<std::string, std::string, std::less<>> status_;
-  std::map<std::string, std::pair<std::string, std::string>, std::less<>> pseudo_;
+  NameSet reasons_, weak_, hard_, none_;
+  NameMap<int> order_;
+  NameMap<NameSet> yield_, prefer_;
+  NameMap<std::string> status_;
+  NameMap<std::pair<std::string, std::string>> pseudo_;
   struct Compiled;  // the RE2 sets (rules.cc)
   std::unique_ptr<Compiled> re_;
 };

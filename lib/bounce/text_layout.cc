@@ -61,8 +61,10 @@ bool sendmailRecipientLine(std::string_view line, std::string_view* addr) {
 }  // namespace
 
 bool sendmailTranscript(std::string_view lower) {
-  return findRare(lower, "transcript of session follows") != std::string_view::npos ||
-         findRare(lower, "while talking to ") != std::string_view::npos;
+  static constexpr std::string_view kTranscript = "transcript of session follows", kTalking = "while talking to ";
+  static const size_t kTranscriptAt = rareIndex(kTranscript), kTalkingAt = rareIndex(kTalking);
+  return findRare(lower, kTranscript, kTranscriptAt) != std::string_view::npos ||
+         findRare(lower, kTalking, kTalkingAt) != std::string_view::npos;
 }
 
 std::string sendmailPart(std::string_view text, std::string_view lower, std::string_view addr) {

@@ -292,14 +292,20 @@ std::string collapseSpace(std::string_view text, size_t max) { return collapse(t
 namespace detail {
 std::string collapseLower(std::string_view text, size_t max) { return collapse(text, max, true); }
 
-size_t findRare(std::string_view hay, std::string_view needle) {
+size_t rareIndex(std::string_view needle) {
+  size_t k = 0;
+  for (size_t i = 1; i < needle.size(); ++i)
+    if (byteCommonness(static_cast<unsigned char>(needle[i])) < byteCommonness(static_cast<unsigned char>(needle[k]))) k = i;
+  return k;
+}
+
+size_t findRare(std::string_view hay, std::string_view needle) { return findRare(hay, needle, rareIndex(needle)); }
+
+size_t findRare(std::string_view hay, std::string_view needle, size_t k) {
   const size_t n = needle.size();
   if (n == 0) return 0;
   if (n > hay.size()) return std::string_view::npos;
-  size_t k = 0;  // the anchor: the needle's rarest byte
-  for (size_t i = 1; i < n; ++i)
-    if (byteCommonness(static_cast<unsigned char>(needle[i])) < byteCommonness(static_cast<unsigned char>(needle[k]))) k = i;
-  // The anchor of a match at s is at s + k, for s in [0, hay.size() - n].
+  // The anchor (needle[k]) of a match at s is at s + k, for s in [0, hay.size() - n].
   const char* p = hay.data();
   size_t from = k, last = hay.size() - n + k;
   while (from <= last) {
