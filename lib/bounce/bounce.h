@@ -26,6 +26,9 @@
 namespace sluice::bounce {
 
 class RuleSet;
+namespace detail {
+struct Envelope;
+}  // namespace detail
 
 inline constexpr size_t kMaxDiagnostic = 2000;
 inline constexpr size_t kMaxRecipients = 1000;
@@ -91,7 +94,9 @@ class BounceParser {
   // The report's human-readable text, lower-cased, collapsed and scanned once for all its
   // recipients, and only when a recipient's own diagnostic is not enough (lazily).
   struct Context {
-    std::string_view raw;
+    std::string_view raw;                       // the report's text (classify())
+    const detail::Envelope* env = nullptr;      // or the report, whose text() is cut when asked
+    std::string_view text() const;
     const mime::Fields* headers = nullptr;  // the report's own, for its lhost
     mutable bool lowered = false, scanned = false, commanded = false, named = false;
     mutable std::string mta;           // the lhost, once named

@@ -121,14 +121,16 @@ bool temporaryText(const RuleSet& rs, const Recipient& r, std::string_view lower
 
 // Refused at the greeting or EHLO/HELO, for reasons nobody wrote down: the client was refused.
 bool BounceParser::helloRefused(Recipient& r, const Context& context, const RuleSet& rs) const {
-  if (r.smtpCommand.empty() && !context.raw.empty()) r.smtpCommand = context.smtpCommand(rs);
+  if (r.smtpCommand.empty() && !context.text().empty()) r.smtpCommand = context.smtpCommand(rs);
   return r.smtpCommand == "HELO" || r.smtpCommand == "EHLO";
 }
+
+std::string_view BounceParser::Context::text() const { return env ? env->text() : raw; }
 
 const std::string& BounceParser::Context::lowerText() const {
   if (!lowered) {
     lowered = true;
-    lower = detail::collapseLower(raw, kMaxContext);
+    lower = detail::collapseLower(text(), kMaxContext);
   }
   return lower;
 }
@@ -179,10 +181,10 @@ void BounceParser::classifyIn(Recipient& r, const Context& context) const {
   RuleSet::Hits hits = rs.scan(lower);
   if (r.smtpCommand.empty()) r.smtpCommand = hits.command;
   // The whole text's SMTP command matters only when a matched reason could be demoted.
-  if (r.smtpCommand.empty() && !context.raw.empty()) {
+  if (r.smtpCommand.empty()) {
     bool demotable = false;
     for (int i : hits.reasons) demotable = demotable || rs.canDemote(rs.reasonRules()[static_cast<size_t>(i)].reason);
-    if (demotable) r.smtpCommand = context.smtpCommand(rs);
+    if (demotable && !context.text().empty()) r.smtpCommand = context.smtpCommand(rs);
   }
   std::string hint;
   if (r.reason.empty()) hint = std::move(r.rule), r.rule.clear();  // a reader's hint ("type:x-unix")
@@ -216,7 +218,7 @@ void BounceParser::classifyIn(Recipient& r, const Context& context) const {
       r.rule = best.rule->name;
     }
   }
-  if (r.reason.empty() && !context.raw.empty()) {
+  if (r.reason.empty() && !context.text().empty()) {
     Pick best = bestRule(rs, context.reasonHits(rs), r.smtpCommand, "", generic, rhost);
     if (best.rule) {
       r.reason = best.reason;
@@ -328,7 +330,7 @@ Report BounceParser::parseDepth(std::string_view raw, int depth, bool nameMta) c
   // following addresses had permanent delivery errors" with an empty list and the MTA's DSN
   // attached as the "original message".
   bool wrapper = ok && rep.format == "text" && depth < 2 && !rep.recipients.empty() &&
-                 toLower(env.text).find(toLower(rep.recipients[0].recipient)) == std::string::npos;
+                 toLower(env.text()).find(toLower(rep.recipients[0].recipient)) == std::string::npos;
   if ((!ok || wrapper) && depth < 2) {
     // A forwarded bounce: the report is the attached message.
     const mime::Part* inner = attachedMessage(msg->root(), 0);
@@ -343,11 +345,12 @@ Report BounceParser::parseDepth(std::string_view raw, int depth, bool nameMta) c
     rep.recipients.clear();
   }
   Context ctx;
-  if (rep.kind == Kind::kBounce) ctx.raw = env.text;
+  if (rep.kind == Kind::kBounce) ctx.env = &env;
   ctx.headers = &msg->root().headers;
   // The report's own statement of why, for all its recipients (EZweb's "The user(s) account is
-  // disabled." above a generic "550 user unknown").
-  if (rep.kind == Kind::kBounce && rules_->mayHaveHeadline(ctx.raw)) {
+  // disabled." above a generic "550 user unknown"). The gates look at the uncut text (what
+  // cannot match there cannot match in its beginning), so that a DSN is seldom cut at all.
+  if (rep.kind == Kind::kBounce && rules_->mayHaveHeadline(env.fullText)) {
     if (const Rule* h = rules_->headline(ctx.lowerText())) {
       for (Recipient& r : rep.recipients) {
         r.reason = h->reason;
@@ -360,8 +363,8 @@ Report BounceParser::parseDepth(std::string_view raw, int depth, bool nameMta) c
   // gateway's guess.
   if (rep.format == "rfc3464" && rules_->matchSender(env.fromRaw)) {
     std::string agent;
-    size_t at = rules_->findMda(env.text, &agent);
-    std::string said = at == std::string_view::npos ? std::string() : mdaLines(env.text, at);
+    size_t at = rules_->mayHaveMda(env.fullText) ? rules_->findMda(env.text(), &agent) : std::string_view::npos;
+    std::string said = at == std::string_view::npos ? std::string() : mdaLines(env.text(), at);
     if (!said.empty() && (rep.recipients.empty() || !startsWith(rep.recipients[0].rule, "headline:"))) {
       Recipient probe;
       probe.diagnostic = said;

@@ -180,6 +180,15 @@ bool senderContext(std::string_view lowerText, size_t at) {
 
 }  // namespace
 
+std::string_view Envelope::text() const {
+  if (!cut) {
+    cut = true;
+    size_t at = rules ? rules->findCut(fullText) : std::string_view::npos;
+    text_ = fullText.substr(0, std::min<size_t>(at, 64 * 1024));
+  }
+  return text_;
+}
+
 Envelope inspect(const mime::Message& msg, const RuleSet& rules) {
   Envelope env;
   env.msg = &msg;
@@ -200,15 +209,18 @@ Envelope inspect(const mime::Message& msg, const RuleSet& rules) {
   if (text.empty() && !msg.root().isMultipart() && !msg.root().isMessage()) text = msg.root().body;
   text = text.substr(0, 256 * 1024);
   env.fullText = text;
-  size_t cut = rules.findCut(text);
-  if (cut != std::string::npos) {
-    if (env.original().empty()) {
+  env.rules = &rules;
+  if (env.original().empty()) {
+    // No returned message part: its headers may be written inline after the cut line.
+    size_t cut = rules.findCut(text);
+    env.cut = true;
+    if (cut != std::string::npos) {
       env.originalPart = nullptr;
       inlineOriginal(text.substr(cut), env.originalInline);
+      text = text.substr(0, cut);
     }
-    text = text.substr(0, cut);
+    env.text_ = text.substr(0, 64 * 1024);
   }
-  env.text = text.substr(0, 64 * 1024);
   env.originalFrom = firstAddress(env.original().get("from"));
   env.originalReturnPath = firstAddress(env.original().get("return-path"));
   for (std::string_view k : {"from", "return-path", "sender", "reply-to"}) {
@@ -260,7 +272,7 @@ bool readArf(const Envelope& env, const RuleSet& rules, Report& out) {
     Recipient r;
     r.recipient = a;
     r.feedbackType = "abuse";
-    r.diagnostic = collapseSpace(env.text);
+    r.diagnostic = collapseSpace(env.text());
     out.recipients.push_back(std::move(r));
     return true;
   }
@@ -271,7 +283,7 @@ bool readArf(const Envelope& env, const RuleSet& rules, Report& out) {
   out.kind = Kind::kComplaint;
   out.format = "arf";
   std::string type = toLower(trim(all.get("feedback-type")));
-  std::string diag = collapseSpace(env.text);
+  std::string diag = collapseSpace(env.text());
   std::vector<std::string> rcpts;
   for (const auto& f : all.items()) {
     if (iequals(f.name, "original-rcpt-to") || iequals(f.name, "removal-recipient")) {
@@ -375,8 +387,8 @@ bool readDsn(const Envelope& env, const RuleSet& rules, Report& out) {
   std::string lowerText;
   for (auto& r : rs) {
     if (!r.diagnostic.empty()) continue;
-    if (lowerText.empty()) lowerText = toLower(env.text);
-    std::string b = blockFor(env.text, lowerText, r.recipient, all);
+    if (lowerText.empty()) lowerText = toLower(env.text());
+    std::string b = blockFor(env.text(), lowerText, r.recipient, all);
     r.diagnostic = collapseSpace(b);
   }
   out.kind = Kind::kBounce;
@@ -401,7 +413,7 @@ bool aloneOnLine(std::string_view t, size_t at, size_t end) {
 }  // namespace
 
 bool readText(const Envelope& env, const RuleSet& rules, Report& out) {
-  std::string lower = toLower(env.text);
+  std::string lower = toLower(env.text());
   std::vector<std::string> rcpts;
   std::vector<size_t> where;
   auto add = [&](const std::string& a, size_t off) {
@@ -461,22 +473,22 @@ bool readText(const Envelope& env, const RuleSet& rules, Report& out) {
   for (size_t i = 0; i < rcpts.size(); ++i) {
     Recipient r;
     r.recipient = rcpts[i];
-    std::string b = where[i] == std::string::npos || !transcript ? std::string() : sendmailPart(env.text, lower, rcpts[i]);
-    if (b.empty() && where[i] != std::string::npos) b = blockFor(env.text, lower, rcpts[i], rcpts);
+    std::string b = where[i] == std::string::npos || !transcript ? std::string() : sendmailPart(env.text(), lower, rcpts[i]);
+    if (b.empty() && where[i] != std::string::npos) b = blockFor(env.text(), lower, rcpts[i], rcpts);
     if (transcript) {
       // Sendmail's lines about a host carry its own code, not a reply ("421 example.org
       // (smtp)... Deferred: ..." while the message was returned days later): the code goes.
       // A recipient the transcript does not name (V5 Sendmail's, taken from the returned
       // message's To:) failed as those lines say.
-      if (b.empty() && where[i] == std::string::npos) b = sendmailHostLines(env.text);
-      b = withoutHostCodes(b.empty() ? env.text : std::string_view(b));
+      if (b.empty() && where[i] == std::string::npos) b = sendmailHostLines(env.text());
+      b = withoutHostCodes(b.empty() ? env.text() : std::string_view(b));
     }
-    r.diagnostic = collapseSpace(b.empty() ? env.text : std::string_view(b));
+    r.diagnostic = collapseSpace(b.empty() ? env.text() : std::string_view(b));
     if (where[i] != std::string::npos) {
       // The recipient's lines say nothing of why: the reply stated above the list does.
       std::string lb = toLower(r.diagnostic);
       if (findReplyCode(lb).empty() && findStatusCode(lb).empty() && rules.scan(lb).reasons.empty()) {
-        std::string above = replyAbove(env.text, lineStart(lower, where[i]));
+        std::string above = replyAbove(env.text(), lineStart(lower, where[i]));
         if (!above.empty()) r.diagnostic = above + " " + r.diagnostic;
       }
     }
@@ -551,13 +563,13 @@ nlohmann::json jsonObjectAt(std::string_view t) {
 
 bool readSesJson(const Envelope& env, Report& out) {
   nlohmann::json j;
-  if (size_t open = env.text.find("{\"notificationType\""); open != std::string::npos) {
-    j = jsonObjectAt(env.text.substr(open));
-  } else if (size_t sns = env.text.find("\"Type\" : \"Notification\""); sns != std::string::npos) {
+  if (size_t open = env.text().find("{\"notificationType\""); open != std::string::npos) {
+    j = jsonObjectAt(env.text().substr(open));
+  } else if (size_t sns = env.text().find("\"Type\" : \"Notification\""); sns != std::string::npos) {
     // The whole SNS envelope, with the notification as a JSON string in its "Message".
-    size_t brace = env.text.rfind('{', sns);
+    size_t brace = env.text().rfind('{', sns);
     if (brace == std::string::npos) return false;
-    nlohmann::json outer = jsonObjectAt(env.text.substr(brace));
+    nlohmann::json outer = jsonObjectAt(env.text().substr(brace));
     if (outer.is_discarded() || !outer.is_object() || !outer.contains("Message") || !outer["Message"].is_string()) return false;
     j = nlohmann::json::parse(outer["Message"].get<std::string>(), nullptr, false);
   } else {
@@ -653,7 +665,7 @@ bool readAutoReply(const Envelope& env, const RuleSet& rules, Report& out) {
   out.format = "rfc3834";
   Recipient r;
   r.recipient = env.from;
-  r.diagnostic = collapseSpace(env.text, 500);
+  r.diagnostic = collapseSpace(env.text(), 500);
   r.reason = "vacation";
   r.reason5 = "vacation";
   r.rule = marked == 2 ? "rfc3834:auto-submitted" : marked == 1 ? "rfc3834:header" : "rfc3834:subject";

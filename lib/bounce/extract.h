@@ -27,8 +27,14 @@ struct Envelope {
   mime::Fields originalInline;  // or of a returned message written inline after a cut line
   // Headers of the returned original message (may be empty).
   const mime::Fields& original() const { return originalPart ? *originalPart : originalInline; }
-  std::string_view text;        // human-readable text, cut before the returned message
+  // The human-readable text, cut before the returned message (at most 64 KiB). The cut (an RE2
+  // search of the cut rules) is made the first time text() is asked for: a DSN whose returned
+  // message is a part of its own often needs only its fields, and gates can look at fullText.
+  std::string_view text() const;
   std::string_view fullText;    // the same, not cut (first 256 KiB)
+  const RuleSet* rules = nullptr;
+  mutable bool cut = false;     // text_ holds the cut text
+  mutable std::string_view text_;
   std::string ownedText;        // backing store when the text is not a part's body (HTML)
   std::set<std::string> notRecipients;  // the original sender, the report's own addresses
   std::string originalFrom;        // first address of original().get("from") (extractAddress)

@@ -420,6 +420,8 @@ size_t RuleSet::findCut(std::string_view text) const {
   return static_cast<size_t>(m.data() - text.data()) + 1;
 }
 
+bool RuleSet::mayHaveMda(std::string_view text) const { return re_->mda && re_->mdaGate.mayMatch(text); }
+
 size_t RuleSet::findMda(std::string_view text, std::string* name) const {
   if (!re_->mda || !re_->mdaGate.mayMatch(text)) return std::string_view::npos;
   re2::StringPiece t(text.data(), text.size()), m;

@@ -128,6 +128,8 @@ class RuleSet {
   const Category* category(const mime::Fields& group) const;
   // Offset of the first line matching a cut rule, or npos.
   size_t findCut(std::string_view text) const;
+  // false: no mda rule can match text (a quick test; findMda() decides).
+  bool mayHaveMda(std::string_view text) const;
   // The first line matching an mda rule: its offset (npos if none) and the rule's name.
   size_t findMda(std::string_view text, std::string* name) const;
 
