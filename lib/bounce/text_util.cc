@@ -202,7 +202,7 @@ std::string extractAddress(std::string_view text) {
 namespace {
 
 // SWAR helpers for collapse(): 8 bytes at a time, little-endian byte order (byte 0 lowest).
-constexpr uint64_t kOnes = 0x0101010101010101ull, kHigh = 0x8080808080808080ull, kLow7 = 0x7f7f7f7f7f7f7f7full;
+constexpr uint64_t kOnes = 0x0101010101010101ull, kLow7 = 0x7f7f7f7f7f7f7f7full;
 // 0x80 in every byte of w that is zero, 0 elsewhere (exact: no carry between bytes).
 inline uint64_t zeroBytes(uint64_t w) { return ~(((w & kLow7) + kLow7) | w | kLow7); }
 // 0x80 in every byte of w below 0x20 (control bytes, whitespace other than ' '), exact.
