@@ -10,6 +10,10 @@
 // found|...|unknown)") whenever one of its atoms ("user ") occurs. Why not an Aho-Corasick
 // automaton over the literals: its table (~4,000 states x 58 byte classes) does not stay in cache
 // between two messages, and every byte is a dependent load: ~10 ns a byte inside the parser.
+// Why not Hyperscan (Debian's libhyperscan-dev, not tried): a second regex engine whose dialect
+// is PCRE's, not RE2's (each rule would have to mean the same in both, and RE2 still confirms
+// what needs a position), that runs only on CPUs with SSSE3, and whose start-of-match mode
+// costs extra; this prefilter over RE2 meets the speed target without it (bench/README.md).
 // The prefilter here indexes each literal of 4 bytes or more by one 4-byte substring, its key:
 // the one fewest other literals share, made of the rarest bytes (so a key seldom occurs in a
 // text without its literal). At every position it hashes the next 4 bytes into one of 2^16 bits
