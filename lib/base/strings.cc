@@ -1,9 +1,8 @@
 // strings.cc - see strings.h.
 #include "base/strings.h"
 
-#include <cstring>
-
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 
 namespace sluice {

@@ -330,7 +330,7 @@ Report BounceParser::parseDepth(std::string_view raw, int depth, bool nameMta) c
   // following addresses had permanent delivery errors" with an empty list and the MTA's DSN
   // attached as the "original message".
   bool wrapper = ok && rep.format == "text" && depth < 2 && !rep.recipients.empty() &&
-                 toLower(env.text()).find(toLower(rep.recipients[0].recipient)) == std::string::npos;
+                 env.lowerText().find(toLower(rep.recipients[0].recipient)) == std::string::npos;
   if ((!ok || wrapper) && depth < 2) {
     // A forwarded bounce: the report is the attached message.
     const mime::Part* inner = attachedMessage(msg->root(), 0);

@@ -118,21 +118,8 @@ void inlineOriginal(std::string_view rest, mime::Fields& out) {
   }
 }
 
-// Offset of the first line that starts with field (case-insensitive), or npos.
-size_t findFieldLine(std::string_view t, std::string_view field) {
-  // The first byte compared inline (field is lower-case; for a letter, | 0x20 folds exactly).
-  bool letter = !field.empty() && field[0] >= 'a' && field[0] <= 'z';
-  size_t pos = 0;
-  while (pos < t.size()) {
-    if ((!letter || (t[pos] | 0x20) == field[0]) && istartsWith(t.substr(pos), field)) return pos;
-    const char* nl = findNear(t.data() + pos, t.size() - pos, '\n');
-    if (nl == nullptr) break;
-    pos = static_cast<size_t>(nl - t.data()) + 1;
-  }
-  return std::string_view::npos;
-}
-
-// findFieldLine() for several fields in one pass over the lines: at[i] for fields[i].
+// The first line that starts with each of fields (lower-case; case-insensitive), in one pass
+// over the lines: at[i] for fields[i], npos for one no line starts with.
 void findFieldLines(std::string_view t, std::initializer_list<std::string_view> fields, size_t* at) {
   size_t left = fields.size();
   for (size_t i = 0; i < fields.size(); ++i) at[i] = std::string_view::npos;
@@ -152,6 +139,13 @@ void findFieldLines(std::string_view t, std::initializer_list<std::string_view> 
     if (nl == nullptr) break;
     pos = static_cast<size_t>(nl - t.data()) + 1;
   }
+}
+
+// Offset of the first line that starts with field (case-insensitive), or npos.
+size_t findFieldLine(std::string_view t, std::string_view field) {
+  size_t at;
+  findFieldLines(t, {field}, &at);
+  return at;
 }
 
 size_t lineStart(std::string_view t, size_t off) {
@@ -189,6 +183,14 @@ std::string_view Envelope::text() const {
   return text_;
 }
 
+const std::string& Envelope::lowerText() const {
+  if (!lowered) {
+    lowered = true;
+    lower_ = toLower(text());
+  }
+  return lower_;
+}
+
 Envelope inspect(const mime::Message& msg, const RuleSet& rules) {
   Envelope env;
   env.msg = &msg;
@@ -223,9 +225,8 @@ Envelope inspect(const mime::Message& msg, const RuleSet& rules) {
   }
   env.originalFrom = firstAddress(env.original().get("from"));
   env.originalReturnPath = firstAddress(env.original().get("return-path"));
-  for (std::string_view k : {"from", "return-path", "sender", "reply-to"}) {
-    std::string a = k == "from" ? env.originalFrom : k == "return-path" ? env.originalReturnPath
-                                                                        : firstAddress(env.original().get(k));
+  for (std::string a : {env.originalFrom, env.originalReturnPath, firstAddress(env.original().get("sender")),
+                        firstAddress(env.original().get("reply-to"))}) {
     if (!a.empty()) {
       toLowerInPlace(a);
       env.notRecipients.insert(std::move(a));
@@ -384,11 +385,9 @@ bool readDsn(const Envelope& env, const RuleSet& rules, Report& out) {
   if (rs.empty()) return false;
   std::vector<std::string> all;
   for (const auto& r : rs) all.push_back(r.recipient);
-  std::string lowerText;
   for (auto& r : rs) {
     if (!r.diagnostic.empty()) continue;
-    if (lowerText.empty()) lowerText = toLower(env.text());
-    std::string b = blockFor(env.text(), lowerText, r.recipient, all);
+    std::string b = blockFor(env.text(), env.lowerText(), r.recipient, all);
     r.diagnostic = collapseSpace(b);
   }
   out.kind = Kind::kBounce;
@@ -413,7 +412,7 @@ bool aloneOnLine(std::string_view t, size_t at, size_t end) {
 }  // namespace
 
 bool readText(const Envelope& env, const RuleSet& rules, Report& out) {
-  std::string lower = toLower(env.text());
+  const std::string& lower = env.lowerText();
   std::vector<std::string> rcpts;
   std::vector<size_t> where;
   auto add = [&](const std::string& a, size_t off) {

@@ -32,9 +32,13 @@ struct Envelope {
   // message is a part of its own often needs only its fields, and gates can look at fullText.
   std::string_view text() const;
   std::string_view fullText;    // the same, not cut (first 256 KiB)
+  // text() lower-cased (ASCII), made once for the readers and the parser that need it.
+  const std::string& lowerText() const;
   const RuleSet* rules = nullptr;
   mutable bool cut = false;     // text_ holds the cut text
   mutable std::string_view text_;
+  mutable bool lowered = false;  // lower_ holds lowerText()
+  mutable std::string lower_;
   std::string ownedText;        // backing store when the text is not a part's body (HTML)
   std::set<std::string> notRecipients;  // the original sender, the report's own addresses
   std::string originalFrom;        // first address of original().get("from") (extractAddress)

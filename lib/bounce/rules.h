@@ -160,7 +160,6 @@ class RuleSet {
     std::string to;
     NameSet commands;
   };
-  // std::less<>: looked up by string_view, no std::string made per lookup.
   NameMap<Demotion> demote_;
   std::vector<Category> categories_;
   struct LhostCond {
