@@ -61,24 +61,29 @@ def compare(part, driver, rs, libmilter=False):
                             f"{cpu(s) / rawc:.2f}x", cpu(s) <= 1.5 * rawc))
 
 
+def cost_table(part_rows, milter_width, signed):
+    """One line a (body size, milter) run: its rate and CPU per message (signed: and how many of
+    its messages were signed)."""
+    print(f"{'body':<8}{'milter':<{milter_width}}{'msgs':>6}{'msgs/s':>8}{'CPU ms/msg':>12}{'(user':>7}{'sys)':>7}"
+          + (f"{'signed':>12}" if signed else ""))
+    for r in part_rows:
+        print(f"{kb(int(r['body'])):<8}{r['config']:<{milter_width}}{r['N']:>6}{float(r['end_to_end']):>8.0f}"
+              f"{cpu(r):>12.3f}{float(r['user_ms/msg']):>7.3f}{float(r['sys_ms/msg']):>7.3f}"
+              + (f"{r['signed'] + '/' + r['N']:>12}" if signed else ""))
+
+
 cost = [r for r in rows if r["part"] == "cost"]
 if cost:
     print(f"== per-message cost (20 sessions, unix sockets; raw OpenSSL: rsa2048 sign {sign_ms:.3f} ms,"
           f" sha256 {sha_kbps / 1000:.0f} MB/s)")
-    print(f"{'body':<8}{'milter':<15}{'msgs':>6}{'msgs/s':>8}{'CPU ms/msg':>12}{'(user':>7}{'sys)':>7}{'signed':>12}")
-    for r in cost:
-        print(f"{kb(int(r['body'])):<8}{r['config']:<15}{r['N']:>6}{float(r['end_to_end']):>8.0f}"
-              f"{cpu(r):>12.3f}{float(r['user_ms/msg']):>7.3f}{float(r['sys_ms/msg']):>7.3f}{r['signed'] + '/' + r['N']:>12}")
+    cost_table(cost, 15, signed=True)
     compare("cost", "Postfix", cost, libmilter=True)
 
 mt = [r for r in rows if r["part"] == "mt"]
 if mt:
     print()
     print(f"== per-message cost with miltertest as the MTA (a connection per message, 64 KB body chunks, unix sockets)")
-    print(f"{'body':<8}{'milter':<18}{'msgs':>6}{'msgs/s':>8}{'CPU ms/msg':>12}{'(user':>7}{'sys)':>7}")
-    for r in mt:
-        print(f"{kb(int(r['body'])):<8}{r['config']:<18}{r['N']:>6}{float(r['end_to_end']):>8.0f}"
-              f"{cpu(r):>12.3f}{float(r['user_ms/msg']):>7.3f}{float(r['sys_ms/msg']):>7.3f}")
+    cost_table(mt, 18, signed=False)
     compare("mt", "miltertest", mt)
 
 e2e = [r for r in rows if r["part"] == "e2e"]
