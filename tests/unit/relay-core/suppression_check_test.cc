@@ -5,7 +5,6 @@
 // later. And Queue::commitWritten's queue-time suppression: the recipient is inserted final, a
 // message whose recipients are all suppressed has its content deleted at once.
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <chrono>
 #include <filesystem>
@@ -14,18 +13,13 @@
 #include "../store/redis_server.h"
 #include "queue/queue.h"
 #include "suppression_check.h"
+#include "temp_dir.h"
 
 namespace sluice::relayd {
 namespace {
 
 int64_t wallMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-std::string tempDir() {
-  std::string tmpl = (std::filesystem::temp_directory_path() / "sluice-supp-XXXXXX").string();
-  EXPECT_NE(mkdtemp(tmpl.data()), nullptr);
-  return tmpl;
 }
 
 // The table every backend must answer alike.
@@ -56,15 +50,14 @@ void checkLookups(SuppressionCheck& c) {
 }
 
 TEST(SuppressionCheck, SqliteLookups) {
-  std::string dir = tempDir();
+  test_util::TempDir tmp("sluice-supp");
   config::Config cfg;
-  cfg.stateDir = dir;
+  cfg.stateDir = tmp.path();
   cfg.store.backend = "sqlite";
   cfg.store.busyTimeoutMs = 1000;
   SuppressionCheck c(cfg);
   ASSERT_TRUE(c.open().ok());
   checkLookups(c);
-  std::filesystem::remove_all(dir);
 }
 
 TEST(SuppressionCheck, RedisLookupsAndOutage) {
@@ -86,9 +79,11 @@ TEST(SuppressionCheck, RedisLookupsAndOutage) {
 }
 
 TEST(SuppressionCheck, QueueTimeSuppressionIsFinalAtCommit) {
-  std::string dir = tempDir();
+  // The directory goes with TempDir, whose removal does not throw: the process's spool/free
+  // pool outlives the Queue and its janitor may still be creating files there meanwhile.
+  test_util::TempDir tmp("sluice-supp");
   queue::QueueOptions o;
-  o.stateDir = dir;
+  o.stateDir = tmp.path();
   auto q = queue::Queue::open(o);
   ASSERT_TRUE(q.ok()) << q.message();
   queue::NewMessage some, all;
@@ -116,7 +111,6 @@ TEST(SuppressionCheck, QueueTimeSuppressionIsFinalAtCommit) {
   ASSERT_EQ(due->size(), 1u) << "only the recipient not suppressed is ever delivered";
   EXPECT_EQ((*due)[0].address, "ok@dest.example");
   q->reset();
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
